@@ -1,0 +1,77 @@
+# keel: `make test` and `make run` are the two commands a fresh clone needs.
+# Each build flavour has its own folder; all are configured with Ninja.
+
+SHELL := /bin/bash
+
+# What `make run` starts.
+RUN_BIN := build/bin/keel-demo
+
+JOBS ?= 2
+# -Werror only under CI (CI=true), so a newer compiler's new warning does not
+# stop a local build.
+WERROR := $(if $(CI),ON,OFF)
+# Per-test limit in seconds; a test may set its own TIMEOUT property instead.
+CTEST_TIMEOUT ?= 600
+CTEST_FLAGS := --output-on-failure -j$(JOBS) --timeout $(CTEST_TIMEOUT)
+
+, := ,
+SOURCE_DIRS := $(wildcard include src tests bench apps)
+SOURCES = $(shell find $(SOURCE_DIRS) -name '*.h' -o -name '*.cc')
+
+# $(call configure,DIR,CMAKE_ARGS[,ENV]): configure DIR unless already done.
+define configure
+	@test -f $(1)/build.ninja || $(3) cmake -S . -B $(1) -G Ninja $(2)
+endef
+
+.PHONY: all deps configure build test run clean format format-check tidy test-clang test-asan test-tsan
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	$(call configure,build,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_WERROR=$(WERROR))
+
+build: configure
+	cmake --build build -j$(JOBS)
+
+test: build
+	ctest --test-dir build $(CTEST_FLAGS)
+
+run: build
+	$(RUN_BIN)
+
+# clang 14, Debug (assertions on, -O0): a second compiler's warnings and a
+# build type the other flavours do not cover.
+test-clang: deps
+	$(call configure,build-clang,-DCMAKE_BUILD_TYPE=Debug -DKEEL_WERROR=$(WERROR),CC=clang CXX=clang++)
+	cmake --build build-clang -j$(JOBS)
+	ctest --test-dir build-clang $(CTEST_FLAGS)
+
+# GCC with AddressSanitizer and UndefinedBehaviorSanitizer. No -Werror here:
+# GCC warns spuriously under -fsanitize (its manual says so).
+test-asan: deps
+	$(call configure,build-asan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=address$(,)undefined -DKEEL_BUILD_BENCH=OFF)
+	cmake --build build-asan -j$(JOBS)
+	UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan $(CTEST_FLAGS)
+
+# GCC with ThreadSanitizer (not in CI yet: the core has no threads to race).
+test-tsan: deps
+	$(call configure,build-tsan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=thread -DKEEL_BUILD_BENCH=OFF)
+	cmake --build build-tsan -j$(JOBS)
+	ctest --test-dir build-tsan $(CTEST_FLAGS)
+
+clean:
+	rm -rf build build-clang build-asan build-tsan
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+# The sed drops clang-tidy's "N warnings generated." lines (system headers).
+tidy: configure
+	set -o pipefail; clang-tidy -p build --quiet $(shell find src -name '*.cc') 2>&1 \
+	  | sed '/warnings generated\.$$/d'

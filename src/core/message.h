@@ -1,0 +1,82 @@
+// core/message.h — the messages Raft nodes exchange. One flat struct with a
+// type tag: easy to encode, print and compare. Fields a type does not use
+// stay at their defaults (see the comment on each field).
+//
+// Thread safety: a value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "keel/types.h"
+
+namespace keel::core {
+
+enum class MessageType : std::uint8_t {
+  kAppendRequest,      // leader -> follower: entries after (prev_log_index, prev_log_term)
+  kAppendResponse,     // follower -> leader: accepted up to match_index, or rejected with a hint
+  kHeartbeatRequest,   // leader -> follower: "I am still leader"; carries commit and read_round
+  kHeartbeatResponse,  // follower -> leader: echoes read_round
+  kPreVoteRequest,     // would you vote for me at `term` (not yet my term)?
+  kPreVoteResponse,
+  kVoteRequest,
+  kVoteResponse,
+  kReadIndexRequest,   // follower -> leader: give me a read index for request_id
+  kReadIndexResponse,  // leader -> follower: read_index for request_id, or reject
+  kTimeoutNow,         // leader -> transfer target: campaign now, ignoring leases
+};
+
+const char* to_string(MessageType type);
+
+struct Message {
+  MessageType type = MessageType::kAppendRequest;
+  ServerId from;
+  ServerId to;
+  // The sender's term; for pre-vote requests, the term the sender would take;
+  // for a granted pre-vote, the term of the request it grants.
+  Term term;
+
+  // kAppendRequest: the entry the new ones follow, and the entries.
+  Index prev_log_index;
+  Term prev_log_term;
+  std::vector<LogEntry> entries;
+  // kAppendRequest, kHeartbeatRequest: the leader's commit index. For
+  // heartbeats the leader clamps it to what the follower is known to hold.
+  Index commit;
+
+  // Responses: the request was refused (append consistency check failed, or
+  // a vote / read index was denied).
+  bool reject = false;
+  // kAppendResponse accepted: the last index now known to match the leader.
+  // kAppendResponse rejected: the prev_log_index that failed the check.
+  Index match_index;
+  // kAppendResponse rejected: where the leader should retry. With hint_term
+  // set, hint_index is the follower's first index of hint_term; otherwise the
+  // follower's log ends before hint_index.
+  Index hint_index;
+  Term hint_term;
+
+  // Vote and pre-vote requests: the candidate's last log position (§5.4.1).
+  Index last_log_index;
+  Term last_log_term;
+  // Vote requests sent because of kTimeoutNow: voters set aside leases.
+  bool leadership_transfer = false;
+
+  // Heartbeats and their responses: the leader's read round being confirmed.
+  std::uint64_t read_round = 0;
+  // Read index requests and responses.
+  std::uint64_t request_id = 0;
+  Index read_index;
+
+  bool operator==(const Message&) const = default;
+};
+
+// One line, stable across runs, for traces and scenario files.
+std::string to_string(const Message& message);
+std::string to_string(const LogEntry& entry);
+
+// Whether a message is a response that, by itself, makes a node raise its term.
+bool is_response(MessageType type);
+
+}  // namespace keel::core

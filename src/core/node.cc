@@ -1,0 +1,825 @@
+#include "core/node.h"
+
+#include <algorithm>
+#include <functional>
+#include <utility>
+
+#include "core/check.h"
+
+namespace keel::core {
+
+namespace {
+
+// Bound on remembered unconfirmed read rounds. Without check-quorum a leader
+// cut off from its followers keeps opening rounds; forgetting the oldest only
+// means those rounds cannot extend the lease, which is safe.
+constexpr std::size_t kMaxRememberedRounds = 1024;
+
+bool is_leader_message(MessageType type) {
+  return type == MessageType::kAppendRequest || type == MessageType::kHeartbeatRequest ||
+         type == MessageType::kTimeoutNow;
+}
+
+}  // namespace
+
+const char* to_string(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kPreCandidate: return "pre-candidate";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "unknown";
+}
+
+std::size_t VoteTally::granted() const {
+  return static_cast<std::size_t>(
+      std::count_if(responses.begin(), responses.end(), [](const auto& r) { return r.second; }));
+}
+
+std::size_t VoteTally::rejected() const { return responses.size() - granted(); }
+
+Node::Node(CoreConfig config, BootState boot)
+    : config_(config),
+      configuration_(std::move(boot.configuration)),
+      prng_(config.random_seed),
+      term_(boot.hard_state.term),
+      vote_(boot.hard_state.vote),
+      log_(boot.log_base_index, boot.log_base_term, std::move(boot.entries)),
+      role_(FollowerRole{}) {
+  KEEL_CHECK("config is valid", config_.validate().is_ok());
+  // The stored commit index may run ahead of the stored log when a crash fell
+  // between the two writes; entries already applied are committed.
+  commit_ = std::max(std::min(boot.hard_state.commit, log_.last_index()), boot.applied);
+  KEEL_CHECK("applied entries are in the log", boot.applied <= log_.last_index());
+  applied_ = boot.applied;
+  applied_handed_ = boot.applied;
+  persisted_ = log_.last_index();
+  unstable_from_ = log_.last_index().next();
+  last_hard_state_ = hard_state();
+  checked_term_ = term_;
+  checked_commit_ = commit_;
+  reset_election_timer();
+}
+
+Role Node::role() const {
+  switch (role_.index()) {
+    case 0: return Role::kFollower;
+    case 1: return Role::kPreCandidate;
+    case 2: return Role::kCandidate;
+    default: return Role::kLeader;
+  }
+}
+
+// --- inputs ------------------------------------------------------------------
+
+void Node::tick() {
+  ++ticks_;
+  if (is_leader()) {
+    tick_leader();
+  } else {
+    tick_election();
+  }
+  check_invariants();
+}
+
+void Node::tick_election() {
+  ++election_elapsed_;
+  if (election_elapsed_ >= randomized_election_timeout_ && configuration_.is_voter(id())) {
+    start_campaign(/*leadership_transfer=*/false);
+  }
+}
+
+void Node::tick_leader() {
+  auto& leader = std::get<LeaderRole>(role_);
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= config_.election_timeout_ticks) {
+    election_elapsed_ = 0;
+    // Check-quorum (thesis §6.2): a leader cut off from a majority steps down
+    // instead of accepting writes that can never commit and serving reads a
+    // newer leader may already contradict.
+    if (config_.check_quorum && !quorum_active(leader)) {
+      become_follower(term_, kNoServer);
+      return;
+    }
+    for (auto& [peer, progress] : leader.progress) progress.recent_active = false;
+    if (!leader.transfer_target.is_zero()) {
+      leader.transfer_target = kNoServer;  // abandoned: the target did not take over in time
+    }
+  }
+  if (heartbeat_elapsed_ >= config_.heartbeat_interval_ticks) {
+    heartbeat_elapsed_ = 0;
+    open_read_round();
+  }
+}
+
+void Node::step(const Message& m) {
+  KEEL_CHECK("message is addressed to this node", m.to == id());
+  if (step_term(m)) step_by_type(m);
+  check_invariants();
+}
+
+bool Node::step_term(const Message& m) {
+  const bool vote_request =
+      m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
+  if (m.term > term_) {
+    if (vote_request && config_.check_quorum && !leader_.is_zero() &&
+        election_elapsed_ < config_.election_timeout_ticks && !m.leadership_transfer) {
+      // Disruptive-server protection (thesis §4.2.3): we heard from a leader
+      // within the minimum election timeout, so a removed or partitioned
+      // server must not make us raise our term. Drop without answering.
+      return false;
+    }
+    if (m.type == MessageType::kPreVoteRequest) return true;  // pre-vote changes no term
+    if (m.type == MessageType::kPreVoteResponse && !m.reject) return true;  // grant for term+1
+    become_follower(m.term, is_leader_message(m.type) ? m.from : kNoServer);
+    return true;
+  }
+  if (m.term < term_) {
+    if (m.type == MessageType::kAppendRequest || m.type == MessageType::kHeartbeatRequest) {
+      // A leader of an older term. With pre-vote and check-quorum our term may
+      // have risen without it ever hearing of it; answer with our term so it
+      // steps down instead of lingering as a leader nobody follows.
+      Message reply{.type = MessageType::kAppendResponse, .to = m.from, .term = term_};
+      reply.reject = true;
+      send(std::move(reply));
+    } else if (m.type == MessageType::kPreVoteRequest) {
+      send(Message{.type = MessageType::kPreVoteResponse, .to = m.from, .term = term_,
+                   .reject = true});
+    }
+    // Every other stale message (old responses, old votes) changes nothing.
+    return false;
+  }
+  return true;
+}
+
+void Node::step_by_type(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppendRequest: handle_append(m); break;
+    case MessageType::kHeartbeatRequest: handle_heartbeat(m); break;
+    case MessageType::kPreVoteRequest:
+    case MessageType::kVoteRequest: handle_vote_request(m); break;
+    case MessageType::kPreVoteResponse:
+    case MessageType::kVoteResponse: handle_vote_response(m); break;
+    case MessageType::kAppendResponse: handle_append_response(m); break;
+    case MessageType::kHeartbeatResponse: handle_heartbeat_response(m); break;
+    case MessageType::kReadIndexRequest: handle_read_index_request(m); break;
+    case MessageType::kReadIndexResponse: handle_read_index_response(m); break;
+    case MessageType::kTimeoutNow: handle_timeout_now(m); break;
+  }
+}
+
+Result<Index> Node::propose(EntryType type, std::string data) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return Status::not_leader(leader_);
+  if (!leader->transfer_target.is_zero()) {
+    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
+                             "leadership is being transferred");
+  }
+  LogEntry entry{term_, log_.last_index().next(), type, std::move(data)};
+  const std::uint64_t bytes = entry_size_bytes(entry);
+  if (leader->uncommitted_bytes > 0 &&
+      leader->uncommitted_bytes + bytes > config_.max_uncommitted_bytes) {
+    return Status::resource_exhausted("too many uncommitted bytes on the leader");
+  }
+  leader->uncommitted_bytes += bytes;
+  const Index index = entry.index;
+  log_.append(std::move(entry));
+  needs_flush_ = true;
+  check_invariants();
+  return index;
+}
+
+Status Node::read_index(std::uint64_t request_id) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) {
+    if (leader_.is_zero()) return Status::unavailable("no known leader to ask for a read index");
+    send(Message{.type = MessageType::kReadIndexRequest, .to = leader_, .term = term_,
+                 .request_id = request_id});
+    return Status::ok();
+  }
+  if (!committed_in_current_term()) {
+    // Thesis §6.4: until an entry of its own term commits, a new leader does
+    // not know the true commit index; a read released now could miss writes
+    // the previous leader acknowledged.
+    return Status::unavailable("leader has not yet committed an entry of its term");
+  }
+  if (leader->pending_reads.size() >= config_.max_pending_reads) {
+    return Status::resource_exhausted("too many reads waiting for a quorum round");
+  }
+  if (configuration_.voter_count() == 1) {
+    read_states_.push_back(ReadState{request_id, commit_, Status::ok()});
+    return Status::ok();
+  }
+  const std::uint64_t round = open_read_round();
+  leader->pending_reads.push_back(PendingRead{request_id, id(), commit_, round});
+  return Status::ok();
+}
+
+Result<Index> Node::lease_read_index() const {
+  const auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return Status::not_leader(leader_);
+  if (!committed_in_current_term()) {
+    return Status::unavailable("leader has not yet committed an entry of its term");
+  }
+  if (configuration_.voter_count() == 1) return commit_;
+  if (config_.lease_ticks == 0 || !config_.check_quorum) {
+    return Status::unavailable("lease reads are disabled");
+  }
+  if (!leader->transfer_target.is_zero()) {
+    // The transfer target campaigns ignoring leases: ours is void.
+    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
+                             "no lease during leadership transfer");
+  }
+  if (!leader->lease_start_tick || ticks_ >= *leader->lease_start_tick + config_.lease_ticks) {
+    return Status::unavailable("leader lease has expired");
+  }
+  return commit_;
+}
+
+void Node::campaign() {
+  start_campaign(/*leadership_transfer=*/false);
+  check_invariants();
+}
+
+Status Node::transfer_leadership(ServerId target) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return Status::not_leader(leader_);
+  if (target == id()) return Status::invalid_argument("this node already leads");
+  if (!configuration_.is_voter(target)) {
+    return Status::invalid_argument("transfer target is not a voter");
+  }
+  if (!leader->transfer_target.is_zero()) {
+    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
+                             "a leadership transfer is already in progress");
+  }
+  leader->transfer_target = target;
+  leader->transfer_started_tick = ticks_;
+  election_elapsed_ = 0;  // the transfer gets one election timeout
+  maybe_send_timeout_now(target);
+  needs_flush_ = true;
+  return Status::ok();
+}
+
+// --- roles -------------------------------------------------------------------
+
+void Node::start_campaign(bool leadership_transfer) {
+  if (is_leader() || !configuration_.is_voter(id())) return;
+  if (config_.pre_vote && !leadership_transfer) {
+    become_pre_candidate();
+  } else {
+    become_candidate(leadership_transfer);
+  }
+}
+
+void Node::reset_election_timer() {
+  election_elapsed_ = 0;
+  randomized_election_timeout_ = static_cast<std::uint32_t>(
+      prng_.uniform(config_.election_timeout_ticks, 2ULL * config_.election_timeout_ticks));
+}
+
+void Node::set_role(RoleState role) {
+  const Role before = this->role();
+  if (auto* leader = std::get_if<LeaderRole>(&role_)) fail_pending_reads(*leader);
+  role_ = std::move(role);
+  if (this->role() != before) {
+    events_.push_back(Event{.kind = EventKind::kRoleChanged, .role = this->role(), .term = term_});
+  }
+}
+
+void Node::set_leader(ServerId leader) {
+  if (leader == leader_) return;
+  leader_ = leader;
+  events_.push_back(Event{.kind = EventKind::kLeaderChanged, .role = role(), .term = term_,
+                          .leader = leader});
+}
+
+void Node::become_follower(Term term, ServerId leader) {
+  if (term > term_) {
+    term_ = term;
+    vote_ = kNoServer;
+  }
+  set_role(FollowerRole{});
+  set_leader(leader);
+  reset_election_timer();
+}
+
+void Node::become_pre_candidate() {
+  // Thesis §9.6: ask first whether an election could be won, without raising
+  // the term, so a node that cannot win never disrupts the cluster.
+  set_role(PreCandidateRole{});
+  set_leader(kNoServer);
+  reset_election_timer();
+  handle_vote_response(Message{.type = MessageType::kPreVoteResponse, .from = id(), .to = id(),
+                               .term = term_.next()});
+  if (!std::holds_alternative<PreCandidateRole>(role_)) return;  // won alone
+  for (ServerId voter : configuration_.voters()) {
+    if (voter == id()) continue;
+    send(Message{.type = MessageType::kPreVoteRequest, .to = voter, .term = term_.next(),
+                 .last_log_index = log_.last_index(), .last_log_term = log_.last_term()});
+  }
+}
+
+void Node::become_candidate(bool leadership_transfer) {
+  term_ = term_.next();
+  vote_ = id();
+  set_role(CandidateRole{});
+  set_leader(kNoServer);
+  reset_election_timer();
+  handle_vote_response(
+      Message{.type = MessageType::kVoteResponse, .from = id(), .to = id(), .term = term_});
+  if (!std::holds_alternative<CandidateRole>(role_)) return;  // won alone
+  for (ServerId voter : configuration_.voters()) {
+    if (voter == id()) continue;
+    // Sent only after term and vote are durable (messages_after_persist):
+    // otherwise a crash could let this node vote twice in one term.
+    send(Message{.type = MessageType::kVoteRequest, .to = voter, .term = term_,
+                 .last_log_index = log_.last_index(), .last_log_term = log_.last_term(),
+                 .leadership_transfer = leadership_transfer});
+  }
+}
+
+void Node::become_leader() {
+  LeaderRole leader;
+  for (const Server& server : configuration_.servers) {
+    if (server.id == id()) continue;
+    leader.progress.emplace(server.id, Progress(log_.last_index().next(),
+                                                config_.max_inflight_appends,
+                                                config_.max_inflight_bytes));
+  }
+  set_role(std::move(leader));
+  set_leader(id());
+  heartbeat_elapsed_ = 0;
+  election_elapsed_ = 0;
+  // Thesis §6.4 and §8: a new leader appends an entry of its own term at
+  // once. Entries of earlier terms commit only with it (Figure 8), and reads
+  // and "leader ready" wait for it.
+  LogEntry entry{term_, log_.last_index().next(), EntryType::kTermStart, {}};
+  auto& state = std::get<LeaderRole>(role_);
+  state.term_start_index = entry.index;
+  state.uncommitted_bytes = entry_size_bytes(entry);
+  log_.append(std::move(entry));
+  needs_flush_ = true;
+  maybe_commit();  // a single-voter cluster commits once its own write is durable
+}
+
+// --- follower side -----------------------------------------------------------
+
+void Node::handle_append(const Message& m) {
+  KEEL_CHECK("election safety: one leader per term", !is_leader());
+  if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
+  set_leader(m.from);
+  election_elapsed_ = 0;
+  append_from_leader(m);
+}
+
+void Node::append_from_leader(const Message& m) {
+  Message reply{.type = MessageType::kAppendResponse, .to = m.from, .term = term_};
+  if (m.prev_log_index < commit_) {
+    // Everything up to our commit index is committed and so matches the
+    // leader's log; tell the leader to continue from there.
+    reply.match_index = commit_;
+    send(std::move(reply));
+    return;
+  }
+  if (!log_.matches(m.prev_log_index, m.prev_log_term)) {
+    // §5.3 consistency check failed. The hint lets the leader skip a whole
+    // conflicting term (or the missing tail) in one round trip.
+    reply.reject = true;
+    reply.match_index = m.prev_log_index;
+    if (m.prev_log_index > log_.last_index()) {
+      reply.hint_index = log_.last_index().next();
+    } else {
+      reply.hint_term = *log_.term_at(m.prev_log_index);
+      reply.hint_index = log_.first_index_of_term_at(m.prev_log_index);
+    }
+    send(std::move(reply));
+    return;
+  }
+  for (const LogEntry& entry : m.entries) {
+    if (log_.matches(entry.index, entry.term)) continue;  // already have it
+    if (entry.index <= log_.last_index()) {
+      KEEL_CHECK("committed entries are never overwritten", entry.index > commit_);
+      log_.truncate_from(entry.index);
+      unstable_from_ = std::min(unstable_from_, entry.index);
+      persisted_ = std::min(persisted_, entry.index.prev());
+    }
+    log_.append(entry);
+  }
+  const Index last_verified = m.prev_log_index + m.entries.size();
+  // Follower commit clamp: the leader's commit index tells us nothing about
+  // entries past those this append verified; our log beyond them may still
+  // hold a stale suffix from an older term.
+  advance_commit_to(std::min(m.commit, last_verified));
+  reply.match_index = last_verified;
+  send(std::move(reply));  // after persist: it promises the entries are durable
+}
+
+void Node::handle_heartbeat(const Message& m) {
+  KEEL_CHECK("election safety: one leader per term", !is_leader());
+  if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
+  set_leader(m.from);
+  election_elapsed_ = 0;
+  // The leader clamps a heartbeat's commit to the match index it holds for
+  // us, which our log is known to share with it.
+  advance_commit_to(std::min(m.commit, log_.last_index()));
+  send(Message{.type = MessageType::kHeartbeatResponse, .to = m.from, .term = term_,
+               .read_round = m.read_round});
+}
+
+void Node::handle_vote_request(const Message& m) {
+  const bool pre_vote = m.type == MessageType::kPreVoteRequest;
+  bool can_vote = false;
+  if (pre_vote) {
+    // Grant a pre-vote only if the requester's term would be new to us and we
+    // have not heard from a leader within the election timeout (thesis §9.6).
+    const bool heard_from_leader =
+        !leader_.is_zero() && election_elapsed_ < config_.election_timeout_ticks;
+    can_vote = m.term > term_ && (!heard_from_leader || m.leadership_transfer);
+  } else {
+    // At most one vote per term (§5.2); repeat a vote already given.
+    can_vote = vote_ == m.from || (vote_.is_zero() && leader_.is_zero());
+  }
+  const bool granted = can_vote && log_.is_up_to_date(m.last_log_index, m.last_log_term);
+  const MessageType type = pre_vote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
+  if (granted && !pre_vote) {
+    vote_ = m.from;
+    election_elapsed_ = 0;
+  }
+  // A granted pre-vote answers with the requested term so the pre-candidate
+  // can tell it from a stale answer; everything else carries our term.
+  send(Message{.type = type, .to = m.from, .term = granted && pre_vote ? m.term : term_,
+               .reject = !granted});
+}
+
+void Node::handle_vote_response(const Message& m) {
+  const bool pre_vote = m.type == MessageType::kPreVoteResponse;
+  VoteTally* tally = nullptr;
+  if (pre_vote) {
+    auto* role = std::get_if<PreCandidateRole>(&role_);
+    if (role == nullptr) return;
+    if (!m.reject && m.term != term_.next()) return;  // answer to an older pre-vote
+    tally = &role->votes;
+  } else {
+    auto* role = std::get_if<CandidateRole>(&role_);
+    if (role == nullptr) return;
+    tally = &role->votes;
+  }
+  if (!configuration_.is_voter(m.from)) return;
+  tally->responses.emplace(m.from, !m.reject);  // first answer per voter counts
+  if (tally->granted() >= quorum()) {
+    if (pre_vote) {
+      become_candidate(/*leadership_transfer=*/false);
+    } else {
+      become_leader();
+    }
+  } else if (tally->rejected() >= quorum()) {
+    become_follower(term_, kNoServer);
+  }
+}
+
+void Node::handle_read_index_response(const Message& m) {
+  if (m.from != leader_) return;  // from a leader we no longer follow
+  ReadState state{m.request_id, m.read_index, Status::ok()};
+  if (m.reject) state.status = Status::unavailable("leader refused the read index");
+  read_states_.push_back(std::move(state));
+}
+
+void Node::handle_timeout_now(const Message& m) {
+  if (m.from != leader_ || !configuration_.is_voter(id())) return;
+  start_campaign(/*leadership_transfer=*/true);
+}
+
+// --- leader side -------------------------------------------------------------
+
+Progress* Node::find_progress(ServerId peer) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return nullptr;
+  auto it = leader->progress.find(peer);
+  return it == leader->progress.end() ? nullptr : &it->second;
+}
+
+const Progress* Node::progress(ServerId peer) const {
+  return const_cast<Node*>(this)->find_progress(peer);  // NOLINT: read-only use
+}
+
+void Node::handle_append_response(const Message& m) {
+  Progress* pr = find_progress(m.from);
+  if (pr == nullptr) return;
+  pr->recent_active = true;
+  needs_flush_ = true;
+  if (!m.reject) {
+    if (pr->acknowledge(m.match_index)) {
+      if (pr->state == ProgressState::kProbe) pr->become_replicate();
+      maybe_commit();
+      maybe_send_timeout_now(m.from);
+    }
+    return;
+  }
+  const Index rejected = m.match_index;
+  // A rejection of an append we no longer care about (we already moved past
+  // it) is stale: acting on it would rewind a healthy follower.
+  if (pr->state == ProgressState::kReplicate) {
+    if (rejected <= pr->match_index) return;
+    pr->become_probe();
+  } else if (rejected.next() != pr->next_index) {
+    return;
+  }
+  Index next = m.hint_index;
+  if (!m.hint_term.is_zero()) {
+    // If we hold entries of the follower's conflicting term, resume after our
+    // last one; otherwise skip the follower's whole run of that term.
+    if (std::optional<Index> ours = log_.last_index_of_term(m.hint_term)) next = ours->next();
+  }
+  next = std::max(pr->match_index.next(), std::min(next, rejected));
+  pr->next_index = next;
+  pr->probe_sent = false;
+}
+
+void Node::handle_heartbeat_response(const Message& m) {
+  Progress* pr = find_progress(m.from);
+  if (pr == nullptr) return;
+  pr->recent_active = true;
+  pr->probe_sent = false;  // a live follower: resume a stalled probe
+  needs_flush_ = true;
+  if (m.read_round > pr->read_round_acked) {
+    pr->read_round_acked = m.read_round;
+    release_confirmed_reads();
+  }
+}
+
+void Node::handle_read_index_request(const Message& m) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  Message reply{.type = MessageType::kReadIndexResponse, .to = m.from, .term = term_,
+                .request_id = m.request_id};
+  if (leader == nullptr || !committed_in_current_term() ||
+      leader->pending_reads.size() >= config_.max_pending_reads) {
+    reply.reject = true;
+    send(std::move(reply));
+    return;
+  }
+  const std::uint64_t round = open_read_round();
+  leader->pending_reads.push_back(PendingRead{m.request_id, m.from, commit_, round});
+}
+
+std::uint64_t Node::open_read_round() {
+  auto& leader = std::get<LeaderRole>(role_);
+  if (!leader.round_pending) {
+    ++leader.read_round;
+    leader.round_pending = true;
+    needs_flush_ = true;
+  }
+  return leader.read_round;
+}
+
+void Node::release_confirmed_reads() {
+  auto& leader = std::get<LeaderRole>(role_);
+  // The highest round confirmed by a quorum of voters, counting ourselves.
+  std::vector<std::uint64_t> rounds{leader.read_round};
+  for (const auto& [peer, progress] : leader.progress) {
+    if (configuration_.is_voter(peer)) rounds.push_back(progress.read_round_acked);
+  }
+  std::sort(rounds.begin(), rounds.end(), std::greater<>());
+  const std::uint64_t confirmed = rounds[quorum() - 1];
+  if (confirmed <= leader.confirmed_round) return;
+  leader.confirmed_round = confirmed;
+  // The lease runs from when the confirmed round was sent: every follower
+  // that echoed it heard from us after that moment.
+  while (!leader.round_sent_ticks.empty() && leader.round_sent_ticks.front().first <= confirmed) {
+    if (leader.round_sent_ticks.front().first == confirmed) {
+      leader.lease_start_tick = leader.round_sent_ticks.front().second;
+    }
+    leader.round_sent_ticks.pop_front();
+  }
+  while (!leader.pending_reads.empty() && leader.pending_reads.front().round <= confirmed) {
+    PendingRead read = leader.pending_reads.front();
+    leader.pending_reads.pop_front();
+    if (read.requester == id()) {
+      read_states_.push_back(ReadState{read.request_id, read.index, Status::ok()});
+    } else {
+      send(Message{.type = MessageType::kReadIndexResponse, .to = read.requester, .term = term_,
+                   .request_id = read.request_id, .read_index = read.index});
+    }
+  }
+}
+
+void Node::fail_pending_reads(LeaderRole& leader) {
+  for (const PendingRead& read : leader.pending_reads) {
+    if (read.requester == id()) {
+      read_states_.push_back(ReadState{read.request_id, read.index, Status::not_leader()});
+    }
+  }
+  leader.pending_reads.clear();
+}
+
+void Node::maybe_send_timeout_now(ServerId peer) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr || leader->transfer_target != peer) return;
+  const Progress* pr = progress(peer);
+  if (pr != nullptr && pr->match_index == log_.last_index()) {
+    send(Message{.type = MessageType::kTimeoutNow, .to = peer, .term = term_});
+  }
+}
+
+Index Node::self_match() const { return std::min(persisted_, log_.last_index()); }
+
+bool Node::quorum_active(const LeaderRole& leader) const {
+  std::size_t active = configuration_.is_voter(id()) ? 1 : 0;
+  for (const auto& [peer, progress] : leader.progress) {
+    if (progress.recent_active && configuration_.is_voter(peer)) ++active;
+  }
+  return active >= quorum();
+}
+
+void Node::maybe_commit() {
+  std::vector<Index> matches;
+  if (configuration_.is_voter(id())) matches.push_back(self_match());
+  const auto& leader = std::get<LeaderRole>(role_);
+  for (const auto& [peer, progress] : leader.progress) {
+    if (configuration_.is_voter(peer)) matches.push_back(progress.match_index);
+  }
+  if (matches.size() < quorum()) return;
+  std::sort(matches.begin(), matches.end(), std::greater<>());
+  const Index candidate = matches[quorum() - 1];
+  // Figure 8 (§5.4.2): only an entry of the current term commits by counting
+  // replicas; earlier entries commit with it. Counting an old-term entry could
+  // "commit" something a later leader overwrites.
+  if (candidate > commit_ && log_.term_at(candidate) == term_) advance_commit_to(candidate);
+}
+
+void Node::advance_commit_to(Index index) {
+  if (index <= commit_) return;
+  const Index old_commit = commit_;
+  commit_ = index;
+  on_commit_advanced(old_commit);
+}
+
+void Node::on_commit_advanced(Index old_commit) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return;
+  needs_flush_ = true;
+  for (Index i = std::max(old_commit.next(), leader->term_start_index); i <= commit_; i = i.next()) {
+    leader->uncommitted_bytes -= entry_size_bytes(log_.at(i));
+  }
+  maybe_announce_ready();
+}
+
+bool Node::committed_in_current_term() const {
+  const auto* leader = std::get_if<LeaderRole>(&role_);
+  return leader != nullptr && commit_ >= leader->term_start_index;
+}
+
+void Node::maybe_announce_ready() {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr || leader->ready_announced || applied_ < leader->term_start_index) return;
+  leader->ready_announced = true;
+  events_.push_back(Event{.kind = EventKind::kLeaderReady, .role = Role::kLeader, .term = term_,
+                          .leader = id(), .index = leader->term_start_index});
+}
+
+// --- output ------------------------------------------------------------------
+
+void Node::flush_replication() {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return;
+  for (auto& [peer, progress] : leader->progress) {
+    send_appends(peer, progress);
+    send_commit_notice(peer, progress);
+  }
+  if (leader->round_pending) send_heartbeats();
+}
+
+void Node::send_appends(ServerId peer, Progress& pr) {
+  while (pr.can_send() && pr.next_index <= log_.last_index()) {
+    const Index prev = pr.next_index.prev();
+    std::optional<Term> prev_term = log_.term_at(prev);
+    KEEL_CHECK("replication source is still in the log", prev_term.has_value());
+    std::vector<LogEntry> entries = log_.slice(pr.next_index, log_.last_index(),
+                                               config_.max_entries_per_append,
+                                               config_.max_bytes_per_append);
+    std::uint64_t bytes = 0;
+    for (const LogEntry& entry : entries) bytes += entry_size_bytes(entry);
+    const Index last = entries.back().index;
+    pr.commit_sent = commit_;
+    send(Message{.type = MessageType::kAppendRequest, .to = peer, .term = term_,
+                 .prev_log_index = prev, .prev_log_term = *prev_term,
+                 .entries = std::move(entries), .commit = commit_});
+    pr.sent(last, bytes, /*had_entries=*/true);
+  }
+}
+
+void Node::send_commit_notice(ServerId peer, Progress& pr) {
+  // Nothing new to send, but the commit index moved: tell the follower, so it
+  // can apply (and serve follower reads) without waiting for a heartbeat. The
+  // append starts at the follower's known match, so it cannot be rejected.
+  if (pr.commit_sent >= commit_ || pr.state != ProgressState::kReplicate) return;
+  pr.commit_sent = commit_;
+  send(Message{.type = MessageType::kAppendRequest, .to = peer, .term = term_,
+               .prev_log_index = pr.match_index, .prev_log_term = *log_.term_at(pr.match_index),
+               .commit = commit_});
+}
+
+void Node::send_heartbeats() {
+  auto& leader = std::get<LeaderRole>(role_);
+  leader.round_pending = false;
+  leader.round_sent_ticks.emplace_back(leader.read_round, ticks_);
+  if (leader.round_sent_ticks.size() > kMaxRememberedRounds) leader.round_sent_ticks.pop_front();
+  for (auto& [peer, progress] : leader.progress) {
+    send(Message{.type = MessageType::kHeartbeatRequest, .to = peer, .term = term_,
+                 .commit = std::min(progress.match_index, commit_),
+                 .read_round = leader.read_round});
+  }
+}
+
+void Node::send(Message message) {
+  message.from = id();
+  // A leader's appends, heartbeats and TimeoutNow promise nothing about its
+  // own disk, so they go out at once, in parallel with its own write (thesis
+  // §10.2.1). Every other message (votes, acknowledgements, vote requests
+  // after a term change) may only leave once the state it reflects is durable.
+  if (is_leader() && is_leader_message(message.type)) {
+    messages_.push_back(std::move(message));
+  } else {
+    messages_after_persist_.push_back(std::move(message));
+  }
+}
+
+bool Node::has_ready() const {
+  return needs_flush_ || !messages_.empty() || !messages_after_persist_.empty() ||
+         hard_state() != last_hard_state_ || unstable_from_ <= log_.last_index() ||
+         applied_handed_ < std::min(commit_, persisted_) || !read_states_.empty() ||
+         !events_.empty();
+}
+
+Ready Node::ready() {
+  flush_replication();
+  needs_flush_ = false;
+  Ready ready;
+  if (hard_state() != last_hard_state_) {
+    ready.hard_state = hard_state();
+    last_hard_state_ = hard_state();
+  }
+  if (unstable_from_ <= log_.last_index()) {
+    ready.entries = log_.slice(unstable_from_, log_.last_index(), SIZE_MAX, UINT64_MAX);
+    unstable_from_ = log_.last_index().next();
+  }
+  const Index apply_to = std::min(commit_, persisted_);
+  if (applied_handed_ < apply_to) {
+    ready.committed_entries = log_.slice(applied_handed_.next(), apply_to,
+                                         config_.max_committed_entries_per_ready, UINT64_MAX);
+    applied_handed_ = ready.committed_entries.back().index;
+  }
+  ready.messages = std::move(messages_);
+  ready.messages_after_persist = std::move(messages_after_persist_);
+  ready.read_states = std::move(read_states_);
+  ready.events = std::move(events_);
+  messages_.clear();
+  messages_after_persist_.clear();
+  read_states_.clear();
+  events_.clear();
+  return ready;
+}
+
+// --- acknowledgements --------------------------------------------------------
+
+void Node::on_persisted(Index index, Term term) {
+  // Stale acknowledgements: the entry at `index` may have been replaced (by
+  // a newer leader's entries) after the shell began writing the old one.
+  // Only an entry that is still the same (same index and term) counts.
+  if (index >= unstable_from_ || index <= persisted_ || !log_.matches(index, term)) return;
+  persisted_ = index;
+  if (is_leader()) {
+    maybe_commit();
+    needs_flush_ = true;
+  }
+  check_invariants();
+}
+
+void Node::on_applied(Index index) {
+  KEEL_CHECK("only handed-out entries are applied", index <= applied_handed_);
+  if (index <= applied_) return;
+  applied_ = index;
+  maybe_announce_ready();
+  check_invariants();
+}
+
+// --- invariants ----------------------------------------------------------------
+
+void Node::check_invariants() {
+  KEEL_CHECK("term never decreases", term_ >= checked_term_);
+  KEEL_CHECK("commit never decreases", commit_ >= checked_commit_);
+  KEEL_CHECK("applied <= committed", applied_ <= commit_);
+  KEEL_CHECK("committed <= last index", commit_ <= log_.last_index());
+  KEEL_CHECK("persisted <= last index", persisted_ <= log_.last_index());
+  KEEL_CHECK("a vote is only cast by a voter's term", vote_.is_zero() || !term_.is_zero());
+  if (const auto* leader = std::get_if<LeaderRole>(&role_)) {
+    KEEL_CHECK("a leader's term-start entry is of its term",
+               log_.term_at(leader->term_start_index) == term_);
+    KEEL_CHECK("leader knows itself as leader", leader_ == id());
+  }
+  checked_term_ = term_;
+  checked_commit_ = commit_;
+}
+
+}  // namespace keel::core

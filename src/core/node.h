@@ -1,0 +1,238 @@
+// core/node.h — one Raft server as a pure, deterministic state machine.
+//
+// The shell (the runtime, a test, the simulator) feeds a Node three kinds of
+// input — step(message), tick() and client calls (propose, read_index,
+// campaign, transfer_leadership) — and collects its output with ready(),
+// carrying it out in the order ready.h prescribes. Afterwards it reports what
+// became durable (on_persisted) and what the state machine applied
+// (on_applied). The Node never assumes durability it was not told about.
+//
+// A Node performs no I/O, reads no clock and draws randomness only from the
+// PRNG seeded by CoreConfig::random_seed: the same inputs give the same
+// outputs, bit for bit.
+//
+// Thread safety: none. A Node is a value owned by one thread (or one
+// simulated executor) at a time.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <variant>
+#include <vector>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/message.h"
+#include "core/prng.h"
+#include "core/progress.h"
+#include "core/ready.h"
+#include "keel/status.h"
+#include "keel/types.h"
+
+namespace keel::core {
+
+// What a node recovers from its stores when it starts.
+struct BootState {
+  HardState hard_state;
+  // The durable log: entries after (base_index, base_term).
+  Index log_base_index;
+  Term log_base_term;
+  std::vector<LogEntry> entries;
+  // The highest index the state machine is known to have applied.
+  Index applied;
+  Configuration configuration;
+};
+
+// Votes gathered by a pre-candidate or candidate.
+struct VoteTally {
+  std::map<ServerId, bool> responses;  // voter -> granted
+
+  std::size_t granted() const;
+  std::size_t rejected() const;
+};
+
+struct FollowerRole {};
+
+struct PreCandidateRole {
+  VoteTally votes;
+};
+
+struct CandidateRole {
+  VoteTally votes;
+};
+
+struct PendingRead {
+  std::uint64_t request_id = 0;
+  ServerId requester;  // this node, or the follower that forwarded the request
+  Index index;         // the commit index when the read arrived
+  std::uint64_t round = 0;
+};
+
+struct LeaderRole {
+  std::map<ServerId, Progress> progress;  // every other server in the configuration
+  Index term_start_index;
+  bool ready_announced = false;
+  // Read rounds (thesis §6.4): each heartbeat broadcast carries a new round
+  // number; a round echoed by a quorum proves leadership as of its sending.
+  std::uint64_t read_round = 0;
+  bool round_pending = false;       // a round was opened but its heartbeats not yet sent
+  std::uint64_t confirmed_round = 0;
+  std::deque<PendingRead> pending_reads;
+  // When each unconfirmed round was sent (node ticks), for the lease.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> round_sent_ticks;
+  std::optional<std::uint64_t> lease_start_tick;
+  // Bytes of this leader's entries not yet committed (bounded by config).
+  std::uint64_t uncommitted_bytes = 0;
+  // Leadership transfer in progress: the target and when it started.
+  ServerId transfer_target;
+  std::uint64_t transfer_started_tick = 0;
+};
+
+using RoleState = std::variant<FollowerRole, PreCandidateRole, CandidateRole, LeaderRole>;
+
+class Node {
+ public:
+  // Requires config.validate() to be ok.
+  Node(CoreConfig config, BootState boot);
+
+  // --- inputs ---------------------------------------------------------------
+  void tick();
+  void step(const Message& message);
+  // Appends an entry as leader; returns its index, or NotLeader (with the
+  // known leader), LeadershipTransferInProgress or ResourceExhausted.
+  Result<Index> propose(EntryType type, std::string data);
+  // Starts a ReadIndex read (thesis §6.4). On a leader the read index is its
+  // commit index, released as a ReadState once a quorum confirms leadership;
+  // refused (Unavailable) until an entry of the leader's term has committed,
+  // since before that the leader's commit index may be behind. A follower
+  // forwards the request to its leader.
+  Status read_index(std::uint64_t request_id);
+  // The read index for a lease read, if this leader holds a lease now (see
+  // CoreConfig::lease_ticks) and has committed an entry of its term.
+  Result<Index> lease_read_index() const;
+  // Starts an election now (as if the election timeout fired).
+  void campaign();
+  // Hands leadership to `target` (thesis §3.10): once the target's log is
+  // current, it is told to campaign at once. Proposals are refused meanwhile;
+  // the transfer is abandoned after an election timeout.
+  Status transfer_leadership(ServerId target);
+
+  // --- output ---------------------------------------------------------------
+  // Whether ready() may have something (it may still return an empty Ready).
+  bool has_ready() const;
+  Ready ready();
+
+  // --- acknowledgements -----------------------------------------------------
+  // Entries up to `index`, whose entry has `term`, are durable. A stale
+  // acknowledgement (the entry was replaced since) is ignored.
+  void on_persisted(Index index, Term term);
+  // The state machine has applied every committed entry up to `index`.
+  void on_applied(Index index);
+
+  // --- observation ----------------------------------------------------------
+  ServerId id() const { return config_.id; }
+  Role role() const;
+  bool is_leader() const { return std::holds_alternative<LeaderRole>(role_); }
+  Term term() const { return term_; }
+  ServerId vote() const { return vote_; }
+  ServerId leader() const { return leader_; }
+  Index commit_index() const { return commit_; }
+  Index applied_index() const { return applied_; }
+  Index persisted_index() const { return persisted_; }
+  Index last_index() const { return log_.last_index(); }
+  const RaftLog& log() const { return log_; }
+  const Configuration& configuration() const { return configuration_; }
+  HardState hard_state() const { return HardState{term_, vote_, commit_}; }
+  // The leader's view of a follower, or nullptr when not leading.
+  const Progress* progress(ServerId peer) const;
+  // Whether this leader has committed an entry of its own term.
+  bool committed_in_current_term() const;
+  // Ticks since the node started (the core's only notion of time).
+  std::uint64_t ticks() const { return ticks_; }
+
+ private:
+  // Term handling shared by every message; false means "drop the message".
+  bool step_term(const Message& m);
+  void step_by_type(const Message& m);
+
+  void tick_election();
+  void tick_leader();
+
+  void become_follower(Term term, ServerId leader);
+  void become_pre_candidate();
+  void become_candidate(bool leadership_transfer);
+  void become_leader();
+  void set_role(RoleState role);
+  void set_leader(ServerId leader);
+  void start_campaign(bool leadership_transfer);
+  void reset_election_timer();
+
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_vote_request(const Message& m);
+  void handle_vote_response(const Message& m);
+  void handle_append_response(const Message& m);
+  void handle_heartbeat_response(const Message& m);
+  void handle_read_index_request(const Message& m);
+  void handle_read_index_response(const Message& m);
+  void handle_timeout_now(const Message& m);
+
+  void append_from_leader(const Message& m);
+  void advance_commit_to(Index index);
+  void maybe_commit();
+  void on_commit_advanced(Index old_commit);
+  void maybe_announce_ready();
+
+  Index self_match() const;
+  std::size_t quorum() const { return configuration_.quorum_size(); }
+  bool quorum_active(const LeaderRole& leader) const;
+  Progress* find_progress(ServerId peer);
+
+  void flush_replication();
+  void send_appends(ServerId peer, Progress& progress);
+  void send_commit_notice(ServerId peer, Progress& progress);
+  void send_heartbeats();
+  std::uint64_t open_read_round();
+  void release_confirmed_reads();
+  void fail_pending_reads(LeaderRole& leader);
+  void maybe_send_timeout_now(ServerId peer);
+
+  void send(Message message);
+  void check_invariants();
+
+  CoreConfig config_;
+  Configuration configuration_;
+  Prng prng_;
+
+  Term term_;
+  ServerId vote_;
+  ServerId leader_;
+  RaftLog log_;
+  Index commit_;
+  Index applied_;
+  Index applied_handed_;   // the last committed entry handed to the shell to apply
+  Index persisted_;        // the log is durable up to here
+  Index unstable_from_;    // the first entry not yet handed to the shell to persist
+  HardState last_hard_state_;
+
+  std::uint64_t ticks_ = 0;
+  std::uint32_t election_elapsed_ = 0;
+  std::uint32_t heartbeat_elapsed_ = 0;
+  std::uint32_t randomized_election_timeout_ = 0;
+
+  RoleState role_;
+  bool needs_flush_ = false;
+
+  std::vector<Message> messages_;
+  std::vector<Message> messages_after_persist_;
+  std::vector<ReadState> read_states_;
+  std::vector<Event> events_;
+
+  // For the monotonicity invariants.
+  Term checked_term_;
+  Index checked_commit_;
+};
+
+}  // namespace keel::core

@@ -1,0 +1,82 @@
+// core/progress.h — what a leader knows about one follower's log, and the
+// flow control that decides how much it may send that follower now.
+//
+// States (after the thesis §10.2 and common practice):
+//   probe:     the leader does not know where the follower's log matches; it
+//              sends one append at a time and waits for the answer.
+//   replicate: the logs match up to match_index; the leader streams appends
+//              optimistically, bounded by the in-flight window (count and
+//              bytes), so a slow follower costs bounded memory.
+//
+// Thread safety: a value owned by the leader role of one Node.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+
+#include "keel/types.h"
+
+namespace keel::core {
+
+// The appends sent to one follower and not yet acknowledged.
+class Inflights {
+ public:
+  Inflights(std::size_t max_count, std::uint64_t max_bytes)
+      : max_count_(max_count), max_bytes_(max_bytes) {}
+
+  void add(Index last_index, std::uint64_t bytes);
+  // Forgets every append whose last index is <= index (acknowledged).
+  void free_up_to(Index index);
+  void clear();
+
+  bool full() const { return sent_.size() >= max_count_ || bytes_ >= max_bytes_; }
+  std::size_t count() const { return sent_.size(); }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  struct Sent {
+    Index last_index;
+    std::uint64_t bytes;
+  };
+  std::size_t max_count_;
+  std::uint64_t max_bytes_;
+  std::deque<Sent> sent_;
+  std::uint64_t bytes_ = 0;
+};
+
+enum class ProgressState : std::uint8_t { kProbe, kReplicate };
+
+const char* to_string(ProgressState state);
+
+struct Progress {
+  Progress(Index next, std::size_t max_inflight_appends, std::uint64_t max_inflight_bytes)
+      : next_index(next), inflights(max_inflight_appends, max_inflight_bytes) {}
+
+  // Highest index known to be in the follower's log and to match ours.
+  Index match_index;
+  // Next index to send.
+  Index next_index;
+  ProgressState state = ProgressState::kProbe;
+  // In probe state: an append is outstanding; send no other until an answer
+  // (or a heartbeat response) arrives.
+  bool probe_sent = false;
+  Inflights inflights;
+  // Heard from in the current check-quorum window.
+  bool recent_active = false;
+  // Highest read round this follower has confirmed in the leader's term.
+  std::uint64_t read_round_acked = 0;
+  // The commit index last sent to this follower (to tell it about new commits).
+  Index commit_sent;
+
+  // Records an acknowledgement up to `index`. Returns false if it was stale.
+  bool acknowledge(Index index);
+  void become_probe();
+  void become_replicate();
+  // Whether the leader may send an append now.
+  bool can_send() const;
+  // Records that an append ending at last_index with `bytes` was sent.
+  void sent(Index last_index, std::uint64_t bytes, bool had_entries);
+};
+
+}  // namespace keel::core
