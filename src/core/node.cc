@@ -701,7 +701,7 @@ void Node::send_appends(ServerId peer, Progress& pr) {
     std::uint64_t bytes = 0;
     for (const LogEntry& entry : entries) bytes += entry_size_bytes(entry);
     const Index last = entries.back().index;
-    pr.commit_sent = commit_;
+    pr.commit_sent = std::min(commit_, last);
     send(Message{.type = MessageType::kAppendRequest, .to = peer, .term = term_,
                  .prev_log_index = prev, .prev_log_term = *prev_term,
                  .entries = std::move(entries), .commit = commit_});
@@ -712,9 +712,11 @@ void Node::send_appends(ServerId peer, Progress& pr) {
 void Node::send_commit_notice(ServerId peer, Progress& pr) {
   // Nothing new to send, but the commit index moved: tell the follower, so it
   // can apply (and serve follower reads) without waiting for a heartbeat. The
-  // append starts at the follower's known match, so it cannot be rejected.
-  if (pr.commit_sent >= commit_ || pr.state != ProgressState::kReplicate) return;
-  pr.commit_sent = commit_;
+  // append starts at the follower's known match, so it cannot be rejected;
+  // and the follower may commit only up to that match (the clamp).
+  const Index learnable = std::min(commit_, pr.match_index);
+  if (pr.commit_sent >= learnable || pr.state != ProgressState::kReplicate) return;
+  pr.commit_sent = learnable;
   send(Message{.type = MessageType::kAppendRequest, .to = peer, .term = term_,
                .prev_log_index = pr.match_index, .prev_log_term = *log_.term_at(pr.match_index),
                .commit = commit_});

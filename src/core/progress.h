@@ -66,7 +66,8 @@ struct Progress {
   bool recent_active = false;
   // Highest read round this follower has confirmed in the leader's term.
   std::uint64_t read_round_acked = 0;
-  // The commit index last sent to this follower (to tell it about new commits).
+  // The highest commit index this follower can have learned from what we
+  // sent (clamped to the entries each append verified).
   Index commit_sent;
 
   // Records an acknowledgement up to `index`. Returns false if it was stale.

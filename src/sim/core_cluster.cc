@@ -1,0 +1,307 @@
+#include "sim/core_cluster.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include "core/check.h"
+
+namespace keel::sim {
+
+CoreCluster::CoreCluster(Options options) : options_(std::move(options)) {
+  for (std::size_t i = 1; i <= options_.nodes; ++i) {
+    configuration_.servers.push_back(
+        Server{ServerId{i}, "node-" + std::to_string(i), Suffrage::kVoter});
+  }
+  for (ServerId id : ids()) {
+    Member m;
+    m.config = options_.config;
+    m.config.id = id;
+    m.config.random_seed = options_.seed * 1000003 + id.value;
+    members_.emplace(id, std::move(m));
+    restart(id);
+  }
+}
+
+std::vector<ServerId> CoreCluster::ids() const {
+  std::vector<ServerId> out;
+  for (const Server& server : configuration_.servers) out.push_back(server.id);
+  return out;
+}
+
+CoreCluster::Member& CoreCluster::member(ServerId id) {
+  auto it = members_.find(id);
+  KEEL_CHECK("cluster member exists", it != members_.end());
+  return it->second;
+}
+
+const CoreCluster::Member& CoreCluster::member(ServerId id) const {
+  auto it = members_.find(id);
+  KEEL_CHECK("cluster member exists", it != members_.end());
+  return it->second;
+}
+
+core::Node& CoreCluster::node(ServerId id) {
+  Member& m = member(id);
+  KEEL_CHECK("node is running", m.node != nullptr);
+  return *m.node;
+}
+
+const core::Node& CoreCluster::node(ServerId id) const {
+  const Member& m = member(id);
+  KEEL_CHECK("node is running", m.node != nullptr);
+  return *m.node;
+}
+
+bool CoreCluster::is_up(ServerId id) const { return member(id).node != nullptr; }
+
+Result<Index> CoreCluster::propose(ServerId id, std::string data, EntryType type) {
+  Result<Index> result = node(id).propose(type, std::move(data));
+  process(id);
+  return result;
+}
+
+Status CoreCluster::read_index(ServerId id, std::uint64_t request_id) {
+  Status status = node(id).read_index(request_id);
+  process(id);
+  return status;
+}
+
+void CoreCluster::campaign(ServerId id) {
+  node(id).campaign();
+  process(id);
+}
+
+Status CoreCluster::transfer_leadership(ServerId from, ServerId to) {
+  Status status = node(from).transfer_leadership(to);
+  process(from);
+  return status;
+}
+
+void CoreCluster::tick(ServerId id, std::size_t times) {
+  for (std::size_t i = 0; i < times; ++i) {
+    node(id).tick();
+    process(id);
+  }
+}
+
+void CoreCluster::tick_all(std::size_t times) {
+  for (std::size_t i = 0; i < times; ++i) {
+    for (ServerId id : ids()) {
+      if (is_up(id)) tick(id);
+    }
+  }
+}
+
+// --- network -------------------------------------------------------------------
+
+bool CoreCluster::link_up(ServerId from, ServerId to) const {
+  return !cut_links_.contains({from, to});
+}
+
+void CoreCluster::send_all(std::vector<core::Message>& messages) {
+  for (core::Message& message : messages) in_flight_.push_back(std::move(message));
+  messages.clear();
+}
+
+std::vector<core::Message> CoreCluster::deliver(const MessageFilter& filter) {
+  std::vector<core::Message> batch;
+  std::vector<core::Message> kept;
+  for (core::Message& message : in_flight_) {
+    if (!filter || filter(message)) {
+      batch.push_back(std::move(message));
+    } else {
+      kept.push_back(std::move(message));
+    }
+  }
+  in_flight_ = std::move(kept);
+  std::vector<core::Message> delivered;
+  for (core::Message& message : batch) {
+    if (!link_up(message.from, message.to) || !is_up(message.to)) continue;  // lost
+    node(message.to).step(message);
+    process(message.to);
+    delivered.push_back(std::move(message));
+  }
+  maybe_check();
+  return delivered;
+}
+
+std::size_t CoreCluster::drop(const MessageFilter& filter) {
+  const std::size_t before = in_flight_.size();
+  std::erase_if(in_flight_, filter);
+  return before - in_flight_.size();
+}
+
+bool CoreCluster::stabilize(std::size_t max_rounds) {
+  for (std::size_t round = 0; round < max_rounds && !in_flight_.empty(); ++round) deliver();
+  return in_flight_.empty();
+}
+
+void CoreCluster::cut(ServerId from, ServerId to) { cut_links_.insert({from, to}); }
+
+void CoreCluster::isolate(ServerId id) {
+  for (ServerId other : ids()) {
+    if (other == id) continue;
+    cut(id, other);
+    cut(other, id);
+  }
+}
+
+void CoreCluster::partition(const std::vector<std::vector<ServerId>>& groups) {
+  heal();
+  auto group_of = [&](ServerId id) -> std::size_t {
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      if (std::find(groups[g].begin(), groups[g].end(), id) != groups[g].end()) return g;
+    }
+    return groups.size();  // unlisted nodes form a group of their own each
+  };
+  for (ServerId a : ids()) {
+    for (ServerId b : ids()) {
+      const std::size_t ga = group_of(a);
+      if (a != b && (ga != group_of(b) || ga == groups.size())) cut(a, b);
+    }
+  }
+}
+
+void CoreCluster::heal() { cut_links_.clear(); }
+
+// --- storage and crashes ---------------------------------------------------------
+
+void CoreCluster::set_manual_persist(ServerId id, bool manual) {
+  member(id).manual_persist = manual;
+  if (!manual) persist(id);
+}
+
+void CoreCluster::write_durably(Member& m, const core::Ready& ready) {
+  if (ready.hard_state) m.durable_hard_state = *ready.hard_state;
+  if (!ready.entries.empty()) {
+    const Index first = ready.entries.front().index;
+    std::erase_if(m.durable_log, [&](const LogEntry& e) { return e.index >= first; });
+    m.durable_log.insert(m.durable_log.end(), ready.entries.begin(), ready.entries.end());
+  }
+}
+
+void CoreCluster::finish_persist(Member& m, core::Ready& ready) {
+  write_durably(m, ready);
+  send_all(ready.messages_after_persist);
+  if (!ready.entries.empty()) {
+    m.node->on_persisted(ready.entries.back().index, ready.entries.back().term);
+  }
+}
+
+void CoreCluster::persist(ServerId id) {
+  Member& m = member(id);
+  if (m.node == nullptr) return;
+  std::vector<core::Ready> pending = std::move(m.unpersisted);
+  m.unpersisted.clear();
+  for (core::Ready& ready : pending) finish_persist(m, ready);
+  process(id);
+}
+
+void CoreCluster::crash(ServerId id) {
+  Member& m = member(id);
+  m.node.reset();
+  m.unpersisted.clear();
+  m.applied.clear();
+  m.read_states.clear();
+  std::erase_if(in_flight_, [id](const core::Message& msg) { return msg.to == id; });
+}
+
+void CoreCluster::restart(ServerId id) {
+  Member& m = member(id);
+  m.node.reset();
+  m.unpersisted.clear();
+  m.applied.clear();
+  core::CoreConfig config = m.config;
+  config.random_seed = m.config.random_seed + 7919 * m.restarts++;
+  core::BootState boot{m.durable_hard_state, Index{0}, Term{0}, m.durable_log, Index{0},
+                       configuration_};
+  m.node = std::make_unique<core::Node>(config, std::move(boot));
+  process(id);
+}
+
+// --- driving ---------------------------------------------------------------------
+
+void CoreCluster::process(ServerId id) {
+  Member& m = member(id);
+  if (m.node == nullptr) return;
+  for (int guard = 0; m.node->has_ready(); ++guard) {
+    KEEL_CHECK("a node settles after a bounded number of readies", guard < 100000);
+    core::Ready ready = m.node->ready();
+    send_all(ready.messages);
+    if (m.manual_persist && (ready.must_persist() || !m.unpersisted.empty())) {
+      // Held back: after-persist messages wait with the write they depend on.
+      core::Ready held;
+      held.hard_state = ready.hard_state;
+      held.entries = std::move(ready.entries);
+      held.messages_after_persist = std::move(ready.messages_after_persist);
+      m.unpersisted.push_back(std::move(held));
+    } else {
+      finish_persist(m, ready);
+    }
+    if (!ready.committed_entries.empty()) {
+      m.applied.insert(m.applied.end(), ready.committed_entries.begin(),
+                       ready.committed_entries.end());
+      m.node->on_applied(ready.committed_entries.back().index);
+    }
+    m.read_states.insert(m.read_states.end(), ready.read_states.begin(), ready.read_states.end());
+    m.events.insert(m.events.end(), ready.events.begin(), ready.events.end());
+  }
+}
+
+void CoreCluster::process_all() {
+  for (ServerId id : ids()) process(id);
+  maybe_check();
+}
+
+std::optional<ServerId> CoreCluster::leader() const {
+  std::optional<ServerId> best;
+  Term best_term;
+  for (const auto& [id, m] : members_) {
+    if (m.node != nullptr && m.node->is_leader() && (!best || m.node->term() > best_term)) {
+      best = id;
+      best_term = m.node->term();
+    }
+  }
+  return best;
+}
+
+const std::vector<LogEntry>& CoreCluster::applied(ServerId id) const { return member(id).applied; }
+
+std::vector<std::string> CoreCluster::applied_commands(ServerId id) const {
+  std::vector<std::string> out;
+  for (const LogEntry& entry : member(id).applied) {
+    if (entry.type == EntryType::kCommand) out.push_back(entry.data);
+  }
+  return out;
+}
+
+const std::vector<core::ReadState>& CoreCluster::read_states(ServerId id) const {
+  return member(id).read_states;
+}
+
+const std::vector<core::Event>& CoreCluster::events(ServerId id) const {
+  return member(id).events;
+}
+
+const core::HardState& CoreCluster::durable_hard_state(ServerId id) const {
+  return member(id).durable_hard_state;
+}
+
+const std::vector<LogEntry>& CoreCluster::durable_log(ServerId id) const {
+  return member(id).durable_log;
+}
+
+void CoreCluster::check_invariants() {
+  std::vector<const core::Node*> running;
+  for (const auto& [id, m] : members_) {
+    if (m.node != nullptr) running.push_back(m.node.get());
+  }
+  invariants_.check(running);
+}
+
+void CoreCluster::maybe_check() {
+  if (options_.check_invariants) check_invariants();
+}
+
+}  // namespace keel::sim
