@@ -42,8 +42,9 @@ struct CoreConfig {
   // entry larger than the byte bound is still sent on its own).
   std::size_t max_entries_per_append = 64;
   std::uint64_t max_bytes_per_append = 1ULL << 20;
-  // At most this many committed entries are handed to the shell in one Ready,
-  // so that a long backlog is applied in bounded batches.
+  // At most this many committed entries are handed to the shell and not yet
+  // acknowledged by on_applied(): a long backlog is applied in bounded
+  // batches, and a slow state machine cannot make the apply queue grow.
   std::size_t max_committed_entries_per_ready = 1024;
   // Proposals are refused (ResourceExhausted) while the leader holds this
   // many bytes of entries that are not yet committed: a leader without a

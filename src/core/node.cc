@@ -541,8 +541,20 @@ void Node::handle_heartbeat_response(const Message& m) {
   Progress* pr = find_progress(m.from);
   if (pr == nullptr) return;
   pr->recent_active = true;
-  pr->probe_sent = false;  // a live follower: resume a stalled probe
+  pr->on_heartbeat_response();  // a live follower: resume a stalled probe or window
   needs_flush_ = true;
+  if (pr->state == ProgressState::kReplicate && pr->match_index < log_.last_index() &&
+      pr->next_index > log_.last_index()) {
+    // Liveness: appends lost on the wire leave a replicating follower behind
+    // with nothing left to send it (next_index is past our log), so no new
+    // append would reveal the gap until the next proposal; in a quiet
+    // cluster, never. Re-send our last index as an empty append: accepted
+    // (and the window freed) if the appends did arrive and only their acks
+    // are late; rejected otherwise, which moves the follower back to probe.
+    const Index last = log_.last_index();
+    send(Message{.type = MessageType::kAppendRequest, .to = m.from, .term = term_,
+                 .prev_log_index = last, .prev_log_term = log_.last_term(), .commit = commit_});
+  }
   if (m.read_round > pr->read_round_acked) {
     pr->read_round_acked = m.read_round;
     release_confirmed_reads();
@@ -750,7 +762,7 @@ void Node::send(Message message) {
 bool Node::has_ready() const {
   return needs_flush_ || !messages_.empty() || !messages_after_persist_.empty() ||
          hard_state() != last_hard_state_ || unstable_from_ <= log_.last_index() ||
-         applied_handed_ < std::min(commit_, persisted_) || !read_states_.empty() ||
+         applied_handed_ < apply_limit() || !read_states_.empty() ||
          !events_.empty();
 }
 
@@ -766,7 +778,7 @@ Ready Node::ready() {
     ready.entries = log_.slice(unstable_from_, log_.last_index(), SIZE_MAX, UINT64_MAX);
     unstable_from_ = log_.last_index().next();
   }
-  const Index apply_to = std::min(commit_, persisted_);
+  const Index apply_to = apply_limit();
   if (applied_handed_ < apply_to) {
     ready.committed_entries = log_.slice(applied_handed_.next(), apply_to,
                                          config_.max_committed_entries_per_ready, UINT64_MAX);
@@ -781,6 +793,15 @@ Ready Node::ready() {
   read_states_.clear();
   events_.clear();
   return ready;
+}
+
+Index Node::apply_limit() const {
+  // Only entries that are committed and durable here are applied, and at
+  // most max_committed_entries_per_ready of them may be handed out and not
+  // yet applied: a slow state machine holds back the hand-out instead of
+  // letting the shell's apply queue grow without bound.
+  const Index pipeline_end = applied_ + config_.max_committed_entries_per_ready;
+  return std::min({commit_, persisted_, pipeline_end});
 }
 
 // --- acknowledgements --------------------------------------------------------

@@ -200,6 +200,7 @@ class Node {
   void maybe_send_timeout_now(ServerId peer);
 
   void send(Message message);
+  Index apply_limit() const;
   void check_invariants();
 
   CoreConfig config_;

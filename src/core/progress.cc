@@ -16,6 +16,12 @@ void Inflights::free_up_to(Index index) {
   }
 }
 
+void Inflights::free_first() {
+  if (sent_.empty()) return;
+  bytes_ -= sent_.front().bytes;
+  sent_.pop_front();
+}
+
 void Inflights::clear() {
   sent_.clear();
   bytes_ = 0;
@@ -45,6 +51,11 @@ void Progress::become_replicate() {
   state = ProgressState::kReplicate;
   probe_sent = false;
   next_index = match_index.next();
+}
+
+void Progress::on_heartbeat_response() {
+  probe_sent = false;
+  if (state == ProgressState::kReplicate && inflights.full()) inflights.free_first();
 }
 
 bool Progress::can_send() const {

@@ -28,6 +28,8 @@ class Inflights {
   void add(Index last_index, std::uint64_t bytes);
   // Forgets every append whose last index is <= index (acknowledged).
   void free_up_to(Index index);
+  // Forgets the oldest append, whatever became of it.
+  void free_first();
   void clear();
 
   bool full() const { return sent_.size() >= max_count_ || bytes_ >= max_bytes_; }
@@ -76,6 +78,11 @@ struct Progress {
   void become_replicate();
   // Whether the leader may send an append now.
   bool can_send() const;
+  // A heartbeat response shows the follower is alive. If the window is full
+  // of appends that were lost, nothing would ever be sent again: free one
+  // slot so that one more append goes out; the follower rejects it (there is
+  // a gap) and the rejection moves the follower back to probing.
+  void on_heartbeat_response();
   // Records that an append ending at last_index with `bytes` was sent.
   void sent(Index last_index, std::uint64_t bytes, bool had_entries);
 };
