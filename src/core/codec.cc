@@ -1,0 +1,313 @@
+#include "core/codec.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "core/byte_io.h"
+
+namespace keel::core {
+
+namespace {
+
+// ---- Wire message layout (docs/formats.md, "Wire messages") ----------------
+//
+// A message is a flat struct whose fields mostly stay zero for any one type,
+// so the frame carries a mask of the fields that are set and only their
+// values: a heartbeat costs a few bytes, and every field round-trips whatever
+// the type, so the codec never needs to know which type uses which field.
+
+// Numeric fields, in the order of their mask bits and of their values.
+enum class Field : std::uint8_t {
+  kPrevLogIndex,
+  kPrevLogTerm,
+  kCommit,
+  kMatchIndex,
+  kHintIndex,
+  kHintTerm,
+  kLastLogIndex,
+  kLastLogTerm,
+  kReadRound,
+  kRequestId,
+  kReadIndex,
+};
+constexpr std::size_t kNumericFieldCount = 11;
+
+constexpr const char* kFieldNames[kNumericFieldCount] = {
+    "prev_log_index", "prev_log_term",  "commit",     "match_index", "hint_index", "hint_term",
+    "last_log_index", "last_log_term", "read_round", "request_id",  "read_index",
+};
+
+// Flags that carry no value, and the entry list, after the numeric fields.
+constexpr std::uint64_t kRejectBit = 1ULL << 11;
+constexpr std::uint64_t kLeadershipTransferBit = 1ULL << 12;
+constexpr std::uint64_t kEntriesBit = 1ULL << 13;
+constexpr std::uint64_t kKnownFieldsMask = (1ULL << 14) - 1;
+
+constexpr std::uint64_t bit(Field field) { return 1ULL << static_cast<unsigned>(field); }
+
+// One accessor for encode (const) and decode (mutable), so that both walk
+// the fields through the same switch and cannot disagree on the mapping.
+template <typename M>
+auto& field_value(M& m, Field field) {
+  switch (field) {
+    case Field::kPrevLogIndex: return m.prev_log_index.value;
+    case Field::kPrevLogTerm: return m.prev_log_term.value;
+    case Field::kCommit: return m.commit.value;
+    case Field::kMatchIndex: return m.match_index.value;
+    case Field::kHintIndex: return m.hint_index.value;
+    case Field::kHintTerm: return m.hint_term.value;
+    case Field::kLastLogIndex: return m.last_log_index.value;
+    case Field::kLastLogTerm: return m.last_log_term.value;
+    case Field::kReadRound: return m.read_round;
+    case Field::kRequestId: return m.request_id;
+    case Field::kReadIndex: return m.read_index.value;
+  }
+  return m.read_index.value;  // unreachable: the switch covers every Field
+}
+
+constexpr std::uint8_t kLastMessageType = static_cast<std::uint8_t>(MessageType::kTimeoutNow);
+constexpr std::uint8_t kLastEntryType = static_cast<std::uint8_t>(EntryType::kConfiguration);
+constexpr std::uint8_t kLastSuffrage = static_cast<std::uint8_t>(Suffrage::kLearner);
+
+// The fewest bytes an encoded entry / server can take (every varint, the type
+// byte and the length at least one byte each). A count is checked against
+// remaining / minimum before anything is reserved, so that a forged count of
+// 2^60 costs nothing.
+constexpr std::size_t kMinEntryBytes = 4;
+constexpr std::size_t kMinServerBytes = 3;
+
+std::uint64_t field_mask(const Message& m) {
+  std::uint64_t mask = 0;
+  for (std::size_t i = 0; i < kNumericFieldCount; ++i) {
+    const auto field = static_cast<Field>(i);
+    if (field_value(m, field) != 0) mask |= bit(field);
+  }
+  if (m.reject) mask |= kRejectBit;
+  if (m.leadership_transfer) mask |= kLeadershipTransferBit;
+  if (!m.entries.empty()) mask |= kEntriesBit;
+  return mask;
+}
+
+void write_entry(ByteWriter& writer, const LogEntry& entry) {
+  writer.varint(entry.term.value);
+  writer.varint(entry.index.value);
+  writer.u8(static_cast<std::uint8_t>(entry.type));
+  writer.length_prefixed(entry.data);
+}
+
+// Fails the reader if the frame is larger than the limit allows, before a
+// single field is read.
+void check_frame_size(ByteReader& reader, std::string_view bytes, const DecodeLimits& limits) {
+  if (bytes.size() > limits.max_frame_bytes) {
+    reader.fail("size " + std::to_string(bytes.size()) + " exceeds max_frame_bytes " +
+                std::to_string(limits.max_frame_bytes));
+  }
+}
+
+void check_version(ByteReader& reader, std::uint8_t expected) {
+  const std::uint8_t version = reader.u8("format version");
+  if (reader.ok() && version != expected) {
+    reader.fail("unknown format version " + std::to_string(version) + " (this build reads " +
+                std::to_string(expected) + ")");
+  }
+}
+
+// Checks a list's count against its bound and against the bytes left, so
+// that reserving `count` items is justified by the frame itself.
+bool check_count(ByteReader& reader, const char* field, std::uint64_t count,
+                 std::uint64_t max_count, const char* bound, std::size_t min_item_bytes) {
+  if (!reader.ok()) return false;
+  if (count > max_count) {
+    reader.fail(std::string(field) + " " + std::to_string(count) + " exceeds " + bound + " " +
+                std::to_string(max_count));
+    return false;
+  }
+  if (count > reader.remaining() / min_item_bytes) {
+    reader.fail(std::string(field) + " " + std::to_string(count) + " cannot fit in the " +
+                std::to_string(reader.remaining()) + " bytes left (each takes at least " +
+                std::to_string(min_item_bytes) + ")");
+    return false;
+  }
+  return true;
+}
+
+LogEntry read_entry(ByteReader& reader, const DecodeLimits& limits) {
+  LogEntry entry;
+  entry.term = Term(reader.varint("term"));
+  entry.index = Index(reader.varint("index"));
+  const std::uint8_t type = reader.u8("entry type");
+  if (reader.ok() && type > kLastEntryType) {
+    reader.fail("unknown entry type " + std::to_string(type));
+  }
+  entry.type = static_cast<EntryType>(type);
+  entry.data = std::string(reader.length_prefixed("data", limits.max_entry_bytes, "max_entry_bytes"));
+  return entry;
+}
+
+std::vector<LogEntry> read_entries(ByteReader& reader, const DecodeLimits& limits) {
+  const std::uint64_t count = reader.varint("entry count");
+  if (reader.ok() && count == 0) {
+    reader.fail("entry list present but empty (non-canonical)");
+  }
+  std::vector<LogEntry> entries;
+  if (!check_count(reader, "entry count", count, limits.max_entries_per_message,
+                   "max_entries_per_message", kMinEntryBytes)) {
+    return entries;
+  }
+  entries.reserve(static_cast<std::size_t>(count));
+  for (std::size_t i = 0; i < count && reader.ok(); ++i) {
+    reader.within("entry", i);
+    entries.push_back(read_entry(reader, limits));
+  }
+  reader.within(nullptr, 0);
+  return entries;
+}
+
+MessageType read_message_type(ByteReader& reader) {
+  const std::uint8_t type = reader.u8("message type");
+  if (reader.ok() && type > kLastMessageType) {
+    reader.fail("unknown message type " + std::to_string(type));
+  }
+  return static_cast<MessageType>(type);
+}
+
+// The mask and the fields it announces. A field announced with the value 0
+// is refused: the writer never sends one, and accepting it would let two
+// frames mean the same message.
+void read_fields(ByteReader& reader, Message& m, const DecodeLimits& limits) {
+  const std::uint64_t mask = reader.varint("field mask");
+  if (reader.ok() && (mask & ~kKnownFieldsMask) != 0) {
+    reader.fail("unknown fields in mask " + std::to_string(mask));
+  }
+  for (std::size_t i = 0; i < kNumericFieldCount && reader.ok(); ++i) {
+    const auto field = static_cast<Field>(i);
+    if ((mask & bit(field)) == 0) continue;
+    field_value(m, field) = reader.varint(kFieldNames[i]);
+    if (reader.ok() && field_value(m, field) == 0) {
+      reader.fail(std::string(kFieldNames[i]) + " present but zero (non-canonical)");
+    }
+  }
+  m.reject = (mask & kRejectBit) != 0;
+  m.leadership_transfer = (mask & kLeadershipTransferBit) != 0;
+  if ((mask & kEntriesBit) != 0) m.entries = read_entries(reader, limits);
+}
+
+void write_server(ByteWriter& writer, const Server& server) {
+  writer.varint(server.id.value);
+  writer.u8(static_cast<std::uint8_t>(server.suffrage));
+  writer.length_prefixed(server.address);
+}
+
+Server read_server(ByteReader& reader, const DecodeLimits& limits) {
+  Server server;
+  server.id = ServerId(reader.varint("server id"));
+  if (reader.ok() && server.id == kNoServer) reader.fail("server id 0 (kNoServer)");
+  const std::uint8_t suffrage = reader.u8("suffrage");
+  if (reader.ok() && suffrage > kLastSuffrage) {
+    reader.fail("unknown suffrage " + std::to_string(suffrage));
+  }
+  server.suffrage = static_cast<Suffrage>(suffrage);
+  server.address =
+      std::string(reader.length_prefixed("address", limits.max_address_bytes, "max_address_bytes"));
+  return server;
+}
+
+// A server listed twice would be counted twice toward quorums.
+void check_unique_ids(ByteReader& reader, const std::vector<Server>& servers) {
+  std::vector<std::uint64_t> ids;
+  ids.reserve(servers.size());
+  for (const Server& server : servers) ids.push_back(server.id.value);
+  std::sort(ids.begin(), ids.end());
+  const auto duplicate = std::adjacent_find(ids.begin(), ids.end());
+  if (duplicate != ids.end()) reader.fail("server " + std::to_string(*duplicate) + " listed twice");
+}
+
+}  // namespace
+
+std::string encode(const Message& m) {
+  ByteWriter writer;
+  writer.u8(kMessageFormatVersion);
+  writer.u8(static_cast<std::uint8_t>(m.type));
+  writer.varint(m.from.value);
+  writer.varint(m.to.value);
+  writer.varint(m.term.value);
+  writer.varint(field_mask(m));
+  for (std::size_t i = 0; i < kNumericFieldCount; ++i) {
+    const std::uint64_t value = field_value(m, static_cast<Field>(i));
+    if (value != 0) writer.varint(value);
+  }
+  if (!m.entries.empty()) {
+    writer.varint(m.entries.size());
+    for (const LogEntry& entry : m.entries) write_entry(writer, entry);
+  }
+  return writer.take();
+}
+
+Result<Message> decode(std::string_view frame, const DecodeLimits& limits) {
+  ByteReader reader(frame, "wire message");
+  check_frame_size(reader, frame, limits);
+  check_version(reader, kMessageFormatVersion);
+  Message m;
+  m.type = read_message_type(reader);
+  m.from = ServerId(reader.varint("from"));
+  m.to = ServerId(reader.varint("to"));
+  m.term = Term(reader.varint("term"));
+  read_fields(reader, m, limits);
+  reader.expect_end();
+  if (!reader.ok()) return reader.status();
+  return m;
+}
+
+std::string encode_hard_state(const HardState& state) {
+  ByteWriter writer;
+  writer.u8(kHardStateFormatVersion);
+  writer.varint(state.term.value);
+  writer.varint(state.vote.value);
+  writer.varint(state.commit.value);
+  return writer.take();
+}
+
+Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& limits) {
+  ByteReader reader(bytes, "hard state");
+  check_frame_size(reader, bytes, limits);
+  check_version(reader, kHardStateFormatVersion);
+  HardState state;
+  state.term = Term(reader.varint("term"));
+  state.vote = ServerId(reader.varint("vote"));
+  state.commit = Index(reader.varint("commit"));
+  reader.expect_end();
+  if (!reader.ok()) return reader.status();
+  return state;
+}
+
+std::string encode_configuration(const Configuration& configuration) {
+  ByteWriter writer;
+  writer.u8(kConfigurationFormatVersion);
+  writer.varint(configuration.servers.size());
+  for (const Server& server : configuration.servers) write_server(writer, server);
+  return writer.take();
+}
+
+Result<Configuration> decode_configuration(std::string_view bytes, const DecodeLimits& limits) {
+  ByteReader reader(bytes, "configuration");
+  check_frame_size(reader, bytes, limits);
+  check_version(reader, kConfigurationFormatVersion);
+  const std::uint64_t count = reader.varint("server count");
+  Configuration configuration;
+  if (check_count(reader, "server count", count, limits.max_servers, "max_servers",
+                  kMinServerBytes)) {
+    configuration.servers.reserve(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < count && reader.ok(); ++i) {
+      reader.within("server", i);
+      configuration.servers.push_back(read_server(reader, limits));
+    }
+    reader.within(nullptr, 0);
+  }
+  if (reader.ok()) check_unique_ids(reader, configuration.servers);
+  reader.expect_end();
+  if (!reader.ok()) return reader.status();
+  return configuration;
+}
+
+}  // namespace keel::core
