@@ -1,0 +1,171 @@
+// keel/raft.h — keel::Raft, one server of a replicated state machine.
+//
+// Open one per server with Raft::open(), hand it your Fsm, stores and
+// transport, and talk to it through futures:
+//
+//   auto raft = keel::Raft::open(deps).value();
+//   keel::Result<keel::ApplyResult> r = raft->apply("set x 1", 2s).get();
+//   raft->read(keel::Consistency::kLinearizable, 1s).get();  // then read your FSM
+//
+// Safety by default: read(kLinearizable) never returns before this server's
+// FSM reflects every write committed before the call (ReadIndex, thesis
+// §6.4); the kLeaderReady observation is sent only once a new leader's
+// term-start entry is committed and applied locally; every timeout covers the
+// whole operation, and every failure says whether the write may still commit
+// (kOutcomeUnknown) or certainly did not.
+//
+// Thread safety: every method may be called from any thread, concurrently,
+// including from observer callbacks and then() callbacks (the calls return
+// futures and never block). Blocking on a future (get/wait_for) is fine in
+// your threads and in observer callbacks, never inside a then() callback.
+// shutdown() may be called from anywhere, any number of times.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keel/config.h"
+#include "keel/env.h"
+#include "keel/fsm.h"
+#include "keel/future.h"
+#include "keel/log_store.h"
+#include "keel/status.h"
+#include "keel/transport.h"
+#include "keel/types.h"
+
+namespace keel {
+
+enum class RaftState : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader, kShutdown };
+const char* to_string(RaftState state);
+
+enum class Consistency : std::uint8_t {
+  // ReadIndex: one quorum round proves leadership, then the read waits until
+  // the local FSM has applied everything committed before it. Works on
+  // followers too (the leader supplies the read index).
+  kLinearizable,
+  // Leader only: no quorum round while the leader's lease holds (see
+  // Config::lease_timeout); relies on bounded clock drift.
+  kLease,
+  // Whatever this server's FSM holds now. May be arbitrarily old.
+  kStale,
+};
+
+struct ApplyResult {
+  Index index;           // where the command sits in the log
+  std::string response;  // what Fsm::apply returned
+};
+
+struct LeaderInfo {
+  ServerId id;  // kNoServer when no leader is known
+  std::string address;
+};
+
+// What observers are told. kLeaderReady is the one to serve reads on.
+struct Observation {
+  enum class Kind : std::uint8_t {
+    kStateChanged,   // this server's state is now `state` (in `term`)
+    kLeaderChanged,  // the known leader is now `leader` (id 0: none)
+    kLeaderReady,    // this server leads `term` and its FSM has applied every
+                     // entry committed before the term began (index = term start)
+  };
+  Kind kind = Kind::kStateChanged;
+  RaftState state = RaftState::kFollower;
+  Term term;
+  LeaderInfo leader;
+  Index index;
+};
+
+struct RaftStats {
+  RaftState state = RaftState::kFollower;
+  Term term;
+  LeaderInfo leader;
+  Index last_index;
+  Index commit_index;
+  Index applied_index;
+  std::uint64_t pending_proposals = 0;
+  std::uint64_t pending_reads = 0;
+  std::uint64_t log_writes = 0;          // durable writes (each may hold many entries)
+  std::uint64_t entries_written = 0;
+  std::uint64_t observer_events_dropped = 0;
+};
+
+// What a Raft needs. All pointers are required and must outlive nothing: the
+// Raft shares ownership.
+struct RaftDependencies {
+  Config config;
+  std::shared_ptr<Fsm> fsm;
+  std::shared_ptr<LogStore> log_store;
+  std::shared_ptr<StableStore> stable_store;
+  std::shared_ptr<Transport> transport;
+  std::shared_ptr<Env> env;  // make_thread_env() in production
+};
+
+class Raft {
+ public:
+  // Starts a server from its stores: recovers term, vote and log, and joins
+  // the configuration found in the log (see bootstrap_cluster).
+  static Result<std::unique_ptr<Raft>> open(RaftDependencies deps);
+
+  // Shuts down (see shutdown()).
+  virtual ~Raft() = default;
+
+  // Replicates `command`; resolves once it is applied here, with the FSM's
+  // response. NotLeader (with a hint) if this server does not lead;
+  // OutcomeUnknown if leadership was lost or the timeout passed after the
+  // command entered the log (it may still commit).
+  virtual Future<ApplyResult> apply(std::string command, Duration timeout) = 0;
+  // Replicates several commands with one call; each gets its own future.
+  virtual std::vector<Future<ApplyResult>> apply_batch(std::vector<std::string> commands,
+                                                       Duration timeout) = 0;
+  // Resolves once every entry before it is applied to this server's FSM
+  // (leader only). Timeout or OutcomeUnknown as for apply.
+  virtual Future<Index> barrier(Duration timeout) = 0;
+  // One quorum round: resolves Ok if this server still leads. Its value is
+  // the commit index the round confirmed.
+  virtual Future<Index> verify_leader(Duration timeout) = 0;
+  // Resolves when the local FSM may be read at `consistency` (see
+  // Consistency). The value is the index the FSM has reached.
+  virtual Future<Index> read(Consistency consistency, Duration timeout) = 0;
+
+  virtual RaftState state() const = 0;
+  virtual LeaderInfo leader() const = 0;
+  virtual Term term() const = 0;
+  virtual Index commit_index() const = 0;
+  virtual Index applied_index() const = 0;
+  virtual Index last_index() const = 0;
+  // Time of the last contact with a leader (now if this server leads), on
+  // the Env's clock; zero if never.
+  virtual Duration last_contact() const = 0;
+  virtual RaftStats stats() const = 0;
+  virtual Configuration configuration() const = 0;
+
+  // Observations are delivered on a thread of the subscription's own, in
+  // order, through a bounded queue (Config::observer_queue_capacity): the
+  // callback may block or call any Raft method, including barrier().get(),
+  // without holding up the Raft. Returns an id for unsubscribe().
+  virtual std::uint64_t subscribe(std::function<void(const Observation&)> observer) = 0;
+  virtual void unsubscribe(std::uint64_t subscription) = 0;
+
+  // Stops the server: resolves every pending future (Shutdown where the
+  // command certainly did not commit, OutcomeUnknown where it may have),
+  // stops the transport and the internal threads. Idempotent, safe from any
+  // thread (including callbacks), never deadlocks. Returns when stopped,
+  // except when called from a keel thread, where it returns at once.
+  virtual void shutdown() = 0;
+};
+
+// Writes the first configuration into empty stores (index 1, term 1), so that
+// the servers of a new cluster can elect a leader. Every founding server is
+// bootstrapped with the same configuration. InvalidArgument if the stores
+// already hold state (see has_existing_state).
+Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
+                         const Configuration& configuration);
+// Whether the stores hold any Raft state (a term, a vote or log entries).
+Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store);
+
+}  // namespace keel

@@ -1,0 +1,37 @@
+// runtime/core_config.h — how a keel::Config becomes the protocol core's
+// tick-based CoreConfig. The runtime's tick is one heartbeat interval.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstdint>
+
+#include "core/config.h"
+#include "keel/config.h"
+
+namespace keel::runtime {
+
+inline core::CoreConfig to_core_config(const Config& config, std::uint64_t seed) {
+  core::CoreConfig core;
+  core.id = config.id;
+  core.heartbeat_interval_ticks = 1;
+  core.election_timeout_ticks =
+      static_cast<std::uint32_t>(config.election_timeout / config.heartbeat_interval);
+  core.pre_vote = config.pre_vote;
+  core.check_quorum = config.check_quorum;
+  core.max_inflight_appends = config.max_inflight_appends;
+  core.max_inflight_bytes = config.max_inflight_bytes;
+  core.max_entries_per_append = config.max_append_entries;
+  core.max_bytes_per_append = config.max_append_bytes;
+  core.max_committed_entries_per_ready = config.max_apply_batch;
+  core.max_uncommitted_bytes = config.max_uncommitted_bytes;
+  core.max_pending_reads = config.max_pending_reads;
+  // Rounded down: a lease a fraction of a tick short is safe, a longer one not.
+  core.lease_ticks =
+      static_cast<std::uint32_t>(config.lease_timeout / config.heartbeat_interval);
+  core.lease_drift_percent = config.clock_drift_percent;
+  core.random_seed = seed;
+  return core;
+}
+
+}  // namespace keel::runtime

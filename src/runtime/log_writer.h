@@ -1,0 +1,75 @@
+// runtime/log_writer.h — the component that makes the core's output durable.
+//
+// The raft loop submits one WriteJob per Ready that must persist something.
+// The writer, on its own executor, takes every job waiting (up to a bound),
+// writes all their entries with one LogStore::append (group commit: many
+// proposals, one durable write) and the newest hard state with one
+// StableStore::set, then reports the jobs back, in order, to the loop, which
+// may then send their after-persist messages and acknowledge the entries.
+//
+// After a failed write the writer refuses everything (fail-stop, DESIGN
+// §2.3): it reports the failure and never touches the stores again.
+//
+// Thread safety: submit() from any thread; everything else runs on the
+// writer's executor.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "core/message.h"
+#include "core/ready.h"
+#include "keel/env.h"
+#include "keel/log_store.h"
+#include "keel/status.h"
+
+namespace keel::runtime {
+
+inline constexpr char kHardStateKey[] = "keel.hard_state";
+
+struct WriteJob {
+  std::optional<core::HardState> hard_state;
+  std::vector<LogEntry> entries;
+  std::vector<core::Message> after_persist;
+};
+
+struct WriteCompletion {
+  Status status;
+  // The jobs written, in submission order; entries are dropped but the last
+  // entry of each job is kept so the loop can acknowledge it.
+  std::vector<WriteJob> jobs;
+  std::uint64_t entries_written = 0;
+};
+
+class LogWriter : public std::enable_shared_from_this<LogWriter> {
+ public:
+  using OnDone = std::function<void(WriteCompletion)>;
+
+  LogWriter(std::shared_ptr<LogStore> log_store, std::shared_ptr<StableStore> stable_store,
+            std::shared_ptr<Executor> executor, std::size_t max_batch_entries, OnDone on_done);
+
+  void submit(WriteJob job);
+
+ private:
+  void drain();
+  std::vector<WriteJob> take_batch();
+  Status write(std::vector<WriteJob>& jobs, std::uint64_t& entries_written);
+
+  std::shared_ptr<LogStore> log_store_;
+  std::shared_ptr<StableStore> stable_store_;
+  std::shared_ptr<Executor> executor_;
+  const std::size_t max_batch_entries_;
+  OnDone on_done_;
+
+  std::mutex mutex_;
+  std::deque<WriteJob> queue_;
+  bool drain_scheduled_ = false;
+  bool failed_ = false;  // writer thread only
+};
+
+}  // namespace keel::runtime

@@ -1,0 +1,171 @@
+// keel::Raft: opening a server from its stores, and the public facade over
+// RaftServer. Also bootstrap_cluster and has_existing_state.
+#include "keel/raft.h"
+
+#include <set>
+#include <utility>
+
+#include "core/codec.h"
+#include "runtime/core_config.h"
+#include "runtime/log_writer.h"
+#include "runtime/raft_server.h"
+
+namespace keel {
+
+const char* to_string(RaftState state) {
+  switch (state) {
+    case RaftState::kFollower: return "follower";
+    case RaftState::kPreCandidate: return "pre-candidate";
+    case RaftState::kCandidate: return "candidate";
+    case RaftState::kLeader: return "leader";
+    case RaftState::kShutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+namespace {
+
+Result<core::HardState> load_hard_state(const StableStore& store) {
+  Result<std::string> bytes = store.get(runtime::kHardStateKey);
+  if (!bytes.is_ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) return core::HardState{};
+    return bytes.status();
+  }
+  return core::decode_hard_state(*bytes);
+}
+
+Status check_configuration(const Configuration& configuration) {
+  std::set<ServerId> ids;
+  std::size_t voters = 0;
+  for (const Server& server : configuration.servers) {
+    if (server.id.is_zero()) return Status::invalid_argument("configuration: server id 0");
+    if (!ids.insert(server.id).second) {
+      return Status::invalid_argument("configuration: server " + std::to_string(server.id.value) +
+                                      " listed twice");
+    }
+    if (server.suffrage == Suffrage::kVoter) ++voters;
+  }
+  if (voters == 0) return Status::invalid_argument("configuration: no voters");
+  return Status::ok();
+}
+
+// The configuration in force is the last one in the log (thesis §4.1: a
+// server uses the newest configuration in its log, committed or not).
+Result<Configuration> latest_configuration(const std::vector<LogEntry>& entries) {
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (it->type == EntryType::kConfiguration) return core::decode_configuration(it->data);
+  }
+  return Status::invalid_argument(
+      "the log holds no configuration: bootstrap the cluster first (bootstrap_cluster)");
+}
+
+class RaftHandle final : public Raft {
+ public:
+  explicit RaftHandle(std::shared_ptr<runtime::RaftServer> server) : server_(std::move(server)) {}
+  ~RaftHandle() override { server_->shutdown(); }
+
+  Future<ApplyResult> apply(std::string command, Duration timeout) override {
+    return server_->apply(std::move(command), timeout);
+  }
+  std::vector<Future<ApplyResult>> apply_batch(std::vector<std::string> commands,
+                                               Duration timeout) override {
+    return server_->apply_batch(std::move(commands), timeout);
+  }
+  Future<Index> barrier(Duration timeout) override { return server_->barrier(timeout); }
+  Future<Index> verify_leader(Duration timeout) override {
+    return server_->verify_leader(timeout);
+  }
+  Future<Index> read(Consistency consistency, Duration timeout) override {
+    return server_->read(consistency, timeout);
+  }
+  RaftState state() const override { return server_->stats().state; }
+  LeaderInfo leader() const override { return server_->stats().leader; }
+  Term term() const override { return server_->stats().term; }
+  Index commit_index() const override { return server_->stats().commit_index; }
+  Index applied_index() const override { return server_->stats().applied_index; }
+  Index last_index() const override { return server_->stats().last_index; }
+  Duration last_contact() const override { return server_->last_contact(); }
+  RaftStats stats() const override { return server_->stats(); }
+  Configuration configuration() const override { return server_->configuration(); }
+  std::uint64_t subscribe(std::function<void(const Observation&)> observer) override {
+    return server_->subscribe(std::move(observer));
+  }
+  void unsubscribe(std::uint64_t subscription) override { server_->unsubscribe(subscription); }
+  void shutdown() override { server_->shutdown(); }
+
+ private:
+  std::shared_ptr<runtime::RaftServer> server_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Raft>> Raft::open(RaftDependencies deps) {
+  Result<std::shared_ptr<runtime::RaftServer>> server = runtime::RaftServer::open(std::move(deps));
+  if (!server.is_ok()) return server.status();
+  return std::unique_ptr<Raft>(std::make_unique<RaftHandle>(std::move(server).value()));
+}
+
+Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
+                         const Configuration& configuration) {
+  Status valid = check_configuration(configuration);
+  if (!valid.is_ok()) return valid;
+  Result<bool> existing = has_existing_state(log_store, stable_store);
+  if (!existing.is_ok()) return existing.status();
+  if (*existing) return Status::invalid_argument("bootstrap: the stores already hold Raft state");
+  const LogEntry first{Term{1}, Index{1}, EntryType::kConfiguration,
+                       core::encode_configuration(configuration)};
+  Status appended = log_store.append(std::span<const LogEntry>(&first, 1));
+  if (!appended.is_ok()) return appended;
+  return stable_store.set(runtime::kHardStateKey,
+                          core::encode_hard_state(core::HardState{Term{1}, kNoServer, Index{0}}));
+}
+
+Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store) {
+  Result<core::HardState> hard_state = load_hard_state(stable_store);
+  if (!hard_state.is_ok()) return hard_state.status();
+  return !hard_state->term.is_zero() || log_store.last_index() >= Index{1};
+}
+
+namespace runtime {
+
+Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
+  if (!deps.fsm || !deps.log_store || !deps.stable_store || !deps.transport || !deps.env) {
+    return Status::invalid_argument("open: fsm, stores, transport and env are all required");
+  }
+  Status valid = deps.config.validate();
+  if (!valid.is_ok()) return valid;
+  const std::uint64_t seed = deps.env->random_seed();
+  Status core_valid = to_core_config(deps.config, seed).validate();
+  if (!core_valid.is_ok()) return core_valid;
+
+  Result<core::HardState> hard_state = load_hard_state(*deps.stable_store);
+  if (!hard_state.is_ok()) return hard_state.status();
+  std::vector<LogEntry> entries;
+  const Index first = deps.log_store->first_index();
+  const Index last = deps.log_store->last_index();
+  if (last >= first && last >= Index{1}) {
+    if (first != Index{1}) {
+      return Status::invalid_argument("open: log starts at index " +
+                                      std::to_string(first.value) + " but snapshots are not "
+                                      "supported yet");
+    }
+    Result<std::vector<LogEntry>> read = deps.log_store->read(first, last);
+    if (!read.is_ok()) return read.status();
+    entries = std::move(read).value();
+  }
+  Result<Configuration> configuration = latest_configuration(entries);
+  if (!configuration.is_ok()) return configuration.status();
+  if (!configuration->contains(deps.config.id)) {
+    return Status::invalid_argument("open: server " + std::to_string(deps.config.id.value) +
+                                    " is not in the configuration");
+  }
+  core::BootState boot{*hard_state, Index{0}, Term{0}, std::move(entries), Index{0},
+                       std::move(configuration).value()};
+  std::shared_ptr<RaftServer> server(new RaftServer(std::move(deps), std::move(boot), seed));
+  Status started = server->start();
+  if (!started.is_ok()) return started;
+  return server;
+}
+
+}  // namespace runtime
+}  // namespace keel

@@ -1,0 +1,567 @@
+#include "runtime/raft_server.h"
+
+#include <utility>
+
+#include "core/codec.h"
+#include "runtime/core_config.h"
+#include "runtime/keel_thread.h"
+
+namespace keel::runtime {
+
+namespace {
+
+RaftState to_raft_state(core::Role role) {
+  switch (role) {
+    case core::Role::kFollower: return RaftState::kFollower;
+    case core::Role::kPreCandidate: return RaftState::kPreCandidate;
+    case core::Role::kCandidate: return RaftState::kCandidate;
+    case core::Role::kLeader: return RaftState::kLeader;
+  }
+  return RaftState::kFollower;
+}
+
+// Appends with entries are bulk; everything else is small and urgent and
+// must not wait behind them (DESIGN §2.4).
+Lane lane_of(const core::Message& message) {
+  return message.type == core::MessageType::kAppendRequest && !message.entries.empty()
+             ? Lane::kReplication
+             : Lane::kControl;
+}
+
+}  // namespace
+
+// --- opening -----------------------------------------------------------------------
+
+RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed)
+    : deps_(std::move(deps)),
+      configuration_(boot.configuration),
+      loop_(make_marked_executor(*deps_.env, "keel-loop")),
+      writer_executor_(make_marked_executor(*deps_.env, "keel-writer")),
+      applier_executor_(make_marked_executor(*deps_.env, "keel-apply")),
+      observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity),
+      node_(to_core_config(deps_.config, seed), std::move(boot)) {}
+
+Status RaftServer::start() {
+  std::weak_ptr<RaftServer> weak = weak_from_this();
+  writer_ = std::make_shared<LogWriter>(
+      deps_.log_store, deps_.stable_store, writer_executor_, deps_.config.max_write_batch_entries,
+      [weak](WriteCompletion done) {
+        if (auto self = weak.lock()) {
+          self->loop_->post([self, done = std::move(done)]() mutable {
+            self->on_write_done(std::move(done));
+          });
+        }
+      });
+  applier_ = std::make_shared<Applier>(deps_.fsm, applier_executor_, [weak](Index index) {
+    if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
+  });
+  Status started = deps_.transport->start([weak](std::string frame) {
+    if (auto self = weak.lock()) self->on_frame(std::move(frame));
+  });
+  if (!started.is_ok()) {
+    loop_->stop();
+    writer_executor_->stop();
+    applier_executor_->stop();
+    return started;
+  }
+  loop_->post([self = shared_from_this()] {
+    self->publish();
+    self->schedule_flush();
+  });
+  post_timer(deps_.config.heartbeat_interval, [](RaftServer& s) { s.on_tick(); });
+  return Status::ok();
+}
+
+// --- posting -------------------------------------------------------------------------
+
+bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task) {
+  std::lock_guard lock(shutdown_mutex_);
+  if (stopping_) return false;
+  loop_->post([self = shared_from_this(), task = std::move(task)] {
+    if (!self->stopped_) task(*self);
+  });
+  return true;
+}
+
+void RaftServer::post_timer(Duration delay, std::function<void(RaftServer&)> task) {
+  if (delay.count() < 0) delay = Duration{0};
+  std::weak_ptr<RaftServer> weak = weak_from_this();
+  loop_->post_after(delay, [weak, task = std::move(task)] {
+    auto self = weak.lock();
+    if (self && !self->stopped_) task(*self);
+  });
+}
+
+Duration RaftServer::deadline_after(Duration timeout) const {
+  return deps_.env->now() + timeout;
+}
+
+void RaftServer::schedule_flush() {
+  if (flush_scheduled_ || stopped_) return;
+  flush_scheduled_ = true;
+  loop_->post([self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    if (!self->stopped_) self->flush();
+  });
+}
+
+// --- inputs on the loop -------------------------------------------------------------
+
+void RaftServer::on_tick() {
+  node_.tick();
+  if (node_.is_leader()) last_contact_ = deps_.env->now();
+  retry_parked_reads();
+  schedule_flush();
+  post_timer(deps_.config.heartbeat_interval, [](RaftServer& s) { s.on_tick(); });
+}
+
+void RaftServer::on_frame(std::string frame) {
+  // Decoded on the transport's thread: the loop only steps valid messages.
+  Result<core::Message> decoded = core::decode(frame);
+  if (!decoded.is_ok()) return;  // hostile or corrupt: dropped (the transport logs framing errors)
+  core::Message message = std::move(decoded).value();
+  if (message.to != deps_.config.id || !configuration_.contains(message.from)) return;
+  post_to_loop([message = std::move(message)](RaftServer& s) {
+    s.node_.step(message);
+    const bool from_leader = message.type == core::MessageType::kAppendRequest ||
+                             message.type == core::MessageType::kHeartbeatRequest;
+    if (from_leader && s.node_.leader() == message.from) s.last_contact_ = s.deps_.env->now();
+    s.schedule_flush();
+  });
+}
+
+void RaftServer::flush() {
+  for (int guard = 0; node_.has_ready() && guard < 64; ++guard) {
+    core::Ready ready = node_.ready();
+    handle_ready(ready);
+    if (stopped_) return;
+  }
+  if (node_.has_ready()) schedule_flush();  // yield to other inputs, then go on
+  if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
+  publish();
+}
+
+void RaftServer::handle_ready(core::Ready& ready) {
+  for (const core::Message& message : ready.messages) send_message(message);
+  if (ready.must_persist() || (!ready.messages_after_persist.empty() && writes_outstanding_ > 0)) {
+    // Through the writer even when only messages wait: they must not overtake
+    // an earlier write they depend on (a vote reply after its term change).
+    ++writes_outstanding_;
+    writer_->submit(WriteJob{ready.hard_state, std::move(ready.entries),
+                             std::move(ready.messages_after_persist)});
+  } else {
+    for (const core::Message& message : ready.messages_after_persist) send_message(message);
+  }
+  if (!ready.committed_entries.empty()) hand_to_applier(std::move(ready.committed_entries));
+  handle_read_states(ready.read_states);
+  handle_events(ready.events);
+}
+
+void RaftServer::send_message(const core::Message& message) {
+  for (const Server& server : configuration_.servers) {
+    if (server.id == message.to) {
+      deps_.transport->send(server, lane_of(message), core::encode(message));
+      return;
+    }
+  }
+}
+
+void RaftServer::on_write_done(WriteCompletion completion) {
+  if (!completion.status.is_ok()) {
+    // Fail-stop: the after-persist messages promise durability we no longer
+    // have, so none of them may leave.
+    fail(completion.status);
+    return;
+  }
+  ++log_writes_;
+  entries_written_ += completion.entries_written;
+  for (WriteJob& job : completion.jobs) {
+    --writes_outstanding_;
+    for (const core::Message& message : job.after_persist) send_message(message);
+    if (!job.entries.empty()) {
+      node_.on_persisted(job.entries.back().index, job.entries.back().term);
+    }
+  }
+  schedule_flush();
+}
+
+void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
+  std::vector<ApplyItem> items;
+  items.reserve(entries.size());
+  for (LogEntry& entry : entries) {
+    ApplyItem item{std::move(entry), std::nullopt, std::nullopt};
+    auto it = proposals_.find(item.entry.index);
+    if (it != proposals_.end()) {
+      if (it->second.term == item.entry.term) {
+        item.apply = it->second.apply;
+        item.barrier = it->second.barrier;
+        it->second.handed_to_applier = true;
+      } else {
+        // Another leader's entry committed at this index: ours never will.
+        Status lost = Status::not_leader(node_.leader());
+        if (it->second.apply) it->second.apply->resolve(lost);
+        if (it->second.barrier) it->second.barrier->resolve(lost);
+        proposals_.erase(it);
+      }
+    }
+    items.push_back(std::move(item));
+  }
+  applier_->submit(std::move(items));
+}
+
+void RaftServer::on_applied(Index index) {
+  if (index <= applied_) return;
+  applied_ = index;
+  node_.on_applied(index);
+  proposals_.erase(proposals_.begin(), proposals_.upper_bound(index));
+  resolve_apply_waiters();
+  schedule_flush();
+}
+
+void RaftServer::handle_events(const std::vector<core::Event>& events) {
+  for (const core::Event& event : events) {
+    Observation observation;
+    observation.term = event.term;
+    observation.state = to_raft_state(event.role);
+    switch (event.kind) {
+      case core::EventKind::kRoleChanged:
+        observation.kind = Observation::Kind::kStateChanged;
+        if (event.role != core::Role::kLeader) abandon_proposals("leadership lost");
+        break;
+      case core::EventKind::kLeaderChanged:
+        observation.kind = Observation::Kind::kLeaderChanged;
+        observation.leader = leader_info(event.leader);
+        break;
+      case core::EventKind::kLeaderReady:
+        observation.kind = Observation::Kind::kLeaderReady;
+        observation.leader = leader_info(event.leader);
+        observation.index = event.index;
+        break;
+    }
+    observers_.publish(observation);
+  }
+}
+
+// --- proposals ----------------------------------------------------------------------
+
+void RaftServer::propose(EntryType type, std::string data,
+                         std::optional<Promise<ApplyResult>> apply,
+                         std::optional<Promise<Index>> barrier, Duration deadline) {
+  auto refuse = [&](const Status& status) {
+    if (apply) apply->resolve(status);
+    if (barrier) barrier->resolve(status);
+  };
+  if (proposals_.size() >= deps_.config.max_pending_proposals) {
+    refuse(Status::resource_exhausted("too many proposals waiting (max_pending_proposals)"));
+    return;
+  }
+  Result<Index> index = node_.propose(type, std::move(data));
+  if (!index.is_ok()) {
+    refuse(index.status().code() == StatusCode::kNotLeader ? not_leader_status() : index.status());
+    return;
+  }
+  const Term term = node_.term();
+  proposals_.emplace(*index, Proposal{term, false, std::move(apply), std::move(barrier)});
+  post_timer(deadline - deps_.env->now(),
+             [index = *index, term](RaftServer& s) { s.expire_proposal(index, term); });
+  schedule_flush();
+}
+
+void RaftServer::expire_proposal(Index index, Term term) {
+  auto it = proposals_.find(index);
+  if (it == proposals_.end() || it->second.term != term) return;
+  // The entry is in the log: it may still commit. The caller must not retry
+  // blindly (that could apply the command twice).
+  const Status unknown = Status::outcome_unknown("deadline passed; the command may still commit");
+  if (it->second.apply) it->second.apply->resolve(unknown);
+  if (it->second.barrier) {
+    it->second.barrier->resolve(Status::timeout("deadline passed before the barrier applied"));
+  }
+  proposals_.erase(it);
+}
+
+void RaftServer::abandon_proposals(const char* why) {
+  const Status unknown = Status::outcome_unknown(std::string(why) + "; the command may still commit");
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    if (it->second.handed_to_applier) {
+      ++it;  // committed: the applier resolves it
+      continue;
+    }
+    if (it->second.apply) it->second.apply->resolve(unknown);
+    if (it->second.barrier) it->second.barrier->resolve(unknown);
+    it = proposals_.erase(it);
+  }
+}
+
+// --- reads --------------------------------------------------------------------------
+
+void RaftServer::track_read(ReadKind kind, Promise<Index> promise, Duration deadline) {
+  if (reads_.size() >= deps_.config.max_pending_reads) {
+    promise.resolve(Status::resource_exhausted("too many reads waiting (max_pending_reads)"));
+    return;
+  }
+  const std::uint64_t id = next_read_id_++;
+  reads_.emplace(id, PendingRead{kind, std::move(promise), false});
+  post_timer(deadline - deps_.env->now(), [id](RaftServer& s) { s.expire_read(id); });
+  start_read(id);
+}
+
+void RaftServer::start_read(std::uint64_t id) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  PendingRead& read = it->second;
+  if (read.kind == ReadKind::kVerifyLeader && !node_.is_leader()) {
+    read.promise.resolve(not_leader_status());
+    reads_.erase(it);
+    return;
+  }
+  Status status = node_.read_index(id);
+  if (status.is_ok()) {
+    read.in_core = true;
+    schedule_flush();
+  } else if (status.code() == StatusCode::kUnavailable) {
+    parked_reads_.push_back(id);  // no leader yet, or its term-start entry is not committed
+  } else {
+    read.promise.resolve(status);
+    reads_.erase(it);
+  }
+}
+
+void RaftServer::retry_parked_reads() {
+  if (parked_reads_.empty()) return;
+  std::vector<std::uint64_t> parked;
+  parked.swap(parked_reads_);
+  for (std::uint64_t id : parked) start_read(id);
+}
+
+void RaftServer::handle_read_states(const std::vector<core::ReadState>& states) {
+  for (const core::ReadState& state : states) {
+    auto it = reads_.find(state.request_id);
+    if (it == reads_.end()) continue;  // expired meanwhile
+    if (!state.status.is_ok()) {
+      // Leadership moved or the leader was not ready: ask again (on the next
+      // tick or term-start commit) until the deadline.
+      it->second.in_core = false;
+      parked_reads_.push_back(state.request_id);
+      continue;
+    }
+    Promise<Index> promise = it->second.promise;
+    const bool verify_only = it->second.kind == ReadKind::kVerifyLeader;
+    reads_.erase(it);
+    if (verify_only) {
+      promise.resolve(state.index);
+    } else {
+      wait_for_apply(state.index, std::move(promise));
+    }
+  }
+}
+
+void RaftServer::wait_for_apply(Index index, Promise<Index> promise) {
+  if (applied_ >= index) {
+    promise.resolve(applied_);
+  } else {
+    apply_waiters_.emplace(index, std::move(promise));
+  }
+}
+
+void RaftServer::resolve_apply_waiters() {
+  while (!apply_waiters_.empty() && apply_waiters_.begin()->first <= applied_) {
+    apply_waiters_.begin()->second.resolve(applied_);
+    apply_waiters_.erase(apply_waiters_.begin());
+  }
+}
+
+void RaftServer::expire_read(std::uint64_t id) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  it->second.promise.resolve(Status::timeout("deadline passed before leadership was confirmed"));
+  reads_.erase(it);
+}
+
+// --- helpers ------------------------------------------------------------------------
+
+LeaderInfo RaftServer::leader_info(ServerId id) const {
+  for (const Server& server : configuration_.servers) {
+    if (server.id == id) return LeaderInfo{id, server.address};
+  }
+  return LeaderInfo{id, {}};
+}
+
+Status RaftServer::not_leader_status() const {
+  LeaderInfo leader = leader_info(node_.leader());
+  return Status::not_leader(leader.id, leader.address);
+}
+
+void RaftServer::publish() {
+  std::lock_guard lock(published_mutex_);
+  RaftStats& stats = published_.stats;
+  stats.state = stopped_ ? RaftState::kShutdown : to_raft_state(node_.role());
+  stats.term = node_.term();
+  stats.leader = leader_info(node_.leader());
+  stats.last_index = node_.last_index();
+  stats.commit_index = node_.commit_index();
+  stats.applied_index = applied_;
+  stats.pending_proposals = proposals_.size();
+  stats.pending_reads = reads_.size();
+  stats.log_writes = log_writes_;
+  stats.entries_written = entries_written_;
+  stats.observer_events_dropped = observers_.dropped();
+  published_.last_contact = last_contact_;
+}
+
+// --- shutdown -----------------------------------------------------------------------
+
+void RaftServer::fail(const Status& status) {
+  std::fprintf(stderr, "keel: server %llu stops: %s\n",
+               static_cast<unsigned long long>(deps_.config.id.value), status.to_string().c_str());
+  {
+    std::lock_guard lock(shutdown_mutex_);
+    stopping_ = true;
+  }
+  shutdown_on_loop();
+}
+
+void RaftServer::shutdown() {
+  {
+    std::lock_guard lock(shutdown_mutex_);
+    if (!stopping_) {
+      stopping_ = true;
+      loop_->post([self = shared_from_this()] { self->shutdown_on_loop(); });
+    }
+  }
+  // From a keel thread (an observer, a then() callback) waiting could
+  // deadlock: that thread may be one the shutdown has to stop. A manual Env
+  // runs nothing unless its driver does, so it must not wait either.
+  if (on_keel_thread() || dynamic_cast<ManualEnv*>(deps_.env.get()) != nullptr) return;
+  (void)stopped_promise_.future().get();
+}
+
+void RaftServer::shutdown_on_loop() {
+  if (stopped_) return;
+  stopped_ = true;
+  deps_.transport->stop();
+  writer_executor_->stop();   // waits for a write in progress
+  applier_executor_->stop();  // waits for an FSM batch in progress
+  for (auto& [index, proposal] : proposals_) {
+    // Proposed (or even committed but not yet applied here): it may commit
+    // or may have; only "unknown" is honest.
+    const Status unknown = Status::outcome_unknown("shut down before the outcome was known");
+    if (proposal.apply) proposal.apply->resolve(unknown);
+    if (proposal.barrier) proposal.barrier->resolve(unknown);
+  }
+  proposals_.clear();
+  for (auto& [id, read] : reads_) read.promise.resolve(Status::shutdown());
+  reads_.clear();
+  parked_reads_.clear();
+  for (auto& [index, promise] : apply_waiters_) promise.resolve(Status::shutdown());
+  apply_waiters_.clear();
+  observers_.stop_all();
+  publish();
+  stopped_promise_.resolve(applied_);
+  loop_->stop();
+}
+
+// --- public calls -------------------------------------------------------------------
+
+Future<ApplyResult> RaftServer::apply(std::string command, Duration timeout) {
+  return std::move(apply_batch({std::move(command)}, timeout).front());
+}
+
+std::vector<Future<ApplyResult>> RaftServer::apply_batch(std::vector<std::string> commands,
+                                                         Duration timeout) {
+  std::vector<Future<ApplyResult>> futures;
+  std::vector<Promise<ApplyResult>> promises(commands.size());
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    futures.push_back(promises[i].future());
+    if (commands[i].size() > deps_.config.max_command_bytes) {
+      promises[i].resolve(Status::invalid_argument("command larger than max_command_bytes"));
+    }
+  }
+  const Duration deadline = deadline_after(timeout);
+  const bool posted = post_to_loop(
+      [commands = std::move(commands), promises, deadline](RaftServer& s) mutable {
+        for (std::size_t i = 0; i < commands.size(); ++i) {
+          if (promises[i].is_resolved()) continue;
+          s.propose(EntryType::kCommand, std::move(commands[i]), promises[i], std::nullopt,
+                    deadline);
+        }
+      });
+  if (!posted) {
+    for (auto& promise : promises) promise.resolve(Status::shutdown());
+  }
+  return futures;
+}
+
+Future<Index> RaftServer::barrier(Duration timeout) {
+  Promise<Index> promise;
+  const Duration deadline = deadline_after(timeout);
+  if (!post_to_loop([promise, deadline](RaftServer& s) {
+        s.propose(EntryType::kBarrier, {}, std::nullopt, promise, deadline);
+      })) {
+    promise.resolve(Status::shutdown());
+  }
+  return promise.future();
+}
+
+Future<Index> RaftServer::verify_leader(Duration timeout) {
+  Promise<Index> promise;
+  const Duration deadline = deadline_after(timeout);
+  if (!post_to_loop([promise, deadline](RaftServer& s) {
+        s.track_read(ReadKind::kVerifyLeader, promise, deadline);
+      })) {
+    promise.resolve(Status::shutdown());
+  }
+  return promise.future();
+}
+
+Future<Index> RaftServer::read(Consistency consistency, Duration timeout) {
+  Promise<Index> promise;
+  const Duration deadline = deadline_after(timeout);
+  std::function<void(RaftServer&)> task;
+  switch (consistency) {
+    case Consistency::kStale:
+      task = [promise](RaftServer& s) { promise.resolve(s.applied_); };
+      break;
+    case Consistency::kLease:
+      task = [promise, deadline](RaftServer& s) {
+        Result<Index> index = s.node_.lease_read_index();
+        if (!index.is_ok()) {
+          promise.resolve(index.status().code() == StatusCode::kNotLeader ? s.not_leader_status()
+                                                                           : index.status());
+          return;
+        }
+        s.wait_for_apply(*index, promise);
+        s.post_timer(deadline - s.deps_.env->now(), [promise](RaftServer&) {
+          promise.resolve(Status::timeout("deadline passed before the FSM caught up"));
+        });
+      };
+      break;
+    case Consistency::kLinearizable:
+      task = [promise, deadline](RaftServer& s) {
+        s.track_read(ReadKind::kLinearizable, promise, deadline);
+      };
+      break;
+  }
+  if (!post_to_loop(std::move(task))) promise.resolve(Status::shutdown());
+  return promise.future();
+}
+
+RaftStats RaftServer::stats() const {
+  std::lock_guard lock(published_mutex_);
+  return published_.stats;
+}
+
+Duration RaftServer::last_contact() const {
+  std::lock_guard lock(published_mutex_);
+  return published_.last_contact;
+}
+
+Configuration RaftServer::configuration() const { return configuration_; }
+
+std::uint64_t RaftServer::subscribe(std::function<void(const Observation&)> observer) {
+  return observers_.subscribe(std::move(observer));
+}
+
+void RaftServer::unsubscribe(std::uint64_t subscription) { observers_.unsubscribe(subscription); }
+
+}  // namespace keel::runtime

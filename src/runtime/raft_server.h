@@ -1,0 +1,142 @@
+// runtime/raft_server.h — the implementation behind keel::Raft.
+//
+// One RaftServer owns one core::Node and drives it from the raft loop, a
+// serial executor: every input (a client call, a received message, a tick, a
+// completed write, an applied batch) is a task posted to the loop, and after
+// each burst of inputs one flush() collects the core's Ready and hands its
+// parts out: messages to the transport, writes to the LogWriter, committed
+// entries to the Applier, read results and observations to their waiters.
+// Nothing on the loop blocks; disk and FSM work run on their own executors
+// and report back by posting tasks (DESIGN §2.2).
+//
+// Futures: every call's promise lives in a table owned by the loop, with a
+// deadline timer; whichever comes first — completion, deadline, leadership
+// loss or shutdown — resolves it, and later attempts are no-ops.
+//
+// Thread safety: the public methods may be called from any thread. Fields
+// marked "loop" are touched only on the loop executor; the published
+// snapshot is guarded by its mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/node.h"
+#include "keel/raft.h"
+#include "runtime/applier.h"
+#include "runtime/log_writer.h"
+#include "runtime/observer_hub.h"
+
+namespace keel::runtime {
+
+class RaftServer : public std::enable_shared_from_this<RaftServer> {
+ public:
+  static Result<std::shared_ptr<RaftServer>> open(RaftDependencies deps);
+
+  Future<ApplyResult> apply(std::string command, Duration timeout);
+  std::vector<Future<ApplyResult>> apply_batch(std::vector<std::string> commands,
+                                               Duration timeout);
+  Future<Index> barrier(Duration timeout);
+  Future<Index> verify_leader(Duration timeout);
+  Future<Index> read(Consistency consistency, Duration timeout);
+
+  RaftStats stats() const;
+  Configuration configuration() const;
+  Duration last_contact() const;
+  std::uint64_t subscribe(std::function<void(const Observation&)> observer);
+  void unsubscribe(std::uint64_t subscription);
+  void shutdown();
+
+ private:
+  struct Proposal {
+    Term term;
+    bool handed_to_applier = false;  // committed; the applier resolves it
+    std::optional<Promise<ApplyResult>> apply;
+    std::optional<Promise<Index>> barrier;
+  };
+  enum class ReadKind : std::uint8_t { kLinearizable, kVerifyLeader };
+  struct PendingRead {
+    ReadKind kind = ReadKind::kLinearizable;
+    Promise<Index> promise;
+    bool in_core = false;  // handed to the core, waiting for its ReadState
+  };
+  struct Published {
+    RaftStats stats;
+    Duration last_contact{0};
+  };
+
+  RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed);
+  Status start();
+
+  // Posts `task` to the loop unless shut down; returns false if it was not.
+  bool post_to_loop(std::function<void(RaftServer&)> task);
+  void post_timer(Duration delay, std::function<void(RaftServer&)> task);
+  void on_tick();
+  void on_frame(std::string frame);
+  void schedule_flush();
+  void flush();
+  void handle_ready(core::Ready& ready);
+  void send_message(const core::Message& message);
+  void on_write_done(WriteCompletion completion);
+  void on_applied(Index index);
+  void hand_to_applier(std::vector<LogEntry> entries);
+  void handle_events(const std::vector<core::Event>& events);
+  void handle_read_states(const std::vector<core::ReadState>& states);
+
+  void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
+               std::optional<Promise<Index>> barrier, Duration timeout);
+  void expire_proposal(Index index, Term term);
+  Duration deadline_after(Duration timeout) const;
+  void abandon_proposals(const char* why);
+  void start_read(std::uint64_t id);
+  void retry_parked_reads();
+  void track_read(ReadKind kind, Promise<Index> promise, Duration deadline);
+  void wait_for_apply(Index index, Promise<Index> promise);
+  void resolve_apply_waiters();
+  void expire_read(std::uint64_t id);
+  Status not_leader_status() const;
+  LeaderInfo leader_info(ServerId id) const;
+  void publish();
+  void fail(const Status& status);
+  void shutdown_on_loop();
+
+  // --- fixed at open ---------------------------------------------------------
+  RaftDependencies deps_;
+  Configuration configuration_;
+  std::shared_ptr<Executor> loop_;
+  std::shared_ptr<Executor> writer_executor_;
+  std::shared_ptr<Executor> applier_executor_;
+  std::shared_ptr<LogWriter> writer_;
+  std::shared_ptr<Applier> applier_;
+  ObserverHub observers_;
+
+  // --- loop ------------------------------------------------------------------
+  core::Node node_;
+  bool flush_scheduled_ = false;
+  bool stopped_ = false;
+  std::map<Index, Proposal> proposals_;
+  std::map<std::uint64_t, PendingRead> reads_;
+  std::vector<std::uint64_t> parked_reads_;  // waiting for a leader or its term-start commit
+  std::multimap<Index, Promise<Index>> apply_waiters_;
+  std::uint64_t next_read_id_ = 1;
+  std::size_t writes_outstanding_ = 0;
+  Index applied_;
+  Duration last_contact_{0};
+  std::uint64_t log_writes_ = 0;
+  std::uint64_t entries_written_ = 0;
+
+  // --- any thread ---------------------------------------------------------------
+  std::mutex shutdown_mutex_;  // orders "check stopping + post" against shutdown
+  bool stopping_ = false;
+  Promise<Index> stopped_promise_;
+  mutable std::mutex published_mutex_;
+  Published published_;
+};
+
+}  // namespace keel::runtime

@@ -1,0 +1,189 @@
+// A cluster of keel::Raft servers in one process for runtime tests: thread
+// Env, in-memory network and stores, and a small key-value FSM whose apply
+// can be held back by a gate (to build "committed but not yet applied").
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "keel/env.h"
+#include "keel/log_store.h"
+#include "keel/raft.h"
+#include "keel/transport.h"
+
+namespace keel::testing {
+
+using namespace std::chrono_literals;
+
+// "set KEY VALUE" stores VALUE; the response is the number of commands
+// applied so far. Apply blocks while the gate is closed.
+class KvFsm final : public Fsm {
+ public:
+  std::string apply(const LogEntry& entry) override {
+    std::unique_lock lock(mutex_);
+    gate_cv_.wait(lock, [&] { return gate_open_; });
+    const auto space1 = entry.data.find(' ');
+    const auto space2 = entry.data.find(' ', space1 + 1);
+    if (space1 != std::string::npos && space2 != std::string::npos) {
+      values_[entry.data.substr(space1 + 1, space2 - space1 - 1)] = entry.data.substr(space2 + 1);
+    }
+    ++applied_;
+    return std::to_string(applied_);
+  }
+  void close_gate() {
+    std::lock_guard lock(mutex_);
+    gate_open_ = false;
+  }
+  void open_gate() {
+    {
+      std::lock_guard lock(mutex_);
+      gate_open_ = true;
+    }
+    gate_cv_.notify_all();
+  }
+  std::size_t applied() const {
+    std::lock_guard lock(mutex_);
+    return applied_;
+  }
+  std::string get(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = values_.find(key);
+    return it == values_.end() ? std::string() : it->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable gate_cv_;
+  bool gate_open_ = true;
+  std::size_t applied_ = 0;
+  std::map<std::string, std::string> values_;
+};
+
+// Waits for a condition with a generous liveness bound (never a fixed sleep
+// standing in for the condition).
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds bound = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return condition();
+}
+
+class TestCluster {
+ public:
+  explicit TestCluster(std::size_t size, std::function<void(Config&)> tune = {})
+      : env_(make_thread_env()), network_(env_), tune_(std::move(tune)) {
+    for (std::size_t i = 1; i <= size; ++i) {
+      configuration_.servers.push_back(
+          Server{ServerId{i}, "server-" + std::to_string(i), Suffrage::kVoter});
+    }
+    for (const Server& server : configuration_.servers) {
+      Member& m = members_[server.id];
+      m.log = std::make_shared<MemoryLogStore>();
+      m.stable = std::make_shared<MemoryStableStore>();
+      Status status = bootstrap_cluster(*m.log, *m.stable, configuration_);
+      if (!status.is_ok()) std::abort();
+    }
+  }
+  ~TestCluster() {
+    for (auto& [id, m] : members_) {
+      if (m.fsm) m.fsm->open_gate();
+      m.raft.reset();
+    }
+  }
+
+  Config config(ServerId id) const {
+    Config config;
+    config.id = id;
+    config.heartbeat_interval = 20ms;
+    config.election_timeout = 200ms;
+    config.lease_timeout = 100ms;
+    if (tune_) tune_(config);
+    return config;
+  }
+
+  // Starts (or restarts) a server from its stores with a fresh FSM.
+  Status start(ServerId id, bool gate_closed = false) {
+    Member& m = members_.at(id);
+    m.fsm = std::make_shared<KvFsm>();
+    if (gate_closed) m.fsm->close_gate();
+    RaftDependencies deps{config(id), m.fsm, m.log, m.stable, network_.transport(id), env_};
+    Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
+    if (!raft.is_ok()) return raft.status();
+    m.raft = std::move(raft).value();
+    return Status::ok();
+  }
+  void start_all(bool gate_closed = false) {
+    for (ServerId id : ids()) {
+      if (!start(id, gate_closed).is_ok()) std::abort();
+    }
+  }
+  void stop(ServerId id) {
+    Member& m = members_.at(id);
+    if (m.fsm) m.fsm->open_gate();
+    m.raft.reset();
+  }
+
+  std::vector<ServerId> ids() const {
+    std::vector<ServerId> out;
+    for (const Server& server : configuration_.servers) out.push_back(server.id);
+    return out;
+  }
+  Raft& raft(ServerId id) { return *members_.at(id).raft; }
+  bool running(ServerId id) const { return members_.at(id).raft != nullptr; }
+  KvFsm& fsm(ServerId id) { return *members_.at(id).fsm; }
+  MemoryLogStore& log_store(ServerId id) { return *members_.at(id).log; }
+  InMemoryNetwork& network() { return network_; }
+
+  // The one running server that says it leads, once exactly one does.
+  ServerId wait_for_leader(std::chrono::milliseconds bound = 10s) {
+    ServerId found;
+    eventually(
+        [&] {
+          found = kNoServer;
+          int leaders = 0;
+          for (ServerId id : ids()) {
+            if (running(id) && raft(id).state() == RaftState::kLeader) {
+              found = id;
+              ++leaders;
+            }
+          }
+          return leaders == 1;
+        },
+        bound);
+    return found;
+  }
+
+  ServerId any_follower(ServerId leader) const {
+    for (ServerId id : ids()) {
+      if (id != leader && running(id)) return id;
+    }
+    return kNoServer;
+  }
+
+ private:
+  struct Member {
+    std::shared_ptr<MemoryLogStore> log;
+    std::shared_ptr<MemoryStableStore> stable;
+    std::shared_ptr<KvFsm> fsm;
+    std::unique_ptr<Raft> raft;
+  };
+
+  std::shared_ptr<Env> env_;
+  InMemoryNetwork network_;
+  std::function<void(Config&)> tune_;
+  Configuration configuration_;
+  std::map<ServerId, Member> members_;
+};
+
+}  // namespace keel::testing
