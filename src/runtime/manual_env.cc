@@ -124,7 +124,9 @@ class ManualScheduler {
   void post_after(const std::shared_ptr<ManualQueue>& queue, Duration delay, Task task) {
     std::lock_guard lock(mutex_);
     if (!env_alive_ || queue->stopped) return;
-    const TimerKey key{now_ + std::max(delay, Duration::zero()), next_sequence_++};
+    // A negative delay counts as zero; a huge one saturates, not overflows.
+    const Duration due = now_ + std::clamp(delay, Duration::zero(), Duration::max() - now_);
+    const TimerKey key{due, next_sequence_++};
     timers_.emplace(key, Timer{queue, std::move(task)});
   }
 

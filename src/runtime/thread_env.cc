@@ -71,6 +71,13 @@ void run_task_or_abort(const std::string& executor_name, Task& task) {
   }
 }
 
+// `now + delay`, with a negative delay counting as zero and a huge one (a
+// "never" of Duration::max()) saturating instead of overflowing.
+Clock::time_point due_time(Clock::time_point now, Duration delay) {
+  const Duration headroom = Clock::time_point::max() - now;
+  return now + std::clamp(delay, Duration::zero(), headroom);
+}
+
 // Moves every timer due at `now` to the ready queue, in (due, sequence) order.
 void release_due_timers(QueueState& queue, Clock::time_point now) {
   while (!queue.timers.empty() && queue.timers.begin()->first.due <= now) {
@@ -138,7 +145,7 @@ class ThreadExecutor final : public Executor {
   }
 
   void post_after(Duration delay, Task task) override {
-    const Clock::time_point due = Clock::now() + std::max(delay, Duration::zero());
+    const Clock::time_point due = due_time(Clock::now(), delay);
     std::lock_guard lock(queue_->mutex);
     if (queue_->stopped) return;
     queue_->timers.emplace(TimerKey{due, queue_->next_sequence++}, std::move(task));

@@ -114,6 +114,19 @@ TEST(ThreadEnv, TimersRunInDueOrderNotPostingOrder) {
   EXPECT_EQ(order, (std::vector<std::string>{"early", "late"}));
 }
 
+TEST(ThreadEnv, AHugeDelayNeitherFiresNorBlocksOtherTasksOrStop) {
+  auto env = make_thread_env();
+  auto executor = env->make_executor("huge-delay");
+  std::atomic<bool> fired{false};
+  executor->post_after(Duration::max(), [&fired] { fired = true; });
+  executor->post_after(-milliseconds(5), [] {});  // negative: counts as zero
+  Promise<bool> ran;
+  executor->post([ran] { (void)ran.resolve(true); });
+  ASSERT_TRUE(ran.future().wait_for(kGenerousWait));
+  executor->stop();
+  EXPECT_FALSE(fired);
+}
+
 TEST(ThreadEnv, ExecutorThreadIsNamedAfterTheExecutorTruncatedTo15Chars) {
   auto env = make_thread_env();
   auto executor = env->make_executor("a-very-long-executor-name");
@@ -327,6 +340,19 @@ TEST(ManualEnv, TimersFireInDueOrderAndOnlyWhenTimeAdvances) {
   ASSERT_EQ(fired.size(), 4u);
   EXPECT_EQ(fired[2], std::make_pair(std::string("c@20"), Duration(milliseconds(20))));
   EXPECT_EQ(fired[3], std::make_pair(std::string("a@30"), Duration(milliseconds(30))));
+}
+
+TEST(ManualEnv, NegativeDelayCountsAsZeroAndHugeDelaySaturates) {
+  ManualEnv env(6);
+  auto executor = env.make_executor("delays");
+  bool soon = false;
+  bool never = false;
+  executor->post_after(-milliseconds(5), [&soon] { soon = true; });
+  executor->post_after(Duration::max(), [&never] { never = true; });
+  env.advance(seconds(1));
+  EXPECT_TRUE(soon);
+  EXPECT_FALSE(never);
+  EXPECT_EQ(env.now(), seconds(1));
 }
 
 TEST(ManualEnv, AdvanceRunsTimersArmedOnTheWay) {
