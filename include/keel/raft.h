@@ -87,6 +87,9 @@ struct RaftStats {
   Index last_index;
   Index commit_index;
   Index applied_index;
+  // The term in which this server leads and is ready (see kLeaderReady);
+  // zero while it is not a ready leader.
+  Term ready_term;
   std::uint64_t pending_proposals = 0;
   std::uint64_t pending_reads = 0;
   std::uint64_t log_writes = 0;          // durable writes (each may hold many entries)
@@ -103,6 +106,9 @@ struct RaftDependencies {
   std::shared_ptr<StableStore> stable_store;
   std::shared_ptr<Transport> transport;
   std::shared_ptr<Env> env;  // make_thread_env() in production
+  // Subscribed before the server starts, so that no observation (not even
+  // the first kLeaderReady) can be missed. See Raft::subscribe.
+  std::vector<std::function<void(const Observation&)>> observers;
 };
 
 class Raft {

@@ -1,5 +1,7 @@
 #include "runtime/raft_server.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "core/codec.h"
@@ -64,6 +66,9 @@ Status RaftServer::start() {
     applier_executor_->stop();
     return started;
   }
+  for (auto& observer : deps_.observers) observers_.subscribe(std::move(observer));
+  deps_.observers.clear();
+  ticks_epoch_ = deps_.env->now();
   loop_->post([self = shared_from_this()] {
     self->publish();
     self->schedule_flush();
@@ -74,11 +79,16 @@ Status RaftServer::start() {
 
 // --- posting -------------------------------------------------------------------------
 
-bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task) {
+bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task,
+                              std::function<void()> refuse) {
   std::lock_guard lock(shutdown_mutex_);
   if (stopping_) return false;
-  loop_->post([self = shared_from_this(), task = std::move(task)] {
-    if (!self->stopped_) task(*self);
+  loop_->post([self = shared_from_this(), task = std::move(task), refuse = std::move(refuse)] {
+    if (!self->stopped_ && !self->failed_) {
+      task(*self);
+    } else if (refuse) {
+      refuse();
+    }
   });
   return true;
 }
@@ -108,11 +118,24 @@ void RaftServer::schedule_flush() {
 // --- inputs on the loop -------------------------------------------------------------
 
 void RaftServer::on_tick() {
-  node_.tick();
+  catch_up_ticks();
   if (node_.is_leader()) last_contact_ = deps_.env->now();
+  reissue_forwarded_reads(/*leader_changed=*/false);
   retry_parked_reads();
   schedule_flush();
   post_timer(deps_.config.heartbeat_interval, [](RaftServer& s) { s.on_tick(); });
+}
+
+void RaftServer::catch_up_ticks() {
+  const auto due = static_cast<std::uint64_t>((deps_.env->now() - ticks_epoch_) /
+                                              deps_.config.heartbeat_interval);
+  if (due <= ticks_done_) return;
+  // After a long stall, two election timeouts of ticks expire every lease,
+  // vote protection and check-quorum window; the rest can be skipped.
+  const std::uint64_t cap = 2 * (deps_.config.election_timeout / deps_.config.heartbeat_interval);
+  const std::uint64_t run = std::min(due - ticks_done_, cap);
+  for (std::uint64_t i = 0; i < run; ++i) node_.tick();
+  ticks_done_ = due;
 }
 
 void RaftServer::on_frame(std::string frame) {
@@ -226,13 +249,18 @@ void RaftServer::handle_events(const std::vector<core::Event>& events) {
     switch (event.kind) {
       case core::EventKind::kRoleChanged:
         observation.kind = Observation::Kind::kStateChanged;
-        if (event.role != core::Role::kLeader) abandon_proposals("leadership lost");
+        if (event.role != core::Role::kLeader) {
+          abandon_proposals("leadership lost");
+          ready_term_ = Term{};
+        }
         break;
       case core::EventKind::kLeaderChanged:
         observation.kind = Observation::Kind::kLeaderChanged;
         observation.leader = leader_info(event.leader);
+        reissue_forwarded_reads(/*leader_changed=*/true);
         break;
       case core::EventKind::kLeaderReady:
+        ready_term_ = event.term;
         observation.kind = Observation::Kind::kLeaderReady;
         observation.leader = leader_info(event.leader);
         observation.index = event.index;
@@ -274,9 +302,7 @@ void RaftServer::expire_proposal(Index index, Term term) {
   // blindly (that could apply the command twice).
   const Status unknown = Status::outcome_unknown("deadline passed; the command may still commit");
   if (it->second.apply) it->second.apply->resolve(unknown);
-  if (it->second.barrier) {
-    it->second.barrier->resolve(Status::timeout("deadline passed before the barrier applied"));
-  }
+  if (it->second.barrier) it->second.barrier->resolve(unknown);
   proposals_.erase(it);
 }
 
@@ -301,7 +327,7 @@ void RaftServer::track_read(ReadKind kind, Promise<Index> promise, Duration dead
     return;
   }
   const std::uint64_t id = next_read_id_++;
-  reads_.emplace(id, PendingRead{kind, std::move(promise), false});
+  reads_.emplace(id, PendingRead{kind, std::move(promise), false, Duration{0}, std::nullopt});
   post_timer(deadline - deps_.env->now(), [id](RaftServer& s) { s.expire_read(id); });
   start_read(id);
 }
@@ -310,14 +336,26 @@ void RaftServer::start_read(std::uint64_t id) {
   auto it = reads_.find(id);
   if (it == reads_.end()) return;
   PendingRead& read = it->second;
-  if (read.kind == ReadKind::kVerifyLeader && !node_.is_leader()) {
+  if (read.kind != ReadKind::kLinearizable && !node_.is_leader()) {
     read.promise.resolve(not_leader_status());
     reads_.erase(it);
+    return;
+  }
+  if (read.kind == ReadKind::kLease) {
+    catch_up_ticks();  // the lease must be judged against the present, not a stalled tick
+    Result<Index> index = node_.lease_read_index();
+    if (!index.is_ok()) {
+      read.promise.resolve(index.status());
+      reads_.erase(it);
+      return;
+    }
+    wait_for_apply(id, *index);
     return;
   }
   Status status = node_.read_index(id);
   if (status.is_ok()) {
     read.in_core = true;
+    read.issued_at = deps_.env->now();
     schedule_flush();
   } else if (status.code() == StatusCode::kUnavailable) {
     parked_reads_.push_back(id);  // no leader yet, or its term-start entry is not committed
@@ -334,39 +372,60 @@ void RaftServer::retry_parked_reads() {
   for (std::uint64_t id : parked) start_read(id);
 }
 
-void RaftServer::handle_read_states(const std::vector<core::ReadState>& states) {
-  for (const core::ReadState& state : states) {
-    auto it = reads_.find(state.request_id);
-    if (it == reads_.end()) continue;  // expired meanwhile
-    if (!state.status.is_ok()) {
-      // Leadership moved or the leader was not ready: ask again (on the next
-      // tick or term-start commit) until the deadline.
-      it->second.in_core = false;
-      parked_reads_.push_back(state.request_id);
-      continue;
-    }
-    Promise<Index> promise = it->second.promise;
-    const bool verify_only = it->second.kind == ReadKind::kVerifyLeader;
-    reads_.erase(it);
-    if (verify_only) {
-      promise.resolve(state.index);
-    } else {
-      wait_for_apply(state.index, std::move(promise));
+void RaftServer::reissue_forwarded_reads(bool leader_changed) {
+  // A read forwarded to the leader waits for its answer; if the request or
+  // the answer was lost, or the leader changed, ask (the new leader) again.
+  // A late answer to the first request finds the read gone and is ignored.
+  if (node_.is_leader()) return;
+  const Duration now = deps_.env->now();
+  for (auto& [id, read] : reads_) {
+    if (!read.in_core) continue;
+    if (leader_changed || now - read.issued_at >= deps_.config.election_timeout) {
+      read.in_core = false;
+      parked_reads_.push_back(id);
     }
   }
 }
 
-void RaftServer::wait_for_apply(Index index, Promise<Index> promise) {
-  if (applied_ >= index) {
-    promise.resolve(applied_);
-  } else {
-    apply_waiters_.emplace(index, std::move(promise));
+void RaftServer::handle_read_states(const std::vector<core::ReadState>& states) {
+  for (const core::ReadState& state : states) {
+    auto it = reads_.find(state.request_id);
+    if (it == reads_.end() || !it->second.in_core) continue;  // expired or re-asked meanwhile
+    it->second.in_core = false;
+    if (!state.status.is_ok()) {
+      // Leadership moved or the leader was not ready: ask again (on the next
+      // tick or term-start commit) until the deadline.
+      parked_reads_.push_back(state.request_id);
+      continue;
+    }
+    if (it->second.kind == ReadKind::kVerifyLeader) {
+      it->second.promise.resolve(state.index);
+      reads_.erase(it);
+    } else {
+      wait_for_apply(state.request_id, state.index);
+    }
   }
+}
+
+void RaftServer::wait_for_apply(std::uint64_t id, Index index) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  if (applied_ >= index) {
+    it->second.promise.resolve(applied_);
+    reads_.erase(it);
+    return;
+  }
+  it->second.wait_index = index;
+  apply_waiters_.emplace(index, id);
 }
 
 void RaftServer::resolve_apply_waiters() {
   while (!apply_waiters_.empty() && apply_waiters_.begin()->first <= applied_) {
-    apply_waiters_.begin()->second.resolve(applied_);
+    auto it = reads_.find(apply_waiters_.begin()->second);
+    if (it != reads_.end()) {
+      it->second.promise.resolve(applied_);
+      reads_.erase(it);
+    }
     apply_waiters_.erase(apply_waiters_.begin());
   }
 }
@@ -374,7 +433,20 @@ void RaftServer::resolve_apply_waiters() {
 void RaftServer::expire_read(std::uint64_t id) {
   auto it = reads_.find(id);
   if (it == reads_.end()) return;
-  it->second.promise.resolve(Status::timeout("deadline passed before leadership was confirmed"));
+  const bool confirmed = it->second.wait_index.has_value();
+  it->second.promise.resolve(Status::timeout(confirmed
+                                                 ? "deadline passed before the FSM caught up"
+                                                 : "deadline passed before leadership was confirmed"));
+  if (confirmed) {
+    // Drop its place among the waiters too, so they stay bounded by reads_.
+    auto [first, last] = apply_waiters_.equal_range(*it->second.wait_index);
+    for (auto w = first; w != last; ++w) {
+      if (w->second == id) {
+        apply_waiters_.erase(w);
+        break;
+      }
+    }
+  }
   reads_.erase(it);
 }
 
@@ -401,6 +473,7 @@ void RaftServer::publish() {
   stats.last_index = node_.last_index();
   stats.commit_index = node_.commit_index();
   stats.applied_index = applied_;
+  stats.ready_term = stopped_ ? Term{} : ready_term_;
   stats.pending_proposals = proposals_.size();
   stats.pending_reads = reads_.size();
   stats.log_writes = log_writes_;
@@ -414,11 +487,13 @@ void RaftServer::publish() {
 void RaftServer::fail(const Status& status) {
   std::fprintf(stderr, "keel: server %llu stops: %s\n",
                static_cast<unsigned long long>(deps_.config.id.value), status.to_string().c_str());
-  {
-    std::lock_guard lock(shutdown_mutex_);
-    stopping_ = true;
-  }
-  shutdown_on_loop();
+  failed_ = true;  // from now on queued client tasks refuse instead of running
+  std::lock_guard lock(shutdown_mutex_);
+  if (stopping_) return;
+  stopping_ = true;
+  // Posted behind every client task already queued (no new ones can be
+  // queued now), so each of them is refused and resolved before the loop stops.
+  loop_->post([self = shared_from_this()] { self->shutdown_on_loop(); });
 }
 
 void RaftServer::shutdown() {
@@ -453,7 +528,6 @@ void RaftServer::shutdown_on_loop() {
   for (auto& [id, read] : reads_) read.promise.resolve(Status::shutdown());
   reads_.clear();
   parked_reads_.clear();
-  for (auto& [index, promise] : apply_waiters_) promise.resolve(Status::shutdown());
   apply_waiters_.clear();
   observers_.stop_all();
   publish();
@@ -478,6 +552,9 @@ std::vector<Future<ApplyResult>> RaftServer::apply_batch(std::vector<std::string
     }
   }
   const Duration deadline = deadline_after(timeout);
+  auto refuse = [promises] {
+    for (const auto& promise : promises) promise.resolve(Status::shutdown());
+  };
   const bool posted = post_to_loop(
       [commands = std::move(commands), promises, deadline](RaftServer& s) mutable {
         for (std::size_t i = 0; i < commands.size(); ++i) {
@@ -485,20 +562,22 @@ std::vector<Future<ApplyResult>> RaftServer::apply_batch(std::vector<std::string
           s.propose(EntryType::kCommand, std::move(commands[i]), promises[i], std::nullopt,
                     deadline);
         }
-      });
-  if (!posted) {
-    for (auto& promise : promises) promise.resolve(Status::shutdown());
-  }
+      },
+      refuse);
+  if (!posted) refuse();
   return futures;
 }
 
 Future<Index> RaftServer::barrier(Duration timeout) {
   Promise<Index> promise;
   const Duration deadline = deadline_after(timeout);
-  if (!post_to_loop([promise, deadline](RaftServer& s) {
-        s.propose(EntryType::kBarrier, {}, std::nullopt, promise, deadline);
-      })) {
-    promise.resolve(Status::shutdown());
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  if (!post_to_loop(
+          [promise, deadline](RaftServer& s) {
+            s.propose(EntryType::kBarrier, {}, std::nullopt, promise, deadline);
+          },
+          refuse)) {
+    refuse();
   }
   return promise.future();
 }
@@ -506,10 +585,13 @@ Future<Index> RaftServer::barrier(Duration timeout) {
 Future<Index> RaftServer::verify_leader(Duration timeout) {
   Promise<Index> promise;
   const Duration deadline = deadline_after(timeout);
-  if (!post_to_loop([promise, deadline](RaftServer& s) {
-        s.track_read(ReadKind::kVerifyLeader, promise, deadline);
-      })) {
-    promise.resolve(Status::shutdown());
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  if (!post_to_loop(
+          [promise, deadline](RaftServer& s) {
+            s.track_read(ReadKind::kVerifyLeader, promise, deadline);
+          },
+          refuse)) {
+    refuse();
   }
   return promise.future();
 }
@@ -524,16 +606,7 @@ Future<Index> RaftServer::read(Consistency consistency, Duration timeout) {
       break;
     case Consistency::kLease:
       task = [promise, deadline](RaftServer& s) {
-        Result<Index> index = s.node_.lease_read_index();
-        if (!index.is_ok()) {
-          promise.resolve(index.status().code() == StatusCode::kNotLeader ? s.not_leader_status()
-                                                                           : index.status());
-          return;
-        }
-        s.wait_for_apply(*index, promise);
-        s.post_timer(deadline - s.deps_.env->now(), [promise](RaftServer&) {
-          promise.resolve(Status::timeout("deadline passed before the FSM caught up"));
-        });
+        s.track_read(ReadKind::kLease, promise, deadline);
       };
       break;
     case Consistency::kLinearizable:
@@ -542,7 +615,8 @@ Future<Index> RaftServer::read(Consistency consistency, Duration timeout) {
       };
       break;
   }
-  if (!post_to_loop(std::move(task))) promise.resolve(Status::shutdown());
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  if (!post_to_loop(std::move(task), refuse)) refuse();
   return promise.future();
 }
 

@@ -60,11 +60,16 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     std::optional<Promise<ApplyResult>> apply;
     std::optional<Promise<Index>> barrier;
   };
-  enum class ReadKind : std::uint8_t { kLinearizable, kVerifyLeader };
+  enum class ReadKind : std::uint8_t { kLinearizable, kLease, kVerifyLeader };
+  // A read stays here from the call until it resolves, so its deadline and
+  // max_pending_reads hold at every stage: waiting for a leader, for the
+  // quorum round (in_core), then for the FSM to reach wait_index.
   struct PendingRead {
     ReadKind kind = ReadKind::kLinearizable;
     Promise<Index> promise;
     bool in_core = false;  // handed to the core, waiting for its ReadState
+    Duration issued_at{0};
+    std::optional<Index> wait_index;
   };
   struct Published {
     RaftStats stats;
@@ -75,9 +80,13 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Status start();
 
   // Posts `task` to the loop unless shut down; returns false if it was not.
-  bool post_to_loop(std::function<void(RaftServer&)> task);
+  // `refuse` runs instead of `task` if the server stops first, so the
+  // promises a client task carries are always resolved.
+  bool post_to_loop(std::function<void(RaftServer&)> task,
+                    std::function<void()> refuse = {});
   void post_timer(Duration delay, std::function<void(RaftServer&)> task);
   void on_tick();
+  void catch_up_ticks();
   void on_frame(std::string frame);
   void schedule_flush();
   void flush();
@@ -97,7 +106,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void start_read(std::uint64_t id);
   void retry_parked_reads();
   void track_read(ReadKind kind, Promise<Index> promise, Duration deadline);
-  void wait_for_apply(Index index, Promise<Index> promise);
+  void wait_for_apply(std::uint64_t id, Index index);
+  void reissue_forwarded_reads(bool leader_changed);
   void resolve_apply_waiters();
   void expire_read(std::uint64_t id);
   Status not_leader_status() const;
@@ -120,10 +130,17 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   core::Node node_;
   bool flush_scheduled_ = false;
   bool stopped_ = false;
+  bool failed_ = false;  // a write failed: refuse everything, shutdown follows
+  // The core's time is ticks; they are derived from the Env's clock so that a
+  // loop held up (a pause, a slow task) catches up instead of losing time —
+  // a lease measured in lost ticks would outlive its real duration.
+  Duration ticks_epoch_{0};
+  std::uint64_t ticks_done_ = 0;
+  Term ready_term_;
   std::map<Index, Proposal> proposals_;
   std::map<std::uint64_t, PendingRead> reads_;
   std::vector<std::uint64_t> parked_reads_;  // waiting for a leader or its term-start commit
-  std::multimap<Index, Promise<Index>> apply_waiters_;
+  std::multimap<Index, std::uint64_t> apply_waiters_;  // read ids by index to reach
   std::uint64_t next_read_id_ = 1;
   std::size_t writes_outstanding_ = 0;
   Index applied_;

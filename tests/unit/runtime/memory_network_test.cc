@@ -67,7 +67,8 @@ TEST_F(MemoryNetworkTest, frames_between_two_servers_arrive_in_order_without_del
   transport(3).send(kTwo, Lane::kControl, "control");
   env_->run_until_idle();
   ASSERT_EQ(received(2).size(), 101U);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(received(2)[static_cast<std::size_t>(i)], std::to_string(i));
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(received(2)[static_cast<std::size_t>(i)], std::to_string(i));
 }
 
 TEST_F(MemoryNetworkTest, server_sends_to_itself) {
@@ -274,7 +275,8 @@ TEST(MemoryNetworkDeterminismTest, same_seed_gives_the_same_deliveries) {
     std::vector<std::string> received;
     std::shared_ptr<Transport> one = network.transport(ServerId(1));
     std::shared_ptr<Transport> two = network.transport(ServerId(2));
-    EXPECT_TRUE(two->start([&received](std::string f) { received.push_back(std::move(f)); }).is_ok());
+    EXPECT_TRUE(
+        two->start([&received](std::string f) { received.push_back(std::move(f)); }).is_ok());
     network.set_drop_rate(0.3);
     network.set_delay(milliseconds(1), milliseconds(50));
     for (int i = 0; i < 300; ++i) one->send(kTwo, Lane::kReplication, std::to_string(i));
@@ -297,12 +299,12 @@ TEST(MemoryNetworkThreadTest, stop_waits_for_a_delivery_in_progress) {
   std::atomic<bool> inside{false};
   std::atomic<int> calls{0};
   ASSERT_TRUE(two->start([&](const std::string&) {
-                    inside = true;
-                    entered = true;
-                    ++calls;
-                    std::this_thread::sleep_for(milliseconds(50));
-                    inside = false;
-                  })
+                   inside = true;
+                   entered = true;
+                   ++calls;
+                   std::this_thread::sleep_for(milliseconds(50));
+                   inside = false;
+                 })
                   .is_ok());
   one->send(kTwo, Lane::kControl, "slow");
   while (!entered) std::this_thread::yield();
@@ -319,9 +321,9 @@ TEST(MemoryNetworkThreadTest, stop_from_inside_the_receiver_does_not_deadlock) {
   std::shared_ptr<Transport> two = network.transport(ServerId(2));
   std::atomic<int> calls{0};
   ASSERT_TRUE(two->start([&](const std::string&) {
-                    ++calls;
-                    two->stop();
-                  })
+                   ++calls;
+                   two->stop();
+                 })
                   .is_ok());
   for (int i = 0; i < 5; ++i) one->send(kTwo, Lane::kControl, "x");
   while (network.delivered() + network.dropped() < 5) std::this_thread::yield();

@@ -122,7 +122,8 @@ TEST(MemoryLogStoreTest, concurrent_appends_and_reads_are_safe) {
   MemoryLogStore store;
   constexpr std::uint64_t kEntries = 2000;
   std::thread writer([&store] {
-    for (std::uint64_t i = 1; i <= kEntries; ++i) ASSERT_TRUE(store.append(entries(i, i, 1)).is_ok());
+    for (std::uint64_t i = 1; i <= kEntries; ++i)
+      ASSERT_TRUE(store.append(entries(i, i, 1)).is_ok());
   });
   while (store.last_index() < Index(kEntries)) {
     const Index last = store.last_index();

@@ -29,7 +29,9 @@ class KvFsm final : public Fsm {
  public:
   std::string apply(const LogEntry& entry) override {
     std::unique_lock lock(mutex_);
+    ++waiting_at_gate_;
     gate_cv_.wait(lock, [&] { return gate_open_; });
+    --waiting_at_gate_;
     const auto space1 = entry.data.find(' ');
     const auto space2 = entry.data.find(' ', space1 + 1);
     if (space1 != std::string::npos && space2 != std::string::npos) {
@@ -49,6 +51,11 @@ class KvFsm final : public Fsm {
     }
     gate_cv_.notify_all();
   }
+  // Whether apply() is blocked at the closed gate right now.
+  bool blocked_at_gate() const {
+    std::lock_guard lock(mutex_);
+    return waiting_at_gate_ > 0;
+  }
   std::size_t applied() const {
     std::lock_guard lock(mutex_);
     return applied_;
@@ -63,6 +70,7 @@ class KvFsm final : public Fsm {
   mutable std::mutex mutex_;
   std::condition_variable gate_cv_;
   bool gate_open_ = true;
+  int waiting_at_gate_ = 0;
   std::size_t applied_ = 0;
   std::map<std::string, std::string> values_;
 };
@@ -117,7 +125,9 @@ class TestCluster {
     Member& m = members_.at(id);
     m.fsm = std::make_shared<KvFsm>();
     if (gate_closed) m.fsm->close_gate();
-    RaftDependencies deps{config(id), m.fsm, m.log, m.stable, network_.transport(id), env_};
+    std::shared_ptr<Transport> transport = network_.transport(id);
+    if (wrap_transport) transport = wrap_transport(id, std::move(transport));
+    RaftDependencies deps{config(id), m.fsm, m.log, m.stable, std::move(transport), env_};
     Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
     if (!raft.is_ok()) return raft.status();
     m.raft = std::move(raft).value();
@@ -144,6 +154,9 @@ class TestCluster {
   KvFsm& fsm(ServerId id) { return *members_.at(id).fsm; }
   MemoryLogStore& log_store(ServerId id) { return *members_.at(id).log; }
   InMemoryNetwork& network() { return network_; }
+
+  // Lets a test put a decorator around a server's transport (set before start).
+  std::function<std::shared_ptr<Transport>(ServerId, std::shared_ptr<Transport>)> wrap_transport;
 
   // The one running server that says it leads, once exactly one does.
   ServerId wait_for_leader(std::chrono::milliseconds bound = 10s) {

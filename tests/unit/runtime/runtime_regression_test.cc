@@ -1,0 +1,172 @@
+// Regression tests for runtime defects found in review. Each names the
+// promise that was broken and fails on the code that broke it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "test_cluster.h"
+
+namespace keel::testing {
+namespace {
+
+// A transport whose send() can be made to block the raft loop that calls it,
+// standing in for a stalled process (a long GC pause, a stopped VM).
+class StallableTransport final : public Transport {
+ public:
+  explicit StallableTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
+  Status start(Receiver receiver) override { return inner_->start(std::move(receiver)); }
+  void stop() override {
+    release();
+    inner_->stop();
+  }
+  void send(const Server& to, Lane lane, std::string frame) override {
+    {
+      std::unique_lock lock(mutex_);
+      if (stall_) {
+        stalled_ = true;
+        stalled_cv_.notify_all();
+        cv_.wait(lock, [&] { return !stall_; });
+      }
+    }
+    inner_->send(to, lane, std::move(frame));
+  }
+  void stall() {
+    std::lock_guard lock(mutex_);
+    stall_ = true;
+  }
+  bool wait_until_stalled() {
+    std::unique_lock lock(mutex_);
+    return stalled_cv_.wait_for(lock, 10s, [&] { return stalled_; });
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex_);
+      stall_ = false;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::shared_ptr<Transport> inner_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::condition_variable stalled_cv_;
+  bool stall_ = false;
+  bool stalled_ = false;
+};
+
+// A lease measured in loop ticks outlived its real duration when the loop
+// stalled: ticks missed during the stall were never made up, and the old
+// leader served a lease read after a new leader had committed a write.
+TEST(RuntimeRegression, ALeaseReadAfterALoopStallNeverReturnsStaleData) {
+  TestCluster cluster(3);
+  std::map<ServerId, std::shared_ptr<StallableTransport>> transports;
+  cluster.wrap_transport = [&](ServerId id, std::shared_ptr<Transport> inner) {
+    auto wrapped = std::make_shared<StallableTransport>(std::move(inner));
+    transports[id] = wrapped;
+    return wrapped;
+  };
+  cluster.start_all();
+  const ServerId old_leader = cluster.wait_for_leader();
+  ASSERT_TRUE(cluster.raft(old_leader).apply("set x 1", 5s).get().is_ok());
+  ASSERT_TRUE(eventually(
+      [&] { return cluster.raft(old_leader).read(Consistency::kLease, 5s).get().is_ok(); }));
+  transports[old_leader]->stall();
+  ASSERT_TRUE(transports[old_leader]->wait_until_stalled());
+  cluster.network().isolate(old_leader);
+  ServerId new_leader;
+  ASSERT_TRUE(eventually([&] {
+    for (ServerId id : cluster.ids()) {
+      if (id != old_leader && cluster.raft(id).state() == RaftState::kLeader) new_leader = id;
+    }
+    return !new_leader.is_zero();
+  }));
+  ASSERT_TRUE(cluster.raft(new_leader).apply("set x 2", 5s).get().is_ok());
+  transports[old_leader]->release();
+  Result<Index> lease = cluster.raft(old_leader).read(Consistency::kLease, 5s).get();
+  if (lease.is_ok()) {
+    EXPECT_EQ(cluster.fsm(old_leader).get("x"), "2") << "lease read served stale data";
+  }
+  EXPECT_FALSE(lease.is_ok());
+}
+
+// The deadline of a linearizable read must also cover waiting for the FSM.
+TEST(RuntimeRegression, AReadDeadlineCoversWaitingForTheFsmToCatchUp) {
+  TestCluster cluster(3);
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_TRUE(cluster.raft(leader).apply("set a 1", 5s).get().is_ok());
+  cluster.fsm(leader).close_gate();
+  Future<ApplyResult> blocked = cluster.raft(leader).apply("set a 2", 30s);
+  // Committed (it reached the applier) but not applied: the FSM is stuck in it.
+  ASSERT_TRUE(eventually([&] { return cluster.fsm(leader).blocked_at_gate(); }));
+  Future<Index> read = cluster.raft(leader).read(Consistency::kLinearizable, 200ms);
+  ASSERT_TRUE(read.wait_for(5s)) << "the read outlived its deadline";
+  EXPECT_EQ(read.get().status().code(), StatusCode::kTimeout);
+  cluster.fsm(leader).open_gate();
+  EXPECT_TRUE(blocked.get().is_ok());
+}
+
+// A read forwarded to a leader that vanished must be asked again of the
+// next leader, not wait for its deadline.
+TEST(RuntimeRegression, AForwardedReadIsAskedAgainWhenTheLeaderChanges) {
+  TestCluster cluster(3);
+  cluster.start_all();
+  const ServerId old_leader = cluster.wait_for_leader();
+  ASSERT_TRUE(cluster.raft(old_leader).apply("set a 1", 5s).get().is_ok());
+  const ServerId follower = cluster.any_follower(old_leader);
+  ASSERT_TRUE(eventually([&] { return cluster.raft(follower).leader().id == old_leader; }));
+  cluster.network().isolate(old_leader);
+  // The follower still forwards to the old leader: that request is lost.
+  Result<Index> read = cluster.raft(follower).read(Consistency::kLinearizable, 8s).get();
+  EXPECT_TRUE(read.is_ok()) << read.status();
+}
+
+// After a failed log write, calls already queued behind it must still be
+// resolved (Future's promise: every future resolves).
+TEST(RuntimeRegression, AfterAFailedWriteEveryQueuedCallIsResolved) {
+  TestCluster cluster(3);
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_TRUE(cluster.raft(leader).apply("set a 1", 5s).get().is_ok());
+  cluster.log_store(leader).fail_appends();
+  std::vector<Future<ApplyResult>> applies;
+  std::vector<Future<Index>> reads;
+  for (int i = 0; i < 5000; ++i) {
+    applies.push_back(cluster.raft(leader).apply("set b " + std::to_string(i), 60s));
+    if (i % 4 == 0) reads.push_back(cluster.raft(leader).read(Consistency::kStale, 60s));
+  }
+  for (auto& future : applies) ASSERT_TRUE(future.wait_for(10s));
+  for (auto& future : reads) ASSERT_TRUE(future.wait_for(10s));
+  EXPECT_TRUE(eventually([&] { return cluster.raft(leader).state() == RaftState::kShutdown; }));
+}
+
+TEST(RuntimeRegression, ObserversGivenAtOpenSeeTheFirstLeaderReady) {
+  auto env = make_thread_env();
+  InMemoryNetwork network(env);
+  Configuration configuration{{Server{ServerId{1}, "solo", Suffrage::kVoter}}};
+  auto log = std::make_shared<MemoryLogStore>();
+  auto stable = std::make_shared<MemoryStableStore>();
+  ASSERT_TRUE(bootstrap_cluster(*log, *stable, configuration).is_ok());
+  Config config;
+  config.id = ServerId{1};
+  config.heartbeat_interval = 20ms;
+  config.election_timeout = 100ms;
+  config.lease_timeout = 50ms;
+  Promise<Term> ready;
+  RaftDependencies deps{config, std::make_shared<KvFsm>(), log, stable,
+                        network.transport(ServerId{1}), env};
+  deps.observers.push_back([ready](const Observation& observation) {
+    if (observation.kind == Observation::Kind::kLeaderReady) ready.resolve(observation.term);
+  });
+  auto raft = Raft::open(std::move(deps));
+  ASSERT_TRUE(raft.is_ok()) << raft.status();
+  ASSERT_TRUE(ready.future().wait_for(10s));
+  const Term term = *ready.future().get();
+  EXPECT_TRUE(eventually([&] { return (*raft)->stats().ready_term == term; }));
+}
+
+}  // namespace
+}  // namespace keel::testing
