@@ -709,7 +709,8 @@ bool Runner::deliver_one(const LinkPattern& pattern, bool print_messages) {
   auto it = std::find_if(in_flight.begin(), in_flight.end(),
                          [&](const core::Message& m) { return pattern.matches(m); });
   if (it == in_flight.end()) return false;
-  const core::Message message = *it;
+  // A copy: delivering rewrites the in-flight list.
+  const core::Message message = *it;  // NOLINT(performance-unnecessary-copy-initialization)
   const std::string reason = loss_reason(message);
   bool taken = false;
   const std::vector<core::Message> delivered = cluster().deliver([&](const core::Message& m) {
@@ -932,7 +933,8 @@ void print_mismatch(const Script& script, const Block& block,
   std::cout << location(script, block.command_line) << ": output differs for '" << block.command
             << "'\n--- expected\n+++ actual\n";
   for (const std::string& line : diff_lines(block.expected, actual)) std::cout << line << "\n";
-  std::cout << "\n";
+  // Flushed now: a later step may abort on a broken invariant.
+  std::cout << std::endl;
 }
 
 int run_script(const std::string& path, bool rewrite) {

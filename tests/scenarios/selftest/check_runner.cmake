@@ -9,14 +9,15 @@ foreach(var RUNNER SCRIPT WORK_DIR)
 endforeach()
 
 # 1. A wrong expectation: exit code 1 (not a crash, not a script error) and a
-#    diff naming the command, its line, the expected and the actual line.
+#    diff naming the command, its line, the expected and the actual line;
+#    only the deliberately wrong block differs.
 execute_process(COMMAND "${RUNNER}" "${SCRIPT}" RESULT_VARIABLE rc OUTPUT_VARIABLE out
                 ERROR_VARIABLE err)
 if(NOT rc EQUAL 1)
   message(FATAL_ERROR "expected exit code 1 for a mismatch, got '${rc}'\n${out}\n${err}")
 endif()
-foreach(needle "wrong_expectation.txt:10: output differs for 'leader'" "--- expected"
-               "+++ actual" "\n- 1\n" "\n+ none\n")
+foreach(needle "wrong_expectation.txt:11: output differs for 'leader'" "--- expected"
+               "+++ actual" "\n- 1\n" "\n+ none\n" "1 of 2 blocks differ")
   string(FIND "${out}" "${needle}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "the mismatch report lacks '${needle}':\n${out}")
