@@ -15,7 +15,7 @@ CTEST_TIMEOUT ?= 600
 CTEST_FLAGS := --output-on-failure -j$(JOBS) --timeout $(CTEST_TIMEOUT)
 
 , := ,
-SOURCE_DIRS := $(wildcard include src tests bench apps)
+SOURCE_DIRS := $(wildcard include src tests bench apps examples)
 SOURCES = $(shell find $(SOURCE_DIRS) -name '*.h' -o -name '*.cc')
 
 # $(call configure,DIR,CMAKE_ARGS[,ENV]): configure DIR unless already done.

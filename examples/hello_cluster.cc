@@ -10,6 +10,7 @@
 // See docs/consistency.md for why the read is done the way it is.
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -181,9 +182,9 @@ bool run() {
     return false;
   }
   const std::optional<std::string> answer = members.at(follower_id).fsm->get("answer");
-  std::cout << "server " << follower_id << " (a follower) reads answer = "
-            << answer.value_or("<missing>") << " (applied through index " << read.get().value()
-            << ")\n";
+  std::cout << "server " << follower_id
+            << " (a follower) reads answer = " << answer.value_or("<missing>")
+            << " (applied through index " << read.get().value() << ")\n";
   if (answer != "42") return fail("the follower's linearizable read missed a committed write");
 
   for (auto& [id, member] : members) {
