@@ -38,8 +38,8 @@ std::uint8_t ByteReader::u8(const char* field) {
 
 std::uint64_t ByteReader::fixed64(const char* field) {
   if (remaining() < 8) {
-    fail(std::string("truncated in ") + field + " (8 bytes needed, " +
-         std::to_string(remaining()) + " left)");
+    fail(std::string("truncated in ") + field + " (8 bytes needed, " + std::to_string(remaining()) +
+         " left)");
     return 0;
   }
   std::uint64_t value = 0;

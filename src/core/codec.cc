@@ -34,7 +34,7 @@ enum class Field : std::uint8_t {
 constexpr std::size_t kNumericFieldCount = 11;
 
 constexpr const char* kFieldNames[kNumericFieldCount] = {
-    "prev_log_index", "prev_log_term",  "commit",     "match_index", "hint_index", "hint_term",
+    "prev_log_index", "prev_log_term", "commit",     "match_index", "hint_index", "hint_term",
     "last_log_index", "last_log_term", "read_round", "request_id",  "read_index",
 };
 
@@ -51,17 +51,28 @@ constexpr std::uint64_t bit(Field field) { return 1ULL << static_cast<unsigned>(
 template <typename M>
 auto& field_value(M& m, Field field) {
   switch (field) {
-    case Field::kPrevLogIndex: return m.prev_log_index.value;
-    case Field::kPrevLogTerm: return m.prev_log_term.value;
-    case Field::kCommit: return m.commit.value;
-    case Field::kMatchIndex: return m.match_index.value;
-    case Field::kHintIndex: return m.hint_index.value;
-    case Field::kHintTerm: return m.hint_term.value;
-    case Field::kLastLogIndex: return m.last_log_index.value;
-    case Field::kLastLogTerm: return m.last_log_term.value;
-    case Field::kReadRound: return m.read_round;
-    case Field::kRequestId: return m.request_id;
-    case Field::kReadIndex: return m.read_index.value;
+    case Field::kPrevLogIndex:
+      return m.prev_log_index.value;
+    case Field::kPrevLogTerm:
+      return m.prev_log_term.value;
+    case Field::kCommit:
+      return m.commit.value;
+    case Field::kMatchIndex:
+      return m.match_index.value;
+    case Field::kHintIndex:
+      return m.hint_index.value;
+    case Field::kHintTerm:
+      return m.hint_term.value;
+    case Field::kLastLogIndex:
+      return m.last_log_index.value;
+    case Field::kLastLogTerm:
+      return m.last_log_term.value;
+    case Field::kReadRound:
+      return m.read_round;
+    case Field::kRequestId:
+      return m.request_id;
+    case Field::kReadIndex:
+      return m.read_index.value;
   }
   return m.read_index.value;  // unreachable: the switch covers every Field
 }
@@ -141,7 +152,8 @@ LogEntry read_entry(ByteReader& reader, const DecodeLimits& limits) {
     reader.fail("unknown entry type " + std::to_string(type));
   }
   entry.type = static_cast<EntryType>(type);
-  entry.data = std::string(reader.length_prefixed("data", limits.max_entry_bytes, "max_entry_bytes"));
+  entry.data =
+      std::string(reader.length_prefixed("data", limits.max_entry_bytes, "max_entry_bytes"));
   return entry;
 }
 

@@ -59,7 +59,6 @@ Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& 
 std::string encode_configuration(const Configuration& configuration);
 // Also rejects a server id of 0 (kNoServer) and a server listed twice: no
 // correct writer produces them, and the protocol would misbehave on them.
-Result<Configuration> decode_configuration(std::string_view bytes,
-                                           const DecodeLimits& limits = {});
+Result<Configuration> decode_configuration(std::string_view bytes, const DecodeLimits& limits = {});
 
 }  // namespace keel::core

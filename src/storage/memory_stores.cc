@@ -19,8 +19,7 @@ Status check_contiguous(std::span<const LogEntry> entries) {
   for (std::size_t i = 1; i < entries.size(); ++i) {
     if (entries[i].index != entries[i - 1].index.next()) {
       return Status::invalid_argument("append: entry " + position(entries[i].index) +
-                                      " does not follow entry " +
-                                      position(entries[i - 1].index));
+                                      " does not follow entry " + position(entries[i - 1].index));
     }
   }
   return Status::ok();
@@ -69,8 +68,8 @@ Status MemoryLogStore::append(std::span<const LogEntry> entries) {
   const Index first = entries.front().index;
   const Index next = Index(entries_.size()).next();
   if (first.is_zero() || first > next) {
-    return Status::invalid_argument("append: first entry " + position(first) +
-                                    " must be in [1, " + position(next) + "]");
+    return Status::invalid_argument("append: first entry " + position(first) + " must be in [1, " +
+                                    position(next) + "]");
   }
   if (Status status = check_contiguous(entries); !status.is_ok()) return status;
   // Entries from `first` on conflicted with the leader's and are replaced.

@@ -102,8 +102,7 @@ class NetworkCore : public std::enable_shared_from_this<NetworkCore> {
   std::optional<Accepted> accept(ServerId from, ServerId to);
   bool draw_drop();
   Duration draw_delay();
-  void deliver(MemoryTransport& destination, ServerId from, std::uint64_t epoch,
-               std::string frame);
+  void deliver(MemoryTransport& destination, ServerId from, std::uint64_t epoch, std::string frame);
   bool can_reach(ServerId from, ServerId to);
 
   const std::shared_ptr<Env> env_;
@@ -129,8 +128,8 @@ std::shared_ptr<Transport> NetworkCore::transport(ServerId id) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::shared_ptr<MemoryTransport>& slot = transports_[id];
   if (!slot) {
-    slot = std::make_shared<MemoryTransport>(id, weak_from_this(),
-                                             env_->make_executor("net-" + std::to_string(id.value)));
+    slot = std::make_shared<MemoryTransport>(
+        id, weak_from_this(), env_->make_executor("net-" + std::to_string(id.value)));
   }
   return slot;
 }
@@ -191,8 +190,8 @@ Duration NetworkCore::draw_delay() {
 void NetworkCore::deliver(MemoryTransport& destination, ServerId from, std::uint64_t epoch,
                           std::string frame) {
   --destination.inflight_frames();
-  const bool delivered = can_reach(from, destination.id()) &&
-                         destination.gate().deliver(epoch, std::move(frame));
+  const bool delivered =
+      can_reach(from, destination.id()) && destination.gate().deliver(epoch, std::move(frame));
   if (delivered) {
     ++delivered_;
   } else {
