@@ -124,8 +124,7 @@ bool Node::step_term(const Message& m) {
   const bool vote_request =
       m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
   if (m.term > term_) {
-    if (vote_request && config_.check_quorum && !leader_.is_zero() &&
-        election_elapsed_ < config_.election_timeout_ticks && !m.leadership_transfer) {
+    if (vote_request && config_.check_quorum && in_leader_lease() && !m.leadership_transfer) {
       // Disruptive-server protection (thesis §4.2.3): we heard from a leader
       // within the minimum election timeout, so a removed or partitioned
       // server must not make us raise our term. Drop without answering.
@@ -231,6 +230,9 @@ Result<Index> Node::lease_read_index() const {
     // The transfer target campaigns ignoring leases: ours is void.
     return Status::with_code(StatusCode::kLeadershipTransferInProgress,
                              "no lease during leadership transfer");
+  }
+  if (leader->sent_timeout_now) {
+    return Status::unavailable("no lease for the rest of a term in which TimeoutNow was sent");
   }
   if (!leader->lease_start_tick || ticks_ >= *leader->lease_start_tick + config_.lease_ticks) {
     return Status::unavailable("leader lease has expired");
@@ -434,9 +436,7 @@ void Node::handle_vote_request(const Message& m) {
   if (pre_vote) {
     // Grant a pre-vote only if the requester's term would be new to us and we
     // have not heard from a leader within the election timeout (thesis §9.6).
-    const bool heard_from_leader =
-        !leader_.is_zero() && election_elapsed_ < config_.election_timeout_ticks;
-    can_vote = m.term > term_ && (!heard_from_leader || m.leadership_transfer);
+    can_vote = m.term > term_ && (!in_leader_lease() || m.leadership_transfer);
   } else {
     // At most one vote per term (§5.2); repeat a vote already given.
     can_vote = vote_ == m.from || (vote_.is_zero() && leader_.is_zero());
@@ -630,8 +630,24 @@ void Node::maybe_send_timeout_now(ServerId peer) {
   if (leader == nullptr || leader->transfer_target != peer) return;
   const Progress* pr = progress(peer);
   if (pr != nullptr && pr->match_index == log_.last_index()) {
+    // Once sent it cannot be recalled: however late it arrives, the target
+    // campaigns past every follower's lease protection. So this leader's
+    // lease is void for the rest of its term, even if the transfer is
+    // abandoned and a quorum confirms it again.
+    leader->sent_timeout_now = true;
     send(Message{.type = MessageType::kTimeoutNow, .to = peer, .term = term_});
   }
+}
+
+bool Node::in_leader_lease() const {
+  if (!leader_.is_zero() && election_elapsed_ < config_.election_timeout_ticks) return true;
+  // A node that just started does not know whether a leader is in contact
+  // with a quorum and holds a lease; had it been a follower before the
+  // restart, voting at once could help elect a second leader inside the old
+  // one's lease (two restarted followers and a candidate are a majority of
+  // five). With lease reads on, it keeps the protection for one election
+  // timeout after starting, as if it had just heard from a leader.
+  return config_.lease_ticks > 0 && ticks_ < config_.election_timeout_ticks;
 }
 
 Index Node::self_match() const { return std::min(persisted_, log_.last_index()); }

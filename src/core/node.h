@@ -88,6 +88,8 @@ struct LeaderRole {
   // Leadership transfer in progress: the target and when it started.
   ServerId transfer_target;
   std::uint64_t transfer_started_tick = 0;
+  // A TimeoutNow went out in this term: lease reads are off for good.
+  bool sent_timeout_now = false;
 };
 
 using RoleState = std::variant<FollowerRole, PreCandidateRole, CandidateRole, LeaderRole>;
@@ -186,6 +188,9 @@ class Node {
   void maybe_announce_ready();
 
   Index self_match() const;
+  // Whether this node must refuse to help elect another leader now: it heard
+  // from a leader within the election timeout (or just started, see .cc).
+  bool in_leader_lease() const;
   std::size_t quorum() const { return configuration_.quorum_size(); }
   bool quorum_active(const LeaderRole& leader) const;
   Progress* find_progress(ServerId peer);

@@ -190,7 +190,7 @@ TEST(Commit, ProposalsAreRefusedOnceUncommittedBytesWouldExceedTheBound) {
   Node leader = make_node(1, 3, config);
   make_leader(leader);  // its term-start entry: 24 uncommitted bytes
   const std::string data(100 - kEntryOverheadBytes, 'x');
-  EXPECT_TRUE(leader.propose(EntryType::kCommand, data).is_ok());  // 124
+  EXPECT_TRUE(leader.propose(EntryType::kCommand, data).is_ok());     // 124
   Result<Index> refused = leader.propose(EntryType::kCommand, data);  // would be 224
   EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(leader.last_index(), I(2));

@@ -1,10 +1,9 @@
 // Broken invariants abort, naming the invariant (STYLE: "broken invariants
 // abort with a message that names the invariant"): in RaftLog, in Node, and in
 // the cluster-wide checker.
-#include "core/cluster_invariants.h"
-
 #include <gtest/gtest.h>
 
+#include "core/cluster_invariants.h"
 #include "test_util.h"
 
 namespace keel::core {
@@ -99,8 +98,8 @@ TEST(InvariantsDeathTest, LeaderMissingACommittedEntryAbortsTheClusterChecker) {
   // Node 2 leads term 1 alone, hears of term 2, then leads term 3: its entry
   // at 1 is its own term-start entry, not the committed "a".
   leader.campaign();
-  leader.step(Message{.type = MessageType::kHeartbeatRequest, .from = S(3), .to = S(2),
-                      .term = T(2)});
+  leader.step(
+      Message{.type = MessageType::kHeartbeatRequest, .from = S(3), .to = S(2), .term = T(2)});
   leader.campaign();
   ASSERT_TRUE(leader.is_leader());
   ASSERT_EQ(leader.term(), T(3));

@@ -13,8 +13,9 @@ using namespace testutil;  // NOLINT(google-build-using-namespace): test vocabul
 
 // A log that continues after (4, term 2), as after a snapshot at index 4.
 RaftLog log_after_base() {
-  return RaftLog(I(4), T(2), {LogEntry{T(2), I(5), EntryType::kCommand, "a"},
-                              LogEntry{T(3), I(6), EntryType::kCommand, "b"}});
+  return RaftLog(I(4), T(2),
+                 {LogEntry{T(2), I(5), EntryType::kCommand, "a"},
+                  LogEntry{T(3), I(6), EntryType::kCommand, "b"}});
 }
 
 TEST(RaftLog, EmptyLogKnowsOnlyPositionZeroWithTermZero) {

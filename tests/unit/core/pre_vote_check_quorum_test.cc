@@ -22,8 +22,8 @@ CoreConfig pre_vote_config() {
 }
 
 Message pre_vote_request(std::uint64_t from, std::uint64_t to, std::uint64_t term) {
-  return Message{.type = MessageType::kPreVoteRequest, .from = S(from), .to = S(to),
-                 .term = T(term)};
+  return Message{
+      .type = MessageType::kPreVoteRequest, .from = S(from), .to = S(to), .term = T(term)};
 }
 
 TEST(PreVote, PreCandidateDoesNotRaiseItsTermOrVote) {

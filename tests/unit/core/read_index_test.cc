@@ -12,9 +12,7 @@ namespace {
 
 using namespace testutil;  // NOLINT(google-build-using-namespace): test vocabulary
 
-bool is_read_index_response(const Message& m) {
-  return m.type == MessageType::kReadIndexResponse;
-}
+bool is_read_index_response(const Message& m) { return m.type == MessageType::kReadIndexResponse; }
 
 TEST(ReadIndex, LeaderRefusesReadsUntilItsTermStartEntryCommits) {
   sim::CoreCluster cluster(cluster_options(3));
@@ -124,6 +122,7 @@ CoreConfig lease_config(std::uint32_t lease_ticks) {
 
 TEST(LeaseRead, LeaseHoldsForLeaseTicksAfterAQuorumAnsweredRoundThenExpires) {
   sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
+  pass_startup_vote_protection(cluster, 10);
   elect_and_settle(cluster, S(1));
   Node& leader = cluster.node(S(1));
   EXPECT_EQ(leader.lease_read_index().status().code(), StatusCode::kUnavailable);  // no round yet
@@ -146,6 +145,7 @@ TEST(LeaseRead, LeaseHoldsForLeaseTicksAfterAQuorumAnsweredRoundThenExpires) {
 
 TEST(LeaseRead, LeaseIsRenewedByEachAnsweredRound) {
   sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
+  pass_startup_vote_protection(cluster, 10);
   elect_and_settle(cluster, S(1));
   for (int tick = 0; tick < 30; ++tick) {
     cluster.tick_all();
@@ -162,8 +162,46 @@ TEST(LeaseRead, LeaseReadIsRefusedWhenLeasesAreDisabled) {
   EXPECT_EQ(cluster.node(S(1)).lease_read_index().status().code(), StatusCode::kUnavailable);
 }
 
+// A node that restarts does not know whether some leader holds a lease; it
+// must not help elect another one before an election timeout has passed.
+TEST(LeaseRead, ARestartedNodeRefusesVotesForAnElectionTimeout) {
+  sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
+  pass_startup_vote_protection(cluster, 10);
+  elect_and_settle(cluster, S(1));
+  cluster.crash(S(2));
+  cluster.restart(S(2));
+  cluster.crash(S(1));  // the leader (and its lease) is cut off by the crash
+  cluster.campaign(S(3));
+  cluster.stabilize();
+  EXPECT_FALSE(cluster.node(S(3)).is_leader()) << "node 2 voted right after its restart";
+  for (int i = 0; i < 10; ++i) {
+    cluster.tick(S(2));
+    cluster.drop(any_message);
+  }
+  cluster.campaign(S(3));
+  cluster.stabilize();
+  EXPECT_TRUE(cluster.node(S(3)).is_leader());
+}
+
+// After a TimeoutNow went out, its target may campaign at any later moment,
+// past every lease protection: the leader's lease is over for its term.
+TEST(LeaseRead, NoLeaseAfterATimeoutNowWasSentEvenIfTheTransferIsAbandoned) {
+  sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
+  pass_startup_vote_protection(cluster, 10);
+  elect_and_settle(cluster, S(1));
+  ASSERT_TRUE(cluster.transfer_leadership(S(1), S(2)).is_ok());
+  cluster.drop(any_message);  // the TimeoutNow is delayed: the transfer times out
+  for (int i = 0; i < 12; ++i) {
+    cluster.tick(S(1));
+    cluster.stabilize();
+  }
+  ASSERT_TRUE(cluster.node(S(1)).is_leader());
+  EXPECT_EQ(cluster.node(S(1)).lease_read_index().status().code(), StatusCode::kUnavailable);
+}
+
 TEST(LeaseRead, FollowerHasNoLease) {
   sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
+  pass_startup_vote_protection(cluster, 10);
   elect_and_settle(cluster, S(1));
   EXPECT_EQ(cluster.node(S(2)).lease_read_index().status().code(), StatusCode::kNotLeader);
 }

@@ -1,6 +1,8 @@
 // Log replication (§5.3): the consistency check, conflict truncation (the
 // Figure 7 follower logs), rejection hints, probe/replicate flow control,
 // batching, per-append bounds and heartbeats.
+#include <ostream>
+
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -94,6 +96,8 @@ struct Figure7Case {
   int max_rejections;
 };
 
+void PrintTo(const Figure7Case& figure7_case, std::ostream* out) { *out << figure7_case.name; }
+
 class Figure7 : public ::testing::TestWithParam<Figure7Case> {};
 
 // Carries the leader's messages (starting with `first`) to follower 2 and
@@ -183,7 +187,7 @@ TEST(LogReplication, ProbedFollowerGetsOneAppendAtATime) {
   EXPECT_EQ(leader.progress(S(3))->next_index, I(1));
 }
 
-TEST(LogReplication, InflightAppendsToASilentFollowerAreBoundedInCount) {
+TEST(LogReplication, InflightAppendsToAFollowerThatStoppedAnsweringAreBoundedInCount) {
   CoreConfig config = plain_config();
   config.max_inflight_appends = 4;
   Node leader = leader_replicating_to_2(config);
@@ -201,7 +205,7 @@ TEST(LogReplication, InflightAppendsToASilentFollowerAreBoundedInCount) {
   EXPECT_EQ(more[0].prev_log_index, I(5));
 }
 
-TEST(LogReplication, InflightAppendsToASilentFollowerAreBoundedInBytes) {
+TEST(LogReplication, InflightAppendsToAFollowerThatStoppedAnsweringAreBoundedInBytes) {
   CoreConfig config = plain_config();
   config.max_inflight_bytes = 250;
   Node leader = leader_replicating_to_2(config);
@@ -246,7 +250,8 @@ TEST(LogReplication, AppendsCarryAtMostMaxBytesPerAppendButAtLeastOneEntry) {
   config.max_bytes_per_append = 250;
   Node leader = leader_replicating_to_2(config);
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(leader.propose(EntryType::kCommand, std::string(100 - kEntryOverheadBytes, 'x')).is_ok());
+    ASSERT_TRUE(
+        leader.propose(EntryType::kCommand, std::string(100 - kEntryOverheadBytes, 'x')).is_ok());
   }
   ASSERT_TRUE(leader.propose(EntryType::kCommand, std::string(1000, 'y')).is_ok());
   std::vector<Message> appends = appends_to(drain(leader), 2);

@@ -36,8 +36,11 @@ TEST(StaleMessages, HeartbeatResponseFromAnEarlierTermConfirmsNoReadRound) {
   drain(leader);
   ASSERT_TRUE(leader.read_index(7).is_ok());
   drain(leader);
-  leader.step(Message{.type = MessageType::kHeartbeatResponse, .from = S(2), .to = S(1),
-                      .term = T(2), .read_round = 1});
+  leader.step(Message{.type = MessageType::kHeartbeatResponse,
+                      .from = S(2),
+                      .to = S(1),
+                      .term = T(2),
+                      .read_round = 1});
   EXPECT_TRUE(leader.ready().read_states.empty());
   EXPECT_EQ(leader.progress(S(2))->read_round_acked, 0u);
 }

@@ -71,8 +71,9 @@ inline CoreConfig plain_config() {
 
 // A node `id` in a cluster of `cluster_size` voters, booted with `log`, at
 // `term` (default: the log's last term).
-inline Node make_node(std::uint64_t id, std::size_t cluster_size, CoreConfig config = plain_config(),
-                      std::vector<LogEntry> log = {}, std::uint64_t term = 0) {
+inline Node make_node(std::uint64_t id, std::size_t cluster_size,
+                      CoreConfig config = plain_config(), std::vector<LogEntry> log = {},
+                      std::uint64_t term = 0) {
   config.id = ServerId{id};
   BootState boot;
   boot.hard_state.term = Term{term != 0 || log.empty() ? term : log.back().term.value};
@@ -86,35 +87,54 @@ inline Node make_node(std::uint64_t id, std::size_t cluster_size, CoreConfig con
 inline Message vote_request(std::uint64_t from, std::uint64_t to, std::uint64_t term,
                             std::uint64_t last_index, std::uint64_t last_term,
                             bool transfer = false) {
-  return Message{.type = MessageType::kVoteRequest, .from = S(from), .to = S(to), .term = T(term),
-                 .last_log_index = I(last_index), .last_log_term = T(last_term),
+  return Message{.type = MessageType::kVoteRequest,
+                 .from = S(from),
+                 .to = S(to),
+                 .term = T(term),
+                 .last_log_index = I(last_index),
+                 .last_log_term = T(last_term),
                  .leadership_transfer = transfer};
 }
 
 inline Message vote_response(std::uint64_t from, std::uint64_t to, std::uint64_t term,
                              bool granted) {
-  return Message{.type = MessageType::kVoteResponse, .from = S(from), .to = S(to),
-                 .term = T(term), .reject = !granted};
+  return Message{.type = MessageType::kVoteResponse,
+                 .from = S(from),
+                 .to = S(to),
+                 .term = T(term),
+                 .reject = !granted};
 }
 
 inline Message append(std::uint64_t from, std::uint64_t to, std::uint64_t term,
                       std::uint64_t prev_index, std::uint64_t prev_term,
                       std::vector<LogEntry> entries = {}, std::uint64_t commit = 0) {
-  return Message{.type = MessageType::kAppendRequest, .from = S(from), .to = S(to),
-                 .term = T(term), .prev_log_index = I(prev_index), .prev_log_term = T(prev_term),
-                 .entries = std::move(entries), .commit = I(commit)};
+  return Message{.type = MessageType::kAppendRequest,
+                 .from = S(from),
+                 .to = S(to),
+                 .term = T(term),
+                 .prev_log_index = I(prev_index),
+                 .prev_log_term = T(prev_term),
+                 .entries = std::move(entries),
+                 .commit = I(commit)};
 }
 
 inline Message append_ack(std::uint64_t from, std::uint64_t to, std::uint64_t term,
                           std::uint64_t match) {
-  return Message{.type = MessageType::kAppendResponse, .from = S(from), .to = S(to),
-                 .term = T(term), .match_index = I(match)};
+  return Message{.type = MessageType::kAppendResponse,
+                 .from = S(from),
+                 .to = S(to),
+                 .term = T(term),
+                 .match_index = I(match)};
 }
 
 inline Message heartbeat(std::uint64_t from, std::uint64_t to, std::uint64_t term,
                          std::uint64_t commit = 0, std::uint64_t round = 0) {
-  return Message{.type = MessageType::kHeartbeatRequest, .from = S(from), .to = S(to),
-                 .term = T(term), .commit = I(commit), .read_round = round};
+  return Message{.type = MessageType::kHeartbeatRequest,
+                 .from = S(from),
+                 .to = S(to),
+                 .term = T(term),
+                 .commit = I(commit),
+                 .read_round = round};
 }
 
 inline LogEntry entry(std::uint64_t index, std::uint64_t term, std::string data = "") {
@@ -148,7 +168,8 @@ inline bool has_event(const std::vector<Event>& events, EventKind kind) {
 // would: persist, apply. Returns the Ready (its messages are for the caller).
 inline Ready drain(Node& node) {
   Ready ready = node.ready();
-  if (!ready.entries.empty()) node.on_persisted(ready.entries.back().index, ready.entries.back().term);
+  if (!ready.entries.empty())
+    node.on_persisted(ready.entries.back().index, ready.entries.back().term);
   if (!ready.committed_entries.empty()) node.on_applied(ready.committed_entries.back().index);
   return ready;
 }
@@ -204,6 +225,17 @@ inline bool win_election(sim::CoreCluster& cluster, ServerId id, int max_attempt
     }
   }
   return cluster.node(id).is_leader();
+}
+
+// With lease reads on, a node that just started refuses votes for one
+// election timeout (Node::in_leader_lease). Lets that window pass on every
+// node, losing whatever they send meanwhile, so a test can then elect whom it
+// wants.
+inline void pass_startup_vote_protection(sim::CoreCluster& cluster, std::uint32_t ticks) {
+  for (std::uint32_t i = 0; i < ticks; ++i) {
+    cluster.tick_all();
+    cluster.drop(any_message);
+  }
 }
 
 // Elects `id` and lets the cluster settle: every node holds the committed
