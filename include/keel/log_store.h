@@ -22,8 +22,8 @@ class LogStore {
  public:
   virtual ~LogStore() = default;
 
-  // The first and last stored indices; last < first when empty (0 and 0 for
-  // a new store).
+  // The first and last stored indices. An empty store reports last_index()
+  // below first_index(), or 0 for both when it never held an entry.
   virtual Index first_index() const = 0;
   virtual Index last_index() const = 0;
   // Entries [from, to], both inclusive and stored.

@@ -95,6 +95,8 @@ struct RaftStats {
   std::uint64_t log_writes = 0;          // durable writes (each may hold many entries)
   std::uint64_t entries_written = 0;
   std::uint64_t observer_events_dropped = 0;
+  // Frames received that failed to decode or were not meant for this server.
+  std::uint64_t frames_rejected = 0;
 };
 
 // What a Raft needs. All pointers are required and must outlive nothing: the

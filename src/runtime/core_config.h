@@ -6,6 +6,9 @@
 
 #include <cstdint>
 
+#include <algorithm>
+
+#include "core/codec.h"
 #include "core/config.h"
 #include "keel/config.h"
 
@@ -32,6 +35,22 @@ inline core::CoreConfig to_core_config(const Config& config, std::uint64_t seed)
   core.lease_drift_percent = config.clock_drift_percent;
   core.random_seed = seed;
   return core;
+}
+
+// What a received frame may hold: at least what this server's own settings
+// let a peer send (peers are configured alike), never less than the codec's
+// defaults. Anything beyond is hostile or misconfigured and is dropped.
+inline core::DecodeLimits to_decode_limits(const Config& config) {
+  core::DecodeLimits limits;
+  limits.max_entries_per_message =
+      std::max<std::uint64_t>(limits.max_entries_per_message, config.max_append_entries);
+  limits.max_entry_bytes = std::max<std::uint64_t>(limits.max_entry_bytes,
+                                                   config.max_command_bytes + 64);
+  // One append holds up to max_append_bytes, or a single larger command.
+  limits.max_frame_bytes = std::max<std::uint64_t>(
+      limits.max_frame_bytes,
+      std::max(config.max_append_bytes, config.max_command_bytes) + (1ULL << 16));
+  return limits;
 }
 
 }  // namespace keel::runtime

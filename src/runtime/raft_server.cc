@@ -41,6 +41,7 @@ RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_
       writer_executor_(make_marked_executor(*deps_.env, "keel-writer")),
       applier_executor_(make_marked_executor(*deps_.env, "keel-apply")),
       observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity),
+      decode_limits_(to_decode_limits(deps_.config)),
       node_(to_core_config(deps_.config, seed), std::move(boot)) {}
 
 Status RaftServer::start() {
@@ -140,10 +141,22 @@ void RaftServer::catch_up_ticks() {
 
 void RaftServer::on_frame(std::string frame) {
   // Decoded on the transport's thread: the loop only steps valid messages.
-  Result<core::Message> decoded = core::decode(frame);
-  if (!decoded.is_ok()) return;  // hostile or corrupt: dropped (the transport logs framing errors)
+  Result<core::Message> decoded = core::decode(frame, decode_limits_);
+  if (!decoded.is_ok()) {
+    // Hostile or corrupt: dropped and counted (stats().frames_rejected); the
+    // first one is also reported, later ones would only flood the log.
+    if (frames_rejected_.fetch_add(1) == 0) {
+      std::fprintf(stderr, "keel: server %llu drops a frame it cannot decode: %s\n",
+                   static_cast<unsigned long long>(deps_.config.id.value),
+                   decoded.status().to_string().c_str());
+    }
+    return;
+  }
   core::Message message = std::move(decoded).value();
-  if (message.to != deps_.config.id || !configuration_.contains(message.from)) return;
+  if (message.to != deps_.config.id || !configuration_.contains(message.from)) {
+    frames_rejected_.fetch_add(1);  // meant for another server or from a stranger
+    return;
+  }
   post_to_loop([message = std::move(message)](RaftServer& s) {
     s.node_.step(message);
     const bool from_leader = message.type == core::MessageType::kAppendRequest ||
@@ -479,6 +492,7 @@ void RaftServer::publish() {
   stats.log_writes = log_writes_;
   stats.entries_written = entries_written_;
   stats.observer_events_dropped = observers_.dropped();
+  stats.frames_rejected = frames_rejected_.load();
   published_.last_contact = last_contact_;
 }
 

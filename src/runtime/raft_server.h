@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "core/codec.h"
 #include "core/node.h"
 #include "keel/raft.h"
 #include "runtime/applier.h"
@@ -125,6 +126,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   std::shared_ptr<LogWriter> writer_;
   std::shared_ptr<Applier> applier_;
   ObserverHub observers_;
+  const core::DecodeLimits decode_limits_;
 
   // --- loop ------------------------------------------------------------------
   core::Node node_;
@@ -149,6 +151,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   std::uint64_t entries_written_ = 0;
 
   // --- any thread ---------------------------------------------------------------
+  std::atomic<std::uint64_t> frames_rejected_{0};
   std::mutex shutdown_mutex_;  // orders "check stopping + post" against shutdown
   bool stopping_ = false;
   Promise<Index> stopped_promise_;

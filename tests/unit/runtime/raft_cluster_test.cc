@@ -89,9 +89,10 @@ TEST(RaftCluster, AfterRestartReadsBarrierAndReadyWaitForCommittedEntriesToApply
   const ServerId first_leader = cluster.wait_for_leader();
   apply_all(cluster.raft(first_leader), 50);
   for (ServerId id : cluster.ids()) {
-    ASSERT_TRUE(eventually([&] { return cluster.raft(id).commit_index() >= Index{52}; }));
-    cluster.stop(id);
+    ASSERT_TRUE(eventually([&] { return cluster.raft(id).commit_index() >= Index{52}; }))
+        << cluster.describe();
   }
+  for (ServerId id : cluster.ids()) cluster.stop(id);
   cluster.start_all(/*gate_closed=*/true);
   std::atomic<long> applied_when_ready{-1};
   const ServerId leader = cluster.wait_for_leader();
@@ -107,11 +108,15 @@ TEST(RaftCluster, AfterRestartReadsBarrierAndReadyWaitForCommittedEntriesToApply
   EXPECT_FALSE(read.wait_for(300ms));
   EXPECT_FALSE(barrier.is_ready());
   EXPECT_EQ(applied_when_ready.load(), -1);
-  std::atomic<std::size_t> applied_at_read{0};
-  read.then([&](const Result<Index>&) { applied_at_read = cluster.fsm(leader).applied(); });
+  // What the FSM held at the moment the read resolved (then() runs then).
+  std::atomic<long> applied_at_read{-1};
+  read.then([&](const Result<Index>&) {
+    applied_at_read = static_cast<long>(cluster.fsm(leader).applied());
+  });
   for (ServerId id : cluster.ids()) cluster.fsm(id).open_gate();
   ASSERT_TRUE(read.get().is_ok()) << read.get().status();
-  EXPECT_EQ(applied_at_read.load(), 50U);
+  ASSERT_TRUE(eventually([&] { return applied_at_read.load() != -1; }));
+  EXPECT_EQ(applied_at_read.load(), 50);
   ASSERT_TRUE(barrier.get().is_ok()) << barrier.get().status();
   EXPECT_EQ(cluster.fsm(leader).applied(), 50U);
   EXPECT_TRUE(eventually([&] { return applied_when_ready.load() != -1; }));

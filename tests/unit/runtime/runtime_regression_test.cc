@@ -143,6 +143,23 @@ TEST(RuntimeRegression, AfterAFailedWriteEveryQueuedCallIsResolved) {
   EXPECT_TRUE(eventually([&] { return cluster.raft(leader).state() == RaftState::kShutdown; }));
 }
 
+TEST(RuntimeRegression, MalformedFramesAreDroppedAndCountedAndChangeNothing) {
+  TestCluster cluster(3);
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_TRUE(cluster.raft(leader).apply("set a 1", 5s).get().is_ok());
+  const Term term = cluster.raft(leader).term();
+  std::shared_ptr<Transport> stranger = cluster.network().transport(ServerId{99});
+  const Server target{leader, "server-" + std::to_string(leader.value), Suffrage::kVoter};
+  stranger->send(target, Lane::kControl, "not a keel frame");
+  stranger->send(target, Lane::kControl, std::string("\x01\xff\xff\xff\xff\xff", 6));
+  stranger->send(target, Lane::kReplication, std::string(100, '\0'));
+  EXPECT_TRUE(eventually([&] { return cluster.raft(leader).stats().frames_rejected >= 3; }));
+  EXPECT_EQ(cluster.raft(leader).state(), RaftState::kLeader);
+  EXPECT_EQ(cluster.raft(leader).term(), term);
+  ASSERT_TRUE(cluster.raft(leader).apply("set a 2", 5s).get().is_ok());
+}
+
 TEST(RuntimeRegression, ObserversGivenAtOpenSeeTheFirstLeaderReady) {
   auto env = make_thread_env();
   InMemoryNetwork network(env);

@@ -177,6 +177,25 @@ class TestCluster {
     return found;
   }
 
+  // One line per server, for failure messages.
+  std::string describe() {
+    std::string out;
+    for (ServerId id : ids()) {
+      out += "\n  server " + std::to_string(id.value) + ": ";
+      if (!running(id)) {
+        out += "stopped";
+        continue;
+      }
+      RaftStats s = raft(id).stats();
+      out += std::string(to_string(s.state)) + " term=" + std::to_string(s.term.value) +
+             " leader=" + std::to_string(s.leader.id.value) +
+             " last=" + std::to_string(s.last_index.value) +
+             " commit=" + std::to_string(s.commit_index.value) +
+             " applied=" + std::to_string(s.applied_index.value);
+    }
+    return out;
+  }
+
   ServerId any_follower(ServerId leader) const {
     for (ServerId id : ids()) {
       if (id != leader && running(id)) return id;
