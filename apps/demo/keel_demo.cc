@@ -3,7 +3,8 @@
 // partition of the leader and the heal, checking at the end that no
 // committed entry was lost. Every value printed is read from the nodes.
 //
-// Deterministic: the same --seed gives the same run. Exits 1 if a check fails.
+// Deterministic: the same --seed gives the same run. Exits 1 if a check of
+// the story fails; a broken cluster invariant aborts, naming it.
 #include <algorithm>
 #include <charconv>
 #include <cstddef>

@@ -175,8 +175,11 @@ void CoreCluster::set_manual_persist(ServerId id, bool manual) {
 void CoreCluster::write_durably(Member& m, const core::Ready& ready) {
   if (ready.hard_state) m.durable_hard_state = *ready.hard_state;
   if (!ready.entries.empty()) {
+    // The durable log holds indices 1, 2, ... in order: cut by position, not
+    // by scanning (a scan made every write cost the whole log's length).
     const Index first = ready.entries.front().index;
-    std::erase_if(m.durable_log, [&](const LogEntry& e) { return e.index >= first; });
+    const auto keep = static_cast<std::size_t>(first.value - 1);
+    if (keep < m.durable_log.size()) m.durable_log.resize(keep);
     m.durable_log.insert(m.durable_log.end(), ready.entries.begin(), ready.entries.end());
   }
 }
