@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -34,6 +35,11 @@ class LogStore {
   // failure the store must refuse every later append (fail-stop): data the
   // OS said it lost cannot be trusted to be anywhere.
   virtual Status append(std::span<const LogEntry> entries) = 0;
+  // Removes every entry at index <= up_to (compaction, once a snapshot holds
+  // them); up_to may be beyond the last entry, leaving an empty log that
+  // continues at up_to + 1. Durable on return; an up_to below first_index()
+  // changes nothing. Fail-stop like append().
+  virtual Status truncate_prefix(Index up_to) = 0;
 };
 
 class StableStore {
@@ -49,13 +55,14 @@ class StableStore {
 };
 
 // In memory; "durable" means "in this object". Can be told to fail, to test
-// the runtime's fail-stop path.
+// the runtime's fail-stop path. Also the model the WAL is tested against.
 class MemoryLogStore final : public LogStore {
  public:
   Index first_index() const override;
   Index last_index() const override;
   Result<std::vector<LogEntry>> read(Index from, Index to) const override;
   Status append(std::span<const LogEntry> entries) override;
+  Status truncate_prefix(Index up_to) override;
 
   // The next append fails with IoError, and so does every one after it.
   void fail_appends();
@@ -64,7 +71,8 @@ class MemoryLogStore final : public LogStore {
 
  private:
   mutable std::mutex mutex_;
-  std::vector<LogEntry> entries_;  // entries_[i].index == i + 1
+  std::deque<LogEntry> entries_;  // entries_[i].index == base_ + 1 + i
+  Index base_{0};                 // entries up to here were removed
   bool failed_ = false;
   bool fail_next_ = false;
   std::uint64_t append_calls_ = 0;

@@ -27,16 +27,17 @@ Status check_contiguous(std::span<const LogEntry> entries) {
 
 }  // namespace
 
-// Entries live at indices [1, size]; an empty store reports 0 and 0, as the
-// header promises for a new store.
+// Entries live at indices (base_, base_ + size]. A new store reports 0 and
+// 0, as the header promises; after a prefix removal an empty log reports
+// base_ + 1 and base_.
 Index MemoryLogStore::first_index() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return entries_.empty() ? Index(0) : Index(1);
+  return entries_.empty() && base_.is_zero() ? Index(0) : base_.next();
 }
 
 Index MemoryLogStore::last_index() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return Index(entries_.size());
+  return base_ + entries_.size();
 }
 
 Result<std::vector<LogEntry>> MemoryLogStore::read(Index from, Index to) const {
@@ -45,13 +46,14 @@ Result<std::vector<LogEntry>> MemoryLogStore::read(Index from, Index to) const {
     return Status::invalid_argument("read: empty range [" + position(from) + ", " + position(to) +
                                     "]");
   }
-  if (from.is_zero() || to.value > entries_.size()) {
+  const Index last = base_ + entries_.size();
+  if (from <= base_ || to > last) {
     return Status::not_found("read: [" + position(from) + ", " + position(to) +
-                             "] is not within the stored [1, " + std::to_string(entries_.size()) +
-                             "]");
+                             "] is not within the stored [" + position(base_.next()) + ", " +
+                             position(last) + "]");
   }
-  const auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(from.value - 1);
-  const auto end = entries_.begin() + static_cast<std::ptrdiff_t>(to.value);
+  const auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(from - base_.next());
+  const auto end = entries_.begin() + static_cast<std::ptrdiff_t>(to - base_);
   return std::vector<LogEntry>(begin, end);
 }
 
@@ -66,15 +68,25 @@ Status MemoryLogStore::append(std::span<const LogEntry> entries) {
   }
   if (entries.empty()) return Status::ok();
   const Index first = entries.front().index;
-  const Index next = Index(entries_.size()).next();
-  if (first.is_zero() || first > next) {
-    return Status::invalid_argument("append: first entry " + position(first) + " must be in [1, " +
-                                    position(next) + "]");
+  const Index next = (base_ + entries_.size()).next();
+  if (first <= base_ || first > next) {
+    return Status::invalid_argument("append: first entry " + position(first) + " must be in [" +
+                                    position(base_.next()) + ", " + position(next) + "]");
   }
   if (Status status = check_contiguous(entries); !status.is_ok()) return status;
   // Entries from `first` on conflicted with the leader's and are replaced.
-  entries_.resize(static_cast<std::size_t>(first.value - 1));
+  entries_.resize(static_cast<std::size_t>(first - base_.next()));
   entries_.insert(entries_.end(), entries.begin(), entries.end());
+  return Status::ok();
+}
+
+Status MemoryLogStore::truncate_prefix(Index up_to) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (failed_) return Status::io_error("truncate_prefix: the log store failed earlier (fail-stop)");
+  if (up_to <= base_) return Status::ok();
+  const std::uint64_t removed = std::min<std::uint64_t>(up_to - base_, entries_.size());
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(removed));
+  base_ = up_to;
   return Status::ok();
 }
 

@@ -1,0 +1,350 @@
+// FileSnapshotStore (keel/file_stores.h): one directory per snapshot.
+//
+//   <dir>/snap-<index>-<term>-<sequence>/data   the snapshot's bytes
+//   <dir>/snap-<index>-<term>-<sequence>/meta   storage/snapshot_meta.h
+//   <dir>/tmp-snap-.../                         a snapshot being written
+//
+// Commit order, each step preventing one failure:
+//   1. fsync data and meta — else the rename below could make durable a
+//      directory whose files are empty after a crash;
+//   2. fsync the temporary directory — else the files' own entries in it may
+//      be lost although their bytes were synced;
+//   3. rename tmp-<id> to <id> — atomic: a snapshot is listed whole or not
+//      at all;
+//   4. fsync <dir> — else the rename may be undone after commit() returned,
+//      and the log it let us compact would be gone with no snapshot in its
+//      place.
+// Only then are snapshots beyond the newest N removed.
+#include <algorithm>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "keel/file_stores.h"
+#include "storage/crc32c.h"
+#include "storage/fs.h"
+#include "storage/snapshot_meta.h"
+
+namespace keel {
+
+namespace storage {
+namespace {
+
+constexpr std::string_view kTemporaryPrefix = "tmp-";
+constexpr char kDataFileName[] = "data";
+constexpr char kMetaFileName[] = "meta";
+// A metadata file holds a configuration; 8 MiB is far beyond any.
+constexpr std::uint64_t kMaxMetaFileBytes = 8ULL << 20;
+// open() verifies the checksum reading this much at a time.
+constexpr std::size_t kVerifyChunkBytes = 1 << 20;
+
+Status remove_tree(FileSystem& fs, const std::string& dir) {
+  Result<std::vector<std::string>> names = fs.list_dir(dir);
+  if (!names.is_ok()) return names.status();
+  for (const std::string& name : *names) {
+    Status removed = fs.remove(join_path(dir, name));
+    if (!removed.is_ok()) return removed;
+  }
+  return fs.remove(dir);
+}
+
+Result<std::string> read_small_file(FileSystem& fs, const std::string& path,
+                                    std::uint64_t max_bytes) {
+  Result<std::unique_ptr<File>> file = fs.open(path, OpenMode::kRead);
+  if (!file.is_ok()) return file.status();
+  Result<std::uint64_t> size = (*file)->size();
+  if (!size.is_ok()) return size.status();
+  if (*size > max_bytes)
+    return Status::corruption(path + ": " + std::to_string(*size) + " bytes is too large");
+  std::string bytes(*size, '\0');
+  Result<std::size_t> read = (*file)->read_at(0, std::span<char>(bytes.data(), bytes.size()));
+  if (!read.is_ok()) return read.status();
+  bytes.resize(*read);
+  return bytes;
+}
+
+Status write_synced_file(FileSystem& fs, const std::string& path, std::string_view bytes) {
+  Result<std::unique_ptr<File>> file = fs.open(path, OpenMode::kCreateNew);
+  if (!file.is_ok()) return file.status();
+  Status status = (*file)->write_at(0, bytes);
+  if (!status.is_ok()) return status;
+  return (*file)->sync();
+}
+
+struct Shared {
+  std::string dir;
+  FileSnapshotStoreOptions options;
+  std::shared_ptr<FileSystem> fs;
+  std::mutex mutex;  // guards next_sequence and commits' pruning
+  std::uint64_t next_sequence = 1;
+
+  // Committed snapshot ids, oldest first.
+  Result<std::vector<std::string>> committed_ids() const {
+    Result<std::vector<std::string>> names = fs->list_dir(dir);
+    if (!names.is_ok()) return names.status();
+    std::vector<std::string> ids;
+    for (const std::string& name : *names) {
+      if (snapshot_id_sequence(name)) ids.push_back(name);
+    }
+    return ids;
+  }
+
+  Status prune() {
+    Result<std::vector<std::string>> ids = committed_ids();
+    if (!ids.is_ok()) return ids.status();
+    if (ids->size() <= options.retain_count) return Status::ok();
+    const std::size_t excess = ids->size() - options.retain_count;
+    for (std::size_t i = 0; i < excess; ++i) {
+      Status removed = remove_tree(*fs, join_path(dir, (*ids)[i]));
+      if (!removed.is_ok()) return removed;
+    }
+    return fs->sync_dir(dir);
+  }
+};
+
+class FileSink final : public SnapshotSink {
+ public:
+  FileSink(std::shared_ptr<Shared> shared, SnapshotMeta meta, std::string temporary_dir,
+           std::unique_ptr<File> data)
+      : shared_(std::move(shared)),
+        meta_(std::move(meta)),
+        temporary_dir_(std::move(temporary_dir)),
+        data_(std::move(data)) {}
+  // Never throws: if removing the temporary directory fails (even for want
+  // of memory), the next open() removes it.
+  ~FileSink() override {
+    try {
+      cancel();
+    } catch (...) {  // NOLINT(bugprone-empty-catch)
+    }
+  }
+  FileSink(const FileSink&) = delete;
+  FileSink& operator=(const FileSink&) = delete;
+
+  const std::string& id() const override { return meta_.id; }
+
+  Status write(std::string_view bytes) override {
+    if (done_)
+      return Status::invalid_argument("snapshot " + meta_.id + ": already committed or cancelled");
+    if (!failure_.is_ok()) return failure_;
+    meta_.crc32c = crc32c_extend(meta_.crc32c, bytes.data(), bytes.size());
+    meta_.size_bytes += bytes.size();
+    buffer_.append(bytes);
+    if (buffer_.size() >= shared_->options.write_buffer_bytes) return flush();
+    return Status::ok();
+  }
+
+  Result<SnapshotMeta> commit() override {
+    if (done_)
+      return Status::invalid_argument("snapshot " + meta_.id + ": already committed or cancelled");
+    Status status = failure_.is_ok() ? flush() : failure_;
+    if (status.is_ok()) status = data_->sync();
+    data_.reset();
+    if (status.is_ok()) {
+      status = write_synced_file(*shared_->fs, join_path(temporary_dir_, kMetaFileName),
+                                 encode_snapshot_meta(meta_));
+    }
+    if (status.is_ok()) status = shared_->fs->sync_dir(temporary_dir_);
+    if (status.is_ok()) {
+      status = shared_->fs->rename(temporary_dir_, join_path(shared_->dir, meta_.id));
+    }
+    if (status.is_ok()) status = shared_->fs->sync_dir(shared_->dir);
+    if (!status.is_ok()) {
+      cancel();
+      return status;
+    }
+    done_ = true;
+    std::lock_guard lock(shared_->mutex);
+    Status pruned = shared_->prune();
+    if (!pruned.is_ok()) return pruned;
+    return meta_;
+  }
+
+  // Best effort: what is left behind is removed by the next open().
+  void cancel() override {
+    if (done_) return;
+    done_ = true;
+    data_.reset();
+    (void)remove_tree(*shared_->fs, temporary_dir_);
+  }
+
+ private:
+  Status flush() {
+    if (buffer_.empty()) return Status::ok();
+    failure_ = data_->write_at(written_, buffer_);
+    written_ += buffer_.size();
+    buffer_.clear();
+    return failure_;
+  }
+
+  std::shared_ptr<Shared> shared_;
+  SnapshotMeta meta_;
+  std::string temporary_dir_;
+  std::unique_ptr<File> data_;
+  std::string buffer_;
+  std::uint64_t written_ = 0;
+  Status failure_;
+  bool done_ = false;
+};
+
+// Streams the data and checks size and checksum when it reaches the end.
+class FileReader final : public SnapshotReader {
+ public:
+  FileReader(std::unique_ptr<File> data, SnapshotMeta meta)
+      : data_(std::move(data)), meta_(std::move(meta)) {}
+
+  Result<std::size_t> read(std::span<char> out) override {
+    Result<std::size_t> count = data_->read_at(offset_, out);
+    if (!count.is_ok()) return count.status();
+    crc_ = crc32c_extend(crc_, out.data(), *count);
+    offset_ += *count;
+    const bool at_end = *count < out.size() || offset_ >= meta_.size_bytes;
+    if (at_end && (offset_ != meta_.size_bytes || crc_ != meta_.crc32c)) {
+      return Status::corruption("snapshot " + data_->path() +
+                                ": size or checksum mismatch at the end of reading");
+    }
+    return count;
+  }
+
+ private:
+  std::unique_ptr<File> data_;
+  SnapshotMeta meta_;
+  std::uint64_t offset_ = 0;
+  std::uint32_t crc_ = 0;
+};
+
+class FileSnapshots final : public FileSnapshotStore {
+ public:
+  explicit FileSnapshots(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+
+  Status load();
+  Result<std::unique_ptr<SnapshotSink>> create(const SnapshotMeta& meta) override;
+  Result<std::vector<SnapshotMeta>> list() const override;
+  Result<Opened> open(const std::string& id) override;
+
+ private:
+  Result<SnapshotMeta> read_meta(const std::string& id) const;
+  Status verify_data(File& data, const SnapshotMeta& meta) const;
+
+  std::shared_ptr<Shared> shared_;
+};
+
+// Temporary directories are snapshots a crash interrupted before commit:
+// never visible, so removed. New ids continue after the newest committed.
+Status FileSnapshots::load() {
+  Result<std::vector<std::string>> names = shared_->fs->list_dir(shared_->dir);
+  if (!names.is_ok()) return names.status();
+  bool removed = false;
+  for (const std::string& name : *names) {
+    if (name.starts_with(kTemporaryPrefix)) {
+      Status status = remove_tree(*shared_->fs, join_path(shared_->dir, name));
+      if (!status.is_ok()) return status;
+      removed = true;
+    } else if (std::optional<std::uint64_t> sequence = snapshot_id_sequence(name)) {
+      shared_->next_sequence = std::max(shared_->next_sequence, *sequence + 1);
+    }
+  }
+  return removed ? shared_->fs->sync_dir(shared_->dir) : Status::ok();
+}
+
+Result<std::unique_ptr<SnapshotSink>> FileSnapshots::create(const SnapshotMeta& meta) {
+  SnapshotMeta started = meta;
+  {
+    std::lock_guard lock(shared_->mutex);
+    started.id = make_snapshot_id(meta.index, meta.term, shared_->next_sequence++);
+  }
+  started.size_bytes = 0;
+  started.crc32c = 0;
+  const std::string temporary_dir =
+      join_path(shared_->dir, std::string(kTemporaryPrefix) + started.id);
+  Status made = shared_->fs->create_dir(temporary_dir);
+  if (!made.is_ok()) return made;
+  Result<std::unique_ptr<File>> data =
+      shared_->fs->open(join_path(temporary_dir, kDataFileName), OpenMode::kCreateNew);
+  if (!data.is_ok()) {
+    (void)shared_->fs->remove(temporary_dir);
+    return data.status();
+  }
+  return std::unique_ptr<SnapshotSink>(std::make_unique<FileSink>(
+      shared_, std::move(started), temporary_dir, std::move(data).value()));
+}
+
+Result<SnapshotMeta> FileSnapshots::read_meta(const std::string& id) const {
+  const std::string path = join_path(join_path(shared_->dir, id), kMetaFileName);
+  Result<std::string> bytes = read_small_file(*shared_->fs, path, kMaxMetaFileBytes);
+  if (!bytes.is_ok()) return bytes.status();
+  Result<SnapshotMeta> meta = decode_snapshot_meta(*bytes, path);
+  if (!meta.is_ok()) return meta.status();
+  meta->id = id;
+  return meta;
+}
+
+// A snapshot whose metadata cannot be read is not listed: it cannot be
+// restored, and open() reports why.
+Result<std::vector<SnapshotMeta>> FileSnapshots::list() const {
+  Result<std::vector<std::string>> ids = shared_->committed_ids();
+  if (!ids.is_ok()) return ids.status();
+  std::vector<SnapshotMeta> metas;
+  for (auto id = ids->rbegin(); id != ids->rend(); ++id) {
+    Result<SnapshotMeta> meta = read_meta(*id);
+    if (meta.is_ok()) metas.push_back(std::move(meta).value());
+  }
+  return metas;
+}
+
+Status FileSnapshots::verify_data(File& data, const SnapshotMeta& meta) const {
+  std::string chunk(kVerifyChunkBytes, '\0');
+  std::uint64_t offset = 0;
+  std::uint32_t crc = 0;
+  while (true) {
+    Result<std::size_t> count = data.read_at(offset, std::span<char>(chunk.data(), chunk.size()));
+    if (!count.is_ok()) return count.status();
+    crc = crc32c_extend(crc, chunk.data(), *count);
+    offset += *count;
+    if (*count < chunk.size()) break;
+  }
+  if (offset != meta.size_bytes || crc != meta.crc32c) {
+    return Status::corruption("snapshot " + data.path() + ": holds " + std::to_string(offset) +
+                              " bytes with checksum " + std::to_string(crc) +
+                              ", its metadata says " + std::to_string(meta.size_bytes) +
+                              " bytes with checksum " + std::to_string(meta.crc32c));
+  }
+  return Status::ok();
+}
+
+Result<SnapshotStore::Opened> FileSnapshots::open(const std::string& id) {
+  if (!snapshot_id_sequence(id)) return Status::not_found("snapshot " + id + ": not a snapshot id");
+  Result<bool> exists = shared_->fs->is_dir(join_path(shared_->dir, id));
+  if (!exists.is_ok()) return exists.status();
+  if (!*exists) return Status::not_found("snapshot " + id + ": no such snapshot");
+  Result<SnapshotMeta> meta = read_meta(id);
+  if (!meta.is_ok()) return meta.status();
+  Result<std::unique_ptr<File>> data =
+      shared_->fs->open(join_path(join_path(shared_->dir, id), kDataFileName), OpenMode::kRead);
+  if (!data.is_ok()) return data.status();
+  Status verified = verify_data(**data, *meta);
+  if (!verified.is_ok()) return verified;
+  return Opened{*meta, std::make_unique<FileReader>(std::move(data).value(), *meta)};
+}
+
+}  // namespace
+}  // namespace storage
+
+Result<std::shared_ptr<FileSnapshotStore>> FileSnapshotStore::open(
+    const std::string& dir, FileSnapshotStoreOptions options) {
+  if (options.retain_count == 0) {
+    return Status::invalid_argument("FileSnapshotStoreOptions: retain_count must be at least 1");
+  }
+  auto shared = std::make_shared<storage::Shared>();
+  shared->dir = dir;
+  shared->fs = options.file_system ? options.file_system : storage::make_posix_file_system();
+  shared->options = std::move(options);
+  Status made = storage::create_dirs_durably(*shared->fs, dir);
+  if (!made.is_ok()) return made;
+  auto store = std::make_shared<storage::FileSnapshots>(std::move(shared));
+  Status loaded = store->load();
+  if (!loaded.is_ok()) return loaded;
+  return std::shared_ptr<FileSnapshotStore>(std::move(store));
+}
+
+}  // namespace keel

@@ -1,0 +1,237 @@
+// Snapshot stores, memory and file: a snapshot appears whole at commit or
+// not at all, the newest N are kept, and a bad checksum never opens as good.
+#include <functional>
+
+#include <gtest/gtest.h>
+
+#include "storage_test_util.h"
+
+namespace keel::storage {
+namespace {
+
+using testing::TempDir;
+
+constexpr char kDir[] = "/node/snapshots";
+
+SnapshotMeta meta_at(std::uint64_t index, std::uint64_t term = 1) {
+  SnapshotMeta meta;
+  meta.index = Index(index);
+  meta.term = Term(term);
+  meta.configuration.servers = {Server{ServerId(1), "a:1", Suffrage::kVoter},
+                                Server{ServerId(2), "b:2", Suffrage::kLearner}};
+  meta.configuration_index = Index(index > 2 ? index - 2 : 1);
+  return meta;
+}
+
+std::string bytes_for(std::uint64_t index) {
+  std::string bytes;
+  for (std::uint64_t i = 0; i < 5000 + index; ++i)
+    bytes.push_back(static_cast<char>('a' + (i * index) % 26));
+  return bytes;
+}
+
+Result<SnapshotMeta> save(SnapshotStore& store, std::uint64_t index, std::uint64_t term = 1) {
+  Result<std::unique_ptr<SnapshotSink>> sink = store.create(meta_at(index, term));
+  if (!sink.is_ok()) return sink.status();
+  const std::string bytes = bytes_for(index);
+  for (std::size_t at = 0; at < bytes.size(); at += 777) {
+    Status written = (*sink)->write(std::string_view(bytes).substr(at, 777));
+    if (!written.is_ok()) return written;
+  }
+  return (*sink)->commit();
+}
+
+// Reads a whole snapshot in small pieces; the status of the last read.
+Status read_all(SnapshotReader& reader, std::string& out) {
+  char buffer[1000];
+  while (true) {
+    Result<std::size_t> count = reader.read(std::span<char>(buffer, sizeof buffer));
+    if (!count.is_ok()) return count.status();
+    out.append(buffer, *count);
+    if (*count == 0) return Status::ok();
+  }
+}
+
+struct Backend {
+  const char* name;
+  // A store over the same durable state each time it is called.
+  std::function<std::shared_ptr<SnapshotStore>(std::size_t retain)> open;
+  // Flips a bit in the bytes of snapshot `id`.
+  std::function<void(const std::string& id)> corrupt;
+};
+
+class SnapshotStores : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == 0) {
+      backend_ = Backend{
+          "memory",
+          [this](std::size_t retain) {
+            if (!memory_) memory_ = std::make_shared<MemorySnapshotStore>(retain);
+            return memory_;
+          },
+          [this](const std::string& id) { ASSERT_TRUE(memory_->corrupt(id, 100, 1).is_ok()); }};
+    } else {
+      backend_ = Backend{
+          "file",
+          [this](std::size_t retain) -> std::shared_ptr<SnapshotStore> {
+            FileSnapshotStoreOptions options;
+            options.retain_count = retain;
+            options.write_buffer_bytes = 1000;
+            options.file_system = fs_;
+            auto store = FileSnapshotStore::open(kDir, options);
+            EXPECT_TRUE(store.is_ok()) << store.status();
+            return store.is_ok() ? std::move(store).value() : nullptr;
+          },
+          [this](const std::string& id) {
+            ASSERT_TRUE(fs_->corrupt(std::string(kDir) + "/" + id + "/data", 100, 1).is_ok());
+          }};
+    }
+  }
+
+  Backend backend_;
+  std::shared_ptr<MemorySnapshotStore> memory_;
+  std::shared_ptr<SimFileSystem> fs_ = std::make_shared<SimFileSystem>(1);
+};
+
+TEST_P(SnapshotStores, ACommittedSnapshotListsAndReadsBackWhole) {
+  auto store = backend_.open(2);
+  Result<SnapshotMeta> saved = save(*store, 10, 3);
+  ASSERT_TRUE(saved.is_ok()) << saved.status();
+  EXPECT_EQ(saved->size_bytes, bytes_for(10).size());
+  Result<std::vector<SnapshotMeta>> listed = store->list();
+  ASSERT_TRUE(listed.is_ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front(), *saved);
+  Result<SnapshotStore::Opened> opened = store->open(saved->id);
+  ASSERT_TRUE(opened.is_ok()) << opened.status();
+  EXPECT_EQ(opened->meta, *saved);
+  std::string bytes;
+  ASSERT_TRUE(read_all(*opened->reader, bytes).is_ok());
+  EXPECT_EQ(bytes, bytes_for(10));
+}
+
+TEST_P(SnapshotStores, KeepsOnlyTheNewestN) {
+  auto store = backend_.open(3);
+  for (std::uint64_t index : {10, 20, 30, 40, 50}) ASSERT_TRUE(save(*store, index).is_ok());
+  Result<std::vector<SnapshotMeta>> listed = store->list();
+  ASSERT_TRUE(listed.is_ok());
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[0].index, Index(50));
+  EXPECT_EQ((*listed)[1].index, Index(40));
+  EXPECT_EQ((*listed)[2].index, Index(30));
+}
+
+TEST_P(SnapshotStores, ABadChecksumNeverOpensAsGood) {
+  auto store = backend_.open(2);
+  Result<SnapshotMeta> saved = save(*store, 7);
+  ASSERT_TRUE(saved.is_ok());
+  backend_.corrupt(saved->id);
+  Result<SnapshotStore::Opened> opened = store->open(saved->id);
+  ASSERT_FALSE(opened.is_ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kCorruption);
+}
+
+TEST_P(SnapshotStores, AnUncommittedSnapshotIsInvisible) {
+  auto store = backend_.open(2);
+  Result<std::unique_ptr<SnapshotSink>> sink = store->create(meta_at(5));
+  ASSERT_TRUE(sink.is_ok());
+  ASSERT_TRUE((*sink)->write("partial").is_ok());
+  EXPECT_TRUE(store->list()->empty());
+  EXPECT_EQ(store->open((*sink)->id()).status().code(), StatusCode::kNotFound);
+  (*sink)->cancel();
+  EXPECT_TRUE(store->list()->empty());
+}
+
+TEST_P(SnapshotStores, UnknownIdsAreNotFound) {
+  auto store = backend_.open(2);
+  EXPECT_EQ(store->open("snap-nope").status().code(), StatusCode::kNotFound);
+}
+
+INSTANTIATE_TEST_SUITE_P(MemoryAndFile, SnapshotStores, ::testing::Values(0, 1),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return param.param == 0 ? std::string("Memory") : std::string("File");
+                         });
+
+std::shared_ptr<FileSnapshotStore> open_file_store(const std::shared_ptr<SimFileSystem>& fs) {
+  FileSnapshotStoreOptions options;
+  options.file_system = fs;
+  auto store = FileSnapshotStore::open(kDir, options);
+  EXPECT_TRUE(store.is_ok()) << store.status();
+  return store.is_ok() ? std::move(store).value() : nullptr;
+}
+
+TEST(FileSnapshotStore, ACommittedSnapshotSurvivesACrash) {
+  auto fs = std::make_shared<SimFileSystem>(1);
+  Result<SnapshotMeta> saved = save(*open_file_store(fs), 12, 2);
+  ASSERT_TRUE(saved.is_ok());
+  fs->crash();
+  auto store = open_file_store(fs);
+  ASSERT_EQ(store->list()->size(), 1u);
+  Result<SnapshotStore::Opened> opened = store->open(saved->id);
+  ASSERT_TRUE(opened.is_ok()) << opened.status();
+  EXPECT_EQ(opened->meta, *saved);
+}
+
+// The memory store's reader holds its own copy, so only the file store can
+// see its bytes change under an open reader.
+TEST(FileSnapshotStore, DamageAfterOpenIsCaughtAtTheEndOfReading) {
+  auto fs = std::make_shared<SimFileSystem>(1);
+  auto store = open_file_store(fs);
+  Result<SnapshotMeta> saved = save(*store, 7);
+  ASSERT_TRUE(saved.is_ok());
+  Result<SnapshotStore::Opened> opened = store->open(saved->id);
+  ASSERT_TRUE(opened.is_ok());
+  ASSERT_TRUE(fs->corrupt(std::string(kDir) + "/" + saved->id + "/data", 100, 1).is_ok());
+  std::string bytes;
+  EXPECT_EQ(read_all(*opened->reader, bytes).code(), StatusCode::kCorruption);
+}
+
+// A crash at any point before commit() returns leaves no snapshot, or the
+// whole snapshot: never one that lists but cannot be read.
+TEST(FileSnapshotStore, ACrashDuringCommitLeavesNothingOrTheWholeSnapshot) {
+  const FsOperation steps[] = {FsOperation::kWrite, FsOperation::kSync, FsOperation::kCreate,
+                               FsOperation::kSyncDir, FsOperation::kRename};
+  for (FsOperation step : steps) {
+    for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+      auto fs = std::make_shared<SimFileSystem>(seed);
+      auto store = open_file_store(fs);
+      ASSERT_TRUE(save(*store, 3).is_ok());
+      fs->fail_next(step, std::string(kDir) + "/tmp-");
+      EXPECT_FALSE(save(*store, 9).is_ok());
+      store.reset();
+      fs->crash_and_tear();
+      store = open_file_store(fs);
+      ASSERT_TRUE(store);
+      const std::vector<SnapshotMeta> listed = *store->list();
+      for (const SnapshotMeta& meta : listed) {
+        Result<SnapshotStore::Opened> opened = store->open(meta.id);
+        ASSERT_TRUE(opened.is_ok()) << opened.status();
+        std::string bytes;
+        ASSERT_TRUE(read_all(*opened->reader, bytes).is_ok());
+        EXPECT_EQ(bytes, bytes_for(meta.index.value));
+      }
+      EXPECT_EQ(store->list()->front().index, Index(3));
+      const std::vector<std::string> names = *fs->list_dir(kDir);
+      for (const std::string& name : names) EXPECT_NE(name.rfind("tmp-", 0), 0u) << name;
+    }
+  }
+}
+
+TEST(FileSnapshotStore, WorksOnTheRealDisk) {
+  TempDir dir;
+  auto store = FileSnapshotStore::open(dir / "snapshots", {});
+  ASSERT_TRUE(store.is_ok()) << store.status();
+  Result<SnapshotMeta> saved = save(**store, 4);
+  ASSERT_TRUE(saved.is_ok()) << saved.status();
+  store = FileSnapshotStore::open(dir / "snapshots", {});
+  ASSERT_TRUE(store.is_ok());
+  Result<SnapshotStore::Opened> opened = (*store)->open(saved->id);
+  ASSERT_TRUE(opened.is_ok()) << opened.status();
+  std::string bytes;
+  ASSERT_TRUE(read_all(*opened->reader, bytes).is_ok());
+  EXPECT_EQ(bytes, bytes_for(4));
+}
+
+}  // namespace
+}  // namespace keel::storage
