@@ -23,7 +23,8 @@ define configure
 	@test -f $(1)/build.ninja || $(3) cmake -S . -B $(1) -G Ninja $(2)
 endef
 
-.PHONY: all deps configure build test run clean format format-check tidy test-clang test-asan test-tsan
+.PHONY: all deps configure build test run clean format format-check tidy test-clang test-asan test-tsan \
+        test-canary sim-long
 
 all: build
 
@@ -62,8 +63,27 @@ test-tsan: deps
 	cmake --build build-tsan -j$(JOBS)
 	ctest --test-dir build-tsan $(CTEST_FLAGS)
 
+# The simulator's canaries: rules of the protocol broken on purpose
+# (src/core/canary.h, compiled in only here), each of which keel-sim must
+# catch within a fixed budget of seeds (tests/sim/keel_sim_seeds.cmake).
+test-canary: deps
+	$(call configure,build-canary,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_CANARIES=ON -DKEEL_WERROR=$(WERROR) -DKEEL_BUILD_BENCH=OFF)
+	cmake --build build-canary -j$(JOBS) --target keel-sim
+	ctest --test-dir build-canary $(CTEST_FLAGS) -L canary
+
+# Seeds of the simulator until interrupted (or SIM_COUNT of them), from a
+# random start unless SIM_START is given; 3- and 5-server clusters alternate.
+# Failures leave reports in sim-reports/. Example:
+#   make sim-long SIM_COUNT=100000 SIM_ARGS="--ops 1000"
+SIM_START ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+SIM_NODES ?= 3,5
+sim-long: build
+	@echo "keel-sim from seed $(SIM_START) (replay any line with --seed S --nodes N)"
+	set -o pipefail; build/bin/keel-sim --seeds $(SIM_START).. --nodes $(SIM_NODES) \
+	  $(if $(SIM_COUNT),--count $(SIM_COUNT)) --out sim-reports $(SIM_ARGS) | grep -v ' ok$$'
+
 clean:
-	rm -rf build build-clang build-asan build-tsan
+	rm -rf build build-clang build-asan build-tsan build-canary
 
 format:
 	clang-format -i $(SOURCES)

@@ -64,6 +64,13 @@ struct Config {
   // Entries per log-store append: many proposals, one durable write.
   std::size_t max_write_batch_entries = 4096;
 
+#ifdef KEEL_CANARIES
+  // Test builds only (-DKEEL_CANARIES=ON): a protocol rule to break on
+  // purpose, so that the simulator can show it catches the breakage. See
+  // src/core/canary.h; 0 breaks nothing.
+  std::uint8_t canary = 0;
+#endif
+
   Status validate() const;
 };
 

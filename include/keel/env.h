@@ -56,6 +56,11 @@ class Env {
   virtual std::shared_ptr<Executor> make_executor(const std::string& name) = 0;
   // A fresh seed for a component's PRNG.
   virtual std::uint64_t random_seed() = 0;
+  // True when tasks run only while the caller drives the Env (ManualEnv, and
+  // any Env that wraps one, such as the simulator's per-node views): nothing
+  // may then wait for a task to run, or it waits forever. Raft::shutdown()
+  // uses it to return at once instead of waiting for the server to stop.
+  virtual bool driven_by_caller() const { return false; }
 };
 
 // Threads and the steady clock.
@@ -79,6 +84,7 @@ class ManualEnv final : public Env {
   Duration now() const override;
   std::shared_ptr<Executor> make_executor(const std::string& name) override;
   std::uint64_t random_seed() override;
+  bool driven_by_caller() const override { return true; }
 
   // Runs one runnable task, chosen by the seeded PRNG among executors that
   // have one; false if nothing is runnable at the current time.

@@ -75,11 +75,17 @@ class InMemoryNetwork {
   void heal();
   // Each frame is lost with this probability (0..1).
   void set_drop_rate(double rate);
+  // Each frame that is not lost is also delivered a second time with this
+  // probability (0..1), as a retransmitting link or a reconnect can do. The
+  // copy draws its own delay, so it may arrive before the original.
+  void set_duplicate_rate(double rate);
   // Each frame arrives after a delay drawn uniformly from [low, high].
   void set_delay(Duration low, Duration high);
-  // Frames delivered and dropped so far.
+  // Frames delivered and dropped so far (a delivered copy counts as a
+  // delivery), and copies made by set_duplicate_rate.
   std::uint64_t delivered() const;
   std::uint64_t dropped() const;
+  std::uint64_t duplicated() const;
 
  private:
   struct State;

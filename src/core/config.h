@@ -65,6 +65,12 @@ struct CoreConfig {
   // Seeds the node's PRNG (election timeouts). Same seed, same behaviour.
   std::uint64_t random_seed = 1;
 
+#ifdef KEEL_CANARIES
+  // A core::Canary: one protocol rule to break on purpose (core/canary.h).
+  // Exists only in builds configured with -DKEEL_CANARIES=ON.
+  std::uint8_t canary = 0;
+#endif
+
   Status validate() const;
 };
 

@@ -4,7 +4,16 @@
 #include <functional>
 #include <utility>
 
+#include "core/canary.h"
 #include "core/check.h"
+
+// Whether the canary `name` (core/canary.h) is selected. Without
+// KEEL_CANARIES it is the constant false, so no rule can be broken.
+#ifdef KEEL_CANARIES
+#define KEEL_CANARY(name) (config_.canary == static_cast<std::uint8_t>(Canary::name))
+#else
+#define KEEL_CANARY(name) false
+#endif
 
 namespace keel::core {
 
@@ -99,7 +108,7 @@ void Node::tick_leader() {
     // Check-quorum (thesis §6.2): a leader cut off from a majority steps down
     // instead of accepting writes that can never commit and serving reads a
     // newer leader may already contradict.
-    if (config_.check_quorum && !quorum_active(leader)) {
+    if (config_.check_quorum && !quorum_active(leader) && !KEEL_CANARY(kNoCheckQuorumStepDown)) {
       become_follower(term_, kNoServer);
       return;
     }
@@ -198,7 +207,7 @@ Status Node::read_index(std::uint64_t request_id) {
                  .request_id = request_id});
     return Status::ok();
   }
-  if (!committed_in_current_term()) {
+  if (!committed_in_current_term() && !KEEL_CANARY(kReadWithoutTermStart)) {
     // Thesis §6.4: until an entry of its own term commits, a new leader does
     // not know the true commit index; a read released now could miss writes
     // the previous leader acknowledged.
@@ -219,7 +228,7 @@ Status Node::read_index(std::uint64_t request_id) {
 Result<Index> Node::lease_read_index() const {
   const auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) return Status::not_leader(leader_);
-  if (!committed_in_current_term()) {
+  if (!committed_in_current_term() && !KEEL_CANARY(kReadWithoutTermStart)) {
     return Status::unavailable("leader has not yet committed an entry of its term");
   }
   if (configuration_.voter_count() == 1) return commit_;
@@ -413,7 +422,8 @@ void Node::append_from_leader(const Message& m) {
   // Follower commit clamp: the leader's commit index tells us nothing about
   // entries past those this append verified; our log beyond them may still
   // hold a stale suffix from an older term.
-  advance_commit_to(std::min(m.commit, last_verified));
+  const Index clamp = KEEL_CANARY(kNoFollowerCommitClamp) ? log_.last_index() : last_verified;
+  advance_commit_to(std::min(m.commit, clamp));
   reply.match_index = last_verified;
   send(std::move(reply));  // after persist: it promises the entries are durable
 }
@@ -565,7 +575,7 @@ void Node::handle_read_index_request(const Message& m) {
   auto* leader = std::get_if<LeaderRole>(&role_);
   Message reply{.type = MessageType::kReadIndexResponse, .to = m.from, .term = term_,
                 .request_id = m.request_id};
-  if (leader == nullptr || !committed_in_current_term() ||
+  if (leader == nullptr || (!committed_in_current_term() && !KEEL_CANARY(kReadWithoutTermStart)) ||
       leader->pending_reads.size() >= config_.max_pending_reads) {
     reply.reject = true;
     send(std::move(reply));
@@ -673,7 +683,9 @@ void Node::maybe_commit() {
   // Figure 8 (§5.4.2): only an entry of the current term commits by counting
   // replicas; earlier entries commit with it. Counting an old-term entry could
   // "commit" something a later leader overwrites.
-  if (candidate > commit_ && log_.term_at(candidate) == term_) advance_commit_to(candidate);
+  if (candidate > commit_ && (log_.term_at(candidate) == term_ || KEEL_CANARY(kFigure8Commit))) {
+    advance_commit_to(candidate);
+  }
 }
 
 void Node::advance_commit_to(Index index) {
@@ -756,8 +768,10 @@ void Node::send_heartbeats() {
   leader.round_sent_ticks.emplace_back(leader.read_round, ticks_);
   if (leader.round_sent_ticks.size() > kMaxRememberedRounds) leader.round_sent_ticks.pop_front();
   for (auto& [peer, progress] : leader.progress) {
+    const Index commit =
+        KEEL_CANARY(kNoFollowerCommitClamp) ? commit_ : std::min(progress.match_index, commit_);
     send(Message{.type = MessageType::kHeartbeatRequest, .to = peer, .term = term_,
-                 .commit = std::min(progress.match_index, commit_),
+                 .commit = commit,
                  .read_round = leader.read_round});
   }
 }
@@ -768,7 +782,11 @@ void Node::send(Message message) {
   // own disk, so they go out at once, in parallel with its own write (thesis
   // §10.2.1). Every other message (votes, acknowledgements, vote requests
   // after a term change) may only leave once the state it reflects is durable.
-  if (is_leader() && is_leader_message(message.type)) {
+  const bool early_ack = message.type == MessageType::kAppendResponse && !message.reject &&
+                         KEEL_CANARY(kAckBeforePersist);
+  const bool early_vote = message.type == MessageType::kVoteResponse && !message.reject &&
+                          KEEL_CANARY(kVoteBeforePersist);
+  if ((is_leader() && is_leader_message(message.type)) || early_ack || early_vote) {
     messages_.push_back(std::move(message));
   } else {
     messages_after_persist_.push_back(std::move(message));

@@ -34,6 +34,9 @@ inline core::CoreConfig to_core_config(const Config& config, std::uint64_t seed)
       static_cast<std::uint32_t>(config.lease_timeout / config.heartbeat_interval);
   core.lease_drift_percent = config.clock_drift_percent;
   core.random_seed = seed;
+#ifdef KEEL_CANARIES
+  core.canary = config.canary;
+#endif
   return core;
 }
 

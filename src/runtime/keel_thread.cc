@@ -39,6 +39,7 @@ class MarkedEnv final : public Env {
     return make_marked_executor(*inner_, name);
   }
   std::uint64_t random_seed() override { return inner_->random_seed(); }
+  bool driven_by_caller() const override { return inner_->driven_by_caller(); }
 
  private:
   std::shared_ptr<Env> inner_;

@@ -520,8 +520,11 @@ void RaftServer::shutdown() {
   }
   // From a keel thread (an observer, a then() callback) waiting could
   // deadlock: that thread may be one the shutdown has to stop. A manual Env
-  // runs nothing unless its driver does, so it must not wait either.
-  if (on_keel_thread() || dynamic_cast<ManualEnv*>(deps_.env.get()) != nullptr) return;
+  // runs nothing unless its driver does, so it must not wait either. Asked
+  // of the Env, not by dynamic_cast<ManualEnv*>: an Env that wraps a
+  // ManualEnv (the simulator gives each server such a view) used to make
+  // shutdown() -- and so ~Raft() -- wait forever on the driving thread.
+  if (on_keel_thread() || deps_.env->driven_by_caller()) return;
   (void)stopped_promise_.future().get();
 }
 

@@ -6,7 +6,9 @@
 //   1. send() checks, under the network's mutex and in this order: the
 //      destination exists, reachability (cuts, isolation, partition), the drop
 //      rate, the destination is started, the destination's in-flight bound.
-//      Failing any drops the frame (counted). Otherwise a delay is drawn.
+//      Failing any drops the frame (counted). Otherwise a delay is drawn, and
+//      the duplicate rate decides whether a copy (with a delay of its own,
+//      within the same in-flight bound) travels too.
 //   2. A task is posted to the destination's own delivery executor
 //      ("net-<id>"), after the delay; never run inline, so a receiver is
 //      never re-entered from inside a send().
@@ -19,7 +21,7 @@
 // Lanes are not modelled: each frame is its own task, so no frame waits
 // behind another's bytes. With a delay range, frames may be reordered.
 //
-// Randomness (loss and delay) comes from one PRNG seeded by the Env, so under
+// Randomness (loss, duplication and delay) comes from one PRNG seeded by the Env, so under
 // ManualEnv a run replays exactly.
 #include <atomic>
 #include <cstdint>
@@ -87,20 +89,24 @@ class NetworkCore : public std::enable_shared_from_this<NetworkCore> {
   void partition(const std::vector<std::set<ServerId>>& groups);
   void heal();
   void set_drop_rate(double rate);
+  void set_duplicate_rate(double rate);
   void set_delay(Duration low, Duration high);
 
   std::uint64_t delivered() const { return delivered_; }
   std::uint64_t dropped() const { return dropped_; }
+  std::uint64_t duplicated() const { return duplicated_; }
 
  private:
   struct Accepted {
     std::shared_ptr<MemoryTransport> destination;
     std::uint64_t epoch = 0;
     Duration delay{0};
+    std::optional<Duration> duplicate_delay;  // a copy travels too
   };
 
   std::optional<Accepted> accept(ServerId from, ServerId to);
-  bool draw_drop();
+  void post_delivery(const Accepted& accepted, ServerId from, Duration delay, std::string frame);
+  bool draw_probability(double rate);
   Duration draw_delay();
   void deliver(MemoryTransport& destination, ServerId from, std::uint64_t epoch, std::string frame);
   bool can_reach(ServerId from, ServerId to);
@@ -111,11 +117,13 @@ class NetworkCore : public std::enable_shared_from_this<NetworkCore> {
   transport::Reachability reachability_;
   core::Prng prng_;
   double drop_rate_ = 0.0;
+  double duplicate_rate_ = 0.0;
   Duration delay_low_{0};
   Duration delay_high_{0};
 
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> duplicated_{0};
 };
 
 void MemoryTransport::send(const Server& to, Lane /*lane: not modelled*/, std::string frame) {
@@ -140,20 +148,29 @@ void NetworkCore::route(ServerId from, ServerId to, std::string frame) {
     ++dropped_;
     return;
   }
+  if (accepted->duplicate_delay) {
+    ++duplicated_;
+    post_delivery(*accepted, from, *accepted->duplicate_delay, frame);
+  }
+  post_delivery(*accepted, from, accepted->delay, std::move(frame));
+}
+
+void NetworkCore::post_delivery(const Accepted& accepted, ServerId from, Duration delay,
+                                std::string frame) {
   // Both held weakly: the task must not keep the network or the transport
   // (and so its executor, which holds the task) alive.
   Task task = [network = weak_from_this(),
-               weak_destination = std::weak_ptr<MemoryTransport>(accepted->destination), from,
-               epoch = accepted->epoch, frame = std::move(frame)]() mutable {
+               weak_destination = std::weak_ptr<MemoryTransport>(accepted.destination), from,
+               epoch = accepted.epoch, frame = std::move(frame)]() mutable {
     const std::shared_ptr<NetworkCore> self = network.lock();
     const std::shared_ptr<MemoryTransport> destination = weak_destination.lock();
     if (self && destination) self->deliver(*destination, from, epoch, std::move(frame));
   };
-  Executor& executor = accepted->destination->executor();
-  if (accepted->delay == Duration::zero()) {
+  Executor& executor = accepted.destination->executor();
+  if (delay == Duration::zero()) {
     executor.post(std::move(task));
   } else {
-    executor.post_after(accepted->delay, std::move(task));
+    executor.post_after(delay, std::move(task));
   }
 }
 
@@ -163,7 +180,7 @@ std::optional<NetworkCore::Accepted> NetworkCore::accept(ServerId from, ServerId
   std::lock_guard<std::mutex> lock(mutex_);
   const auto found = transports_.find(to);
   if (found == transports_.end()) return std::nullopt;
-  if (!reachability_.can_reach(from, to) || draw_drop()) return std::nullopt;
+  if (!reachability_.can_reach(from, to) || draw_probability(drop_rate_)) return std::nullopt;
   MemoryTransport& destination = *found->second;
   const std::optional<std::uint64_t> epoch = destination.gate().epoch();
   if (!epoch) return std::nullopt;
@@ -171,14 +188,22 @@ std::optional<NetworkCore::Accepted> NetworkCore::accept(ServerId from, ServerId
     return std::nullopt;
   }
   ++destination.inflight_frames();
-  return Accepted{found->second, *epoch, draw_delay()};
+  Accepted accepted{found->second, *epoch, draw_delay(), std::nullopt};
+  if (draw_probability(duplicate_rate_) &&
+      destination.inflight_frames() < InMemoryNetwork::kMaxInflightFramesPerDestination) {
+    ++destination.inflight_frames();
+    accepted.duplicate_delay = draw_delay();
+  }
+  return accepted;
 }
 
-bool NetworkCore::draw_drop() {
-  if (drop_rate_ <= 0.0) return false;
-  // 53 random bits make a double uniform in [0, 1), so a rate of 1 drops all.
+bool NetworkCore::draw_probability(double rate) {
+  // No draw at rate 0, so that a network without faults consumes no
+  // randomness (runs that differ only in fault settings stay comparable).
+  if (rate <= 0.0) return false;
+  // 53 random bits make a double uniform in [0, 1), so a rate of 1 always hits.
   const double draw = static_cast<double>(prng_.next() >> 11) * 0x1.0p-53;
-  return draw < drop_rate_;
+  return draw < rate;
 }
 
 Duration NetworkCore::draw_delay() {
@@ -245,6 +270,12 @@ void NetworkCore::set_drop_rate(double rate) {
   drop_rate_ = rate;
 }
 
+void NetworkCore::set_duplicate_rate(double rate) {
+  KEEL_CHECK("duplicate rate is a probability", rate >= 0.0 && rate <= 1.0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  duplicate_rate_ = rate;
+}
+
 void NetworkCore::set_delay(Duration low, Duration high) {
   KEEL_CHECK("delay range is 0 <= low <= high", Duration::zero() <= low && low <= high);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -274,8 +305,10 @@ void InMemoryNetwork::partition(const std::vector<std::set<ServerId>>& groups) {
 }
 void InMemoryNetwork::heal() { state_->core->heal(); }
 void InMemoryNetwork::set_drop_rate(double rate) { state_->core->set_drop_rate(rate); }
+void InMemoryNetwork::set_duplicate_rate(double rate) { state_->core->set_duplicate_rate(rate); }
 void InMemoryNetwork::set_delay(Duration low, Duration high) { state_->core->set_delay(low, high); }
 std::uint64_t InMemoryNetwork::delivered() const { return state_->core->delivered(); }
 std::uint64_t InMemoryNetwork::dropped() const { return state_->core->dropped(); }
+std::uint64_t InMemoryNetwork::duplicated() const { return state_->core->duplicated(); }
 
 }  // namespace keel

@@ -1,8 +1,10 @@
 // InMemoryNetwork delivers frames by posted tasks, loses them as its fault
 // settings say (cuts, isolation, partitions, drop rate, in-flight bound), and
 // never calls a receiver after its transport's stop() has returned.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -165,6 +167,55 @@ TEST_F(MemoryNetworkTest, drop_rate_half_drops_about_half) {
   EXPECT_GT(received(2).size(), 800U);
   EXPECT_LT(received(2).size(), 1200U);
   EXPECT_EQ(network_.delivered() + network_.dropped(), 2000U);
+}
+
+TEST_F(MemoryNetworkTest, duplicate_rate_one_delivers_every_frame_twice) {
+  network_.set_duplicate_rate(1.0);
+  for (int i = 0; i < 50; ++i) send(1, kTwo, std::to_string(i));
+  env_->run_until_idle();
+  ASSERT_EQ(received(2).size(), 100U);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(std::count(received(2).begin(), received(2).end(), std::to_string(i)), 2);
+  }
+  EXPECT_EQ(network_.duplicated(), 50U);
+  EXPECT_EQ(network_.delivered(), 100U);
+}
+
+TEST_F(MemoryNetworkTest, duplicate_rate_half_copies_about_half) {
+  network_.set_duplicate_rate(0.5);
+  for (int i = 0; i < 2000; ++i) send(1, kTwo, "x");
+  env_->run_until_idle();
+  EXPECT_GT(network_.duplicated(), 800U);
+  EXPECT_LT(network_.duplicated(), 1200U);
+  EXPECT_EQ(received(2).size(), 2000U + network_.duplicated());
+}
+
+TEST_F(MemoryNetworkTest, a_copy_draws_its_own_delay_and_may_overtake_the_original) {
+  network_.set_duplicate_rate(1.0);
+  network_.set_delay(milliseconds(1), milliseconds(50));
+  for (int i = 0; i < 200; ++i) send(1, kTwo, std::to_string(i));
+  env_->advance(milliseconds(60));
+  ASSERT_EQ(received(2).size(), 400U);
+  // Some frame's two copies are not adjacent in arrival order: the copy
+  // travelled on its own, not glued to the original.
+  std::map<std::string, std::vector<std::size_t>> positions;
+  for (std::size_t i = 0; i < received(2).size(); ++i) positions[received(2)[i]].push_back(i);
+  bool apart = false;
+  for (const auto& [frame, at] : positions) {
+    ASSERT_EQ(at.size(), 2U) << frame;
+    if (at[1] - at[0] > 1) apart = true;
+  }
+  EXPECT_TRUE(apart);
+}
+
+TEST_F(MemoryNetworkTest, a_lost_frame_is_not_duplicated) {
+  network_.set_drop_rate(1.0);
+  network_.set_duplicate_rate(1.0);
+  for (int i = 0; i < 20; ++i) send(1, kTwo, "x");
+  env_->run_until_idle();
+  EXPECT_TRUE(received(2).empty());
+  EXPECT_EQ(network_.duplicated(), 0U);
+  EXPECT_EQ(network_.dropped(), 20U);
 }
 
 TEST_F(MemoryNetworkTest, frame_arrives_after_the_delay) {

@@ -185,5 +185,56 @@ TEST(RuntimeRegression, ObserversGivenAtOpenSeeTheFirstLeaderReady) {
   EXPECT_TRUE(eventually([&] { return (*raft)->stats().ready_term == term; }));
 }
 
+// An Env that forwards to another, as the simulator's per-server views of
+// one ManualEnv do.
+class ForwardingEnv final : public Env {
+ public:
+  explicit ForwardingEnv(std::shared_ptr<Env> inner) : inner_(std::move(inner)) {}
+  Duration now() const override { return inner_->now(); }
+  std::shared_ptr<Executor> make_executor(const std::string& name) override {
+    return inner_->make_executor(name);
+  }
+  std::uint64_t random_seed() override { return inner_->random_seed(); }
+  bool driven_by_caller() const override { return inner_->driven_by_caller(); }
+
+ private:
+  std::shared_ptr<Env> inner_;
+};
+
+// shutdown() waited for the loop to stop unless the Env *was* a ManualEnv
+// (a dynamic_cast); on an Env wrapping one, nothing runs the loop while the
+// only thread waits, so shutdown() -- and ~Raft() -- hung forever.
+TEST(RuntimeRegression, ShutdownOnAnEnvWrappingAManualEnvReturnsWithoutWaiting) {
+  auto manual = std::make_shared<ManualEnv>(7);
+  auto env = std::make_shared<ForwardingEnv>(manual);
+  InMemoryNetwork network(manual);
+  Configuration configuration{{Server{ServerId{1}, "solo", Suffrage::kVoter}}};
+  auto log = std::make_shared<MemoryLogStore>();
+  auto stable = std::make_shared<MemoryStableStore>();
+  ASSERT_TRUE(bootstrap_cluster(*log, *stable, configuration).is_ok());
+  Config config;
+  config.id = ServerId{1};
+  RaftDependencies deps{config, std::make_shared<KvFsm>(), log, stable,
+                        network.transport(ServerId{1}), env};
+  auto raft = Raft::open(std::move(deps));
+  ASSERT_TRUE(raft.is_ok()) << raft.status();
+  manual->advance(3s);
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<Raft> shared(std::move(raft).value());
+  // On another thread, so that the bug fails the test instead of hanging it.
+  std::thread shutter([shared, finished] {
+    shared->shutdown();
+    finished->store(true);
+  });
+  const bool returned = eventually([&] { return finished->load(); }, 5s);
+  if (!returned) {
+    shutter.detach();  // stuck for good; the process exit ends it
+    FAIL() << "shutdown() waited for a loop that only the caller can run";
+  }
+  shutter.join();
+  manual->run_until_idle();
+  EXPECT_EQ(shared->state(), RaftState::kShutdown);
+}
+
 }  // namespace
 }  // namespace keel::testing

@@ -1,0 +1,56 @@
+#include "sim/node_storage.h"
+
+#include "keel/file_stores.h"
+#include "storage/sim_fs.h"
+
+namespace keel::sim {
+
+namespace {
+
+class MemoryNodeStorage final : public NodeStorage {
+ public:
+  Result<NodeStores> open() override { return stores_; }
+  void crash() override {}  // a returned append or set is durable: nothing is lost
+
+ private:
+  NodeStores stores_{std::make_shared<MemoryLogStore>(), std::make_shared<MemoryStableStore>()};
+};
+
+class DiskNodeStorage final : public NodeStorage {
+ public:
+  explicit DiskNodeStorage(std::uint64_t seed)
+      : disk_(std::make_shared<storage::SimFileSystem>(seed)) {}
+
+  Result<NodeStores> open() override {
+    WalOptions wal;
+    wal.segment_size_bytes = 64ULL << 10;  // several segments per run
+    wal.read_cache_bytes = 256ULL << 10;
+    wal.file_system = disk_;
+    Result<std::shared_ptr<WalLogStore>> log = WalLogStore::open("/wal", wal);
+    if (!log.is_ok()) return log.status();
+    FileStableStoreOptions stable;
+    stable.file_system = disk_;
+    Result<std::shared_ptr<FileStableStore>> hard_state = FileStableStore::open("/stable", stable);
+    if (!hard_state.is_ok()) return hard_state.status();
+    return NodeStores{std::move(log).value(), std::move(hard_state).value()};
+  }
+
+  // Handles opened before the crash go stale: the old incarnation's stores
+  // fail every later call (none comes: its executors are dead).
+  void crash() override { disk_->crash_and_tear(); }
+
+ private:
+  std::shared_ptr<storage::SimFileSystem> disk_;
+};
+
+}  // namespace
+
+std::unique_ptr<NodeStorage> make_memory_storage(ServerId /*id*/, std::uint64_t /*seed*/) {
+  return std::make_unique<MemoryNodeStorage>();
+}
+
+std::unique_ptr<NodeStorage> make_disk_storage(ServerId /*id*/, std::uint64_t seed) {
+  return std::make_unique<DiskNodeStorage>(seed);
+}
+
+}  // namespace keel::sim

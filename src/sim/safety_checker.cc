@@ -1,0 +1,245 @@
+#include "sim/safety_checker.h"
+
+#include <algorithm>
+
+#include "sim/history.h"
+
+namespace keel::sim {
+
+namespace {
+
+std::string server(ServerId id) { return "server " + std::to_string(id.value); }
+
+}  // namespace
+
+std::string describe(const LogEntry& entry) {
+  std::string out = "(index " + std::to_string(entry.index.value) + ", term " +
+                    std::to_string(entry.term.value) + ", " + to_string(entry.type);
+  if (entry.type == EntryType::kCommand) out += " " + quoted(entry.data);
+  return out + ")";
+}
+
+void SafetyChecker::violation(const std::string& what) {
+  if (report_) report_(what);
+}
+
+void SafetyChecker::on_start(ServerId id) {
+  NodeState& node = nodes_[id];
+  node.applied.clear();
+  node.seen_stats = false;
+  node.completeness_checked.clear();
+}
+
+void SafetyChecker::on_apply(ServerId id, const LogEntry& entry, const LogStore& store) {
+  NodeState& node = nodes_[id];
+  const Index last = node.applied.empty() ? Index{0} : node.applied.back().first;
+  if (entry.index <= last) {
+    violation("contiguous apply: " + server(id) + " applies " + describe(entry) + " after index " +
+              std::to_string(last.value));
+    return;
+  }
+  // The FSM sees commands only; what lies between must be keel's own entries,
+  // and the applied entry itself must be the one in the store.
+  Result<std::vector<LogEntry>> stored = store.read(last.next(), entry.index);
+  if (!stored.is_ok() || stored->size() != entry.index - last) {
+    violation("contiguous apply: " + server(id) + " applies " + describe(entry) +
+              " but its log store cannot produce indices " + std::to_string(last.value + 1) + ".." +
+              std::to_string(entry.index.value) + ": " + stored.status().to_string());
+    return;
+  }
+  for (const LogEntry& between : *stored) {
+    if (between.index == entry.index) break;
+    if (between.type == EntryType::kCommand) {
+      violation("contiguous apply: " + server(id) + " applies " + describe(entry) +
+                " but skipped the command " + describe(between));
+      return;
+    }
+    record_applied(id, between);
+  }
+  if (stored->back() != entry) {
+    violation("state-machine safety: " + server(id) + " applies " + describe(entry) +
+              " but its log store holds " + describe(stored->back()));
+    return;
+  }
+  record_applied(id, entry);
+}
+
+void SafetyChecker::record_applied(ServerId id, const LogEntry& entry) {
+  nodes_[id].applied.emplace_back(entry.index, entry.term);
+  const std::size_t position = entry.index.value - 1;
+  if (position < committed_.size()) {
+    const Committed& known = committed_[position];
+    if (known.entry != entry) {
+      violation("state-machine safety: " + server(id) + " applies " + describe(entry) + " where " +
+                server(known.first_applied_by) + " applied " + describe(known.entry));
+    }
+    return;
+  }
+  if (position != committed_.size()) {
+    violation("contiguous apply: " + server(id) + " applies " + describe(entry) +
+              " but only indices up to " + std::to_string(committed_.size()) +
+              " were ever applied");
+    return;
+  }
+  committed_.push_back(Committed{entry, id, highest_term_});
+}
+
+void SafetyChecker::record_leader(ServerId id, Term term, const char* source) {
+  if (id.is_zero() || term.is_zero()) return;
+  highest_term_ = std::max(highest_term_, term);
+  auto [it, inserted] = leaders_.emplace(term, id);
+  if (!inserted && it->second != id) {
+    violation("election safety: two leaders in term " + std::to_string(term.value) + ": " +
+              server(it->second) + " and " + server(id) + " (seen in " + source + ")");
+  }
+}
+
+void SafetyChecker::on_observation(ServerId id, const Observation& observation) {
+  highest_term_ = std::max(highest_term_, observation.term);
+  switch (observation.kind) {
+    case Observation::Kind::kStateChanged:
+      if (observation.state == RaftState::kLeader) {
+        record_leader(id, observation.term, "a state observation");
+      }
+      break;
+    case Observation::Kind::kLeaderChanged:
+      record_leader(observation.leader.id, observation.term,
+                    ("a leader observation of " + server(id)).c_str());
+      break;
+    case Observation::Kind::kLeaderReady:
+      record_leader(id, observation.term, "a leader-ready observation");
+      break;
+  }
+}
+
+void SafetyChecker::on_stats(ServerId id, const RaftStats& stats, const LogStore& store) {
+  NodeState& node = nodes_[id];
+  highest_term_ = std::max(highest_term_, stats.term);
+  check_monotonic(id, node, stats);
+  node.last = stats;
+  node.seen_stats = true;
+  if (stats.state != RaftState::kLeader) return;
+  record_leader(id, stats.term, "stats");
+  if (stats.ready_term == stats.term && node.completeness_checked.insert(stats.term).second) {
+    check_leader_completeness(id, stats.term, store);
+  }
+}
+
+void SafetyChecker::check_monotonic(ServerId id, NodeState& node, const RaftStats& stats) {
+  if (stats.applied_index > stats.commit_index) {
+    violation("applied <= committed: " + server(id) + " applied " +
+              std::to_string(stats.applied_index.value) + " but committed only " +
+              std::to_string(stats.commit_index.value));
+  }
+  if (stats.commit_index > stats.last_index) {
+    violation("committed <= last index: " + server(id) + " committed " +
+              std::to_string(stats.commit_index.value) + " of a log ending at " +
+              std::to_string(stats.last_index.value));
+  }
+  if (!node.seen_stats || stats.state == RaftState::kShutdown) return;
+  const RaftStats& before = node.last;
+  if (stats.term < before.term) {
+    violation("monotonic term: " + server(id) + " went from term " +
+              std::to_string(before.term.value) + " to " + std::to_string(stats.term.value));
+  }
+  if (stats.commit_index < before.commit_index) {
+    violation("monotonic commit: " + server(id) + " went from commit " +
+              std::to_string(before.commit_index.value) + " to " +
+              std::to_string(stats.commit_index.value));
+  }
+  if (stats.applied_index < before.applied_index) {
+    violation("monotonic apply: " + server(id) + " went from applied " +
+              std::to_string(before.applied_index.value) + " to " +
+              std::to_string(stats.applied_index.value));
+  }
+}
+
+void SafetyChecker::check_leader_completeness(ServerId id, Term term, const LogStore& store) {
+  // Bounds never decrease along committed_ (entries are recorded in index
+  // order, the highest term only grows), so what is owed is a prefix.
+  std::size_t owed = 0;
+  while (owed < committed_.size() && committed_[owed].bound < term) ++owed;
+  if (owed == 0) return;
+  const Index last = store.last_index();
+  const Index readable{std::min<std::uint64_t>(owed, last.value)};
+  std::vector<LogEntry> stored;
+  if (!readable.is_zero()) {
+    Result<std::vector<LogEntry>> read = store.read(Index{1}, readable);
+    if (!read.is_ok()) {
+      violation("log store: " + server(id) +
+                " cannot read its own log: " + read.status().to_string());
+      return;
+    }
+    stored = std::move(read).value();
+  }
+  for (std::size_t i = 0; i < owed; ++i) {
+    const LogEntry& want = committed_[i].entry;
+    if (i < stored.size() && stored[i] == want) continue;
+    violation("leader completeness: " + server(id) + " leads term " + std::to_string(term.value) +
+              " without the committed entry " + describe(want) + " (first applied by " +
+              server(committed_[i].first_applied_by) + " while the highest term was " +
+              std::to_string(committed_[i].bound.value) + "); " +
+              (i < stored.size() ? "it holds " + describe(stored[i])
+                                 : "its log ends at index " + std::to_string(last.value)));
+    return;
+  }
+}
+
+void SafetyChecker::check_logs(const std::map<ServerId, const LogStore*>& stores,
+                               const std::map<ServerId, RaftStats>& stats) {
+  std::vector<std::pair<ServerId, std::vector<LogEntry>>> logs;
+  for (const auto& [id, store] : stores) {
+    const Index first = store->first_index();
+    const Index last = store->last_index();
+    std::vector<LogEntry> entries;
+    if (first != Index{1}) continue;  // compacted logs are not compared (no snapshots yet)
+    if (last >= first) {
+      Result<std::vector<LogEntry>> read = store->read(first, last);
+      if (!read.is_ok()) {
+        violation("log store: " + server(id) +
+                  " cannot read its own log: " + read.status().to_string());
+        return;
+      }
+      entries = std::move(read).value();
+    }
+    logs.emplace_back(id, std::move(entries));
+  }
+  for (std::size_t i = 0; i < logs.size(); ++i) {
+    for (std::size_t j = i + 1; j < logs.size(); ++j) {
+      check_log_matching(logs[i].first, logs[i].second, logs[j].first, logs[j].second);
+    }
+  }
+  for (const auto& [id, published] : stats) {
+    auto store = stores.find(id);
+    if (store != stores.end() && published.state == RaftState::kLeader &&
+        published.ready_term == published.term) {
+      check_leader_completeness(id, published.term, *store->second);
+    }
+  }
+}
+
+void SafetyChecker::check_log_matching(ServerId a, const std::vector<LogEntry>& x, ServerId b,
+                                       const std::vector<LogEntry>& y) {
+  // §5.3: find the highest index where both hold an entry of the same term;
+  // everything up to it must be identical. Both logs start at index 1 (no
+  // snapshots yet), so position i holds index i + 1.
+  std::size_t top = std::min(x.size(), y.size());
+  while (top > 0 && x[top - 1].term != y[top - 1].term) --top;
+  for (std::size_t i = 0; i < top; ++i) {
+    if (x[i] != y[i]) {
+      violation("log matching: " + server(a) + " and " + server(b) +
+                " both hold an entry at index " + std::to_string(top) + " of term " +
+                std::to_string(x[top - 1].term.value) + " but differ below it: " + describe(x[i]) +
+                " versus " + describe(y[i]));
+      return;
+    }
+  }
+}
+
+const std::vector<std::pair<Index, Term>>& SafetyChecker::applied(ServerId id) const {
+  static const std::vector<std::pair<Index, Term>> kNone;  // NOLINT: immutable
+  auto it = nodes_.find(id);
+  return it == nodes_.end() ? kNone : it->second.applied;
+}
+
+}  // namespace keel::sim

@@ -1,0 +1,462 @@
+// SimCluster (sim/sim_cluster.h): assembling full servers on one ManualEnv,
+// crashing and restarting them, and checking them after every step.
+//
+// The hooks that make checking possible from outside a server:
+//   - each server's Env is a NodeEnv whose on_task callback marks the server
+//     "dirty"; before the scheduler runs the next task, run_until reads the
+//     stats of every dirty server and hands them to the SafetyChecker;
+//   - the Fsm is wrapped (RecordingFsm) so every applied entry is checked
+//     (and hashed) before the user's Fsm sees it;
+//   - the Transport is wrapped (SimTransport) so every delivered frame is
+//     hashed and per-link delays apply;
+//   - an observer subscribed at open feeds election safety.
+#include "sim/sim_cluster.h"
+
+#include <algorithm>
+#include <span>
+#include <utility>
+
+#include "core/check.h"
+#include "core/codec.h"
+#include "core/message.h"
+#include "sim/seed.h"
+
+namespace keel::sim {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string node_name(ServerId id) { return "n" + std::to_string(id.value); }
+
+std::string describe(const Observation& observation) {
+  switch (observation.kind) {
+    case Observation::Kind::kStateChanged:
+      return std::string("state ") + to_string(observation.state) +
+             " term=" + std::to_string(observation.term.value);
+    case Observation::Kind::kLeaderChanged:
+      return "leader " + std::to_string(observation.leader.id.value) +
+             " term=" + std::to_string(observation.term.value);
+    case Observation::Kind::kLeaderReady:
+      return "leader-ready term=" + std::to_string(observation.term.value) +
+             " index=" + std::to_string(observation.index.value);
+  }
+  return "?";
+}
+
+}  // namespace
+
+// Checks and hashes every entry before the user's Fsm applies it. A
+// BatchingFsm itself, so a user's BatchingFsm keeps receiving batches.
+class SimCluster::RecordingFsm final : public BatchingFsm {
+ public:
+  RecordingFsm(SimCluster& cluster, ServerId id, std::shared_ptr<Fsm> inner,
+               std::shared_ptr<LogStore> store)
+      : cluster_(cluster),
+        id_(id),
+        inner_(std::move(inner)),
+        batching_(dynamic_cast<BatchingFsm*>(inner_.get())),
+        store_(std::move(store)) {}
+
+  std::vector<std::string> apply_batch(std::span<const LogEntry> entries) override {
+    for (const LogEntry& entry : entries) {
+      Trace& trace = cluster_.trace_;
+      trace.mix(static_cast<std::uint64_t>(cluster_.now().count()));
+      trace.mix(id_.value);
+      trace.mix(entry.index.value);
+      trace.mix(entry.term.value);
+      trace.mix(entry.data);
+      cluster_.checker_.on_apply(id_, entry, *store_);
+    }
+    if (batching_ != nullptr) return batching_->apply_batch(entries);
+    std::vector<std::string> responses;
+    responses.reserve(entries.size());
+    for (const LogEntry& entry : entries) responses.push_back(inner_->apply(entry));
+    return responses;
+  }
+
+ private:
+  SimCluster& cluster_;
+  const ServerId id_;
+  const std::shared_ptr<Fsm> inner_;
+  BatchingFsm* const batching_;
+  const std::shared_ptr<LogStore> store_;
+};
+
+// Hashes delivered frames and holds frames back by the link's extra delay.
+class SimCluster::SimTransport final : public Transport {
+ public:
+  SimTransport(SimCluster& cluster, ServerId id, std::shared_ptr<Transport> inner)
+      : cluster_(cluster), id_(id), inner_(std::move(inner)) {}
+
+  Status start(Receiver receiver) override {
+    return inner_->start(
+        [&cluster = cluster_, id = id_, receiver = std::move(receiver)](std::string frame) {
+          Trace& trace = cluster.trace_;
+          trace.mix(static_cast<std::uint64_t>(cluster.now().count()));
+          trace.mix(id.value);
+          trace.mix(frame);
+          if (cluster.options_.trace_frames) {
+            Result<core::Message> message = core::decode(frame);
+            trace.event(cluster.now(),
+                        node_name(id) + " <- " +
+                            (message.is_ok() ? core::to_string(*message) : "undecodable frame"));
+          }
+          receiver(std::move(frame));
+        });
+  }
+
+  void send(const Server& to, Lane lane, std::string frame) override {
+    auto delay = cluster_.link_delays_.find({id_, to.id});
+    if (delay == cluster_.link_delays_.end()) {
+      inner_->send(to, lane, std::move(frame));
+      return;
+    }
+    // On the wire already: a crash of the sender does not recall it.
+    cluster_.link_executors_.at(id_)->post_after(
+        delay->second,
+        [inner = std::weak_ptr<Transport>(inner_), to, lane, frame = std::move(frame)]() mutable {
+          if (auto transport = inner.lock()) transport->send(to, lane, std::move(frame));
+        });
+  }
+
+  void stop() override { inner_->stop(); }
+
+ private:
+  SimCluster& cluster_;
+  const ServerId id_;
+  const std::shared_ptr<Transport> inner_;
+};
+
+// --- construction -----------------------------------------------------------------
+
+SimCluster::SimCluster(SimClusterOptions options)
+    : options_(std::move(options)),
+      env_(std::make_shared<ManualEnv>(derive_seed(options_.seed, "scheduler"))),
+      network_(std::make_unique<InMemoryNetwork>(env_)),
+      trace_(options_.trace_lines),
+      checker_([this](const std::string& violation) { report_violation(violation); }) {
+  KEEL_CHECK("SimCluster needs an fsm_factory", options_.fsm_factory != nullptr);
+  KEEL_CHECK("SimCluster needs at least one server", options_.nodes > 0);
+  for (std::size_t i = 1; i <= options_.nodes; ++i) {
+    const ServerId id{i};
+    ids_.push_back(id);
+    configuration_.servers.push_back(Server{id, node_name(id), Suffrage::kVoter});
+  }
+  for (ServerId id : ids_) {
+    Node& n = nodes_[id];
+    n.id = id;
+    n.config.id = id;
+    n.config.heartbeat_interval = 20ms;
+    n.config.election_timeout = 200ms;
+    n.config.lease_timeout = 100ms;
+    if (options_.tune_config) options_.tune_config(n.config);
+    n.config.id = id;
+    n.storage = options_.storage_factory(id, seed_for("storage", id.value));
+    // Clocks have arbitrary epochs: up to ~1000 s apart.
+    const auto offset =
+        Duration(static_cast<Duration::rep>(seed_for("clock", id.value) % (1ULL << 40)));
+    n.clock = std::make_shared<NodeClock>(env_, offset);
+    link_executors_[id] = env_->make_executor("link-" + std::to_string(id.value));
+  }
+  for (ServerId id : ids_) start(node(id));
+}
+
+SimCluster::~SimCluster() {
+  // Kill every server first: their tasks hold references into this object.
+  for (auto& [id, n] : nodes_) {
+    if (n.env) n.env->kill();
+    if (n.transport) n.transport->stop();
+    n.raft.reset();
+    n.fsm.reset();
+    n.transport.reset();
+    n.env.reset();
+  }
+  for (auto& [id, executor] : link_executors_) executor->stop();
+  network_.reset();
+}
+
+std::uint64_t SimCluster::seed_for(std::string_view stream, std::uint64_t index) const {
+  return derive_seed(options_.seed, stream, index);
+}
+
+SimCluster::Node& SimCluster::node(ServerId id) {
+  auto it = nodes_.find(id);
+  KEEL_CHECK("simulated server exists", it != nodes_.end());
+  return it->second;
+}
+
+const SimCluster::Node& SimCluster::node(ServerId id) const {
+  auto it = nodes_.find(id);
+  KEEL_CHECK("simulated server exists", it != nodes_.end());
+  return it->second;
+}
+
+void SimCluster::start(Node& n) {
+  ++n.incarnation;
+  Result<NodeStores> stores = n.storage->open();
+  if (!stores.is_ok()) {
+    report_violation("restart: " + node_name(n.id) +
+                     " cannot open its stores: " + stores.status().to_string());
+    return;
+  }
+  if (!n.bootstrapped) {
+    Status status = bootstrap_cluster(*stores->log, *stores->stable, configuration_);
+    KEEL_CHECK("fresh simulated stores accept the bootstrap", status.is_ok());
+    n.bootstrapped = true;
+  }
+  const ServerId id = n.id;
+  n.env = std::make_shared<NodeEnv>(
+      env_, n.clock, seed_for("node-env", id.value * 100'003 + n.incarnation), [this, id] {
+        Node& self = node(id);
+        if (!self.dirty) {
+          self.dirty = true;
+          dirty_.push_back(id);
+        }
+      });
+  n.env->set_latency("keel-writer", n.disk_latency_low, n.disk_latency_high);
+  n.env->set_latency("keel-apply", n.apply_latency_low, n.apply_latency_high);
+  checker_.on_start(id);
+  std::shared_ptr<Fsm> user_fsm = options_.fsm_factory(id);
+  auto transport = std::make_shared<SimTransport>(*this, id, network_->transport(id));
+  RaftDependencies deps{
+      n.config,    std::make_shared<RecordingFsm>(*this, id, user_fsm, stores->log),
+      stores->log, stores->stable,
+      transport,   n.env,
+      {}};
+  deps.observers.push_back([this, id](const Observation& observation) {
+    checker_.on_observation(id, observation);
+    trace_.event(now(), node_name(id) + " " + describe(observation));
+  });
+  Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
+  if (!raft.is_ok()) {
+    n.env->kill();
+    n.env.reset();
+    report_violation("restart: " + node_name(id) + " does not open: " + raft.status().to_string());
+    return;
+  }
+  n.raft = std::move(raft).value();
+  n.stores = std::move(stores).value();
+  n.fsm = std::move(user_fsm);
+  n.transport = std::move(transport);
+  n.last_traced.reset();
+  trace_.event(now(), node_name(id) + " start (incarnation " + std::to_string(n.incarnation) + ")");
+}
+
+// --- driving ------------------------------------------------------------------------
+
+bool SimCluster::run_until(const std::function<bool()>& done, Duration limit) {
+  if (failed()) return false;
+  env_->run_until(
+      [&] {
+        after_step();
+        return failed() || done();
+      },
+      limit);
+  after_step();
+  return !failed() && done();
+}
+
+void SimCluster::run_for(Duration duration) {
+  run_until([] { return false; }, duration);
+}
+
+std::shared_ptr<Executor> SimCluster::make_executor(const std::string& name) {
+  return env_->make_executor(name);
+}
+
+Duration SimCluster::now() const { return env_->now(); }
+
+void SimCluster::after_step() {
+  if (!dirty_.empty()) {
+    std::vector<ServerId> dirty;
+    dirty.swap(dirty_);
+    for (ServerId id : dirty) {
+      Node& n = node(id);
+      n.dirty = false;
+      check_node(n);
+    }
+  }
+  if (now() >= next_checkpoint_) {
+    check_logs();
+    next_checkpoint_ = now() + options_.checkpoint_interval;
+  }
+}
+
+void SimCluster::check_node(Node& n) {
+  if (!n.raft) return;
+  const RaftStats stats = n.raft->stats();
+  checker_.on_stats(n.id, stats, *n.stores.log);
+  trace_changes(n, stats);
+}
+
+void SimCluster::trace_changes(Node& n, const RaftStats& stats) {
+  const bool changed = !n.last_traced || n.last_traced->state != stats.state ||
+                       n.last_traced->term != stats.term ||
+                       n.last_traced->ready_term != stats.ready_term;
+  n.last_traced = stats;
+  if (!changed) return;
+  trace_.event(now(), node_name(n.id) + " is " + to_string(stats.state) +
+                          " term=" + std::to_string(stats.term.value) +
+                          " ready_term=" + std::to_string(stats.ready_term.value) +
+                          " last=" + std::to_string(stats.last_index.value) +
+                          " commit=" + std::to_string(stats.commit_index.value) +
+                          " applied=" + std::to_string(stats.applied_index.value));
+  for (const auto& listener : state_listeners_) listener(n.id, stats);
+}
+
+void SimCluster::on_state_change(std::function<void(ServerId, const RaftStats&)> listener) {
+  state_listeners_.push_back(std::move(listener));
+}
+
+void SimCluster::check_logs() {
+  std::map<ServerId, const LogStore*> stores;
+  std::map<ServerId, RaftStats> published;
+  for (auto& [id, n] : nodes_) {
+    if (!n.raft) continue;
+    stores.emplace(id, n.stores.log.get());
+    published.emplace(id, n.raft->stats());
+  }
+  checker_.check_logs(stores, published);
+}
+
+void SimCluster::report_violation(const std::string& what) {
+  violations_.push_back(what);
+  trace_.event(now(), "VIOLATION " + what);
+}
+
+// --- servers ------------------------------------------------------------------------
+
+Raft* SimCluster::raft(ServerId id) { return node(id).raft.get(); }
+
+std::shared_ptr<Fsm> SimCluster::fsm(ServerId id) { return node(id).fsm; }
+
+std::shared_ptr<LogStore> SimCluster::log_store(ServerId id) { return node(id).stores.log; }
+
+const Config& SimCluster::config(ServerId id) const { return node(id).config; }
+
+bool SimCluster::is_up(ServerId id) const { return node(id).raft != nullptr; }
+
+bool SimCluster::is_paused(ServerId id) const {
+  const Node& n = node(id);
+  return n.env && n.env->paused();
+}
+
+std::optional<RaftStats> SimCluster::stats(ServerId id) const {
+  const Node& n = node(id);
+  if (!n.raft) return std::nullopt;
+  return n.raft->stats();
+}
+
+std::optional<ServerId> SimCluster::leader() const {
+  std::optional<ServerId> found;
+  Term best;
+  for (const auto& [id, n] : nodes_) {
+    if (!n.raft) continue;
+    const RaftStats stats = n.raft->stats();
+    if (stats.state == RaftState::kLeader && (!found || stats.term > best)) {
+      found = id;
+      best = stats.term;
+    }
+  }
+  return found;
+}
+
+std::optional<ServerId> SimCluster::ready_leader() const {
+  std::optional<ServerId> found;
+  Term best;
+  for (const auto& [id, n] : nodes_) {
+    if (!n.raft) continue;
+    const RaftStats stats = n.raft->stats();
+    if (stats.state == RaftState::kLeader && stats.ready_term == stats.term &&
+        (!found || stats.term > best)) {
+      found = id;
+      best = stats.term;
+    }
+  }
+  return found;
+}
+
+// --- faults ---------------------------------------------------------------------------
+
+void SimCluster::crash(ServerId id) {
+  Node& n = node(id);
+  if (!n.raft) return;
+  trace_.event(now(), node_name(id) + " crash");
+  n.env->kill();  // first: nothing of this incarnation runs again
+  n.transport->stop();
+  n.raft.reset();  // shutdown() returns at once on a NodeEnv (driven_by_caller)
+  n.fsm.reset();
+  n.transport.reset();
+  n.env.reset();
+  n.stores = NodeStores{};
+  n.storage->crash();
+  n.last_traced.reset();
+}
+
+void SimCluster::restart(ServerId id) {
+  Node& n = node(id);
+  if (n.raft) return;
+  start(n);
+}
+
+void SimCluster::pause(ServerId id) {
+  Node& n = node(id);
+  if (!n.env || n.env->paused()) return;
+  trace_.event(now(), node_name(id) + " pause");
+  n.env->pause();
+}
+
+void SimCluster::resume(ServerId id) {
+  Node& n = node(id);
+  if (!n.env || !n.env->paused()) return;
+  trace_.event(now(), node_name(id) + " resume");
+  n.env->resume();
+}
+
+void SimCluster::set_clock_rate(ServerId id, double rate) {
+  Node& n = node(id);
+  if (n.clock->rate() == rate) return;
+  trace_.event(now(), node_name(id) + " clock rate " + std::to_string(rate));
+  n.clock->set_rate(rate);
+}
+
+double SimCluster::clock_rate(ServerId id) const { return node(id).clock->rate(); }
+
+void SimCluster::set_disk_latency(ServerId id, Duration low, Duration high) {
+  Node& n = node(id);
+  n.disk_latency_low = low;
+  n.disk_latency_high = high;
+  if (n.env) n.env->set_latency("keel-writer", low, high);
+}
+
+void SimCluster::set_apply_latency(ServerId id, Duration low, Duration high) {
+  Node& n = node(id);
+  n.apply_latency_low = low;
+  n.apply_latency_high = high;
+  if (n.env) n.env->set_latency("keel-apply", low, high);
+}
+
+void SimCluster::cut_link(ServerId from, ServerId to) {
+  if (from == to || !cut_links_.insert({from, to}).second) return;
+  network_->cut(from, to);
+}
+
+void SimCluster::heal_links() {
+  cut_links_.clear();
+  network_->heal();
+}
+
+bool SimCluster::link_up(ServerId from, ServerId to) const {
+  return from == to || !cut_links_.contains({from, to});
+}
+
+void SimCluster::set_link_delay(ServerId from, ServerId to, Duration delay) {
+  if (delay <= Duration::zero()) {
+    link_delays_.erase({from, to});
+  } else {
+    link_delays_[{from, to}] = delay;
+  }
+}
+
+}  // namespace keel::sim

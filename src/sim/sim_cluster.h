@@ -1,0 +1,202 @@
+// sim/sim_cluster.h — a cluster of full keel::Raft servers (runtime, core,
+// stores, in-memory network, your Fsm) on one thread, in virtual time, under
+// a seeded scheduler, with the faults a nemesis needs and Raft's safety
+// properties checked after every step.
+//
+//   keel::sim::SimClusterOptions options;
+//   options.nodes = 3;
+//   options.seed = 42;
+//   options.fsm_factory = [](keel::ServerId) { return std::make_shared<MyFsm>(); };
+//   keel::sim::SimCluster cluster(options);
+//   cluster.run_until([&] { return cluster.leader().has_value(); }, 5s);
+//   keel::Raft* leader = cluster.raft(*cluster.leader());
+//   leader->apply("...", 1s).then([](const keel::Result<keel::ApplyResult>& r) { ... });
+//   cluster.run_for(1s);
+//   if (cluster.failed()) { ... cluster.violations() ... }
+//
+// Everything runs on one ManualEnv (DESIGN §2.2): each server sees it
+// through its own NodeEnv (own clock, pausable executors), frames travel on
+// an InMemoryNetwork on the same env, and workload code runs on executors
+// from make_executor(). Never block (Future::get) on the driving thread:
+// nothing would run. Use then() callbacks and posted tasks.
+//
+// Same options and same calls give the same run, bit for bit; trace().hash()
+// summarises it.
+//
+// Checks (sim/safety_checker.h) run after every task of a server and at
+// checkpoints; the first violation stops run_until/run_for and is kept in
+// violations(). A broken invariant inside the core still aborts the process
+// (KEEL_CHECK), as it would in production.
+//
+// Thread safety: none; one thread drives a SimCluster.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "keel/config.h"
+#include "keel/env.h"
+#include "keel/fsm.h"
+#include "keel/raft.h"
+#include "keel/transport.h"
+#include "sim/node_env.h"
+#include "sim/node_storage.h"
+#include "sim/safety_checker.h"
+#include "sim/trace.h"
+
+namespace keel::sim {
+
+struct SimClusterOptions {
+  std::size_t nodes = 3;
+  std::uint64_t seed = 1;
+  // A fresh state machine for every start of every server (a restarted
+  // server re-applies its log from the beginning). Required.
+  std::function<std::shared_ptr<Fsm>(ServerId)> fsm_factory;
+  // Adjusts each server's Config after the simulator's defaults (heartbeat
+  // 20 ms, election timeout 200 ms, lease 100 ms). The id is set already.
+  std::function<void(Config&)> tune_config;
+  // Where each server's log and hard state live, and what a crash loses.
+  NodeStorageFactory storage_factory = make_memory_storage;
+  // Readable trace lines kept for failure reports (older ones are dropped).
+  std::size_t trace_lines = 200'000;
+  // Log matching and leader completeness over the stores this often.
+  Duration checkpoint_interval = std::chrono::milliseconds(500);
+  // Also write every delivered frame, decoded, to the trace ("n2 <- ..."):
+  // verbose, for reading one failing seed (keel-sim --trace-frames).
+  bool trace_frames = false;
+};
+
+class SimCluster {
+ public:
+  explicit SimCluster(SimClusterOptions options);
+  ~SimCluster();
+  SimCluster(const SimCluster&) = delete;
+  SimCluster& operator=(const SimCluster&) = delete;
+
+  // --- driving -----------------------------------------------------------------
+  // Runs tasks (jumping virtual time when nothing is runnable) until done()
+  // holds, `limit` of virtual time passes or a check fails. Returns done()
+  // (false after a violation).
+  bool run_until(const std::function<bool()>& done, Duration limit);
+  void run_for(Duration duration);
+  // An executor on the shared scheduler, for workload code (clients, a
+  // nemesis). Its tasks interleave with the servers' under the seed.
+  std::shared_ptr<Executor> make_executor(const std::string& name);
+  // Virtual time (the servers' clocks may drift from it).
+  Duration now() const;
+  // A seed of its own for each named stream of randomness (sim/seed.h).
+  std::uint64_t seed_for(std::string_view stream, std::uint64_t index = 0) const;
+  ManualEnv& env() { return *env_; }
+
+  // --- servers -----------------------------------------------------------------
+  const std::vector<ServerId>& ids() const { return ids_; }
+  // Null while the server is crashed.
+  Raft* raft(ServerId id);
+  // The state machine of the server's running incarnation (null while crashed).
+  std::shared_ptr<Fsm> fsm(ServerId id);
+  // The log store of the server's running incarnation (null while crashed).
+  std::shared_ptr<LogStore> log_store(ServerId id);
+  const Config& config(ServerId id) const;
+  bool is_up(ServerId id) const;
+  bool is_paused(ServerId id) const;
+  // The running server that says it leads, with the highest term.
+  std::optional<ServerId> leader() const;
+  // Ready leader: leads, and its term-start entry is applied (kLeaderReady).
+  std::optional<ServerId> ready_leader() const;
+  std::optional<RaftStats> stats(ServerId id) const;
+
+  // --- faults --------------------------------------------------------------------
+  // Kills the server's executors (in-flight work, unsent messages and
+  // unfinished writes are lost), stops its transport, drops the Raft and its
+  // FSM, then tells its storage to crash. Its clients' futures never resolve.
+  void crash(ServerId id);
+  // Starts a crashed server again from its stores, with a fresh FSM.
+  void restart(ServerId id);
+  void pause(ServerId id);
+  void resume(ServerId id);
+  // The server's clock runs at `rate` times virtual time (1 = exact).
+  void set_clock_rate(ServerId id, double rate);
+  double clock_rate(ServerId id) const;
+  // Each write batch of the server's log writer waits [low, high] first.
+  void set_disk_latency(ServerId id, Duration low, Duration high);
+  // Each batch the server's applier hands to the FSM waits [low, high] first.
+  void set_apply_latency(ServerId id, Duration low, Duration high);
+
+  InMemoryNetwork& network() { return *network_; }
+  // Frames from `from` to `to` are lost (until heal_links()).
+  void cut_link(ServerId from, ServerId to);
+  void heal_links();
+  bool link_up(ServerId from, ServerId to) const;
+  // Frames from `from` to `to` wait `delay` (virtual time) before entering
+  // the network, on top of its own delay. Zero removes it.
+  void set_link_delay(ServerId from, ServerId to, Duration delay);
+
+  // --- checking -------------------------------------------------------------------
+  bool failed() const { return !violations_.empty(); }
+  const std::vector<std::string>& violations() const { return violations_; }
+  // Records a violation found by the caller (a workload, a final check).
+  void report_violation(const std::string& what);
+  // Log matching and leader completeness now (also run every checkpoint).
+  void check_logs();
+  // Called, after a step, when a server's published state, term or ready
+  // term changed (a nemesis reacting to elections). It must not drive the
+  // cluster itself: post a task instead.
+  void on_state_change(std::function<void(ServerId, const RaftStats&)> listener);
+  SafetyChecker& checker() { return checker_; }
+  Trace& trace() { return trace_; }
+
+ private:
+  class RecordingFsm;
+  class SimTransport;
+  struct Node {
+    ServerId id;
+    Config config;
+    std::unique_ptr<NodeStorage> storage;
+    std::shared_ptr<NodeClock> clock;
+    std::uint64_t incarnation = 0;
+    bool bootstrapped = false;
+    // The running incarnation (all null while crashed).
+    std::shared_ptr<NodeEnv> env;
+    NodeStores stores;
+    std::shared_ptr<Fsm> fsm;  // the user's
+    std::shared_ptr<Transport> transport;
+    std::unique_ptr<Raft> raft;
+    Duration disk_latency_low{0}, disk_latency_high{0};
+    Duration apply_latency_low{0}, apply_latency_high{0};
+    bool dirty = false;  // ran a task since the last check
+    std::optional<RaftStats> last_traced;
+  };
+
+  Node& node(ServerId id);
+  const Node& node(ServerId id) const;
+  void start(Node& node);
+  void after_step();
+  void check_node(Node& node);
+  void trace_changes(Node& node, const RaftStats& stats);
+
+  SimClusterOptions options_;
+  std::shared_ptr<ManualEnv> env_;
+  std::unique_ptr<InMemoryNetwork> network_;
+  std::vector<ServerId> ids_;
+  Configuration configuration_;
+  std::map<ServerId, Node> nodes_;
+  std::map<ServerId, std::shared_ptr<Executor>> link_executors_;
+  std::set<std::pair<ServerId, ServerId>> cut_links_;
+  std::map<std::pair<ServerId, ServerId>, Duration> link_delays_;
+  Trace trace_;
+  SafetyChecker checker_;
+  std::vector<std::string> violations_;
+  std::vector<std::function<void(ServerId, const RaftStats&)>> state_listeners_;
+  Duration next_checkpoint_{0};
+  std::vector<ServerId> dirty_;
+};
+
+}  // namespace keel::sim

@@ -1,0 +1,319 @@
+#include "sim/simulation.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/prng.h"
+#include "sim/kv_fsm.h"
+#include "sim/kv_workload.h"
+#include "sim/linearizability.h"
+#include "sim/seed.h"
+#include "sim/sim_cluster.h"
+
+#ifdef KEEL_CANARIES
+#include "core/canary.h"
+#endif
+
+namespace keel::sim {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string millis(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
+}
+
+std::string describe(const Config& config) {
+  return "heartbeat=" + millis(config.heartbeat_interval) +
+         " election=" + millis(config.election_timeout) + " lease=" + millis(config.lease_timeout) +
+         " drift_bound=" + std::to_string(config.clock_drift_percent) + "%" +
+         " pre_vote=" + (config.pre_vote ? "on" : "off") +
+         " append_entries=" + std::to_string(config.max_append_entries) +
+         " inflight=" + std::to_string(config.max_inflight_appends) +
+         " apply_batch=" + std::to_string(config.max_apply_batch) +
+         " write_batch=" + std::to_string(config.max_write_batch_entries);
+}
+
+template <typename T, std::size_t N>
+T pick(core::Prng& prng, const T (&from)[N]) {
+  return from[prng.uniform(0, N)];
+}
+
+}  // namespace
+
+Config swarm_config(std::uint64_t seed, bool vary) {
+  Config config;
+  config.heartbeat_interval = 20ms;
+  config.election_timeout = 200ms;
+  config.lease_timeout = 100ms;
+  if (!vary) return config;
+  core::Prng prng(seed);
+  const std::chrono::milliseconds heartbeats[] = {10ms, 20ms, 50ms};
+  config.heartbeat_interval = pick(prng, heartbeats);
+  config.election_timeout = config.heartbeat_interval * static_cast<int>(prng.uniform(5, 16));
+  const std::uint32_t drifts[] = {5, 10, 20};
+  config.clock_drift_percent = pick(prng, drifts);
+  // The longest lease Config::validate allows, or a shorter one, or none.
+  const auto room = config.election_timeout - 2 * config.heartbeat_interval;
+  const auto longest = room * 100 / (100 + config.clock_drift_percent);
+  // No lease in one run of five: a restarted server then votes at once (with
+  // leases it waits an election timeout), which exposes lost votes.
+  const double share = prng.uniform(0, 5) == 0 ? 0.0 : (prng.uniform(0, 2) == 0 ? 1.0 : 0.5);
+  config.lease_timeout = std::chrono::milliseconds(
+      static_cast<std::chrono::milliseconds::rep>(static_cast<double>(longest.count()) * share));
+  config.pre_vote = prng.uniform(0, 5) != 0;
+  const std::size_t append_entries[] = {1, 3, 64};
+  config.max_append_entries = pick(prng, append_entries);
+  const std::size_t inflight[] = {1, 4, 256};
+  config.max_inflight_appends = pick(prng, inflight);
+  const std::size_t apply_batches[] = {1, 16, 1024};
+  config.max_apply_batch = pick(prng, apply_batches);
+  const std::size_t write_batches[] = {1, 8, 4096};
+  config.max_write_batch_entries = pick(prng, write_batches);
+  return config;
+}
+
+// The objects of one run, and its phases. They exist while run() works (and
+// after, for report()).
+struct Simulation::Run {
+  Config config;
+  FaultPlan plan;
+  KvWorkloadOptions workload_options;
+  std::unique_ptr<SimCluster> cluster;
+  std::unique_ptr<KvWorkload> workload;
+  std::unique_ptr<Nemesis> nemesis;
+  std::string linearizability_explanation;
+
+  void set_up(const SimulationOptions& options);
+  void clients_under_faults(Duration time_limit);
+  void heal();
+  void check_liveness();
+  void check_convergence();
+  void check_linearizability();
+  SimulationResult result();
+  // Within this after healing, a write is acknowledged and then every server
+  // has applied it.
+  Duration bound() const { return 30 * config.election_timeout; }
+};
+
+void Simulation::Run::set_up(const SimulationOptions& options) {
+  config = swarm_config(derive_seed(options.seed, "config"), options.swarm);
+#ifdef KEEL_CANARIES
+  config.canary = options.canary;
+#endif
+  plan = plan_faults(derive_seed(options.seed, "swarm"), options.faults, options.subset,
+                     options.swarm, options.nodes, config);
+
+  SimClusterOptions cluster_options;
+  cluster_options.nodes = options.nodes;
+  cluster_options.seed = options.seed;
+  cluster_options.trace_frames = options.trace_frames;
+  if (options.disk) cluster_options.storage_factory = make_disk_storage;
+  cluster_options.fsm_factory = [](ServerId) { return std::make_shared<KvFsm>(); };
+  cluster_options.tune_config = [shared = config](Config& c) {
+    const ServerId id = c.id;
+    c = shared;
+    c.id = id;
+  };
+  cluster = std::make_unique<SimCluster>(cluster_options);
+
+  workload_options.clients = options.clients;
+  workload_options.ops = options.ops;
+  workload_options.lease_reads_checked = plan.lease_safe();
+  workload_options.op_timeout = std::max<Duration>(5 * config.election_timeout, 500ms);
+  // Spread the operations over 20 to 60 election timeouts, so that the
+  // nemesis has time to act while they run.
+  core::Prng prng(derive_seed(options.seed, "workload"));
+  const Duration span = config.election_timeout * static_cast<int>(prng.uniform(20, 61));
+  const auto per_client =
+      std::max<std::uint64_t>(1, options.ops / std::max<std::size_t>(1, options.clients));
+  workload_options.think_high = 2 * span / static_cast<Duration::rep>(per_client);
+  workload = std::make_unique<KvWorkload>(*cluster, workload_options);
+  nemesis = std::make_unique<Nemesis>(*cluster, plan, derive_seed(options.seed, "nemesis"));
+}
+
+void Simulation::Run::clients_under_faults(Duration time_limit) {
+  workload->start();
+  nemesis->start();
+  cluster->run_until([&] { return workload->finished(); }, time_limit);
+  workload->stop_issuing();
+}
+
+void Simulation::Run::heal() {
+  nemesis->heal();
+  // The clients give up on an operation after 1.5 timeouts and 100 ms.
+  cluster->run_until([&] { return workload->finished(); }, 2 * workload_options.op_timeout + 1s);
+}
+
+void Simulation::Run::check_liveness() {
+  if (cluster->failed()) return;
+  bool acknowledged = false;
+  bool probing = false;
+  Duration next_probe{0};
+  auto probe = [&] {
+    if (acknowledged || probing || !workload->finished() || cluster->now() < next_probe) return;
+    probing = true;
+    workload->probe_write([&](bool ok) {
+      probing = false;
+      acknowledged = ok;
+      next_probe = cluster->now() + config.heartbeat_interval;  // retry, unhurried
+    });
+  };
+  const Duration healed_at = cluster->now();
+  cluster->run_until(
+      [&] {
+        probe();
+        return acknowledged;
+      },
+      bound());
+  if (!acknowledged && !cluster->failed()) {
+    cluster->report_violation("liveness: no write acknowledged within " + millis(bound()) +
+                              " (30 election timeouts) after healing at " + format_time(healed_at));
+  }
+}
+
+void Simulation::Run::check_convergence() {
+  if (cluster->failed()) return;
+  auto same_index_everywhere = [&] {
+    std::optional<Index> applied;
+    for (ServerId id : cluster->ids()) {
+      std::optional<RaftStats> stats = cluster->stats(id);
+      if (!stats || stats->applied_index != stats->commit_index) return false;
+      if (applied && *applied != stats->applied_index) return false;
+      applied = stats->applied_index;
+    }
+    return true;
+  };
+  if (!cluster->run_until(same_index_everywhere, bound())) {
+    if (!cluster->failed()) {
+      cluster->report_violation("convergence: servers did not all apply the same index within " +
+                                millis(bound()) + " of the acknowledged write");
+    }
+    return;
+  }
+  const ServerId first = cluster->ids().front();
+  const auto& reference = cluster->checker().applied(first);
+  auto reference_fsm = std::dynamic_pointer_cast<KvFsm>(cluster->fsm(first));
+  for (ServerId id : cluster->ids()) {
+    const std::string which = "convergence: server " + std::to_string(id.value);
+    if (cluster->checker().applied(id) != reference) {
+      cluster->report_violation(which + " applied a different sequence of entries than server " +
+                                std::to_string(first.value));
+      return;
+    }
+    auto fsm = std::dynamic_pointer_cast<KvFsm>(cluster->fsm(id));
+    if (fsm && reference_fsm && fsm->data() != reference_fsm->data()) {
+      cluster->report_violation(which + " holds a different key-value state than server " +
+                                std::to_string(first.value));
+      return;
+    }
+  }
+  cluster->check_logs();
+}
+
+void Simulation::Run::check_linearizability() {
+  if (cluster->failed()) return;
+  const CheckResult check = check_linearizable(workload->history());
+  if (check.linearizable) return;
+  linearizability_explanation = check.explanation;
+  if (!check.failing_history.empty()) {
+    linearizability_explanation +=
+        "\nsmallest failing history found:\n" + check.failing_history.to_text();
+  }
+  cluster->report_violation(check.budget_exhausted
+                                ? "linearizability not proven (search budget exhausted) for key " +
+                                      quoted(check.key_that_failed)
+                                : "linearizability: the history of key " +
+                                      quoted(check.key_that_failed) + " is not linearizable");
+}
+
+SimulationResult Simulation::Run::result() {
+  SimulationResult out;
+  out.violations = cluster->violations();
+  out.ok = out.violations.empty();
+  Trace& trace = cluster->trace();
+  trace.mix(workload->history().size());
+  out.hash = trace.hash();
+  out.operations = workload->history().size();
+  out.outcomes = workload->summary();
+  out.virtual_time = cluster->now();
+  out.tasks = cluster->env().tasks_run();
+  out.nemesis_actions = nemesis->actions();
+  out.plan = plan.describe();
+  out.config = describe(config);
+  return out;
+}
+
+Simulation::Simulation(SimulationOptions options) : options_(std::move(options)) {}
+
+Simulation::~Simulation() = default;
+
+std::string Simulation::replay_arguments() const {
+  std::string faults;
+  for (Fault fault : options_.faults) {
+    if (!faults.empty()) faults += ',';
+    faults += to_string(fault);
+  }
+  if (options_.faults.empty()) faults = "none";
+  if (options_.faults.size() == all_faults().size()) faults = options_.subset ? "swarm" : "all";
+  std::string args =
+      "--seed " + std::to_string(options_.seed) + " --nodes " + std::to_string(options_.nodes) +
+      " --clients " + std::to_string(options_.clients) + " --ops " + std::to_string(options_.ops) +
+      " --faults " + faults + " --time-limit " +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(options_.time_limit).count());
+  if (options_.subset && faults != "swarm" && faults != "none") args += " --subset";
+  if (!options_.swarm) args += " --no-swarm";
+  if (options_.disk) args += " --storage disk";
+#ifdef KEEL_CANARIES
+  if (options_.canary != 0) {
+    args +=
+        " --canary " + std::string(core::canary_name(static_cast<core::Canary>(options_.canary)));
+  }
+#endif
+  return args;
+}
+
+SimulationResult Simulation::run() {
+  run_ = std::make_unique<Run>();
+  run_->set_up(options_);
+  run_->clients_under_faults(options_.time_limit);
+  run_->heal();
+  run_->check_liveness();
+  run_->check_convergence();
+  run_->check_linearizability();
+  return run_->result();
+}
+
+std::string Simulation::history_text() const {
+  if (!run_ || !run_->workload) return {};
+  return run_->workload->history().to_text();
+}
+
+std::string Simulation::report(const SimulationResult& result) const {
+  std::string out = result.ok ? "keel-sim report (the seed passed)\n" : "keel-sim failure report\n";
+  out += "replay: build/bin/keel-sim " + replay_arguments() + "\n";
+  out += "\n== violations ==\n";
+  if (result.violations.empty() && run_ && run_->cluster) {
+    for (const std::string& v : run_->cluster->violations()) out += v + "\n";
+  }
+  for (const std::string& v : result.violations) out += v + "\n";
+  if (run_) {
+    out += "\n== run ==\nplan: " + run_->plan.describe() + "\n";
+    out += "config: " + describe(run_->config) + "\n";
+    if (run_->cluster) out += "virtual time: " + format_time(run_->cluster->now()) + "\n";
+    if (run_->workload) {
+      out += "operations: " + std::to_string(run_->workload->history().size()) + " (" +
+             run_->workload->summary() + "); the history is in the .history file\n";
+    }
+  }
+  if (run_ && !run_->linearizability_explanation.empty()) {
+    out += "\n== linearizability ==\n" + run_->linearizability_explanation + "\n";
+  }
+  if (run_ && run_->cluster) {
+    out += "\n== trace (virtual time, event) ==\n" + run_->cluster->trace().text();
+  }
+  return out;
+}
+
+}  // namespace keel::sim

@@ -1,0 +1,214 @@
+// The simulator as a whole: runs replay bit for bit from their seed, a user's
+// own Fsm runs in a SimCluster, faults do what they say, and a cluster that
+// breaks a rule is caught.
+#include "sim/simulation.h"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sim/kv_fsm.h"
+#include "sim/nemesis.h"
+#include "sim/node_storage.h"
+#include "sim/sim_cluster.h"
+
+namespace keel::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+SimulationOptions swarm(std::uint64_t seed, std::size_t nodes) {
+  SimulationOptions options;
+  options.seed = seed;
+  options.nodes = nodes;
+  options.ops = 150;
+  for (Fault fault : all_faults()) options.faults.insert(fault);
+  return options;
+}
+
+TEST(Determinism, the_same_seed_gives_the_same_run_bit_for_bit) {
+  for (std::uint64_t seed : {1, 2, 3, 17, 99}) {
+    for (std::size_t nodes : {3, 5}) {
+      const SimulationResult first = Simulation(swarm(seed, nodes)).run();
+      const SimulationResult second = Simulation(swarm(seed, nodes)).run();
+      EXPECT_TRUE(first.ok) << "seed " << seed << ": " << first.violations.front();
+      EXPECT_EQ(first.hash, second.hash) << "seed " << seed << " nodes " << nodes;
+      EXPECT_EQ(first.tasks, second.tasks) << "seed " << seed << " nodes " << nodes;
+      EXPECT_EQ(first.virtual_time, second.virtual_time);
+      EXPECT_EQ(first.outcomes, second.outcomes);
+    }
+  }
+}
+
+TEST(Determinism, different_seeds_give_different_runs) {
+  EXPECT_NE(Simulation(swarm(1, 3)).run().hash, Simulation(swarm(2, 3)).run().hash);
+}
+
+// A user's state machine: counts the commands it applied.
+class CountingFsm final : public Fsm {
+ public:
+  std::string apply(const LogEntry& entry) override {
+    ++applied;
+    return entry.data + "!";
+  }
+  int applied = 0;
+};
+
+SimClusterOptions counting_cluster(std::uint64_t seed) {
+  SimClusterOptions options;
+  options.nodes = 3;
+  options.seed = seed;
+  options.fsm_factory = [](ServerId) { return std::make_shared<CountingFsm>(); };
+  return options;
+}
+
+TEST(SimCluster, runs_a_users_fsm_and_answers_through_futures) {
+  SimCluster cluster(counting_cluster(5));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));
+  const ServerId leader = *cluster.ready_leader();
+  std::string response;
+  cluster.raft(leader)->apply("hello", 1s).then([&](const Result<ApplyResult>& result) {
+    if (result.is_ok()) response = result->response;
+  });
+  ASSERT_TRUE(cluster.run_until([&] { return !response.empty(); }, 2s));
+  EXPECT_EQ(response, "hello!");
+  cluster.run_for(1s);
+  for (ServerId id : cluster.ids()) {
+    EXPECT_EQ(std::static_pointer_cast<CountingFsm>(cluster.fsm(id))->applied, 1);
+  }
+  EXPECT_FALSE(cluster.failed());
+}
+
+class CrashRestart : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CrashRestart, a_crashed_server_restarts_from_its_stores_and_catches_up) {
+  SimClusterOptions options = counting_cluster(6);
+  if (GetParam()) options.storage_factory = make_disk_storage;
+  SimCluster cluster(options);
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));
+  const ServerId leader = *cluster.ready_leader();
+  int acknowledged = 0;
+  for (int i = 0; i < 10; ++i) {
+    cluster.raft(leader)
+        ->apply("w" + std::to_string(i), 1s)
+        .then([&](const Result<ApplyResult>& result) { acknowledged += result.is_ok() ? 1 : 0; });
+  }
+  ASSERT_TRUE(cluster.run_until([&] { return acknowledged == 10; }, 2s));
+  cluster.crash(leader);
+  EXPECT_FALSE(cluster.is_up(leader));
+  EXPECT_EQ(cluster.raft(leader), nullptr);
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.ready_leader().has_value() && *cluster.ready_leader() != leader; }, 5s));
+  cluster.restart(leader);
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return std::static_pointer_cast<CountingFsm>(cluster.fsm(leader))->applied == 10; },
+      5s));
+  cluster.check_logs();
+  EXPECT_FALSE(cluster.failed()) << cluster.violations().front();
+}
+
+INSTANTIATE_TEST_SUITE_P(MemoryAndDisk, CrashRestart, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "disk" : "memory";
+                         });
+
+TEST(SimCluster, a_paused_leader_is_replaced_and_steps_down_when_resumed) {
+  SimCluster cluster(counting_cluster(7));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));
+  const ServerId old_leader = *cluster.ready_leader();
+  const Term old_term = cluster.stats(old_leader)->term;
+  cluster.pause(old_leader);
+  EXPECT_TRUE(cluster.is_paused(old_leader));
+  ASSERT_TRUE(cluster.run_until(
+      [&] {
+        auto leader = cluster.ready_leader();
+        return leader && *leader != old_leader;
+      },
+      5s));
+  EXPECT_EQ(cluster.stats(old_leader)->term, old_term) << "a paused server does nothing";
+  cluster.resume(old_leader);
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.stats(old_leader)->state == RaftState::kFollower; }, 5s));
+  EXPECT_FALSE(cluster.failed());
+}
+
+TEST(SimCluster, a_one_way_cut_loses_frames_in_one_direction_only) {
+  SimCluster cluster(counting_cluster(8));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));
+  const ServerId leader = *cluster.ready_leader();
+  // The leader hears nobody: check-quorum makes it step down, and the others
+  // (who still hear its heartbeats until it does) elect a new leader.
+  for (ServerId id : cluster.ids()) cluster.cut_link(id, leader);
+  const ServerId other = leader == ServerId{1} ? ServerId{2} : ServerId{1};
+  EXPECT_FALSE(cluster.link_up(other, leader));
+  EXPECT_TRUE(cluster.link_up(leader, other));
+  ASSERT_TRUE(cluster.run_until(
+      [&] {
+        auto current = cluster.ready_leader();
+        return current && *current != leader;
+      },
+      10s));
+  EXPECT_FALSE(cluster.failed());
+}
+
+TEST(SimCluster, a_violation_stops_the_run) {
+  // A correct cluster never applies two entries at one index, so forge one:
+  // a server "applies", at the index of a real command, one of a term that
+  // never existed.
+  SimCluster cluster(counting_cluster(9));
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));
+  std::optional<Index> index;
+  cluster.raft(*cluster.ready_leader())
+      ->apply("real", 1s)
+      .then([&](const Result<ApplyResult>& result) {
+        if (result.is_ok()) index = result->index;
+      });
+  ASSERT_TRUE(cluster.run_until([&] { return index.has_value(); }, 2s));
+  EXPECT_FALSE(cluster.failed());
+  const LogEntry forged{Term{99}, *index, EntryType::kCommand, "forged"};
+  Result<std::vector<LogEntry>> entries =
+      cluster.log_store(*cluster.ready_leader())->read(Index{1}, *index);
+  ASSERT_TRUE(entries.is_ok());
+  entries->back() = forged;
+  MemoryLogStore wrong;
+  ASSERT_TRUE(wrong.append(*entries).is_ok());
+  cluster.checker().on_start(ServerId{3});
+  cluster.checker().on_apply(ServerId{3}, forged, wrong);
+  ASSERT_TRUE(cluster.failed());
+  EXPECT_EQ(cluster.violations().front().rfind("state-machine safety", 0), 0U)
+      << cluster.violations().front();
+  EXPECT_FALSE(cluster.run_until([] { return false; }, 1s)) << "a failed cluster stops at once";
+}
+
+}  // namespace
+}  // namespace keel::sim
+
+namespace keel::sim {
+namespace {
+
+LogEntry command(std::uint64_t index, std::string data) {
+  return LogEntry{Term{1}, Index{index}, EntryType::kCommand, std::move(data)};
+}
+
+TEST(KvFsm, commands_follow_the_register_model_of_the_checker) {
+  KvFsm fsm;
+  EXPECT_EQ(fsm.apply(command(1, KvFsm::cas_command("k", "none", "a"))), "unchanged")
+      << "a cas on an absent key never swaps";
+  EXPECT_EQ(fsm.get("k"), std::nullopt);
+  EXPECT_EQ(fsm.apply(command(2, KvFsm::put_command("k", "v1"))), "ok");
+  EXPECT_EQ(fsm.apply(command(3, KvFsm::cas_command("k", "v0", "v2"))), "unchanged");
+  EXPECT_EQ(fsm.get("k"), "v1");
+  EXPECT_EQ(fsm.apply(command(4, KvFsm::cas_command("k", "v1", "v2"))), "swapped");
+  EXPECT_EQ(fsm.get("k"), "v2");
+  EXPECT_EQ(fsm.apply(command(5, KvFsm::delete_command("k"))), "ok");
+  EXPECT_EQ(fsm.get("k"), std::nullopt);
+  EXPECT_EQ(fsm.apply(command(6, "put only-two-words")), "error");
+  EXPECT_TRUE(fsm.data().empty());
+}
+
+}  // namespace
+}  // namespace keel::sim
