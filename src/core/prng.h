@@ -1,7 +1,7 @@
 // core/prng.h — the core's only source of randomness.
 //
 // The core must replay bit for bit from a seed (the simulator depends on it),
-// so it never touches std::random_device or a global generator. SplitMix64 is
+// so it never reads a hardware random source or a global generator. SplitMix64 is
 // small, fast and good enough for picking election timeouts.
 //
 // Thread safety: a value; one generator per node.

@@ -42,6 +42,8 @@ RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_
       applier_executor_(make_marked_executor(*deps_.env, "keel-apply")),
       observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity),
       decode_limits_(to_decode_limits(deps_.config)),
+      persisted_term_(boot.hard_state.term),
+      persisted_vote_(boot.hard_state.vote),
       node_(to_core_config(deps_.config, seed), std::move(boot)) {}
 
 Status RaftServer::start() {
@@ -179,11 +181,23 @@ void RaftServer::flush() {
 
 void RaftServer::handle_ready(core::Ready& ready) {
   for (const core::Message& message : ready.messages) send_message(message);
-  if (ready.must_persist() || (!ready.messages_after_persist.empty() && writes_outstanding_ > 0)) {
+  // Term and vote must be durable before anything that depends on them
+  // leaves; the commit index need not be (a restarted server learns it
+  // again). Writing the hard state for every commit advance would cost the
+  // stable store's syncs on almost every group commit.
+  std::optional<core::HardState> hard_state = ready.hard_state;
+  if (hard_state && hard_state->term == persisted_term_ && hard_state->vote == persisted_vote_) {
+    hard_state.reset();
+  } else if (hard_state) {
+    persisted_term_ = hard_state->term;
+    persisted_vote_ = hard_state->vote;
+  }
+  const bool must_persist = hard_state.has_value() || !ready.entries.empty();
+  if (must_persist || (!ready.messages_after_persist.empty() && writes_outstanding_ > 0)) {
     // Through the writer even when only messages wait: they must not overtake
     // an earlier write they depend on (a vote reply after its term change).
     ++writes_outstanding_;
-    writer_->submit(WriteJob{ready.hard_state, std::move(ready.entries),
+    writer_->submit(WriteJob{hard_state, std::move(ready.entries),
                              std::move(ready.messages_after_persist)});
   } else {
     for (const core::Message& message : ready.messages_after_persist) send_message(message);

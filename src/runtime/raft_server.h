@@ -129,6 +129,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   const core::DecodeLimits decode_limits_;
 
   // --- loop ------------------------------------------------------------------
+  // The term and vote last handed to the writer (initialised before node_,
+  // which consumes the boot state).
+  Term persisted_term_;
+  ServerId persisted_vote_;
   core::Node node_;
   bool flush_scheduled_ = false;
   bool stopped_ = false;
