@@ -59,7 +59,7 @@ struct Config {
   // Reads (linearizable, lease, verify_leader) waiting at once.
   std::size_t max_pending_reads = 16384;
   // Events waiting for one slow observer; beyond this the oldest are dropped
-  // and counted (Raft never waits for an observer).
+  // and counted, kLeaderReady last of all (Raft never waits for an observer).
   std::size_t observer_queue_capacity = 1024;
   // Entries per log-store append: many proposals, one durable write.
   std::size_t max_write_batch_entries = 4096;

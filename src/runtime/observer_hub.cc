@@ -38,7 +38,7 @@ void ObserverHub::publish(const Observation& observation) {
   for (auto& [id, subscription] : subscriptions_) {
     std::lock_guard sub_lock(subscription->mutex);
     if (subscription->queue.size() >= queue_capacity_) {
-      subscription->queue.pop_front();
+      drop_one(subscription->queue);
       ++subscription->dropped;
     }
     subscription->queue.push_back(observation);
@@ -47,6 +47,19 @@ void ObserverHub::publish(const Observation& observation) {
       subscription->executor->post([subscription = subscription] { drain(subscription); });
     }
   }
+}
+
+void ObserverHub::drop_one(std::deque<Observation>& queue) {
+  // The oldest observation goes, unless it says "leader ready": that one is
+  // what applications wait for before serving reads, and a later state change
+  // does not repeat it. Drop the oldest other observation instead.
+  for (auto it = queue.begin(); it != queue.end(); ++it) {
+    if (it->kind != Observation::Kind::kLeaderReady) {
+      queue.erase(it);
+      return;
+    }
+  }
+  queue.pop_front();  // nothing but readiness: the oldest is the stalest
 }
 
 void ObserverHub::drain(const std::shared_ptr<Subscription>& subscription) {

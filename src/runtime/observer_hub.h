@@ -3,8 +3,8 @@
 //
 // Each subscription has its own executor (a thread in production) and a
 // bounded queue. publish() only appends to the queues; a slow or blocked
-// observer loses its oldest queued observations (counted), never the loop's
-// time. So an observer may block, or call back into the Raft (even
+// observer loses its oldest queued observations (counted; kLeaderReady is
+// kept while anything else can go), never the loop's time. So an observer may block, or call back into the Raft (even
 // barrier().get()) without deadlocking it.
 //
 // Thread safety: every method may be called from any thread.
@@ -44,6 +44,7 @@ class ObserverHub {
     std::uint64_t dropped = 0;
   };
   static void drain(const std::shared_ptr<Subscription>& subscription);
+  static void drop_one(std::deque<Observation>& queue);
 
   std::shared_ptr<Env> env_;
   const std::size_t queue_capacity_;
