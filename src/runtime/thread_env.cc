@@ -105,7 +105,10 @@ void run_loop(const std::shared_ptr<QueueState>& queue) {
     } else if (queue->timers.empty()) {
       queue->wakeup.wait(lock);
     } else {
-      queue->wakeup.wait_until(lock, queue->timers.begin()->first.due);
+      // A copy: wait_until reads its deadline again after waking, and by then
+      // stop() (or a task) may have erased the timer that held it.
+      const auto due = queue->timers.begin()->first.due;
+      queue->wakeup.wait_until(lock, due);
     }
   }
 }
