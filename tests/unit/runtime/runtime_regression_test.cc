@@ -163,18 +163,11 @@ TEST(RuntimeRegression, MalformedFramesAreDroppedAndCountedAndChangeNothing) {
 TEST(RuntimeRegression, ObserversGivenAtOpenSeeTheFirstLeaderReady) {
   auto env = make_thread_env();
   InMemoryNetwork network(env);
-  Configuration configuration{{Server{ServerId{1}, "solo", Suffrage::kVoter}}};
-  auto log = std::make_shared<MemoryLogStore>();
-  auto stable = std::make_shared<MemoryStableStore>();
-  ASSERT_TRUE(bootstrap_cluster(*log, *stable, configuration).is_ok());
-  Config config;
-  config.id = ServerId{1};
-  config.heartbeat_interval = 20ms;
-  config.election_timeout = 100ms;
-  config.lease_timeout = 50ms;
+  RaftDependencies deps = solo_server_deps(env, network);
+  deps.config.heartbeat_interval = 20ms;
+  deps.config.election_timeout = 100ms;
+  deps.config.lease_timeout = 50ms;
   Promise<Term> ready;
-  RaftDependencies deps{config, std::make_shared<KvFsm>(), log, stable,
-                        network.transport(ServerId{1}), env};
   deps.observers.push_back([ready](const Observation& observation) {
     if (observation.kind == Observation::Kind::kLeaderReady) ready.resolve(observation.term);
   });
@@ -208,14 +201,7 @@ TEST(RuntimeRegression, ShutdownOnAnEnvWrappingAManualEnvReturnsWithoutWaiting) 
   auto manual = std::make_shared<ManualEnv>(7);
   auto env = std::make_shared<ForwardingEnv>(manual);
   InMemoryNetwork network(manual);
-  Configuration configuration{{Server{ServerId{1}, "solo", Suffrage::kVoter}}};
-  auto log = std::make_shared<MemoryLogStore>();
-  auto stable = std::make_shared<MemoryStableStore>();
-  ASSERT_TRUE(bootstrap_cluster(*log, *stable, configuration).is_ok());
-  Config config;
-  config.id = ServerId{1};
-  RaftDependencies deps{config, std::make_shared<KvFsm>(), log, stable,
-                        network.transport(ServerId{1}), env};
+  RaftDependencies deps = solo_server_deps(env, network);
   auto raft = Raft::open(std::move(deps));
   ASSERT_TRUE(raft.is_ok()) << raft.status();
   manual->advance(3s);

@@ -87,6 +87,19 @@ inline bool eventually(const std::function<bool()>& condition,
   return condition();
 }
 
+// The dependencies of a one-server cluster (id 1, "solo") on bootstrapped
+// memory stores; callers adjust deps.config and deps.observers.
+inline RaftDependencies solo_server_deps(std::shared_ptr<Env> env, InMemoryNetwork& network) {
+  Configuration configuration{{Server{ServerId{1}, "solo", Suffrage::kVoter}}};
+  auto log = std::make_shared<MemoryLogStore>();
+  auto stable = std::make_shared<MemoryStableStore>();
+  if (!bootstrap_cluster(*log, *stable, configuration).is_ok()) std::abort();
+  Config config;
+  config.id = ServerId{1};
+  return RaftDependencies{config, std::make_shared<KvFsm>(), log, stable,
+                          network.transport(ServerId{1}), std::move(env)};
+}
+
 class TestCluster {
  public:
   explicit TestCluster(std::size_t size, std::function<void(Config&)> tune = {})
