@@ -38,11 +38,50 @@ enum class Canary : std::uint8_t {
   // A leader that has not heard from a quorum for an election timeout keeps
   // leading (no check-quorum step-down, thesis §6.2).
   kNoCheckQuorumStepDown = 6,
+  // A leader sends appends and heartbeats of a term before that term (and
+  // its vote) is durable: a single voter elected in one step.
+  kSendBeforeTermDurable = 7,
+  // The runtime numbers forwarded reads from 1 in every run, so a restarted
+  // follower takes the answer meant for its previous run (runtime canary).
+  kReadIdReuseAfterRestart = 8,
+  // The runtime steps a frame (or any other input) before catching up the
+  // ticks that fell due while its loop stalled (runtime canary).
+  kStepBeforeTickCatchUp = 9,
+  // A leader releases ReadIndex reads without a quorum round (thesis §6.4,
+  // step 3: it must confirm it is still leader).
+  kReadWithoutConfirmation = 10,
+  // A read joins the oldest round still waiting for its quorum, whose
+  // heartbeats went out before the read arrived: the round proves
+  // leadership only as of an earlier moment.
+  kReadConfirmedByEarlierRound = 11,
+  // The lease runs from when a quorum's acknowledgement arrived instead of
+  // from when the acknowledged heartbeats were sent.
+  kLeaseFromAckTime = 12,
+  // The lease lasts the followers' whole election timeout as the leader's
+  // clock measures it: no margin for a follower's clock running fast (nor
+  // for tick rounding).
+  kLeaseWithoutDriftMargin = 13,
+  // A follower does not restart its election timer when a heartbeat arrives
+  // (only appends with entries do): in a quiet cluster it campaigns though
+  // its leader is fine (a liveness rule: caught as term churn).
+  kElectionTimerNotReset = 14,
 };
 
 inline constexpr Canary kAllCanaries[] = {
-    Canary::kFigure8Commit,         Canary::kReadWithoutTermStart, Canary::kAckBeforePersist,
-    Canary::kNoFollowerCommitClamp, Canary::kVoteBeforePersist,    Canary::kNoCheckQuorumStepDown,
+    Canary::kFigure8Commit,
+    Canary::kReadWithoutTermStart,
+    Canary::kAckBeforePersist,
+    Canary::kNoFollowerCommitClamp,
+    Canary::kVoteBeforePersist,
+    Canary::kNoCheckQuorumStepDown,
+    Canary::kSendBeforeTermDurable,
+    Canary::kReadIdReuseAfterRestart,
+    Canary::kStepBeforeTickCatchUp,
+    Canary::kReadWithoutConfirmation,
+    Canary::kReadConfirmedByEarlierRound,
+    Canary::kLeaseFromAckTime,
+    Canary::kLeaseWithoutDriftMargin,
+    Canary::kElectionTimerNotReset,
 };
 
 // The names keel-sim --canary accepts.
@@ -62,6 +101,22 @@ constexpr std::string_view canary_name(Canary canary) {
       return "vote-before-persist";
     case Canary::kNoCheckQuorumStepDown:
       return "no-check-quorum-step-down";
+    case Canary::kSendBeforeTermDurable:
+      return "send-before-term-durable";
+    case Canary::kReadIdReuseAfterRestart:
+      return "read-id-reuse-after-restart";
+    case Canary::kStepBeforeTickCatchUp:
+      return "step-before-tick-catch-up";
+    case Canary::kReadWithoutConfirmation:
+      return "read-without-confirmation";
+    case Canary::kReadConfirmedByEarlierRound:
+      return "read-confirmed-by-earlier-round";
+    case Canary::kLeaseFromAckTime:
+      return "lease-from-ack-time";
+    case Canary::kLeaseWithoutDriftMargin:
+      return "lease-without-drift-margin";
+    case Canary::kElectionTimerNotReset:
+      return "election-timer-not-reset";
   }
   return "unknown";
 }

@@ -33,10 +33,14 @@ bool is_leader_message(MessageType type) {
 
 const char* to_string(Role role) {
   switch (role) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "unknown";
 }
@@ -64,19 +68,25 @@ Node::Node(CoreConfig config, BootState boot)
   applied_ = boot.applied;
   applied_handed_ = boot.applied;
   persisted_ = log_.last_index();
+  durable_term_ = term_;  // recovered from the stores: durable by definition
   unstable_from_ = log_.last_index().next();
   last_hard_state_ = hard_state();
   checked_term_ = term_;
   checked_commit_ = commit_;
+  leader_contact_elapsed_ = config_.election_timeout_ticks;  // no leader heard yet
   reset_election_timer();
 }
 
 Role Node::role() const {
   switch (role_.index()) {
-    case 0: return Role::kFollower;
-    case 1: return Role::kPreCandidate;
-    case 2: return Role::kCandidate;
-    default: return Role::kLeader;
+    case 0:
+      return Role::kFollower;
+    case 1:
+      return Role::kPreCandidate;
+    case 2:
+      return Role::kCandidate;
+    default:
+      return Role::kLeader;
   }
 }
 
@@ -84,6 +94,7 @@ Role Node::role() const {
 
 void Node::tick() {
   ++ticks_;
+  ++leader_contact_elapsed_;
   if (is_leader()) {
     tick_leader();
   } else {
@@ -153,8 +164,8 @@ bool Node::step_term(const Message& m) {
       reply.reject = true;
       send(std::move(reply));
     } else if (m.type == MessageType::kPreVoteRequest) {
-      send(Message{.type = MessageType::kPreVoteResponse, .to = m.from, .term = term_,
-                   .reject = true});
+      send(Message{
+          .type = MessageType::kPreVoteResponse, .to = m.from, .term = term_, .reject = true});
     }
     // Every other stale message (old responses, old votes) changes nothing.
     return false;
@@ -164,17 +175,35 @@ bool Node::step_term(const Message& m) {
 
 void Node::step_by_type(const Message& m) {
   switch (m.type) {
-    case MessageType::kAppendRequest: handle_append(m); break;
-    case MessageType::kHeartbeatRequest: handle_heartbeat(m); break;
+    case MessageType::kAppendRequest:
+      handle_append(m);
+      break;
+    case MessageType::kHeartbeatRequest:
+      handle_heartbeat(m);
+      break;
     case MessageType::kPreVoteRequest:
-    case MessageType::kVoteRequest: handle_vote_request(m); break;
+    case MessageType::kVoteRequest:
+      handle_vote_request(m);
+      break;
     case MessageType::kPreVoteResponse:
-    case MessageType::kVoteResponse: handle_vote_response(m); break;
-    case MessageType::kAppendResponse: handle_append_response(m); break;
-    case MessageType::kHeartbeatResponse: handle_heartbeat_response(m); break;
-    case MessageType::kReadIndexRequest: handle_read_index_request(m); break;
-    case MessageType::kReadIndexResponse: handle_read_index_response(m); break;
-    case MessageType::kTimeoutNow: handle_timeout_now(m); break;
+    case MessageType::kVoteResponse:
+      handle_vote_response(m);
+      break;
+    case MessageType::kAppendResponse:
+      handle_append_response(m);
+      break;
+    case MessageType::kHeartbeatResponse:
+      handle_heartbeat_response(m);
+      break;
+    case MessageType::kReadIndexRequest:
+      handle_read_index_request(m);
+      break;
+    case MessageType::kReadIndexResponse:
+      handle_read_index_response(m);
+      break;
+    case MessageType::kTimeoutNow:
+      handle_timeout_now(m);
+      break;
   }
 }
 
@@ -203,7 +232,16 @@ Status Node::read_index(std::uint64_t request_id) {
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) {
     if (leader_.is_zero()) return Status::unavailable("no known leader to ask for a read index");
-    send(Message{.type = MessageType::kReadIndexRequest, .to = leader_, .term = term_,
+    // Asking again under the same id rebinds it to the present leader and
+    // term. Ids the shell gave up on are forgotten oldest first: a late
+    // answer to one is then ignored and the shell asks again.
+    forwarded_reads_[request_id] = ForwardedRead{leader_, term_};
+    if (forwarded_reads_.size() > config_.max_pending_reads) {
+      forwarded_reads_.erase(forwarded_reads_.begin());
+    }
+    send(Message{.type = MessageType::kReadIndexRequest,
+                 .to = leader_,
+                 .term = term_,
                  .request_id = request_id});
     return Status::ok();
   }
@@ -216,11 +254,11 @@ Status Node::read_index(std::uint64_t request_id) {
   if (leader->pending_reads.size() >= config_.max_pending_reads) {
     return Status::resource_exhausted("too many reads waiting for a quorum round");
   }
-  if (configuration_.voter_count() == 1) {
+  if (configuration_.voter_count() == 1 || KEEL_CANARY(kReadWithoutConfirmation)) {
     read_states_.push_back(ReadState{request_id, commit_, Status::ok()});
     return Status::ok();
   }
-  const std::uint64_t round = open_read_round();
+  const std::uint64_t round = round_for_new_read();
   leader->pending_reads.push_back(PendingRead{request_id, id(), commit_, round});
   return Status::ok();
 }
@@ -243,7 +281,11 @@ Result<Index> Node::lease_read_index() const {
   if (leader->sent_timeout_now) {
     return Status::unavailable("no lease for the rest of a term in which TimeoutNow was sent");
   }
-  if (!leader->lease_start_tick || ticks_ >= *leader->lease_start_tick + config_.lease_ticks) {
+  // KEEL_CANARY(kLeaseWithoutDriftMargin): the lease lasts the followers'
+  // whole election timeout, as the leader's own clock measures it.
+  const std::uint64_t lease_ticks =
+      KEEL_CANARY(kLeaseWithoutDriftMargin) ? config_.election_timeout_ticks : config_.lease_ticks;
+  if (!leader->lease_start_tick || ticks_ >= *leader->lease_start_tick + lease_ticks) {
     return Status::unavailable("leader lease has expired");
   }
   return commit_;
@@ -302,8 +344,10 @@ void Node::set_role(RoleState role) {
 void Node::set_leader(ServerId leader) {
   if (leader == leader_) return;
   leader_ = leader;
-  events_.push_back(Event{.kind = EventKind::kLeaderChanged, .role = role(), .term = term_,
-                          .leader = leader});
+  // Answers from the previous leader no longer count; the shell re-asks.
+  std::erase_if(forwarded_reads_, [&](const auto& read) { return read.second.leader != leader; });
+  events_.push_back(
+      Event{.kind = EventKind::kLeaderChanged, .role = role(), .term = term_, .leader = leader});
 }
 
 void Node::become_follower(Term term, ServerId leader) {
@@ -322,13 +366,16 @@ void Node::become_pre_candidate() {
   set_role(PreCandidateRole{});
   set_leader(kNoServer);
   reset_election_timer();
-  handle_vote_response(Message{.type = MessageType::kPreVoteResponse, .from = id(), .to = id(),
-                               .term = term_.next()});
+  handle_vote_response(Message{
+      .type = MessageType::kPreVoteResponse, .from = id(), .to = id(), .term = term_.next()});
   if (!std::holds_alternative<PreCandidateRole>(role_)) return;  // won alone
   for (ServerId voter : configuration_.voters()) {
     if (voter == id()) continue;
-    send(Message{.type = MessageType::kPreVoteRequest, .to = voter, .term = term_.next(),
-                 .last_log_index = log_.last_index(), .last_log_term = log_.last_term()});
+    send(Message{.type = MessageType::kPreVoteRequest,
+                 .to = voter,
+                 .term = term_.next(),
+                 .last_log_index = log_.last_index(),
+                 .last_log_term = log_.last_term()});
   }
 }
 
@@ -345,8 +392,11 @@ void Node::become_candidate(bool leadership_transfer) {
     if (voter == id()) continue;
     // Sent only after term and vote are durable (messages_after_persist):
     // otherwise a crash could let this node vote twice in one term.
-    send(Message{.type = MessageType::kVoteRequest, .to = voter, .term = term_,
-                 .last_log_index = log_.last_index(), .last_log_term = log_.last_term(),
+    send(Message{.type = MessageType::kVoteRequest,
+                 .to = voter,
+                 .term = term_,
+                 .last_log_index = log_.last_index(),
+                 .last_log_term = log_.last_term(),
                  .leadership_transfer = leadership_transfer});
   }
 }
@@ -355,9 +405,9 @@ void Node::become_leader() {
   LeaderRole leader;
   for (const Server& server : configuration_.servers) {
     if (server.id == id()) continue;
-    leader.progress.emplace(server.id, Progress(log_.last_index().next(),
-                                                config_.max_inflight_appends,
-                                                config_.max_inflight_bytes));
+    leader.progress.emplace(server.id,
+                            Progress(log_.last_index().next(), config_.max_inflight_appends,
+                                     config_.max_inflight_bytes));
   }
   set_role(std::move(leader));
   set_leader(id());
@@ -382,6 +432,7 @@ void Node::handle_append(const Message& m) {
   if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
   set_leader(m.from);
   election_elapsed_ = 0;
+  leader_contact_elapsed_ = 0;
   append_from_leader(m);
 }
 
@@ -432,11 +483,14 @@ void Node::handle_heartbeat(const Message& m) {
   KEEL_CHECK("election safety: one leader per term", !is_leader());
   if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
   set_leader(m.from);
-  election_elapsed_ = 0;
+  if (!KEEL_CANARY(kElectionTimerNotReset)) election_elapsed_ = 0;
+  leader_contact_elapsed_ = 0;
   // The leader clamps a heartbeat's commit to the match index it holds for
   // us, which our log is known to share with it.
   advance_commit_to(std::min(m.commit, log_.last_index()));
-  send(Message{.type = MessageType::kHeartbeatResponse, .to = m.from, .term = term_,
+  send(Message{.type = MessageType::kHeartbeatResponse,
+               .to = m.from,
+               .term = term_,
                .read_round = m.read_round});
 }
 
@@ -448,8 +502,15 @@ void Node::handle_vote_request(const Message& m) {
     // have not heard from a leader within the election timeout (thesis §9.6).
     can_vote = m.term > term_ && (!in_leader_lease() || m.leadership_transfer);
   } else {
-    // At most one vote per term (§5.2); repeat a vote already given.
-    can_vote = vote_ == m.from || (vote_.is_zero() && leader_.is_zero());
+    // At most one vote per term (§5.2); repeat a vote already given. A new
+    // vote is refused while we heard from a leader within the election
+    // timeout, whatever our term: a term adopted from a late response (a
+    // rejected pre-vote, say) forgets the leader but not the promise its
+    // lease relies on. step_term() drops such requests of a higher term;
+    // this catches those of our own term.
+    const bool lease_protected =
+        config_.check_quorum && in_leader_lease() && !m.leadership_transfer;
+    can_vote = vote_ == m.from || (vote_.is_zero() && leader_.is_zero() && !lease_protected);
   }
   const bool granted = can_vote && log_.is_up_to_date(m.last_log_index, m.last_log_term);
   const MessageType type = pre_vote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
@@ -459,7 +520,9 @@ void Node::handle_vote_request(const Message& m) {
   }
   // A granted pre-vote answers with the requested term so the pre-candidate
   // can tell it from a stale answer; everything else carries our term.
-  send(Message{.type = type, .to = m.from, .term = granted && pre_vote ? m.term : term_,
+  send(Message{.type = type,
+               .to = m.from,
+               .term = granted && pre_vote ? m.term : term_,
                .reject = !granted});
 }
 
@@ -490,7 +553,15 @@ void Node::handle_vote_response(const Message& m) {
 }
 
 void Node::handle_read_index_response(const Message& m) {
-  if (m.from != leader_) return;  // from a leader we no longer follow
+  // Only the answer to a request we forwarded, from the leader we asked, in
+  // the term we asked in. Anything else -- a leader we no longer follow, an
+  // answer to a request we re-asked elsewhere -- is stale.
+  auto asked = forwarded_reads_.find(m.request_id);
+  if (asked == forwarded_reads_.end() || asked->second.leader != m.from ||
+      asked->second.term != m.term || m.from != leader_) {
+    return;
+  }
+  forwarded_reads_.erase(asked);
   ReadState state{m.request_id, m.read_index, Status::ok()};
   if (m.reject) state.status = Status::unavailable("leader refused the read index");
   read_states_.push_back(std::move(state));
@@ -562,8 +633,12 @@ void Node::handle_heartbeat_response(const Message& m) {
     // (and the window freed) if the appends did arrive and only their acks
     // are late; rejected otherwise, which moves the follower back to probe.
     const Index last = log_.last_index();
-    send(Message{.type = MessageType::kAppendRequest, .to = m.from, .term = term_,
-                 .prev_log_index = last, .prev_log_term = log_.last_term(), .commit = commit_});
+    send(Message{.type = MessageType::kAppendRequest,
+                 .to = m.from,
+                 .term = term_,
+                 .prev_log_index = last,
+                 .prev_log_term = log_.last_term(),
+                 .commit = commit_});
   }
   if (m.read_round > pr->read_round_acked) {
     pr->read_round_acked = m.read_round;
@@ -573,7 +648,9 @@ void Node::handle_heartbeat_response(const Message& m) {
 
 void Node::handle_read_index_request(const Message& m) {
   auto* leader = std::get_if<LeaderRole>(&role_);
-  Message reply{.type = MessageType::kReadIndexResponse, .to = m.from, .term = term_,
+  Message reply{.type = MessageType::kReadIndexResponse,
+                .to = m.from,
+                .term = term_,
                 .request_id = m.request_id};
   if (leader == nullptr || (!committed_in_current_term() && !KEEL_CANARY(kReadWithoutTermStart)) ||
       leader->pending_reads.size() >= config_.max_pending_reads) {
@@ -581,8 +658,25 @@ void Node::handle_read_index_request(const Message& m) {
     send(std::move(reply));
     return;
   }
-  const std::uint64_t round = open_read_round();
+  if (KEEL_CANARY(kReadWithoutConfirmation)) {
+    reply.read_index = commit_;
+    send(std::move(reply));
+    return;
+  }
+  const std::uint64_t round = round_for_new_read();
   leader->pending_reads.push_back(PendingRead{m.request_id, m.from, commit_, round});
+}
+
+std::uint64_t Node::round_for_new_read() {
+  auto& leader = std::get<LeaderRole>(role_);
+  // Thesis §6.4: the round that confirms a read must start after the read
+  // arrived. A round whose heartbeats already went out proves leadership
+  // only as of their sending; a newer leader may have committed since.
+  if (KEEL_CANARY(kReadConfirmedByEarlierRound) && !leader.round_sent_ticks.empty() &&
+      leader.round_sent_ticks.front().first > leader.confirmed_round) {
+    return leader.round_sent_ticks.front().first;  // the oldest round still unconfirmed
+  }
+  return open_read_round();
 }
 
 std::uint64_t Node::open_read_round() {
@@ -610,7 +704,8 @@ void Node::release_confirmed_reads() {
   // that echoed it heard from us after that moment.
   while (!leader.round_sent_ticks.empty() && leader.round_sent_ticks.front().first <= confirmed) {
     if (leader.round_sent_ticks.front().first == confirmed) {
-      leader.lease_start_tick = leader.round_sent_ticks.front().second;
+      leader.lease_start_tick =
+          KEEL_CANARY(kLeaseFromAckTime) ? ticks_ : leader.round_sent_ticks.front().second;
     }
     leader.round_sent_ticks.pop_front();
   }
@@ -620,8 +715,11 @@ void Node::release_confirmed_reads() {
     if (read.requester == id()) {
       read_states_.push_back(ReadState{read.request_id, read.index, Status::ok()});
     } else {
-      send(Message{.type = MessageType::kReadIndexResponse, .to = read.requester, .term = term_,
-                   .request_id = read.request_id, .read_index = read.index});
+      send(Message{.type = MessageType::kReadIndexResponse,
+                   .to = read.requester,
+                   .term = term_,
+                   .request_id = read.request_id,
+                   .read_index = read.index});
     }
   }
 }
@@ -650,7 +748,7 @@ void Node::maybe_send_timeout_now(ServerId peer) {
 }
 
 bool Node::in_leader_lease() const {
-  if (!leader_.is_zero() && election_elapsed_ < config_.election_timeout_ticks) return true;
+  if (is_leader() || leader_contact_elapsed_ < config_.election_timeout_ticks) return true;
   // A node that just started does not know whether a leader is in contact
   // with a quorum and holds a lease; had it been a follower before the
   // restart, voting at once could help elect a second leader inside the old
@@ -699,7 +797,8 @@ void Node::on_commit_advanced(Index old_commit) {
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) return;
   needs_flush_ = true;
-  for (Index i = std::max(old_commit.next(), leader->term_start_index); i <= commit_; i = i.next()) {
+  for (Index i = std::max(old_commit.next(), leader->term_start_index); i <= commit_;
+       i = i.next()) {
     leader->uncommitted_bytes -= entry_size_bytes(log_.at(i));
   }
   maybe_announce_ready();
@@ -714,8 +813,11 @@ void Node::maybe_announce_ready() {
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr || leader->ready_announced || applied_ < leader->term_start_index) return;
   leader->ready_announced = true;
-  events_.push_back(Event{.kind = EventKind::kLeaderReady, .role = Role::kLeader, .term = term_,
-                          .leader = id(), .index = leader->term_start_index});
+  events_.push_back(Event{.kind = EventKind::kLeaderReady,
+                          .role = Role::kLeader,
+                          .term = term_,
+                          .leader = id(),
+                          .index = leader->term_start_index});
 }
 
 // --- output ------------------------------------------------------------------
@@ -735,16 +837,20 @@ void Node::send_appends(ServerId peer, Progress& pr) {
     const Index prev = pr.next_index.prev();
     std::optional<Term> prev_term = log_.term_at(prev);
     KEEL_CHECK("replication source is still in the log", prev_term.has_value());
-    std::vector<LogEntry> entries = log_.slice(pr.next_index, log_.last_index(),
-                                               config_.max_entries_per_append,
-                                               config_.max_bytes_per_append);
+    std::vector<LogEntry> entries =
+        log_.slice(pr.next_index, log_.last_index(), config_.max_entries_per_append,
+                   config_.max_bytes_per_append);
     std::uint64_t bytes = 0;
     for (const LogEntry& entry : entries) bytes += entry_size_bytes(entry);
     const Index last = entries.back().index;
     pr.commit_sent = std::min(commit_, last);
-    send(Message{.type = MessageType::kAppendRequest, .to = peer, .term = term_,
-                 .prev_log_index = prev, .prev_log_term = *prev_term,
-                 .entries = std::move(entries), .commit = commit_});
+    send(Message{.type = MessageType::kAppendRequest,
+                 .to = peer,
+                 .term = term_,
+                 .prev_log_index = prev,
+                 .prev_log_term = *prev_term,
+                 .entries = std::move(entries),
+                 .commit = commit_});
     pr.sent(last, bytes, /*had_entries=*/true);
   }
 }
@@ -757,8 +863,11 @@ void Node::send_commit_notice(ServerId peer, Progress& pr) {
   const Index learnable = std::min(commit_, pr.match_index);
   if (pr.commit_sent >= learnable || pr.state != ProgressState::kReplicate) return;
   pr.commit_sent = learnable;
-  send(Message{.type = MessageType::kAppendRequest, .to = peer, .term = term_,
-               .prev_log_index = pr.match_index, .prev_log_term = *log_.term_at(pr.match_index),
+  send(Message{.type = MessageType::kAppendRequest,
+               .to = peer,
+               .term = term_,
+               .prev_log_index = pr.match_index,
+               .prev_log_term = *log_.term_at(pr.match_index),
                .commit = commit_});
 }
 
@@ -770,7 +879,9 @@ void Node::send_heartbeats() {
   for (auto& [peer, progress] : leader.progress) {
     const Index commit =
         KEEL_CANARY(kNoFollowerCommitClamp) ? commit_ : std::min(progress.match_index, commit_);
-    send(Message{.type = MessageType::kHeartbeatRequest, .to = peer, .term = term_,
+    send(Message{.type = MessageType::kHeartbeatRequest,
+                 .to = peer,
+                 .term = term_,
                  .commit = commit,
                  .read_round = leader.read_round});
   }
@@ -779,14 +890,21 @@ void Node::send_heartbeats() {
 void Node::send(Message message) {
   message.from = id();
   // A leader's appends, heartbeats and TimeoutNow promise nothing about its
-  // own disk, so they go out at once, in parallel with its own write (thesis
-  // §10.2.1). Every other message (votes, acknowledgements, vote requests
-  // after a term change) may only leave once the state it reflects is durable.
+  // own log, so they go out at once, in parallel with its own write (thesis
+  // §10.2.1) -- but only once its term is durable. A leader elected in the
+  // very step that raised its term (a single voter wins alone) would
+  // otherwise send entries of a term it could forget: crash, restart in the
+  // old term, win the same term again and propose something else at the
+  // same index, and a follower that kept the first entry (its index and
+  // term "match") applies it while the leader applies the second. Every
+  // other message (votes, acknowledgements, vote requests after a term
+  // change) may only leave once the state it reflects is durable.
   const bool early_ack = message.type == MessageType::kAppendResponse && !message.reject &&
                          KEEL_CANARY(kAckBeforePersist);
   const bool early_vote = message.type == MessageType::kVoteResponse && !message.reject &&
                           KEEL_CANARY(kVoteBeforePersist);
-  if ((is_leader() && is_leader_message(message.type)) || early_ack || early_vote) {
+  const bool term_durable = durable_term_ == term_ || KEEL_CANARY(kSendBeforeTermDurable);
+  if ((is_leader() && is_leader_message(message.type) && term_durable) || early_ack || early_vote) {
     messages_.push_back(std::move(message));
   } else {
     messages_after_persist_.push_back(std::move(message));
@@ -796,8 +914,7 @@ void Node::send(Message message) {
 bool Node::has_ready() const {
   return needs_flush_ || !messages_.empty() || !messages_after_persist_.empty() ||
          hard_state() != last_hard_state_ || unstable_from_ <= log_.last_index() ||
-         applied_handed_ < apply_limit() || !read_states_.empty() ||
-         !events_.empty();
+         applied_handed_ < apply_limit() || !read_states_.empty() || !events_.empty();
 }
 
 Ready Node::ready() {
@@ -853,6 +970,8 @@ void Node::on_persisted(Index index, Term term) {
   check_invariants();
 }
 
+void Node::on_term_persisted(Term term) { durable_term_ = std::max(durable_term_, term); }
+
 void Node::on_applied(Index index) {
   KEEL_CHECK("only handed-out entries are applied", index <= applied_handed_);
   if (index <= applied_) return;
@@ -870,6 +989,7 @@ void Node::check_invariants() {
   KEEL_CHECK("committed <= last index", commit_ <= log_.last_index());
   KEEL_CHECK("persisted <= last index", persisted_ <= log_.last_index());
   KEEL_CHECK("a vote is only cast by a voter's term", vote_.is_zero() || !term_.is_zero());
+  KEEL_CHECK("the durable term is never ahead of the term", durable_term_ <= term_);
   if (const auto* leader = std::get_if<LeaderRole>(&role_)) {
     KEEL_CHECK("a leader's term-start entry is of its term",
                log_.term_at(leader->term_start_index) == term_);

@@ -77,7 +77,7 @@ struct LeaderRole {
   // Read rounds (thesis §6.4): each heartbeat broadcast carries a new round
   // number; a round echoed by a quorum proves leadership as of its sending.
   std::uint64_t read_round = 0;
-  bool round_pending = false;       // a round was opened but its heartbeats not yet sent
+  bool round_pending = false;  // a round was opened but its heartbeats not yet sent
   std::uint64_t confirmed_round = 0;
   std::deque<PendingRead> pending_reads;
   // When each unconfirmed round was sent (node ticks), for the lease.
@@ -130,6 +130,11 @@ class Node {
   // Entries up to `index`, whose entry has `term`, are durable. A stale
   // acknowledgement (the entry was replaced since) is ignored.
   void on_persisted(Index index, Term term);
+  // The hard state of `term` (the term and the vote cast in it) is durable.
+  // Until then no message of `term` leaves this node before the write that
+  // holds it (see send() in node.cc); an acknowledgement of an older term
+  // changes nothing.
+  void on_term_persisted(Term term);
   // The state machine has applied every committed entry up to `index`.
   void on_applied(Index index);
 
@@ -191,6 +196,8 @@ class Node {
   // Whether this node must refuse to help elect another leader now: it heard
   // from a leader within the election timeout (or just started, see .cc).
   bool in_leader_lease() const;
+  // The round a new read joins: one whose heartbeats have not gone out yet.
+  std::uint64_t round_for_new_read();
   std::size_t quorum() const { return configuration_.quorum_size(); }
   bool quorum_active(const LeaderRole& leader) const;
   Progress* find_progress(ServerId peer);
@@ -218,18 +225,33 @@ class Node {
   RaftLog log_;
   Index commit_;
   Index applied_;
-  Index applied_handed_;   // the last committed entry handed to the shell to apply
-  Index persisted_;        // the log is durable up to here
-  Index unstable_from_;    // the first entry not yet handed to the shell to persist
+  Index applied_handed_;  // the last committed entry handed to the shell to apply
+  Index persisted_;       // the log is durable up to here
+  Term durable_term_;     // the newest term the shell reported durable (on_term_persisted)
+  Index unstable_from_;   // the first entry not yet handed to the shell to persist
   HardState last_hard_state_;
 
   std::uint64_t ticks_ = 0;
   std::uint32_t election_elapsed_ = 0;
+  // Ticks since a leader's append or heartbeat last reached this node (in
+  // whatever term). Unlike election_elapsed_, a term change does not reset
+  // it: the promise a follower gives a leader's lease -- no vote for anyone
+  // else for an election timeout -- outlives a term it adopts from a
+  // response (see in_leader_lease in node.cc).
+  std::uint64_t leader_contact_elapsed_ = 0;
   std::uint32_t heartbeat_elapsed_ = 0;
   std::uint32_t randomized_election_timeout_ = 0;
 
   RoleState role_;
   bool needs_flush_ = false;
+
+  // ReadIndex requests this follower forwarded, by request id: only an
+  // answer from the leader it asked, in the term it asked in, releases one.
+  struct ForwardedRead {
+    ServerId leader;
+    Term term;
+  };
+  std::map<std::uint64_t, ForwardedRead> forwarded_reads_;
 
   std::vector<Message> messages_;
   std::vector<Message> messages_after_persist_;

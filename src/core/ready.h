@@ -4,13 +4,19 @@
 //   1. Persist `hard_state` (if set) and `entries` (if any). Before appending
 //      `entries`, drop every stored entry at index >= entries.front().index:
 //      they conflicted with the leader and were replaced.
-//   2. Send `messages` at once: they are a leader's appends and heartbeats,
-//      which may go out in parallel with its own disk write (thesis §10.2.1).
+//   2. Send `messages` at once: they are a leader's appends and heartbeats
+//      of a term that is already durable, which may go out in parallel with
+//      its own disk write of the entries (thesis §10.2.1).
 //   3. Only after step 1 is durable, send `messages_after_persist` (votes,
-//      append acknowledgements, ...: each promises something about durable
-//      state) and call Node::on_persisted(last entry's index, term).
-//      Readies must be persisted in the order they were produced; with
-//      nothing to persist, step 3 may follow step 2 immediately.
+//      append acknowledgements, a new leader's first appends, ...: each
+//      promises something about durable state), call
+//      Node::on_persisted(last entry's index, term) and, if `hard_state` was
+//      set, Node::on_term_persisted(hard_state->term).
+//      Readies must be persisted in the order they were produced, and
+//      `messages_after_persist` must also wait for every earlier Ready's
+//      write still in flight: a vote reply must not overtake the write of
+//      the term it was given in. Only when this Ready persists nothing and
+//      no earlier write is in flight may step 3 follow step 2 at once.
 //   4. Apply `committed_entries` in order, then call Node::on_applied().
 //   5. Serve `read_states` once the state machine has applied through each
 //      one's index; hand `events` to observers.

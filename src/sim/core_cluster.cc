@@ -9,9 +9,11 @@
 namespace keel::sim {
 
 CoreCluster::CoreCluster(Options options) : options_(std::move(options)) {
+  KEEL_CHECK("a core cluster keeps at least one voter", options_.learners < options_.nodes);
   for (std::size_t i = 1; i <= options_.nodes; ++i) {
-    configuration_.servers.push_back(
-        Server{ServerId{i}, "node-" + std::to_string(i), Suffrage::kVoter});
+    const bool learner = i > options_.nodes - options_.learners;
+    configuration_.servers.push_back(Server{ServerId{i}, "node-" + std::to_string(i),
+                                            learner ? Suffrage::kLearner : Suffrage::kVoter});
   }
   for (ServerId id : ids()) {
     Member m;
@@ -190,6 +192,7 @@ void CoreCluster::finish_persist(Member& m, core::Ready& ready) {
   if (!ready.entries.empty()) {
     m.node->on_persisted(ready.entries.back().index, ready.entries.back().term);
   }
+  if (ready.hard_state) m.node->on_term_persisted(ready.hard_state->term);
 }
 
 void CoreCluster::persist(ServerId id) {
@@ -217,8 +220,8 @@ void CoreCluster::restart(ServerId id) {
   m.applied.clear();
   core::CoreConfig config = m.config;
   config.random_seed = m.config.random_seed + 7919 * m.restarts++;
-  core::BootState boot{m.durable_hard_state, Index{0}, Term{0}, m.durable_log, Index{0},
-                       configuration_};
+  core::BootState boot{m.durable_hard_state, Index{0}, Term{0},
+                       m.durable_log,        Index{0}, configuration_};
   m.node = std::make_unique<core::Node>(config, std::move(boot));
   process(id);
 }
@@ -283,9 +286,7 @@ const std::vector<core::ReadState>& CoreCluster::read_states(ServerId id) const 
   return member(id).read_states;
 }
 
-const std::vector<core::Event>& CoreCluster::events(ServerId id) const {
-  return member(id).events;
-}
+const std::vector<core::Event>& CoreCluster::events(ServerId id) const { return member(id).events; }
 
 const core::HardState& CoreCluster::durable_hard_state(ServerId id) const {
   return member(id).durable_hard_state;

@@ -33,6 +33,9 @@ class CoreCluster {
  public:
   struct Options {
     std::size_t nodes = 3;
+    // The last `learners` of the nodes are learners (they receive the log
+    // but never vote or campaign); the others are voters.
+    std::size_t learners = 0;
     // Template for every node; id and random_seed are set per node.
     core::CoreConfig config;
     std::uint64_t seed = 1;
@@ -50,8 +53,7 @@ class CoreCluster {
   bool is_up(ServerId id) const;
 
   // --- client calls (each followed by process(id)) ---------------------------
-  Result<Index> propose(ServerId id, std::string data,
-                        EntryType type = EntryType::kCommand);
+  Result<Index> propose(ServerId id, std::string data, EntryType type = EntryType::kCommand);
   Status read_index(ServerId id, std::uint64_t request_id);
   void campaign(ServerId id);
   Status transfer_leadership(ServerId from, ServerId to);

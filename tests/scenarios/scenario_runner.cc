@@ -531,10 +531,12 @@ void Runner::add_nodes(const Args& args) {
   if (cluster_) throw ScriptError("add-nodes may appear only once");
   args.expect(1, 1,
               {"pre-vote", "check-quorum", "election", "heartbeat", "lease", "seed", "max-inflight",
-               "max-entries"});
+               "max-entries", "learners"});
   sim::CoreCluster::Options options;
   options.nodes = parse_number(args.positional[0], "node count");
   if (options.nodes == 0) throw ScriptError("a cluster needs at least one node");
+  if (auto v = args.option("learners")) options.learners = parse_number(*v, "learners");
+  if (options.learners >= options.nodes) throw ScriptError("a cluster needs at least one voter");
   core::CoreConfig& config = options.config;
   auto number = [&](const char* key, auto& field) {
     if (auto v = args.option(key)) {
@@ -555,6 +557,7 @@ void Runner::add_nodes(const Args& args) {
   }
   auto flag = [](bool on) { return on ? std::string("true") : std::string("false"); };
   print(std::to_string(options.nodes) + (options.nodes == 1 ? " node" : " nodes") +
+        (options.learners > 0 ? " (" + std::to_string(options.learners) + " learners)" : "") +
         ": pre-vote=" + flag(config.pre_vote) + " check-quorum=" + flag(config.check_quorum) +
         " election=" + std::to_string(config.election_timeout_ticks) +
         " heartbeat=" + std::to_string(config.heartbeat_interval_ticks) +

@@ -58,6 +58,41 @@ TEST(LeaderElection, CandidateSendsVoteRequestsOnlyAfterTermAndVoteArePersisted)
   EXPECT_EQ(requests[0].term, T(1));
 }
 
+// A single voter wins in the step that raises its term. Its first appends
+// (and every later message of the term) wait until the term is durable: sent
+// earlier, a learner could keep entries of a term the leader forgets in a
+// crash, and later accept other entries at the same index and term.
+TEST(LeaderElection, LeaderElectedInTheStepThatRaisedItsTermSendsNothingBeforeTheTermIsDurable) {
+  CoreConfig config = plain_config();
+  config.id = S(1);
+  BootState boot;
+  boot.configuration.servers = {Server{S(1), "node-1", Suffrage::kVoter},
+                                Server{S(2), "node-2", Suffrage::kLearner}};
+  Node node(config, boot);
+  node.campaign();
+  ASSERT_TRUE(node.is_leader());
+  ASSERT_TRUE(node.propose(EntryType::kCommand, "y").is_ok());
+  Ready first = node.ready();
+  ASSERT_TRUE(first.hard_state.has_value());
+  EXPECT_TRUE(first.messages.empty());
+  EXPECT_EQ(only(first.messages_after_persist, MessageType::kAppendRequest, S(2)).size(), 1u);
+  // Heartbeats before the acknowledgement wait too.
+  for (int i = 0; i < 3; ++i) node.tick();
+  Ready second = node.ready();
+  EXPECT_TRUE(second.messages.empty());
+  EXPECT_FALSE(second.messages_after_persist.empty());
+
+  node.on_persisted(first.entries.back().index, first.entries.back().term);
+  node.on_term_persisted(first.hard_state->term);
+  ASSERT_TRUE(node.propose(EntryType::kCommand, "z").is_ok());
+  for (int i = 0; i < 3; ++i) node.tick();
+  Ready third = node.ready();
+  // Now the term is durable: appends and heartbeats leave at once again, in
+  // parallel with the write of their entries.
+  EXPECT_FALSE(third.messages.empty());
+  EXPECT_TRUE(only(third.messages_after_persist, MessageType::kAppendRequest).empty());
+}
+
 TEST(LeaderElection, VoteIsDurableBeforeTheReplyIsSent) {
   Node voter = make_node(2, 3);
   voter.step(vote_request(1, 2, 1, 0, 0));

@@ -78,6 +78,87 @@ TEST(ReadIndex, ReadOnAFollowerIsForwardedToTheLeaderAndAnsweredAfterItsRound) {
   EXPECT_TRUE(read.status.is_ok());
 }
 
+// The leader confirms a forwarded read only with a round that starts after
+// the request arrived, as it does for its own reads.
+TEST(ReadIndex, ForwardedReadIsNotReleasedByARoundSentBeforeItArrived) {
+  sim::CoreCluster cluster(cluster_options(3));
+  elect_and_settle(cluster, S(1));
+  cluster.tick(S(1));  // a round goes out before the request arrives
+  std::vector<Message> early = cluster.deliver(of_type(MessageType::kHeartbeatRequest));
+  ASSERT_FALSE(early.empty());
+  const std::uint64_t early_round = early[0].read_round;
+  ASSERT_TRUE(cluster.read_index(S(2), 9).is_ok());
+  cluster.deliver(of_type(MessageType::kReadIndexRequest));
+  cluster.deliver([&](const Message& m) {
+    return m.type == MessageType::kHeartbeatResponse && m.read_round == early_round;
+  });
+  const std::vector<Message>& in_flight = cluster.in_flight();
+  EXPECT_EQ(std::count_if(in_flight.begin(), in_flight.end(), is_read_index_response), 0);
+  ASSERT_TRUE(cluster.stabilize());
+  ASSERT_EQ(cluster.read_states(S(2)).size(), 1u);
+  EXPECT_TRUE(cluster.read_states(S(2))[0].status.is_ok());
+}
+
+// A follower takes an answer only to a request it forwarded in this run, from
+// the leader it asked, in the term it asked in. A restarted follower that
+// reuses an id must not resolve its new read with the answer the leader
+// computed for its previous run.
+TEST(ReadIndex, FollowerIgnoresAnAnswerToARequestItDidNotSend) {
+  sim::CoreCluster cluster(cluster_options(3));
+  elect_and_settle(cluster, S(1));
+  Node& follower = cluster.node(S(2));
+  const Term term = follower.term();
+  follower.step(Message{.type = MessageType::kReadIndexResponse,
+                        .from = S(1),
+                        .to = S(2),
+                        .term = term,
+                        .request_id = 4,
+                        .read_index = I(1)});
+  cluster.process(S(2));
+  EXPECT_TRUE(cluster.read_states(S(2)).empty());
+}
+
+TEST(ReadIndex, FollowerIgnoresAnAnswerFromAnotherServerOrTerm) {
+  sim::CoreCluster cluster(cluster_options(3));
+  elect_and_settle(cluster, S(1));
+  ASSERT_TRUE(cluster.read_index(S(2), 9).is_ok());
+  cluster.drop(any_message);
+  Node& follower = cluster.node(S(2));
+  const Term term = follower.term();
+  // From a server it did not ask.
+  follower.step(Message{.type = MessageType::kReadIndexResponse,
+                        .from = S(3),
+                        .to = S(2),
+                        .term = term,
+                        .request_id = 9,
+                        .read_index = I(1)});
+  cluster.process(S(2));
+  EXPECT_TRUE(cluster.read_states(S(2)).empty());
+  // From the leader it asked, but it now follows that leader in a later term
+  // (re-elected): the answer belongs to the earlier one.
+  follower.step(heartbeat(1, 2, term.value + 1, 0));
+  follower.step(Message{.type = MessageType::kReadIndexResponse,
+                        .from = S(1),
+                        .to = S(2),
+                        .term = term.next(),
+                        .request_id = 9,
+                        .read_index = I(1)});
+  cluster.process(S(2));
+  EXPECT_TRUE(cluster.read_states(S(2)).empty());
+  // Asked again, the present leader's answer counts.
+  ASSERT_TRUE(cluster.read_index(S(2), 9).is_ok());
+  cluster.drop(any_message);
+  follower.step(Message{.type = MessageType::kReadIndexResponse,
+                        .from = S(1),
+                        .to = S(2),
+                        .term = term.next(),
+                        .request_id = 9,
+                        .read_index = I(1)});
+  cluster.process(S(2));
+  ASSERT_EQ(cluster.read_states(S(2)).size(), 1u);
+  EXPECT_EQ(cluster.read_states(S(2))[0].request_id, 9u);
+}
+
 TEST(ReadIndex, FollowerWithoutAKnownLeaderRefusesReads) {
   sim::CoreCluster cluster(cluster_options(3));
   EXPECT_EQ(cluster.read_index(S(2), 1).code(), StatusCode::kUnavailable);
@@ -197,6 +278,51 @@ TEST(LeaseRead, NoLeaseAfterATimeoutNowWasSentEvenIfTheTransferIsAbandoned) {
   }
   ASSERT_TRUE(cluster.node(S(1)).is_leader());
   EXPECT_EQ(cluster.node(S(1)).lease_read_index().status().code(), StatusCode::kUnavailable);
+}
+
+// A follower that heard from the leader within the election timeout refuses
+// to vote for anyone else, even after it adopts a higher term from a late
+// response (here: a rejected pre-vote response of its own old campaign) and
+// so forgets who leads. Otherwise a delayed vote request of that term wins
+// it over inside the leader's lease.
+TEST(LeaseRead, AFollowerInALeaseKeepsRefusingVotesAfterAdoptingATermFromAResponse) {
+  sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
+  pass_startup_vote_protection(cluster, 10);
+  elect_and_settle(cluster, S(1));
+  cluster.tick(S(1));
+  ASSERT_TRUE(cluster.stabilize());  // node 2 just heard the leader
+  Node& follower = cluster.node(S(2));
+  const Term term = follower.term();
+  follower.step(Message{.type = MessageType::kPreVoteResponse,
+                        .from = S(3),
+                        .to = S(2),
+                        .term = term.next(),
+                        .reject = true});
+  cluster.process(S(2));
+  ASSERT_EQ(follower.term(), term.next());
+  ASSERT_TRUE(follower.leader().is_zero());
+  follower.step(Message{.type = MessageType::kVoteRequest,
+                        .from = S(3),
+                        .to = S(2),
+                        .term = term.next(),
+                        .last_log_index = follower.last_index(),
+                        .last_log_term = follower.log().last_term()});
+  cluster.process(S(2));
+  EXPECT_TRUE(follower.vote().is_zero()) << "voted inside the leader's lease";
+  std::vector<Message> replies = only(cluster.in_flight(), MessageType::kVoteResponse);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].reject);
+  // Once an election timeout has passed since it heard the leader, it votes.
+  for (int i = 0; i < 10; ++i) cluster.tick(S(2));
+  cluster.drop(any_message);
+  follower.step(Message{.type = MessageType::kVoteRequest,
+                        .from = S(3),
+                        .to = S(2),
+                        .term = follower.term(),
+                        .last_log_index = follower.last_index(),
+                        .last_log_term = follower.log().last_term()});
+  cluster.process(S(2));
+  EXPECT_EQ(follower.vote(), S(3));
 }
 
 TEST(LeaseRead, FollowerHasNoLease) {

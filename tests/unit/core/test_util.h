@@ -170,6 +170,7 @@ inline Ready drain(Node& node) {
   Ready ready = node.ready();
   if (!ready.entries.empty())
     node.on_persisted(ready.entries.back().index, ready.entries.back().term);
+  if (ready.hard_state) node.on_term_persisted(ready.hard_state->term);
   if (!ready.committed_entries.empty()) node.on_applied(ready.committed_entries.back().index);
   return ready;
 }
