@@ -7,8 +7,7 @@
 
 namespace keel::runtime {
 
-LogWriter::LogWriter(std::shared_ptr<LogStore> log_store,
-                     std::shared_ptr<StableStore> stable_store,
+LogWriter::LogWriter(std::shared_ptr<LogStore> log_store, std::shared_ptr<StableStore> stable_store,
                      std::shared_ptr<Executor> executor, std::size_t max_batch_entries,
                      OnDone on_done)
     : log_store_(std::move(log_store)),
@@ -29,9 +28,18 @@ std::vector<WriteJob> LogWriter::take_batch() {
   std::lock_guard lock(mutex_);
   std::vector<WriteJob> batch;
   std::size_t entries = 0;
-  while (!queue_.empty() && (batch.empty() || entries + queue_.front().entries.size() <=
-                                                  max_batch_entries_)) {
-    entries += queue_.front().entries.size();
+  Index batch_end;  // the last index the batch writes so far
+  while (!queue_.empty() &&
+         (batch.empty() || entries + queue_.front().entries.size() <= max_batch_entries_)) {
+    const WriteJob& next = queue_.front();
+    // A job that replaces entries an earlier job of the batch writes (a newer
+    // leader overwrote them) starts a batch of its own. Merged, the earlier
+    // entries would never reach the disk, yet the earlier job's
+    // acknowledgements would still go out once the batch is written: a
+    // follower would promise a leader entries it never stored.
+    if (!batch.empty() && !next.entries.empty() && next.entries.front().index <= batch_end) break;
+    if (!next.entries.empty()) batch_end = next.entries.back().index;
+    entries += next.entries.size();
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -58,16 +66,14 @@ void LogWriter::drain() {
 }
 
 Status LogWriter::write(std::vector<WriteJob>& jobs, std::uint64_t& entries_written) {
-  // Merge the jobs' entries into one append. A later job that starts at or
-  // below the end of what is merged so far replaces that suffix (the leader
-  // overwrote a conflicting tail between the two Readies).
+  // One append for the whole batch. take_batch() never puts a job that
+  // overwrites an earlier job's entries in the same batch, so the jobs'
+  // entries follow one another; the first job's may replace a stored suffix
+  // (LogStore::append truncates first).
   std::vector<LogEntry> merged;
   std::optional<core::HardState> hard_state;
   for (const WriteJob& job : jobs) {
     if (job.hard_state) hard_state = job.hard_state;
-    if (job.entries.empty()) continue;
-    const Index first = job.entries.front().index;
-    std::erase_if(merged, [&](const LogEntry& e) { return e.index >= first; });
     merged.insert(merged.end(), job.entries.begin(), job.entries.end());
   }
   // Entries first, then the hard state: a hard state whose commit index runs

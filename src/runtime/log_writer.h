@@ -6,6 +6,9 @@
 // proposals, one durable write) and the newest hard state with one
 // StableStore::set, then reports the jobs back, in order, to the loop, which
 // may then send their after-persist messages and acknowledge the entries.
+// A job that overwrites entries of an earlier job in the queue (a newer
+// leader's conflicting entries) is not merged with it: each job's entries are
+// durable by the time its acknowledgements leave.
 //
 // After a failed write the writer refuses everything (fail-stop, DESIGN
 // §2.3): it reports the failure and never touches the stores again.

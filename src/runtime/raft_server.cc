@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "core/canary.h"
 #include "core/codec.h"
 #include "runtime/core_config.h"
 #include "runtime/keel_thread.h"
@@ -14,12 +15,31 @@ namespace {
 
 RaftState to_raft_state(core::Role role) {
   switch (role) {
-    case core::Role::kFollower: return RaftState::kFollower;
-    case core::Role::kPreCandidate: return RaftState::kPreCandidate;
-    case core::Role::kCandidate: return RaftState::kCandidate;
-    case core::Role::kLeader: return RaftState::kLeader;
+    case core::Role::kFollower:
+      return RaftState::kFollower;
+    case core::Role::kPreCandidate:
+      return RaftState::kPreCandidate;
+    case core::Role::kCandidate:
+      return RaftState::kCandidate;
+    case core::Role::kLeader:
+      return RaftState::kLeader;
   }
   return RaftState::kFollower;
+}
+
+// Forwarded reads are matched to their answers by id, and a leader may still
+// hold the requests of this server's previous run: numbering from 1 again
+// would let a late answer meant for the old run resolve a new read with an
+// old read index. So each run starts at a random 64-bit id (never 0), and
+// runs share no ids but by a chance of about one in 2^43 (a million reads
+// per run).
+std::uint64_t first_read_id(RaftDependencies& deps) {
+#ifdef KEEL_CANARIES
+  if (deps.config.canary == static_cast<std::uint8_t>(core::Canary::kReadIdReuseAfterRestart)) {
+    return 1;
+  }
+#endif
+  return deps.env->random_seed() | 1;
 }
 
 // Appends with entries are bulk; everything else is small and urgent and
@@ -44,7 +64,8 @@ RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_
       decode_limits_(to_decode_limits(deps_.config)),
       persisted_term_(boot.hard_state.term),
       persisted_vote_(boot.hard_state.vote),
-      node_(to_core_config(deps_.config, seed), std::move(boot)) {}
+      node_(to_core_config(deps_.config, seed), std::move(boot)),
+      next_read_id_(first_read_id(deps_)) {}
 
 Status RaftServer::start() {
   std::weak_ptr<RaftServer> weak = weak_from_this();
@@ -52,9 +73,8 @@ Status RaftServer::start() {
       deps_.log_store, deps_.stable_store, writer_executor_, deps_.config.max_write_batch_entries,
       [weak](WriteCompletion done) {
         if (auto self = weak.lock()) {
-          self->loop_->post([self, done = std::move(done)]() mutable {
-            self->on_write_done(std::move(done));
-          });
+          self->loop_->post(
+              [self, done = std::move(done)]() mutable { self->on_write_done(std::move(done)); });
         }
       });
   applier_ = std::make_shared<Applier>(deps_.fsm, applier_executor_, [weak](Index index) {
@@ -82,12 +102,14 @@ Status RaftServer::start() {
 
 // --- posting -------------------------------------------------------------------------
 
-bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task,
-                              std::function<void()> refuse) {
+bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task, std::function<void()> refuse,
+                              bool catch_up_first) {
   std::lock_guard lock(shutdown_mutex_);
   if (stopping_) return false;
-  loop_->post([self = shared_from_this(), task = std::move(task), refuse = std::move(refuse)] {
+  loop_->post([self = shared_from_this(), task = std::move(task), refuse = std::move(refuse),
+               catch_up_first] {
     if (!self->stopped_ && !self->failed_) {
+      if (catch_up_first) self->catch_up_ticks();
       task(*self);
     } else if (refuse) {
       refuse();
@@ -105,9 +127,7 @@ void RaftServer::post_timer(Duration delay, std::function<void(RaftServer&)> tas
   });
 }
 
-Duration RaftServer::deadline_after(Duration timeout) const {
-  return deps_.env->now() + timeout;
-}
+Duration RaftServer::deadline_after(Duration timeout) const { return deps_.env->now() + timeout; }
 
 void RaftServer::schedule_flush() {
   if (flush_scheduled_ || stopped_) return;
@@ -159,13 +179,22 @@ void RaftServer::on_frame(std::string frame) {
     frames_rejected_.fetch_add(1);  // meant for another server or from a stranger
     return;
   }
-  post_to_loop([message = std::move(message)](RaftServer& s) {
-    s.node_.step(message);
-    const bool from_leader = message.type == core::MessageType::kAppendRequest ||
-                             message.type == core::MessageType::kHeartbeatRequest;
-    if (from_leader && s.node_.leader() == message.from) s.last_contact_ = s.deps_.env->now();
-    s.schedule_flush();
-  });
+#ifdef KEEL_CANARIES
+  // The canary steps frames without catching up: only the next tick does.
+  const bool catch_up_first =
+      deps_.config.canary != static_cast<std::uint8_t>(core::Canary::kStepBeforeTickCatchUp);
+#else
+  const bool catch_up_first = true;
+#endif
+  post_to_loop(
+      [message = std::move(message), catch_up_first](RaftServer& s) {
+        s.node_.step(message);
+        const bool from_leader = message.type == core::MessageType::kAppendRequest ||
+                                 message.type == core::MessageType::kHeartbeatRequest;
+        if (from_leader && s.node_.leader() == message.from) s.last_contact_ = s.deps_.env->now();
+        s.schedule_flush();
+      },
+      {}, catch_up_first);
 }
 
 void RaftServer::flush() {
@@ -197,8 +226,8 @@ void RaftServer::handle_ready(core::Ready& ready) {
     // Through the writer even when only messages wait: they must not overtake
     // an earlier write they depend on (a vote reply after its term change).
     ++writes_outstanding_;
-    writer_->submit(WriteJob{hard_state, std::move(ready.entries),
-                             std::move(ready.messages_after_persist)});
+    writer_->submit(
+        WriteJob{hard_state, std::move(ready.entries), std::move(ready.messages_after_persist)});
   } else {
     for (const core::Message& message : ready.messages_after_persist) send_message(message);
   }
@@ -217,6 +246,7 @@ void RaftServer::send_message(const core::Message& message) {
 }
 
 void RaftServer::on_write_done(WriteCompletion completion) {
+  catch_up_ticks();
   if (!completion.status.is_ok()) {
     // Fail-stop: the after-persist messages promise durability we no longer
     // have, so none of them may leave.
@@ -231,6 +261,7 @@ void RaftServer::on_write_done(WriteCompletion completion) {
     if (!job.entries.empty()) {
       node_.on_persisted(job.entries.back().index, job.entries.back().term);
     }
+    if (job.hard_state) node_.on_term_persisted(job.hard_state->term);
   }
   schedule_flush();
 }
@@ -260,6 +291,7 @@ void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
 }
 
 void RaftServer::on_applied(Index index) {
+  catch_up_ticks();
   if (index <= applied_) return;
   applied_ = index;
   node_.on_applied(index);
@@ -334,7 +366,8 @@ void RaftServer::expire_proposal(Index index, Term term) {
 }
 
 void RaftServer::abandon_proposals(const char* why) {
-  const Status unknown = Status::outcome_unknown(std::string(why) + "; the command may still commit");
+  const Status unknown =
+      Status::outcome_unknown(std::string(why) + "; the command may still commit");
   for (auto it = proposals_.begin(); it != proposals_.end();) {
     if (it->second.handed_to_applier) {
       ++it;  // committed: the applier resolves it
@@ -461,9 +494,9 @@ void RaftServer::expire_read(std::uint64_t id) {
   auto it = reads_.find(id);
   if (it == reads_.end()) return;
   const bool confirmed = it->second.wait_index.has_value();
-  it->second.promise.resolve(Status::timeout(confirmed
-                                                 ? "deadline passed before the FSM caught up"
-                                                 : "deadline passed before leadership was confirmed"));
+  it->second.promise.resolve(
+      Status::timeout(confirmed ? "deadline passed before the FSM caught up"
+                                : "deadline passed before leadership was confirmed"));
   if (confirmed) {
     // Drop its place among the waiters too, so they stay bounded by reads_.
     auto [first, last] = apply_waiters_.equal_range(*it->second.wait_index);

@@ -41,8 +41,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   static Result<std::shared_ptr<RaftServer>> open(RaftDependencies deps);
 
   Future<ApplyResult> apply(std::string command, Duration timeout);
-  std::vector<Future<ApplyResult>> apply_batch(std::vector<std::string> commands,
-                                               Duration timeout);
+  std::vector<Future<ApplyResult>> apply_batch(std::vector<std::string> commands, Duration timeout);
   Future<Index> barrier(Duration timeout);
   Future<Index> verify_leader(Duration timeout);
   Future<Index> read(Consistency consistency, Duration timeout);
@@ -83,8 +82,12 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   // Posts `task` to the loop unless shut down; returns false if it was not.
   // `refuse` runs instead of `task` if the server stops first, so the
   // promises a client task carries are always resolved.
-  bool post_to_loop(std::function<void(RaftServer&)> task,
-                    std::function<void()> refuse = {});
+  // Every input first catches up the ticks that fell due while the loop was
+  // busy (catch_up_first), so it is judged against the present: a frame
+  // stepped before an overdue tick would restart a follower's election timer
+  // that the tick then pushes past its timeout at once.
+  bool post_to_loop(std::function<void(RaftServer&)> task, std::function<void()> refuse = {},
+                    bool catch_up_first = true);
   void post_timer(Duration delay, std::function<void(RaftServer&)> task);
   void on_tick();
   void catch_up_ticks();
@@ -147,7 +150,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   std::map<std::uint64_t, PendingRead> reads_;
   std::vector<std::uint64_t> parked_reads_;  // waiting for a leader or its term-start commit
   std::multimap<Index, std::uint64_t> apply_waiters_;  // read ids by index to reach
-  std::uint64_t next_read_id_ = 1;
+  std::uint64_t next_read_id_;  // random start: unique across runs (see first_read_id)
   std::size_t writes_outstanding_ = 0;
   Index applied_;
   Duration last_contact_{0};
