@@ -50,12 +50,14 @@ using keel::sim::SimulationResult;
 
 struct Arguments {
   SimulationOptions base;
-  std::vector<std::size_t> nodes{3};  // seed i runs with nodes[i % size]
+  std::vector<std::size_t> nodes;  // voters: seed i runs with nodes[i % size]; empty: drawn
   std::uint64_t first_seed = 1;
   std::optional<std::uint64_t> last_seed = 1;  // nullopt: open-ended
   std::optional<std::uint64_t> count;
   std::string out_dir = ".";
   bool expect_violation = false;
+  // What --expect-violation accepts: a safety violation only, or any.
+  bool expect_any_violation = false;
   bool verbose = false;
   bool always_report = false;
 };
@@ -67,8 +69,9 @@ struct Arguments {
   --seed S             run seed S (default 1)
   --seeds A..B         run seeds A to B; "A.." runs on until interrupted (or --count)
   --count N            with an open-ended range, stop after N seeds
-  --nodes N[,M...]     servers (default 3); a list alternates by seed (seed S uses the
-                       (S mod length)-th), e.g. 3,5
+  --nodes N[,M...]     voters; a list alternates by seed (seed S uses the (S mod
+                       length)-th), e.g. 3,5. Default: drawn per seed (1, 3 or 5)
+  --learners K         learners besides the voters (default: drawn per seed, 0 to 2)
   --clients C          concurrent clients (default 5)
   --ops K              operations per seed (default 300)
   --faults LIST        "swarm" (default: each seed enables a random half of all faults),
@@ -84,7 +87,10 @@ struct Arguments {
   --verbose            print each seed's fault plan and config
   --trace-frames       put every delivered frame, decoded, in the failure report's trace
   --report             write the report (trace and history) for passing seeds too
-  --expect-violation   succeed only if some seed fails (stops at the first); for canaries
+  --expect-violation [safety|any]
+                       succeed only if some seed fails (stops at the first) with a
+                       safety violation (the default: liveness failures do not count)
+                       or with any violation; for canaries
 )";
 #ifdef KEEL_CANARIES
   std::cerr << "  --canary NAME        break one rule: ";
@@ -160,11 +166,14 @@ Arguments parse(int argc, char** argv) {
         const std::size_t comma = list.find(',', start);
         const std::string one =
             list.substr(start, comma == std::string::npos ? comma : comma - start);
-        args.nodes.push_back(parse_number(one, "node count"));
+        args.nodes.push_back(parse_number(one, "voter count"));
         if (args.nodes.back() < 1 || args.nodes.back() > 9) usage("--nodes must be 1..9");
         if (comma == std::string::npos) break;
         start = comma + 1;
       }
+    } else if (flag == "--learners") {
+      args.base.learners = parse_number(value(), "learner count");
+      if (*args.base.learners > 4) usage("--learners must be 0..4");
     } else if (flag == "--clients") {
       args.base.clients = parse_number(value(), "client count");
       if (args.base.clients < 1) usage("--clients must be at least 1");
@@ -192,6 +201,10 @@ Arguments parse(int argc, char** argv) {
       args.always_report = true;
     } else if (flag == "--expect-violation") {
       args.expect_violation = true;
+      if (i + 1 < argc &&
+          (std::string(argv[i + 1]) == "safety" || std::string(argv[i + 1]) == "any")) {
+        args.expect_any_violation = std::string(argv[++i]) == "any";
+      }
 #ifdef KEEL_CANARIES
     } else if (flag == "--canary") {
       const std::string name = value();
@@ -277,25 +290,26 @@ int main(int argc, char** argv) {
   std::signal(SIGABRT, on_abort);
   std::uint64_t run = 0;
   std::uint64_t failed = 0;
+  std::uint64_t failed_safety = 0;
   const auto started = std::chrono::steady_clock::now();
   for (std::uint64_t seed = args.first_seed;; ++seed) {
     if (args.last_seed && seed > *args.last_seed) break;
     if (args.count && run >= *args.count) break;
     SimulationOptions options = args.base;
     options.seed = seed;
-    options.nodes = args.nodes[seed % args.nodes.size()];
+    if (!args.nodes.empty()) options.nodes = args.nodes[seed % args.nodes.size()];
     Simulation simulation(options);
     in_progress = InProgress{&simulation, &args, seed};
     const SimulationResult result = simulation.run();
     in_progress = InProgress{};
     ++run;
-    std::cout << "seed=" << seed << " nodes=" << options.nodes << " ops=" << result.operations
-              << " hash=" << hex(result.hash);
+    std::cout << "seed=" << seed << " voters=" << result.voters << " learners=" << result.learners
+              << " ops=" << result.operations << " hash=" << hex(result.hash);
     if (args.verbose) {
       std::cout << " virtual=" << std::chrono::duration<double>(result.virtual_time).count()
                 << "s tasks=" << result.tasks << " actions=" << result.nemesis_actions << " "
-                << result.outcomes << "\n  plan: " << result.plan << "\n  config: " << result.config
-                << "\n ";
+                << result.outcomes << " terms/min=" << result.terms_per_minute
+                << "\n  plan: " << result.plan << "\n  config: " << result.config << "\n ";
     }
     if (result.ok) {
       std::cout << " ok" << std::endl;
@@ -308,17 +322,21 @@ int main(int argc, char** argv) {
     const std::string path = write_report(args, seed, simulation, result);
     std::cout << " FAILED: " << result.violations.front() << "\n  report: " << path
               << "\n  replay: build/bin/keel-sim " << simulation.replay_arguments() << std::endl;
-    if (args.expect_violation) break;
+    if (result.safety_violated) ++failed_safety;
+    if (args.expect_violation && (result.safety_violated || args.expect_any_violation)) break;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << run << " seeds, " << failed << " failed, " << seconds << " s" << std::endl;
   if (args.expect_violation) {
-    if (failed > 0) {
+    if (failed_safety > 0 || (args.expect_any_violation && failed > 0)) {
       std::cout << "expected violation found" << std::endl;
       return 0;
     }
-    std::cout << "no violation found: the canary was not caught" << std::endl;
+    std::cout << (failed > 0 ? "only liveness violations found: the canary was not caught as a "
+                               "safety violation"
+                             : "no violation found: the canary was not caught")
+              << std::endl;
     return 1;
   }
   return failed == 0 ? 0 : 1;

@@ -242,12 +242,19 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
                                     : action == Action::kGetLease      ? Consistency::kLease
                                                                        : Consistency::kStale;
     std::shared_ptr<KvFsm> fsm = std::dynamic_pointer_cast<KvFsm>(cluster.fsm(target));
+    // Read freshness (sim/safety_checker.h): everything committed anywhere
+    // before this call must be in what the read returns.
+    const bool fresh = consistency == Consistency::kLinearizable ||
+                       (consistency == Consistency::kLease && options.lease_reads_checked);
+    const SafetyChecker::ReadCall call = cluster.checker().read_call(target, cluster.now());
     raft->read(consistency, options.op_timeout)
-        .then([deliver, fsm, key](const Result<Index>& result) {
+        .then([deliver, fsm, key, fresh, call, consistency, target,
+               &checker = cluster.checker()](const Result<Index>& result) {
           // Read the FSM now, in the callback: the read is valid at this
           // instant, and only the applier (another task) changes the FSM.
           std::optional<std::string> value;
           if (result.is_ok() && fsm) value = fsm->get(key);
+          if (result.is_ok() && fresh) checker.on_read_served(target, consistency, call, *result);
           deliver(Answer{result.status(), std::move(value), {}});
         });
   }

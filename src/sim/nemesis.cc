@@ -4,6 +4,7 @@
 #include <map>
 #include <utility>
 
+#include "core/message.h"
 #include "core/prng.h"
 
 namespace keel::sim {
@@ -35,6 +36,11 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kDelay, "delay"},
     {Fault::kLinkDelay, "link-delay"},
     {Fault::kDisk, "disk"},
+    {Fault::kStall, "stall"},
+    {Fault::kLossyAcks, "lossy-acks"},
+    {Fault::kReadCrash, "read-crash"},
+    {Fault::kHold, "hold"},
+    {Fault::kDepose, "depose"},
 };
 
 // Faults the nemesis acts out over time (the others are settings).
@@ -50,6 +56,9 @@ bool is_action(Fault fault) {
     case Fault::kPause:
     case Fault::kDrift:
     case Fault::kDriftBeyond:
+    case Fault::kStall:
+    case Fault::kLossyAcks:
+    case Fault::kDepose:
       return true;
     default:
       return false;
@@ -121,6 +130,14 @@ std::string FaultPlan::describe() const {
     out += " disk<=" + millis(disk_latency_high) + " apply<=" + millis(apply_latency_high);
   }
   if (drift_percent > 0) out += " drift=" + std::to_string(drift_percent) + "%";
+  if (enabled.contains(Fault::kLossyAcks)) out += " lossy_acks=" + std::to_string(lossy_ack_rate);
+  if (enabled.contains(Fault::kReadCrash)) {
+    out += " read_crash=" + std::to_string(read_crash_probability);
+  }
+  if (enabled.contains(Fault::kHold)) {
+    out += " hold=" + std::to_string(hold_rate) + " for " + millis(hold_low) + ".." +
+           millis(hold_high);
+  }
   return out;
 }
 
@@ -170,9 +187,18 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
     // Far enough beyond the bound to break a lease: up to twice as fast.
     plan.drift_percent = static_cast<double>(config.clock_drift_percent) * 2 + 20 + unit(prng) * 60;
   } else if (plan.enabled.contains(Fault::kDrift)) {
-    plan.drift_percent =
-        static_cast<double>(config.clock_drift_percent) * (swarm ? unit(prng) : 1.0);
+    // A lease is tightest at the bound itself: half the seeds drift up to it.
+    const double share = !swarm || unit(prng) < 0.5 ? 1.0 : unit(prng);
+    plan.drift_percent = static_cast<double>(config.clock_drift_percent) * share;
   }
+  const double lossy[] = {0.5, 0.9, 1.0};
+  plan.lossy_ack_rate = swarm ? lossy[prng.uniform(0, 3)] : 0.9;
+  const double read_crashes[] = {0.1, 0.3, 0.6};
+  plan.read_crash_probability = swarm ? read_crashes[prng.uniform(0, 3)] : 0.3;
+  const double holds_rates[] = {0.005, 0.02, 0.05};
+  plan.hold_rate = swarm ? holds_rates[prng.uniform(0, 3)] : 0.02;
+  plan.hold_low = election;
+  plan.hold_high = 3 * election;
   return plan;
 }
 
@@ -190,6 +216,22 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   std::uint64_t actions_taken = 0;
   std::set<ServerId> crashed;
   std::set<ServerId> paused;
+  bool healed = false;            // heal() ran: no fault is left in force
+  bool lossy_acks = false;        // lossy-acks is acting now
+  ServerId late_to;               // depose: frames to this server are held ...
+  Duration late_until{0};         // ... until then
+  std::uint64_t lossy_round = 0;  // which lossy-acks action is in force
+  // Term churn (see nemesis.h): the highest term seen, how often it rose,
+  // and since when a ready leader of it has reached a majority with no
+  // fault in force.
+  struct ChurnWatch {
+    ServerId leader;
+    Term term;
+    Duration since{0};
+  };
+  Term highest_term;
+  std::uint64_t term_rises = 0;
+  std::optional<ChurnWatch> churn_watch;
 
   State(SimCluster& c, FaultPlan p, std::uint64_t seed)
       : cluster(c), plan(std::move(p)), prng(seed), executor(c.make_executor("nemesis")) {
@@ -210,10 +252,23 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
 
   void start() {
     running = true;
-    if (plan.enabled.contains(Fault::kElectionCrash) ||
-        plan.enabled.contains(Fault::kLeaderChurn)) {
-      cluster.on_state_change([weak = weak_from_this()](ServerId id, const RaftStats& stats) {
-        if (auto self = weak.lock(); self && self->running) self->react(id, stats);
+    cluster.on_state_change([weak = weak_from_this()](ServerId id, const RaftStats& stats) {
+      if (auto self = weak.lock()) self->on_state(id, stats);
+    });
+    if (plan.enabled.contains(Fault::kHold) || plan.enabled.contains(Fault::kLossyAcks) ||
+        plan.enabled.contains(Fault::kDepose)) {
+      cluster.set_frame_rule(
+          [weak = weak_from_this()](ServerId, ServerId to, const core::Message& message) {
+            auto self = weak.lock();
+            return self ? self->frame_fate(to, message) : FrameFate{};
+          });
+    }
+    if (plan.enabled.contains(Fault::kReadCrash)) {
+      cluster.on_send([weak = weak_from_this()](ServerId from, const core::Message& message) {
+        auto self = weak.lock();
+        if (self && self->running && message.type == core::MessageType::kReadIndexRequest) {
+          self->on_forwarded_read(from);
+        }
       });
     }
     InMemoryNetwork& network = cluster.network();
@@ -240,7 +295,12 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
 
   static void act_later(State& self) { self.act(); }
 
-  double draw_rate() { return 1.0 + unit(prng) * plan.drift_percent / 100.0; }
+  // Half the time the top of the range: a lease is tightest where a clock
+  // runs fastest within the bound.
+  double draw_rate() {
+    const double share = unit(prng) < 0.5 ? 1.0 : unit(prng);
+    return 1.0 + share * plan.drift_percent / 100.0;
+  }
 
   void act() {
     ++actions_taken;
@@ -253,10 +313,19 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       const Duration window = liveness_window();
       hold = window + window / 5 + between(prng, 0ms, window);
     }
+    // Stall and depose stage one schedule and need it to play out: nothing
+    // else happens until they are over.
+    Duration busy{0};
     if (is_partition(fault)) {
       partition_now(fault, hold);
     } else if (fault == Fault::kCrash || fault == Fault::kPause) {
       take_down(fault, hold);
+    } else if (fault == Fault::kStall) {
+      busy = stall(hold);
+    } else if (fault == Fault::kLossyAcks) {
+      lose_acks();
+    } else if (fault == Fault::kDepose) {
+      busy = depose(hold);
     } else {
       const ServerId id = pick(prng, cluster.ids());
       cluster.set_clock_rate(id, draw_rate());
@@ -264,8 +333,9 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
           std::to_string(cluster.clock_rate(id)));
     }
     changed();
-    const Duration next = between(prng, plan.interval_low, plan.interval_high);
-    after(hold ? std::max(next, *hold + 1ms) : next, &State::act_later);
+    Duration next = between(prng, plan.interval_low, plan.interval_high);
+    if (hold) next = std::max(next, *hold + 1ms);
+    after(std::max(next, busy + 1ms), &State::act_later);
   }
 
   ServerId leader_or_any() {
@@ -341,11 +411,11 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       }
       case Fault::kOneWay: {
         const double variant = unit(prng);
-        if (variant < 0.4) {
+        if (variant < 0.3) {
           const ServerId deaf = leader_or_any();
           for (ServerId id : ids) cluster.cut_link(id, deaf);
           what = "n" + std::to_string(deaf.value) + " hears nobody";
-        } else if (variant < 0.6) {
+        } else if (variant < 0.7) {
           const ServerId mute = leader_or_any();
           for (ServerId id : ids) cluster.cut_link(mute, id);
           what = "nobody hears n" + std::to_string(mute.value);
@@ -412,7 +482,168 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     }
   }
 
+  // A follower stalls with the leader's heartbeats queued at it, while the
+  // leader is cut off from everyone else; just before it resumes, the
+  // leader's frames stop reaching it (its own still reach the leader; see
+  // nemesis.h). On resume its overdue ticks and the queued frames run in an
+  // order a real thread could run them. The stall is a little longer than an
+  // election timeout: long enough for its ticks to overrun, short enough
+  // that the leader, which hears nobody meanwhile, is often still leading
+  // (its check-quorum looks once per election timeout).
+  // Returns how long the schedule runs (zero if it could not start).
+  Duration stall(std::optional<Duration> hold) {
+    const std::optional<ServerId> leader = cluster.leader();
+    if (!leader || crashed.size() + paused.size() >= plan.max_down) return {};
+    std::vector<ServerId> followers;
+    for (ServerId id : cluster.voters()) {
+      if (id != *leader && cluster.is_up(id) && !paused.contains(id)) followers.push_back(id);
+    }
+    if (followers.empty()) return {};
+    const ServerId stalled = pick(prng, followers);
+    const Duration election = cluster.config(stalled).election_timeout;
+    // On the stalled server's own clock, so that its ticks overrun.
+    const Duration local = between(prng, election, 3 * election / 2);
+    const Duration lasts_for = Duration(static_cast<Duration::rep>(
+        static_cast<double>(local.count()) / cluster.clock_rate(stalled)));
+    cluster.heal_links();
+    for (ServerId id : cluster.ids()) {
+      if (id == *leader || id == stalled) continue;
+      cluster.cut_link(*leader, id);
+      cluster.cut_link(id, *leader);
+    }
+    paused.insert(stalled);
+    cluster.pause(stalled);
+    const std::uint64_t id = ++partition;
+    log("stall n" + std::to_string(stalled.value) + " for " + millis(lasts_for) + ", leader n" +
+        std::to_string(leader->value) + " cut off from the others");
+    // Once the follower's answers to the queued heartbeats can have reached
+    // the leader (renewing its lease), the leader is cut off altogether: it
+    // keeps serving its clients, and only its lease protects them.
+    const Duration answers_arrive = plan.delay_high + plan.link_delay_high + 1ms;
+    after(lasts_for, [id, stalled, leader = *leader, answers_arrive](State& self) {
+      if (self.partition == id) {
+        self.cluster.cut_link(leader, stalled);
+        self.log("n" + std::to_string(stalled.value) + " stops hearing n" +
+                 std::to_string(leader.value) + " as it resumes");
+        self.after(answers_arrive, [id, stalled, leader](State& later) {
+          if (later.partition != id) return;
+          later.cluster.cut_link(stalled, leader);
+          later.log("n" + std::to_string(leader.value) + " cut off from n" +
+                    std::to_string(stalled.value) + " too");
+        });
+      }
+      self.paused.erase(stalled);
+      self.cluster.resume(stalled);
+      self.changed();
+    });
+    const Duration partition_for = hold ? std::max(*hold, lasts_for + election)
+                                        : lasts_for + between(prng, election, 3 * election);
+    after(partition_for, [id](State& self) {
+      if (self.partition != id) return;  // replaced meanwhile
+      self.partition = 0;
+      self.cluster.heal_links();
+      self.log("partition healed");
+      self.changed();
+    });
+    return partition_for;
+  }
+
+  // The leader is cut off from its peers, its clients still reach it, and
+  // the schedule leans on its lease as hard as the rules allow (nemesis.h).
+  // Returns how long the schedule runs (zero if it could not start).
+  Duration depose(std::optional<Duration> hold) {
+    const std::optional<ServerId> leader = cluster.leader();
+    if (!leader) return {};
+    if (plan.enabled.contains(Fault::kDrift) && plan.lease_safe()) {
+      // Followers' clocks fast at the configured bound, the leader's true:
+      // their election timeouts end as early, in real time, as the bound
+      // lets them, and its lease is measured on the slowest clock allowed.
+      for (ServerId id : cluster.ids()) {
+        const double bound = cluster.config(id).clock_drift_percent / 100.0;
+        cluster.set_clock_rate(id, id == *leader ? 1.0 : 1.0 + bound);
+      }
+    }
+    cluster.heal_links();
+    const std::uint64_t id = ++partition;
+    const Duration election = cluster.config(*leader).election_timeout;
+    const Duration lasts = hold ? *hold : between(prng, election, 4 * election);
+    if (unit(prng) < 0.5) {
+      for (ServerId other : cluster.ids()) {
+        if (other == *leader) continue;
+        cluster.cut_link(*leader, other);
+        cluster.cut_link(other, *leader);
+      }
+      log("depose n" + std::to_string(leader->value) + ": cut off for " + millis(lasts));
+    } else {
+      // Answers to its last heartbeats linger on the way (they reach it one
+      // to two election timeouts late); then it is cut off.
+      late_to = *leader;
+      late_until = cluster.now() + cluster.config(*leader).heartbeat_interval;
+      log("depose n" + std::to_string(leader->value) + ": answers to it held, then cut off, for " +
+          millis(lasts));
+      after(cluster.config(*leader).heartbeat_interval, [id, leader = *leader](State& self) {
+        if (self.partition != id) return;
+        for (ServerId other : self.cluster.ids()) {
+          if (other == leader) continue;
+          self.cluster.cut_link(leader, other);
+          self.cluster.cut_link(other, leader);
+        }
+      });
+    }
+    after(lasts, [id](State& self) {
+      if (self.partition != id) return;
+      self.partition = 0;
+      self.cluster.heal_links();
+      self.log("partition healed");
+      self.changed();
+    });
+    return lasts;
+  }
+
+  // For a while, heartbeat responses to the leader are lost: read rounds
+  // stall with reads pending (writes still commit on append responses).
+  void lose_acks() {
+    lossy_acks = true;
+    const std::uint64_t round = ++lossy_round;
+    const Duration lasts = between(prng, plan.duration_low, plan.duration_high);
+    log("heartbeat responses lost (" + std::to_string(plan.lossy_ack_rate) + ") for " +
+        millis(lasts));
+    after(lasts, [round](State& self) {
+      if (self.lossy_round != round) return;
+      self.lossy_acks = false;
+      self.log("heartbeat responses flow again");
+      self.changed();
+    });
+  }
+
+  FrameFate frame_fate(ServerId to, const core::Message& message) {
+    if (!running) return {};
+    if (to == late_to && cluster.now() < late_until) {
+      const Duration election = cluster.config(to).election_timeout;
+      return FrameFate{FrameFate::Kind::kHold, between(prng, election, 2 * election)};
+    }
+    if (lossy_acks && message.type == core::MessageType::kHeartbeatResponse &&
+        unit(prng) < plan.lossy_ack_rate) {
+      return FrameFate{FrameFate::Kind::kDrop};
+    }
+    if (plan.enabled.contains(Fault::kHold) && unit(prng) < plan.hold_rate) {
+      return FrameFate{FrameFate::Kind::kHold, between(prng, plan.hold_low, plan.hold_high)};
+    }
+    return {};
+  }
+
   // --- reactions -------------------------------------------------------------------
+
+  // Every published change of a server (SimCluster::on_state_change).
+  void on_state(ServerId id, const RaftStats& stats) {
+    if (running) react(id, stats);
+    if (stats.term > highest_term) {
+      check_churn(id, stats.term);
+      if (!highest_term.is_zero()) ++term_rises;
+      highest_term = stats.term;
+    }
+    update_churn_watch();
+  }
 
   // Called after a step (see SimCluster::on_state_change): only schedules.
   void react(ServerId id, const RaftStats& stats) {
@@ -430,18 +661,35 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   }
 
   void crash_voter(ServerId candidate) {
-    if (crashed.size() + paused.size() >= plan.max_down) return;
     std::vector<ServerId> voters;
-    for (ServerId id : cluster.ids()) {
+    for (ServerId id : cluster.voters()) {
       if (id != candidate && cluster.is_up(id) && !paused.contains(id)) voters.push_back(id);
     }
     if (voters.empty()) return;
-    const ServerId victim = pick(prng, voters);
+    crash_briefly(pick(prng, voters), "while n" + std::to_string(candidate.value) + " campaigns",
+                  20ms);
+  }
+
+  // read-crash: the follower's reads stay pending at the leader while it
+  // restarts and reads again.
+  void on_forwarded_read(ServerId follower) {
+    if (unit(prng) >= plan.read_crash_probability) return;
+    const Duration heartbeat = cluster.config(follower).heartbeat_interval;
+    after(between(prng, 0ms, heartbeat), [follower](State& self) {
+      self.crash_briefly(follower, "after it forwarded a read", 30ms);
+    });
+  }
+
+  // Crashes `victim` and restarts it within `restart_within`.
+  void crash_briefly(ServerId victim, const std::string& why, Duration restart_within) {
+    if (crashed.size() + paused.size() >= plan.max_down || !cluster.is_up(victim) ||
+        paused.contains(victim)) {
+      return;
+    }
     crashed.insert(victim);
     cluster.crash(victim);
-    log("crash n" + std::to_string(victim.value) + " while n" + std::to_string(candidate.value) +
-        " campaigns");
-    after(between(prng, 0ms, 20ms), [victim](State& self) {
+    log("crash n" + std::to_string(victim.value) + " " + why);
+    after(between(prng, 0ms, restart_within), [victim](State& self) {
       self.crashed.erase(victim);
       self.cluster.restart(victim);
       self.changed();
@@ -502,6 +750,16 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   // that cannot win keeps deposing those that could). Elsewhere the liveness
   // check stays off.
   bool liveness_promised() const {
+    for (ServerId id : cluster.voters()) {
+      if (!cluster.config(id).pre_vote || !cluster.config(id).check_quorum) return false;
+    }
+    return timing_sane();
+  }
+
+  // Messages and disk writes fast next to the election timeout (§5.6).
+  bool timing_sane() const {
+    if (healed) return true;  // no loss, latency or drift left
+    if (lossy_acks) return false;
     if (plan.enabled.contains(Fault::kDrop) && plan.drop_rate > 0.05) return false;
     Duration hop{0};
     if (plan.enabled.contains(Fault::kDelay)) hop += plan.delay_high;
@@ -511,7 +769,6 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       round += plan.disk_latency_high + plan.apply_latency_high;
     for (ServerId id : cluster.ids()) {
       const Config& config = cluster.config(id);
-      if (!config.pre_vote) return false;
       const double real_timeout =
           static_cast<double>(config.election_timeout.count()) / cluster.clock_rate(id);
       if (4.0 * static_cast<double>(round.count()) > real_timeout) return false;
@@ -521,7 +778,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
 
   void changed() {
     const std::uint64_t seen = ++generation;
-    if (!liveness_promised()) return;
+    update_churn_watch();
+    if (!running || !liveness_promised()) return;
     after(liveness_window(), [seen](State& self) {
       if (self.generation == seen) self.check_liveness();
     });
@@ -540,9 +798,10 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
 
   bool talk(ServerId a, ServerId b) const { return cluster.link_up(a, b) && cluster.link_up(b, a); }
 
+  // Running, unpaused voters.
   std::vector<ServerId> live() const {
     std::vector<ServerId> out;
-    for (ServerId id : cluster.ids()) {
+    for (ServerId id : cluster.voters()) {
       if (cluster.is_up(id) && !cluster.is_paused(id)) out.push_back(id);
     }
     return out;
@@ -563,8 +822,11 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     return false;
   }
 
+  std::size_t quorum() const { return cluster.voters().size() / 2 + 1; }
+
   void check_liveness() {
-    const std::size_t quorum = cluster.ids().size() / 2 + 1;
+    if (!liveness_promised()) return;  // an ack loss may have begun since
+    const std::size_t quorum = this->quorum();
     const std::vector<ServerId> servers = live();
     if (!majority_clique_exists(servers, quorum)) return;
     for (ServerId candidate : servers) {
@@ -587,14 +849,72 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       if (cluster.is_paused(id)) state += "(paused)";
     }
     cluster.report_violation("liveness: for " + millis(liveness_window()) +
-                             " nothing changed and a majority of running servers can all talk, "
-                             "yet no ready leader reaches a majority:" +
-                             state);
+                                 " nothing changed and a majority of running voters can all "
+                                 "talk, yet no ready leader reaches a majority:" +
+                                 state,
+                             ViolationKind::kLiveness);
+  }
+
+  // --- term churn -------------------------------------------------------------------
+
+  // The ready leader of the highest term, if it reaches a majority of running
+  // voters both ways with every server up and no fault in force. Then no
+  // correct server starts an election, pre-vote or not: pre-vote is only
+  // needed once some server cannot hear the leader.
+  std::optional<ServerId> churn_guard() const {
+    if (partition != 0 || lossy_acks || !timing_sane()) return std::nullopt;
+    for (ServerId id : cluster.ids()) {
+      if (!cluster.is_up(id) || cluster.is_paused(id)) return std::nullopt;
+    }
+    for (ServerId id : cluster.voters()) {
+      const std::optional<RaftStats> stats = cluster.stats(id);
+      if (!stats || stats->state != RaftState::kLeader || stats->ready_term != stats->term ||
+          stats->term != highest_term) {
+        continue;
+      }
+      std::size_t reached = 0;
+      for (ServerId other : cluster.voters()) {
+        if (other == id || talk(id, other)) ++reached;
+      }
+      if (reached >= quorum()) return id;
+    }
+    return std::nullopt;
+  }
+
+  void update_churn_watch() {
+    const std::optional<ServerId> leader = churn_guard();
+    if (!leader) {
+      churn_watch.reset();
+    } else if (!churn_watch || churn_watch->leader != *leader ||
+               churn_watch->term != highest_term) {
+      churn_watch = ChurnWatch{*leader, highest_term, cluster.now()};
+    }
+  }
+
+  // Long enough after the last fault for its effects (a campaign begun while
+  // cut off, a timer that ran out during a pause) to have played out.
+  Duration settle_window() const { return liveness_window() / 6; }
+
+  void check_churn(ServerId riser, Term new_term) {
+    if (!churn_watch || churn_watch->term != highest_term) return;
+    const Duration quiet_for = cluster.now() - churn_watch->since;
+    if (quiet_for < settle_window()) return;
+    cluster.report_violation("term churn: n" + std::to_string(riser.value) + " began term " +
+                                 std::to_string(new_term.value) + " while n" +
+                                 std::to_string(churn_watch->leader.value) + " led term " +
+                                 std::to_string(churn_watch->term.value) +
+                                 ", ready and reaching a majority, with no fault in force for " +
+                                 millis(quiet_for),
+                             ViolationKind::kLiveness);
   }
 
   void heal() {
     running = false;
+    healed = true;
+    lossy_acks = false;
+    partition = 0;
     executor->stop();
+    cluster.set_frame_rule(nullptr);
     cluster.heal_links();
     InMemoryNetwork& network = cluster.network();
     network.set_drop_rate(0.0);
@@ -611,6 +931,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     crashed.clear();
     paused.clear();
     log("healed everything");
+    changed();
   }
 };
 
@@ -624,5 +945,7 @@ void Nemesis::start() { state_->start(); }
 void Nemesis::heal() { state_->heal(); }
 
 std::uint64_t Nemesis::actions() const { return state_->actions_taken; }
+
+std::uint64_t Nemesis::term_rises() const { return state_->term_rises; }
 
 }  // namespace keel::sim

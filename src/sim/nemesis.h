@@ -21,8 +21,24 @@
 //     crash           a server (often the leader) crashes; restarted later
 //     pause           a server (often the leader) is paused; resumed later
 //     drift           a server's clock rate changes, within the lease bound
-//                     (Config::clock_drift_percent) ...
+//                     (Config::clock_drift_percent), often to the bound
+//                     itself ...
 //     drift-beyond    ... or beyond it (lease reads are then not checked)
+//     stall           a follower stalls (paused) for one to one and a half
+//                     election timeouts while the leader is cut off from the
+//                     other servers; just before the follower resumes, it
+//                     stops hearing the leader (the leader still hears it).
+//                     It resumes with the leader's heartbeats queued and its
+//                     own ticks overdue: the window in which a lease must hold
+//     lossy-acks      heartbeat responses to the leader are lost (50-100 %)
+//                     for a while: read rounds stall with reads pending
+//     depose          the leader is cut off from its peers but not from its
+//                     clients, with the window its lease must cover made as
+//                     narrow as the rules allow: with drift on, its clock
+//                     runs true and every other clock at the top of the
+//                     bound (Config::clock_drift_percent); half the time its peers' answers of the
+//                     last heartbeat interval before the cut are held for one to two election
+//                     timeouts, so stale acknowledgements reach it while it is cut off
 //   reactions, to what the servers publish:
 //     election-crash  when a server becomes a candidate, often crash another
 //                     server a moment later and restart it soon: a voter
@@ -30,17 +46,32 @@
 //     leader-churn    when a server becomes leader, often crash, pause or isolate it
 //                     a moment later: it leaves entries behind that did not
 //                     reach a majority (the stuff of Figure 8)
+//     read-crash      when a follower forwards a read to the leader, often crash
+//                     it a moment later and restart it at once: the leader
+//                     still holds the reads of its previous run
+//   network, per frame:
+//     hold            a few frames on live links (0.5-5 %) are held for one to
+//                     three election timeouts before they travel: late
+//                     acknowledgements, stale responses, old vote requests
 //
-// While the nemesis runs it also checks liveness under partial failure:
-// whenever nothing has changed for a window (12 election timeouts, on the
-// slowest clock) and some majority of running, unpaused servers can all talk
-// to each other both ways, some ready leader must be able to talk both ways
-// to a majority. Pre-vote and check-quorum exist to guarantee that (a leader
-// that hears nobody must step down). Raft promises it only where timing is
-// sane, so the check is off without pre-vote, with frame loss above 5 %, or
-// when a round trip plus a disk write and an apply could exceed a quarter of
-// an election timeout (§5.6: broadcast time << election timeout). Quiet
-// spells longer than the window are part of the plan.
+// While the nemesis runs it also checks two liveness properties (majorities
+// are of voters; learners only listen):
+//  - liveness under partial failure: whenever nothing has changed for a
+//    window (12 election timeouts, on the slowest clock) and some majority
+//    of running, unpaused voters can all talk to each other both ways, some
+//    ready leader must be able to talk both ways to a majority. Pre-vote and
+//    check-quorum exist to guarantee that (a leader that hears nobody must
+//    step down). Quiet spells longer than the window are part of the plan.
+//  - no term churn: while a ready leader holds the highest term and reaches
+//    a majority of running voters both ways, with no partition, crash, pause
+//    or ack loss in force for two election timeouts, the highest term must
+//    not rise: nothing explains a new election. This one keeps watching
+//    after heal().
+// Raft promises either only where timing is sane, so both are off with
+// frame loss above 5 %, or when a round trip plus a disk write and an apply
+// could exceed a quarter of an election timeout (§5.6: broadcast time <<
+// election timeout); the first is also off without pre-vote and
+// check-quorum (thesis §9.6, §6.2).
 //
 // Thread safety: none; runs on the simulator's thread.
 #pragma once
@@ -76,6 +107,11 @@ enum class Fault : std::uint8_t {
   kDelay,
   kLinkDelay,
   kDisk,
+  kStall,
+  kLossyAcks,
+  kReadCrash,
+  kHold,
+  kDepose,
 };
 
 const char* to_string(Fault fault);
@@ -101,8 +137,17 @@ struct FaultPlan {
   Duration link_delay_high{0};
   Duration disk_latency_high{0};
   Duration apply_latency_high{0};
-  // Clock rates are drawn from [1, 1 + drift_percent / 100].
+  // Clock rates are drawn from [1, 1 + drift_percent / 100], half the time
+  // the top of it.
   double drift_percent = 0.0;
+  // lossy-acks: the share of heartbeat responses lost while it acts.
+  double lossy_ack_rate = 0.0;
+  // read-crash: the chance that a forwarded read gets its follower crashed.
+  double read_crash_probability = 0.0;
+  // hold: the share of frames held, and for how long.
+  double hold_rate = 0.0;
+  Duration hold_low{0};
+  Duration hold_high{0};
   // Whether lease reads stay within their promise (no drift beyond the bound).
   bool lease_safe() const { return !enabled.contains(Fault::kDriftBeyond); }
   // One line: "faults=crash,halves,drop drop=0.05 ...".
@@ -128,6 +173,8 @@ class Nemesis {
   // paused ones resume, clocks run true, no loss, duplication or latency.
   void heal();
   std::uint64_t actions() const;
+  // Times the highest term rose (elections that got as far as a vote).
+  std::uint64_t term_rises() const;
 
   struct State;
 

@@ -5,10 +5,12 @@
 // goes through the ManualEnv (so the seeded scheduler interleaves it with
 // every other machine's) wrapped in a "run or hold" step: when it comes up
 // while the machine is paused -- or while earlier held tasks wait -- it joins
-// the executor's held queue instead of running. resume() posts a drain task
-// that runs the held tasks one per scheduling step, oldest first; tasks that
-// come up while the queue drains join its back. So the executor's FIFO order
-// survives any pattern of pauses.
+// the executor's held queue instead of running. resume() first reorders the
+// held queue (ReleaseOrder: timers may move behind posts that came up after
+// them, never posts behind posts or timers behind timers), then posts a drain
+// task that runs the held tasks one per scheduling step; tasks that come up
+// while the queue drains join its back. So posting order and due order
+// survive any pattern of pauses, as the Executor contract promises.
 //
 // Tasks hold their executor's state weakly: the state owns the ManualEnv
 // executor, which owns the tasks, and a strong reference would make a cycle
@@ -66,10 +68,15 @@ struct LatencyRule {
   Duration high{0};
 };
 
+struct HeldTask {
+  Task task;
+  bool timer = false;  // came from post_after
+};
+
 struct ExecutorState {
   std::string name;
   std::shared_ptr<Executor> inner;  // null if born after kill()
-  std::deque<Task> held;
+  std::deque<HeldTask> held;
   bool drain_scheduled = false;
   bool stopped = false;
   Duration latency_low{0};
@@ -84,6 +91,7 @@ struct NodeEnv::Shared {
   std::shared_ptr<NodeClock> clock;
   std::function<void()> on_task;
   core::Prng latency_prng{0};
+  core::Prng release_prng{0};
   bool paused = false;
   bool killed = false;
   std::vector<LatencyRule> latencies;
@@ -97,7 +105,7 @@ using Shared = NodeEnv::Shared;
 void stop_state(ExecutorState& state) {
   if (state.stopped) return;
   state.stopped = true;
-  std::deque<Task> dropped;
+  std::deque<HeldTask> dropped;
   dropped.swap(state.held);
   if (state.inner) state.inner->stop();
   // `dropped` is destroyed here, after the state is consistent: a task's
@@ -112,7 +120,7 @@ void drain(const std::shared_ptr<Shared>& shared, const std::weak_ptr<ExecutorSt
   if (!state) return;
   state->drain_scheduled = false;
   if (state->stopped || shared->paused || state->held.empty()) return;
-  Task task = std::move(state->held.front());
+  Task task = std::move(state->held.front().task);
   state->held.pop_front();
   task();
   task = nullptr;
@@ -128,11 +136,11 @@ void post_drain(const std::shared_ptr<Shared>& shared,
 }
 
 void run_or_hold(const std::shared_ptr<Shared>& shared, const std::weak_ptr<ExecutorState>& weak,
-                 Task& task) {
+                 Task& task, bool timer) {
   const std::shared_ptr<ExecutorState> state = weak.lock();
   if (!state || state->stopped) return;
   if (shared->paused || !state->held.empty()) {
-    state->held.push_back(std::move(task));
+    state->held.push_back(HeldTask{std::move(task), timer && shared->paused});
     if (!shared->paused) post_drain(shared, state);
     return;
   }
@@ -164,29 +172,59 @@ class NodeExecutor final : public Executor {
     // order, so FIFO holds even when the latency shrinks or is removed.
     due = std::max(due, state_->last_due);
     if (due == now) {
-      state_->inner->post(wrap(std::move(task)));
+      state_->inner->post(wrap(std::move(task), /*timer=*/false));
       return;
     }
     state_->last_due = due;
-    state_->inner->post_after(due - now, wrap(std::move(task)));
+    state_->inner->post_after(due - now, wrap(std::move(task), /*timer=*/false));
   }
 
   void post_after(Duration delay, Task task) override {
     if (state_->stopped) return;
-    state_->inner->post_after(shared_->clock->to_base_delay(delay), wrap(std::move(task)));
+    state_->inner->post_after(shared_->clock->to_base_delay(delay),
+                              wrap(std::move(task), /*timer=*/true));
   }
 
   void stop() override { stop_state(*state_); }
 
  private:
-  Task wrap(Task task) const {
-    return [shared = shared_, weak = std::weak_ptr<ExecutorState>(state_),
-            task = std::move(task)]() mutable { run_or_hold(shared, weak, task); };
+  Task wrap(Task task, bool timer) const {
+    return [shared = shared_, weak = std::weak_ptr<ExecutorState>(state_), task = std::move(task),
+            timer]() mutable { run_or_hold(shared, weak, task, timer); };
   }
 
   std::shared_ptr<Shared> shared_;
   std::shared_ptr<ExecutorState> state_;
 };
+
+// Reorders what a pause held (in the order it came up) into one the thread
+// Env could produce after a stall: there a due timer joins the back of the
+// queue when the thread next looks, so it follows every post that came up
+// before it fell due, and may follow any number that came up after. Posts
+// keep their order and timers theirs. kAsDue is the earliest placement of
+// every timer, kTimersLast the latest, kMixed anything in between. A timer
+// that came up while the executor was not paused (held only behind earlier
+// held tasks) counts as a post: it was queued before the stall ended.
+void reorder_held(std::deque<HeldTask>& held, ReleaseOrder order, core::Prng& prng) {
+  if (order == ReleaseOrder::kAsDue) return;
+  std::deque<HeldTask> in;
+  in.swap(held);
+  std::deque<HeldTask> timers;  // fallen due, not yet placed
+  for (HeldTask& task : in) {
+    if (task.timer) {
+      timers.push_back(std::move(task));
+      continue;
+    }
+    // Before this post, the thread may have looked at its timers and taken
+    // some of those already due.
+    while (order == ReleaseOrder::kMixed && !timers.empty() && prng.uniform(0, 2) == 0) {
+      held.push_back(std::move(timers.front()));
+      timers.pop_front();
+    }
+    held.push_back(std::move(task));
+  }
+  for (HeldTask& task : timers) held.push_back(std::move(task));
+}
 
 void apply_latency(const std::vector<LatencyRule>& rules, ExecutorState& state) {
   for (const LatencyRule& rule : rules) {
@@ -208,6 +246,7 @@ NodeEnv::NodeEnv(const std::shared_ptr<ManualEnv>& base, std::shared_ptr<NodeClo
   shared_->clock = clock_;
   shared_->on_task = std::move(on_task);
   shared_->latency_prng = core::Prng(seeds_.next());
+  shared_->release_prng = core::Prng(seeds_.next());
 }
 
 NodeEnv::~NodeEnv() { kill(); }
@@ -231,11 +270,16 @@ void NodeEnv::pause() {
   if (!shared_->killed) shared_->paused = true;
 }
 
-void NodeEnv::resume() {
+void NodeEnv::resume(std::optional<ReleaseOrder> order) {
   if (!shared_->paused) return;
   shared_->paused = false;
   for (const auto& weak : shared_->executors) {
-    if (auto state = weak.lock(); state && !state->held.empty()) post_drain(shared_, state);
+    auto state = weak.lock();
+    if (!state || state->held.empty()) continue;
+    const ReleaseOrder release =
+        order ? *order : static_cast<ReleaseOrder>(shared_->release_prng.uniform(0, 3));
+    reorder_held(state->held, release, shared_->release_prng);
+    post_drain(shared_, state);
   }
 }
 

@@ -6,10 +6,16 @@
 // virtual time, seeded scheduling; DESIGN §2.2). A server is handed a NodeEnv
 // instead of the ManualEnv itself, so that faults can hit one machine:
 //
-//  - pause():  tasks of this machine's executors that come due are held back,
-//              in order, and released by resume() (a stopped VM, a GC pause).
-//              Frames keep arriving meanwhile, as they would queue in a
-//              socket buffer.
+//  - pause():  tasks of this machine's executors that come due are held back
+//              and released by resume() (a stopped VM, a GC pause, a loop
+//              stuck in a slow call). Frames keep arriving meanwhile, as they
+//              would queue in a socket buffer. What resume() releases, an
+//              executor runs in an order the thread Env could produce after
+//              such a stall (ReleaseOrder): posted tasks always in posting
+//              order and timers in due order, but timers that fell due
+//              during the stall anywhere among the posts -- typically after
+//              all of them, as a thread that wakes from a stall releases its
+//              due timers to the back of its queue.
 //  - drift:    now() runs at NodeClock::rate() relative to virtual time, and
 //              post_after() delays are stretched to match, so every timeout
 //              the server measures is measured on its own clock.
@@ -29,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +70,14 @@ class NodeClock {
   double rate_ = 1.0;
 };
 
+// How resume() interleaves, per executor, the posted tasks and the timers
+// that were held during a pause. Each keeps its own order.
+enum class ReleaseOrder : std::uint8_t {
+  kAsDue,       // as they came due (a timer before the posts that followed it)
+  kTimersLast,  // every held post first, then the held timers
+  kMixed,       // a random interleaving
+};
+
 class NodeEnv final : public Env, public std::enable_shared_from_this<NodeEnv> {
  public:
   // `on_task` runs after each task of this machine (the simulator checks
@@ -80,7 +95,9 @@ class NodeEnv final : public Env, public std::enable_shared_from_this<NodeEnv> {
   bool driven_by_caller() const override { return true; }
 
   void pause();
-  void resume();
+  // Releases what the pause held, each executor in `order`, or in an order
+  // drawn from the NodeEnv's seed when none is given.
+  void resume(std::optional<ReleaseOrder> order = std::nullopt);
   bool paused() const;
   // Tasks posted to executors whose name starts with `prefix` (made before or
   // after this call) wait a delay drawn from [low, high] of virtual time

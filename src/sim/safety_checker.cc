@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "core/codec.h"
+#include "runtime/log_writer.h"
 #include "sim/history.h"
+#include "sim/trace.h"
 
 namespace keel::sim {
 
@@ -115,6 +118,7 @@ void SafetyChecker::on_observation(ServerId id, const Observation& observation) 
 void SafetyChecker::on_stats(ServerId id, const RaftStats& stats, const LogStore& store) {
   NodeState& node = nodes_[id];
   highest_term_ = std::max(highest_term_, stats.term);
+  highest_commit_ = std::max(highest_commit_, stats.commit_index);
   check_monotonic(id, node, stats);
   node.last = stats;
   node.seen_stats = true;
@@ -233,6 +237,177 @@ void SafetyChecker::check_log_matching(ServerId a, const std::vector<LogEntry>& 
                 " versus " + describe(y[i]));
       return;
     }
+  }
+}
+
+void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore& log,
+                            const StableStore& stable, const SendContext& context) {
+  using core::MessageType;
+  // Lease promises: remember rounds and who acknowledged them; check votes.
+  constexpr std::size_t kRoundsRemembered = 256;
+  if (m.type == MessageType::kHeartbeatRequest) {
+    auto& rounds = rounds_sent_[id];
+    rounds.try_emplace({m.term, m.read_round}, LeaseRound{m.term, context.now, context.lease_end});
+    if (rounds.size() > kRoundsRemembered) rounds.erase(rounds.begin());
+  } else if (m.type == MessageType::kHeartbeatResponse) {
+    auto rounds = rounds_sent_.find(m.to);
+    if (rounds != rounds_sent_.end()) {
+      auto round = rounds->second.find({m.term, m.read_round});
+      if (round != rounds->second.end()) {
+        LeaseRound& promise = promises_[id][m.to];
+        if (round->second.sent > promise.sent || round->second.term > promise.term) {
+          promise = round->second;
+        }
+      }
+    }
+  } else if (m.type == MessageType::kVoteRequest && !m.leadership_transfer) {
+    check_lease_promise(id, id, m.term, context.now, m);
+  } else if (m.type == MessageType::kVoteResponse && !m.reject) {
+    check_lease_promise(id, m.to, m.term, context.now, m);
+  }
+  // A pre-vote request names a term the sender does not hold, and a granted
+  // pre-vote echoes it: neither claims that term.
+  if (m.type == MessageType::kPreVoteRequest) return;
+  if (m.type == MessageType::kPreVoteResponse && !m.reject) return;
+  const bool granted_vote = m.type == MessageType::kVoteResponse && !m.reject;
+  auto [known, inserted] = durable_votes_.try_emplace(id, Term{}, kNoServer);
+  auto durable_now = [&] {
+    Result<std::string> bytes = stable.get(runtime::kHardStateKey);
+    if (!bytes.is_ok()) return;
+    Result<core::HardState> hard = core::decode_hard_state(*bytes);
+    if (hard.is_ok()) known->second = {hard->term, hard->vote};
+  };
+  const bool ack_beyond_log =
+      m.type == MessageType::kAppendResponse && !m.reject && m.match_index > log.last_index();
+  // The cache only ever lags: read the store again whenever it would not
+  // clear the message.
+  if (m.term >= known->second.first && (m.term > known->second.first || ack_beyond_log ||
+                                        (granted_vote && known->second.second != m.to))) {
+    durable_now();
+  }
+  const auto [durable_term, durable_vote] = known->second;
+  const std::string what = server(id) + " sent " + core::to_string(m);
+  if (m.term > durable_term) {
+    violation("persistence ordering: " + what + " while its stable store holds only term " +
+              std::to_string(durable_term.value));
+    return;
+  }
+  if (granted_vote && m.term == durable_term && durable_vote != m.to) {
+    violation("persistence ordering: " + what + " while its stable store holds the vote " +
+              std::to_string(durable_vote.value) + " for that term");
+    return;
+  }
+  // Entries a newer leader has since overwritten are gone from the store,
+  // and their acknowledgement may still leave (the old leader cannot use it:
+  // Raft's quorum intersection sees to that). Within the acknowledgement's
+  // own term nothing overwrites them, so the store must hold them.
+  if (ack_beyond_log && durable_term == m.term) {
+    violation("persistence ordering: " + what + " while its log store ends at index " +
+              std::to_string(log.last_index().value));
+  }
+}
+
+void SafetyChecker::check_lease_promise(ServerId voter, ServerId candidate, Term term, Duration now,
+                                        const core::Message& m) {
+  if (!lease_checks_) return;
+  auto promises = promises_.find(voter);
+  if (promises == promises_.end()) return;
+  for (const auto& [leader, promise] : promises->second) {
+    if (leader == candidate || promise.term >= term || now >= promise.lease_end) continue;
+    auto node = nodes_.find(leader);
+    if (node == nodes_.end() || node->second.last.state != RaftState::kLeader ||
+        node->second.last.term != promise.term) {
+      continue;  // that leader has stepped down: no lease of its is left to break
+    }
+    violation("lease promise: " + server(voter) + " sent " + core::to_string(m) + " " +
+              format_time(promise.lease_end - now) + " before the lease of " + server(leader) +
+              " (term " + std::to_string(promise.term.value) +
+              ", still leading) could end, after acknowledging its heartbeat");
+    return;
+  }
+}
+
+std::size_t SafetyChecker::voters_acknowledging(ServerId id, Term term, Duration sent_after,
+                                                Duration lease_past) const {
+  std::size_t count = voters_.contains(id) ? 1 : 0;
+  for (ServerId voter : voters_) {
+    if (voter == id) continue;
+    auto promises = promises_.find(voter);
+    if (promises == promises_.end()) continue;
+    auto promise = promises->second.find(id);
+    if (promise != promises->second.end() && promise->second.term >= term &&
+        promise->second.sent >= sent_after && promise->second.lease_end > lease_past) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+SafetyChecker::ReadCall SafetyChecker::read_call(ServerId target, Duration now) const {
+  ReadCall call;
+  call.time = now;
+  auto node = nodes_.find(target);
+  if (node != nodes_.end()) {
+    call.target_term = node->second.last.term;
+    call.target_led = node->second.last.state == RaftState::kLeader;
+  }
+  call.floor = highest_commit_;
+  if (!leaders_.empty()) {
+    call.newest_leader_term = leaders_.rbegin()->first;
+    call.newest_leader = leaders_.rbegin()->second;
+  }
+  return call;
+}
+
+void SafetyChecker::on_read_served(ServerId id, Consistency consistency, const ReadCall& call,
+                                   Index served) {
+  if (served < call.floor) {
+    violation(std::string("read freshness: ") + server(id) + " served a " +
+              (consistency == Consistency::kLease ? "lease" : "linearizable") + " read at index " +
+              std::to_string(served.value) + ", but index " + std::to_string(call.floor.value) +
+              " was committed before the read was invoked");
+    return;
+  }
+  auto served_by = nodes_.find(id);
+  // A read the server forwarded (it did not lead when called) was confirmed
+  // by another server's round.
+  const bool served_by_leader = call.target_led && served_by != nodes_.end() &&
+                                served_by->second.last.state == RaftState::kLeader &&
+                                served_by->second.last.term == call.target_term &&
+                                voters_.contains(id);
+  if (consistency == Consistency::kLinearizable && served_by_leader &&
+      voters_acknowledging(id, call.target_term, call.time, Duration::min()) <
+          voters_.size() / 2 + 1) {
+    violation("read confirmation: " + server(id) + " served a linearizable read invoked at " +
+              format_time(call.time) +
+              " though no majority of voters acknowledged a round of its sent since");
+    return;
+  }
+  if (consistency != Consistency::kLease || !lease_checks_) return;
+  // A lease holds only while no other leader can exist: one elected before
+  // the read was invoked proves it was not (thesis §6.4.1).
+  auto node = nodes_.find(id);
+  if (node != nodes_.end() && call.newest_leader != id &&
+      call.newest_leader_term > node->second.last.term) {
+    violation("lease reads: " + server(id) + " served a lease read in term " +
+              std::to_string(node->second.last.term.value) + " after " +
+              server(call.newest_leader) + " became leader of term " +
+              std::to_string(call.newest_leader_term.value));
+    return;
+  }
+  // And only within the leases its voters' acknowledgements give it. The
+  // read was judged at some moment after it was invoked, with
+  // acknowledgements sent before that moment: so some majority must hold
+  // leases that run past the invocation.
+  if (!voters_.contains(id)) return;
+  const std::size_t holding =
+      voters_acknowledging(id, call.target_term, Duration::min(), call.time);
+  if (holding < voters_.size() / 2 + 1) {
+    violation("lease reads: " + server(id) + " served a lease read invoked at " +
+              format_time(call.time) + " when only " + std::to_string(holding) + " of " +
+              std::to_string(voters_.size()) +
+              " voters held a lease for it (a round of its term acknowledged and sent less than "
+              "lease_timeout before)");
   }
 }
 

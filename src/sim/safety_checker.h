@@ -16,7 +16,36 @@
 //   leader completeness   a ready leader of term T stores every entry known to
 //                         be committed while no term above T - 1 existed;
 //   log matching          two stores holding an entry with the same index and
-//                         term hold the same entries up to it.
+//                         term hold the same entries up to it;
+//   persistence ordering  no message leaves a server before what it implies is
+//                         durable in that server's stores: a message of term T
+//                         (pre-votes aside) only once T is in the stable store,
+//                         a granted vote only once that vote is, an append
+//                         acknowledgement only once the entries are in the log
+//                         store, unless a leader of a newer term has replaced
+//                         them since (Figure 2: "before responding to RPCs");
+//   lease promise         a voter that acknowledged a leader's heartbeat neither
+//                         campaigns nor votes for another server while the lease
+//                         that heartbeat could confirm may still run and that
+//                         leader still leads (thesis §6.4.1), whether or not any
+//                         client reads then;
+//   lease reads           a lease read is not served after a leader of a higher
+//                         term was elected, nor once the leases its voters'
+//                         acknowledgements give it have run out: a majority of
+//                         voters (the leader counting itself) must have
+//                         acknowledged a round of its term sent less than
+//                         lease_timeout (on its clock) before the read was
+//                         invoked;
+//   read confirmation     a linearizable read a leader serves (leading in one
+//                         term from the call to the answer) was confirmed by a
+//                         majority acknowledging a round it sent after the read
+//                         was invoked (thesis §6.4, step 3);
+//   read freshness        a linearizable or lease read reflects every entry
+//                         committed before it was invoked: the index it returns
+//                         is at least the highest commit index any server had
+//                         published by then (thesis §6.4). Checked on the
+//                         index alone, so a stale read is caught even when the
+//                         value it returned happens to be the same.
 //
 // Leader completeness, precisely: when an entry is first seen applied, the
 // highest term any server has published bounds the term of the leader that
@@ -40,6 +69,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/message.h"
 #include "keel/log_store.h"
 #include "keel/raft.h"
 #include "keel/types.h"
@@ -63,6 +93,37 @@ class SafetyChecker {
   // completeness for the ready leaders among them.
   void check_logs(const std::map<ServerId, const LogStore*>& stores,
                   const std::map<ServerId, RaftStats>& stats);
+  // What the simulator knows of a frame beyond its bytes.
+  struct SendContext {
+    Duration now{0};  // virtual time
+    // For a heartbeat: the latest (virtual) time the lease its round could
+    // confirm may end.
+    Duration lease_end{0};
+  };
+  // Server `id` is about to send `message`; its stores hold what it made
+  // durable (persistence ordering, lease promise).
+  void on_send(ServerId id, const core::Message& message, const LogStore& log,
+               const StableStore& stable, const SendContext& context);
+  // What a read saw of the cluster when it was invoked.
+  struct ReadCall {
+    Duration time{0};
+    Term target_term;         // the term the server it goes to published then
+    bool target_led = false;  // ... and whether it led then
+    Index floor;              // highest_commit() then
+    Term newest_leader_term;  // the newest leader known then
+    ServerId newest_leader;
+  };
+  ReadCall read_call(ServerId target, Duration now) const;
+  // The voters (the others are learners); majorities count these.
+  void set_voters(std::set<ServerId> voters) { voters_ = std::move(voters); }
+  // A read of server `id` at `consistency`, invoked as `call` says, returned
+  // Ok with `served` (read freshness; lease reads too).
+  void on_read_served(ServerId id, Consistency consistency, const ReadCall& call, Index served);
+  // Leases are promised only while clocks drift within the bound: the
+  // simulator turns the lease checks off when they may not.
+  void set_lease_checks(bool on) { lease_checks_ = on; }
+  // The highest commit index any server has published so far.
+  Index highest_commit() const { return highest_commit_; }
 
   // (index, term) of every entry the current incarnation of `id` applied.
   const std::vector<std::pair<Index, Term>>& applied(ServerId id) const;
@@ -98,6 +159,29 @@ class SafetyChecker {
   std::vector<Committed> committed_;  // committed_[i] is index i + 1
   std::map<Term, ServerId> leaders_;
   Term highest_term_;
+  Index highest_commit_;
+  // Per server, the newest hard state its stable store was seen to hold (it
+  // is read again only when a message carries a newer term or a vote).
+  std::map<ServerId, std::pair<Term, ServerId>> durable_votes_;
+  // Lease promises: per leader, the rounds it sent lately ((term, round) ->
+  // when a lease from it would end); per voter and leader, the latest such
+  // lease end the voter acknowledged.
+  struct LeaseRound {
+    Term term;
+    Duration sent{0};
+    Duration lease_end{0};
+  };
+  // How many voters (the server itself included) acknowledged a round of
+  // `id`'s, of `term` or later, sent at `sent_after` or later and giving a
+  // lease past `lease_past`.
+  std::size_t voters_acknowledging(ServerId id, Term term, Duration sent_after,
+                                   Duration lease_past) const;
+  void check_lease_promise(ServerId voter, ServerId candidate, Term term, Duration now,
+                           const core::Message& m);
+  std::map<ServerId, std::map<std::pair<Term, std::uint64_t>, LeaseRound>> rounds_sent_;
+  std::map<ServerId, std::map<ServerId, LeaseRound>> promises_;
+  bool lease_checks_ = true;
+  std::set<ServerId> voters_;
 };
 
 // "(index 5, term 2, command "put k v")": an entry, readable.

@@ -8,7 +8,9 @@
 //   - the Fsm is wrapped (RecordingFsm) so every applied entry is checked
 //     (and hashed) before the user's Fsm sees it;
 //   - the Transport is wrapped (SimTransport) so every delivered frame is
-//     hashed and per-link delays apply;
+//     hashed, every sent frame is checked against what its sender holds
+//     durably (SafetyChecker::on_send) and then passed, dropped or held by
+//     the frame rule, and per-link delays apply;
 //   - an observer subscribed at open feeds election safety.
 #include "sim/sim_cluster.h"
 
@@ -90,42 +92,89 @@ class SimCluster::SimTransport final : public Transport {
       : cluster_(cluster), id_(id), inner_(std::move(inner)) {}
 
   Status start(Receiver receiver) override {
-    return inner_->start(
-        [&cluster = cluster_, id = id_, receiver = std::move(receiver)](std::string frame) {
-          Trace& trace = cluster.trace_;
-          trace.mix(static_cast<std::uint64_t>(cluster.now().count()));
-          trace.mix(id.value);
-          trace.mix(frame);
-          if (cluster.options_.trace_frames) {
-            Result<core::Message> message = core::decode(frame);
-            trace.event(cluster.now(),
-                        node_name(id) + " <- " +
-                            (message.is_ok() ? core::to_string(*message) : "undecodable frame"));
-          }
-          receiver(std::move(frame));
-        });
+    receive_ = [&cluster = cluster_, id = id_, receiver = std::move(receiver)](std::string frame) {
+      Trace& trace = cluster.trace_;
+      trace.mix(static_cast<std::uint64_t>(cluster.now().count()));
+      trace.mix(id.value);
+      trace.mix(frame);
+      if (cluster.options_.trace_frames) {
+        Result<core::Message> message = core::decode(frame);
+        trace.event(cluster.now(),
+                    node_name(id) + " <- " +
+                        (message.is_ok() ? core::to_string(*message) : "undecodable frame"));
+      }
+      receiver(std::move(frame));
+    };
+    return inner_->start([this](std::string frame) { receive(std::move(frame)); });
+  }
+
+  // Hands a frame to this server as if it came off the network now (a held
+  // frame, already past the network: see SimCluster::hold_frame).
+  void receive(std::string frame) {
+    if (!stopped_) receive_(std::move(frame));
   }
 
   void send(const Server& to, Lane lane, std::string frame) override {
-    auto delay = cluster_.link_delays_.find({id_, to.id});
-    if (delay == cluster_.link_delays_.end()) {
+    Duration wait{0};
+    if (Result<core::Message> message = core::decode(frame); message.is_ok()) {
+      Duration hold{0};
+      if (!fate(to.id, *message, hold)) return;
+      if (hold > Duration::zero()) {
+        cluster_.hold_frame(id_, to.id, hold, std::move(frame));
+        return;
+      }
+    }
+    if (auto delay = cluster_.link_delays_.find({id_, to.id});
+        delay != cluster_.link_delays_.end()) {
+      wait += delay->second;
+    }
+    if (wait == Duration::zero()) {
       inner_->send(to, lane, std::move(frame));
       return;
     }
     // On the wire already: a crash of the sender does not recall it.
     cluster_.link_executors_.at(id_)->post_after(
-        delay->second,
+        wait,
         [inner = std::weak_ptr<Transport>(inner_), to, lane, frame = std::move(frame)]() mutable {
           if (auto transport = inner.lock()) transport->send(to, lane, std::move(frame));
         });
   }
 
-  void stop() override { inner_->stop(); }
+  void stop() override {
+    stopped_ = true;
+    inner_->stop();
+  }
 
  private:
+  // Checks what the frame promises, tells the listeners, and applies the
+  // frame rule: false if the frame is dropped, else `hold` says how long it
+  // is held (zero: not at all).
+  bool fate(ServerId to, const core::Message& message, Duration& hold) {
+    Node& sender = cluster_.node(id_);
+    if (sender.stores.log && sender.stores.stable) {
+      SafetyChecker::SendContext context;
+      context.now = cluster_.now();
+      if (message.type == core::MessageType::kHeartbeatRequest) {
+        // The leader measures its lease on its own clock, which may slow
+        // down to the true rate (1, the slowest the drift bound allows) at
+        // any moment: its lease ends no later than this.
+        context.lease_end = context.now + sender.config.lease_timeout;
+      }
+      cluster_.checker_.on_send(id_, message, *sender.stores.log, *sender.stores.stable, context);
+    }
+    for (const auto& listener : cluster_.send_listeners_) listener(id_, message);
+    if (!cluster_.frame_rule_) return true;
+    const FrameFate fate = cluster_.frame_rule_(id_, to, message);
+    if (fate.kind == FrameFate::Kind::kDrop) return false;
+    if (fate.kind == FrameFate::Kind::kHold) hold = fate.hold;
+    return true;
+  }
+
   SimCluster& cluster_;
   const ServerId id_;
   const std::shared_ptr<Transport> inner_;
+  Receiver receive_;
+  bool stopped_ = false;
 };
 
 // --- construction -----------------------------------------------------------------
@@ -138,10 +187,14 @@ SimCluster::SimCluster(SimClusterOptions options)
       checker_([this](const std::string& violation) { report_violation(violation); }) {
   KEEL_CHECK("SimCluster needs an fsm_factory", options_.fsm_factory != nullptr);
   KEEL_CHECK("SimCluster needs at least one server", options_.nodes > 0);
+  KEEL_CHECK("SimCluster keeps at least one voter", options_.learners < options_.nodes);
   for (std::size_t i = 1; i <= options_.nodes; ++i) {
     const ServerId id{i};
+    const bool learner = i > options_.nodes - options_.learners;
     ids_.push_back(id);
-    configuration_.servers.push_back(Server{id, node_name(id), Suffrage::kVoter});
+    if (!learner) voters_.push_back(id);
+    configuration_.servers.push_back(
+        Server{id, node_name(id), learner ? Suffrage::kLearner : Suffrage::kVoter});
   }
   for (ServerId id : ids_) {
     Node& n = nodes_[id];
@@ -159,6 +212,7 @@ SimCluster::SimCluster(SimClusterOptions options)
     n.clock = std::make_shared<NodeClock>(env_, offset);
     link_executors_[id] = env_->make_executor("link-" + std::to_string(id.value));
   }
+  checker_.set_voters(std::set<ServerId>(voters_.begin(), voters_.end()));
   for (ServerId id : ids_) start(node(id));
 }
 
@@ -219,6 +273,7 @@ void SimCluster::start(Node& n) {
   checker_.on_start(id);
   std::shared_ptr<Fsm> user_fsm = options_.fsm_factory(id);
   auto transport = std::make_shared<SimTransport>(*this, id, network_->transport(id));
+  n.sim_transport = transport;
   RaftDependencies deps{
       n.config,    std::make_shared<RecordingFsm>(*this, id, user_fsm, stores->log),
       stores->log, stores->stable,
@@ -247,9 +302,21 @@ void SimCluster::start(Node& n) {
 
 bool SimCluster::run_until(const std::function<bool()>& done, Duration limit) {
   if (failed()) return false;
+  // Far more tasks than a healthy cluster runs at one instant, and below the
+  // ManualEnv's own guard (which aborts): a task that re-posts itself forever
+  // is a liveness failure with a report, not a crash.
+  constexpr std::size_t kLivelockTasks = 500'000;
   env_->run_until(
       [&] {
         after_step();
+        if (now() != instant_) {
+          instant_ = now();
+          tasks_this_instant_ = 0;
+        } else if (++tasks_this_instant_ == kLivelockTasks) {
+          report_violation("liveness: livelock, " + std::to_string(kLivelockTasks) +
+                               " tasks ran without virtual time moving",
+                           ViolationKind::kLiveness);
+        }
         return failed() || done();
       },
       limit);
@@ -320,7 +387,8 @@ void SimCluster::check_logs() {
   checker_.check_logs(stores, published);
 }
 
-void SimCluster::report_violation(const std::string& what) {
+void SimCluster::report_violation(const std::string& what, ViolationKind kind) {
+  if (kind == ViolationKind::kSafety) safety_failed_ = true;
   violations_.push_back(what);
   trace_.event(now(), "VIOLATION " + what);
 }
@@ -388,6 +456,7 @@ void SimCluster::crash(ServerId id) {
   n.raft.reset();  // shutdown() returns at once on a NodeEnv (driven_by_caller)
   n.fsm.reset();
   n.transport.reset();
+  n.sim_transport.reset();
   n.env.reset();
   n.stores = NodeStores{};
   n.storage->crash();
@@ -407,11 +476,11 @@ void SimCluster::pause(ServerId id) {
   n.env->pause();
 }
 
-void SimCluster::resume(ServerId id) {
+void SimCluster::resume(ServerId id, std::optional<ReleaseOrder> order) {
   Node& n = node(id);
   if (!n.env || !n.env->paused()) return;
   trace_.event(now(), node_name(id) + " resume");
-  n.env->resume();
+  n.env->resume(order);
 }
 
 void SimCluster::set_clock_rate(ServerId id, double rate) {
@@ -445,6 +514,29 @@ void SimCluster::cut_link(ServerId from, ServerId to) {
 void SimCluster::heal_links() {
   cut_links_.clear();
   network_->heal();
+}
+
+bool SimCluster::is_voter(ServerId id) const {
+  return std::find(voters_.begin(), voters_.end(), id) != voters_.end();
+}
+
+void SimCluster::set_frame_rule(FrameRule rule) { frame_rule_ = std::move(rule); }
+
+void SimCluster::hold_frame(ServerId from, ServerId to, Duration hold, std::string frame) {
+  // The frame crosses the link now -- so a cut link loses it, and a later
+  // cut does not -- and reaches the receiving process after `hold`: a stale
+  // frame that was on its way, or sat in a buffer, when things changed. Only
+  // the process that was running when it arrived may read it.
+  Node& receiver = node(to);
+  if (!link_up(from, to) || !receiver.raft) return;
+  std::weak_ptr<SimTransport> transport = receiver.sim_transport;
+  link_executors_.at(from)->post_after(hold, [transport, frame = std::move(frame)]() mutable {
+    if (auto alive = transport.lock()) alive->receive(std::move(frame));
+  });
+}
+
+void SimCluster::on_send(std::function<void(ServerId, const core::Message&)> listener) {
+  send_listeners_.push_back(std::move(listener));
 }
 
 bool SimCluster::link_up(ServerId from, ServerId to) const {

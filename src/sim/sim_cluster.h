@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/message.h"
 #include "keel/config.h"
 #include "keel/env.h"
 #include "keel/fsm.h"
@@ -56,6 +57,9 @@ namespace keel::sim {
 
 struct SimClusterOptions {
   std::size_t nodes = 3;
+  // The last `learners` of the `nodes` servers are learners: they receive the
+  // log and apply it but never vote or campaign. At least one voter remains.
+  std::size_t learners = 0;
   std::uint64_t seed = 1;
   // A fresh state machine for every start of every server (a restarted
   // server re-applies its log from the beginning). Required.
@@ -73,6 +77,18 @@ struct SimClusterOptions {
   // verbose, for reading one failing seed (keel-sim --trace-frames).
   bool trace_frames = false;
 };
+
+// What becomes of a frame a server sends (SimCluster::set_frame_rule).
+struct FrameFate {
+  enum class Kind : std::uint8_t { kPass, kDrop, kHold };
+  Kind kind = Kind::kPass;
+  Duration hold{0};  // kHold: how long the frame waits before it enters the network
+};
+using FrameRule = std::function<FrameFate(ServerId from, ServerId to, const core::Message&)>;
+
+// Safety violations break a promise Raft or keel makes about data; liveness
+// violations say the cluster stopped making progress it should have made.
+enum class ViolationKind : std::uint8_t { kSafety, kLiveness };
 
 class SimCluster {
  public:
@@ -98,6 +114,9 @@ class SimCluster {
 
   // --- servers -----------------------------------------------------------------
   const std::vector<ServerId>& ids() const { return ids_; }
+  // The voters among ids() (the others are learners).
+  const std::vector<ServerId>& voters() const { return voters_; }
+  bool is_voter(ServerId id) const;
   // Null while the server is crashed.
   Raft* raft(ServerId id);
   // The state machine of the server's running incarnation (null while crashed).
@@ -121,7 +140,9 @@ class SimCluster {
   // Starts a crashed server again from its stores, with a fresh FSM.
   void restart(ServerId id);
   void pause(ServerId id);
-  void resume(ServerId id);
+  // Releases what the pause held, in `order` (sim/node_env.h), or in an order
+  // drawn from the seed.
+  void resume(ServerId id, std::optional<ReleaseOrder> order = std::nullopt);
   // The server's clock runs at `rate` times virtual time (1 = exact).
   void set_clock_rate(ServerId id, double rate);
   double clock_rate(ServerId id) const;
@@ -138,12 +159,25 @@ class SimCluster {
   // Frames from `from` to `to` wait `delay` (virtual time) before entering
   // the network, on top of its own delay. Zero removes it.
   void set_link_delay(ServerId from, ServerId to, Duration delay);
+  // Decides the fate of every frame sent from now on: pass, drop, or hold
+  // for a while (stale responses, late acknowledgements). A held frame
+  // crosses its link when sent (lost if the link is cut then) and reaches
+  // the receiving process after the hold, whatever the links do meanwhile;
+  // if that process crashed in between, it is lost. One rule at a time; an
+  // empty one passes everything.
+  void set_frame_rule(FrameRule rule);
+  // Called with every frame a running server sends, decoded, before its fate
+  // is decided (a nemesis reacting to what servers do). It must not drive
+  // the cluster itself: post a task instead.
+  void on_send(std::function<void(ServerId from, const core::Message&)> listener);
 
   // --- checking -------------------------------------------------------------------
   bool failed() const { return !violations_.empty(); }
   const std::vector<std::string>& violations() const { return violations_; }
+  // Whether a safety violation (not only liveness ones) was recorded.
+  bool safety_failed() const { return safety_failed_; }
   // Records a violation found by the caller (a workload, a final check).
-  void report_violation(const std::string& what);
+  void report_violation(const std::string& what, ViolationKind kind = ViolationKind::kSafety);
   // Log matching and leader completeness now (also run every checkpoint).
   void check_logs();
   // Called, after a step, when a server's published state, term or ready
@@ -168,6 +202,7 @@ class SimCluster {
     NodeStores stores;
     std::shared_ptr<Fsm> fsm;  // the user's
     std::shared_ptr<Transport> transport;
+    std::shared_ptr<SimTransport> sim_transport;  // the same, typed
     std::unique_ptr<Raft> raft;
     Duration disk_latency_low{0}, disk_latency_high{0};
     Duration apply_latency_low{0}, apply_latency_high{0};
@@ -178,6 +213,7 @@ class SimCluster {
   Node& node(ServerId id);
   const Node& node(ServerId id) const;
   void start(Node& node);
+  void hold_frame(ServerId from, ServerId to, Duration hold, std::string frame);
   void after_step();
   void check_node(Node& node);
   void trace_changes(Node& node, const RaftStats& stats);
@@ -186,14 +222,22 @@ class SimCluster {
   std::shared_ptr<ManualEnv> env_;
   std::unique_ptr<InMemoryNetwork> network_;
   std::vector<ServerId> ids_;
+  std::vector<ServerId> voters_;
   Configuration configuration_;
   std::map<ServerId, Node> nodes_;
   std::map<ServerId, std::shared_ptr<Executor>> link_executors_;
   std::set<std::pair<ServerId, ServerId>> cut_links_;
   std::map<std::pair<ServerId, ServerId>, Duration> link_delays_;
+  FrameRule frame_rule_;
+  std::vector<std::function<void(ServerId, const core::Message&)>> send_listeners_;
   Trace trace_;
   SafetyChecker checker_;
   std::vector<std::string> violations_;
+  bool safety_failed_ = false;
+  // Tasks run at the current virtual instant (a livelock is reported before
+  // the ManualEnv's own guard would abort).
+  Duration instant_{-1};
+  std::size_t tasks_this_instant_ = 0;
   std::vector<std::function<void(ServerId, const RaftStats&)>> state_listeners_;
   Duration next_checkpoint_{0};
   std::vector<ServerId> dirty_;

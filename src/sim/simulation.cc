@@ -29,6 +29,7 @@ std::string describe(const Config& config) {
          " election=" + millis(config.election_timeout) + " lease=" + millis(config.lease_timeout) +
          " drift_bound=" + std::to_string(config.clock_drift_percent) + "%" +
          " pre_vote=" + (config.pre_vote ? "on" : "off") +
+         " check_quorum=" + (config.check_quorum ? "on" : "off") +
          " append_entries=" + std::to_string(config.max_append_entries) +
          " inflight=" + std::to_string(config.max_inflight_appends) +
          " apply_batch=" + std::to_string(config.max_apply_batch) +
@@ -63,6 +64,9 @@ Config swarm_config(std::uint64_t seed, bool vary) {
   config.lease_timeout = std::chrono::milliseconds(
       static_cast<std::chrono::milliseconds::rep>(static_cast<double>(longest.count()) * share));
   config.pre_vote = prng.uniform(0, 5) != 0;
+  // Without leases, check-quorum is optional: off in one such run of three.
+  // Followers then vote as soon as asked, and a deposed leader lingers.
+  if (config.lease_timeout == Duration::zero()) config.check_quorum = prng.uniform(0, 3) != 0;
   const std::size_t append_entries[] = {1, 3, 64};
   config.max_append_entries = pick(prng, append_entries);
   const std::size_t inflight[] = {1, 4, 256};
@@ -74,9 +78,23 @@ Config swarm_config(std::uint64_t seed, bool vary) {
   return config;
 }
 
+ClusterShape cluster_shape(const SimulationOptions& options) {
+  core::Prng prng(derive_seed(options.seed, "shape"));
+  // 1 voter in 3 of 20 seeds, 3 in 11, 5 in 6; no learner in half the seeds.
+  const std::size_t voters[] = {1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 5, 5, 5, 5, 5, 5};
+  const std::size_t learners[] = {0, 0, 0, 0, 0, 1, 1, 1, 2, 2};
+  ClusterShape shape;
+  shape.voters = pick(prng, voters);
+  shape.learners = pick(prng, learners);
+  if (options.nodes != 0) shape.voters = options.nodes;
+  if (options.learners) shape.learners = *options.learners;
+  return shape;
+}
+
 // The objects of one run, and its phases. They exist while run() works (and
 // after, for report()).
 struct Simulation::Run {
+  ClusterShape shape;
   Config config;
   FaultPlan plan;
   KvWorkloadOptions workload_options;
@@ -98,15 +116,17 @@ struct Simulation::Run {
 };
 
 void Simulation::Run::set_up(const SimulationOptions& options) {
+  shape = cluster_shape(options);
   config = swarm_config(derive_seed(options.seed, "config"), options.swarm);
 #ifdef KEEL_CANARIES
   config.canary = options.canary;
 #endif
   plan = plan_faults(derive_seed(options.seed, "swarm"), options.faults, options.subset,
-                     options.swarm, options.nodes, config);
+                     options.swarm, shape.voters, config);
 
   SimClusterOptions cluster_options;
-  cluster_options.nodes = options.nodes;
+  cluster_options.nodes = shape.voters + shape.learners;
+  cluster_options.learners = shape.learners;
   cluster_options.seed = options.seed;
   cluster_options.trace_frames = options.trace_frames;
   if (options.disk) cluster_options.storage_factory = make_disk_storage;
@@ -117,9 +137,15 @@ void Simulation::Run::set_up(const SimulationOptions& options) {
     c.id = id;
   };
   cluster = std::make_unique<SimCluster>(cluster_options);
+  cluster->checker().set_lease_checks(plan.lease_safe());
 
   workload_options.clients = options.clients;
   workload_options.ops = options.ops;
+  core::Prng reads(derive_seed(options.seed, "follower-reads"));
+  // Follower reads, from rare to most of them: a follower's read pending at
+  // the leader while the follower crashes must be a common schedule.
+  const double follower_reads[] = {0.1, 0.25, 0.5, 0.8};
+  workload_options.follower_read_fraction = options.swarm ? pick(reads, follower_reads) : 0.25;
   workload_options.lease_reads_checked = plan.lease_safe();
   workload_options.op_timeout = std::max<Duration>(5 * config.election_timeout, 500ms);
   // Spread the operations over 20 to 60 election timeouts, so that the
@@ -232,6 +258,9 @@ SimulationResult Simulation::Run::result() {
   SimulationResult out;
   out.violations = cluster->violations();
   out.ok = out.violations.empty();
+  out.safety_violated = cluster->safety_failed();
+  out.voters = shape.voters;
+  out.learners = shape.learners;
   Trace& trace = cluster->trace();
   trace.mix(workload->history().size());
   out.hash = trace.hash();
@@ -240,6 +269,8 @@ SimulationResult Simulation::Run::result() {
   out.virtual_time = cluster->now();
   out.tasks = cluster->env().tasks_run();
   out.nemesis_actions = nemesis->actions();
+  const double minutes = std::chrono::duration<double>(cluster->now()).count() / 60.0;
+  out.terms_per_minute = minutes > 0 ? static_cast<double>(nemesis->term_rises()) / minutes : 0.0;
   out.plan = plan.describe();
   out.config = describe(config);
   return out;
@@ -257,10 +288,12 @@ std::string Simulation::replay_arguments() const {
   }
   if (options_.faults.empty()) faults = "none";
   if (options_.faults.size() == all_faults().size()) faults = options_.subset ? "swarm" : "all";
+  const ClusterShape shape = cluster_shape(options_);
   std::string args =
-      "--seed " + std::to_string(options_.seed) + " --nodes " + std::to_string(options_.nodes) +
-      " --clients " + std::to_string(options_.clients) + " --ops " + std::to_string(options_.ops) +
-      " --faults " + faults + " --time-limit " +
+      "--seed " + std::to_string(options_.seed) + " --nodes " + std::to_string(shape.voters) +
+      " --learners " + std::to_string(shape.learners) + " --clients " +
+      std::to_string(options_.clients) + " --ops " + std::to_string(options_.ops) + " --faults " +
+      faults + " --time-limit " +
       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(options_.time_limit).count());
   if (options_.subset && faults != "swarm" && faults != "none") args += " --subset";
   if (!options_.swarm) args += " --no-swarm";
@@ -299,7 +332,9 @@ std::string Simulation::report(const SimulationResult& result) const {
   }
   for (const std::string& v : result.violations) out += v + "\n";
   if (run_) {
-    out += "\n== run ==\nplan: " + run_->plan.describe() + "\n";
+    out += "\n== run ==\nshape: " + std::to_string(run_->shape.voters) + " voters, " +
+           std::to_string(run_->shape.learners) + " learners\nplan: " + run_->plan.describe() +
+           "\n";
     out += "config: " + describe(run_->config) + "\n";
     if (run_->cluster) out += "virtual time: " + format_time(run_->cluster->now()) + "\n";
     if (run_->workload) {

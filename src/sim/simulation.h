@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,7 +39,13 @@ namespace keel::sim {
 
 struct SimulationOptions {
   std::uint64_t seed = 1;
-  std::size_t nodes = 3;
+  // Voters; 0 draws the cluster's shape per seed: 1, 3 or 5 voters, so that
+  // a one-voter cluster (which elects itself in one step) is as common a
+  // schedule as a five-voter one.
+  std::size_t nodes = 0;
+  // Learners besides the voters (they receive the log, never vote); unset:
+  // drawn per seed, 0 to 2.
+  std::optional<std::size_t> learners;
   std::size_t clients = 5;
   std::uint64_t ops = 300;
   // Faults the run uses. With `subset`, each seed enables a random subset of
@@ -61,6 +68,13 @@ struct SimulationOptions {
 struct SimulationResult {
   bool ok = false;
   std::vector<std::string> violations;
+  // Whether some violation was of safety (not only of liveness).
+  bool safety_violated = false;
+  // The cluster's shape, as drawn or given.
+  std::size_t voters = 0;
+  std::size_t learners = 0;
+  // Terms begun (the highest term's rises) per virtual minute of the run.
+  double terms_per_minute = 0.0;
   std::uint64_t hash = 0;
   std::uint64_t operations = 0;  // recorded in the history
   std::string outcomes;          // "ok=.. failed=.. unknown=.."
@@ -99,5 +113,12 @@ class Simulation {
 
 // The servers' Config for a seed (the swarm's timing and bounds).
 Config swarm_config(std::uint64_t seed, bool vary);
+
+struct ClusterShape {
+  std::size_t voters = 3;
+  std::size_t learners = 0;
+};
+// The shape of the cluster for a seed: what `options` fixes, the rest drawn.
+ClusterShape cluster_shape(const SimulationOptions& options);
 
 }  // namespace keel::sim

@@ -3,6 +3,7 @@
 // delays posts without reordering them, and kill() drops everything.
 #include "sim/node_env.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -51,10 +52,62 @@ TEST_F(NodeEnvTest, a_paused_machine_runs_nothing_and_resumes_in_order) {
   base_->advance(50ms);
   EXPECT_EQ(ran_, std::vector<std::string>{"other"});
   a->post([this] { ran_.push_back("a3"); });
-  env->resume();
+  env->resume(ReleaseOrder::kAsDue);
   a->post([this] { ran_.push_back("a4"); });
   base_->run_until_idle();
   EXPECT_EQ(ran_, (std::vector<std::string>{"other", "a1", "a2", "a-timer", "a3", "a4"}));
+}
+
+// After a stall a thread releases its due timers behind what is queued: the
+// frames that arrived meanwhile run first, as the thread Env would run them.
+TEST_F(NodeEnvTest, after_a_stall_timers_may_run_behind_posts_that_came_later) {
+  auto env = make();
+  auto a = env->make_executor("a");
+  env->pause();
+  a->post([this] { ran_.push_back("p1"); });
+  a->post_after(10ms, [this] { ran_.push_back("t1"); });
+  a->post_after(20ms, [this] { ran_.push_back("t2"); });
+  base_->advance(15ms);
+  a->post([this] { ran_.push_back("p2"); });
+  base_->advance(10ms);
+  a->post([this] { ran_.push_back("p3"); });
+  base_->run_until_idle();  // everything has come up and is held
+  env->resume(ReleaseOrder::kTimersLast);
+  base_->run_until_idle();
+  EXPECT_EQ(ran_, (std::vector<std::string>{"p1", "p2", "p3", "t1", "t2"}));
+}
+
+// A mixed release keeps posting order and due order, and never runs a timer
+// before a post that was queued before the timer fell due.
+TEST_F(NodeEnvTest, a_mixed_release_keeps_every_order_a_thread_keeps) {
+  bool some_timer_moved = false;
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    ran_.clear();
+    auto env = make(seed);
+    auto a = env->make_executor("a");
+    env->pause();
+    a->post([this] { ran_.push_back("p1"); });
+    a->post_after(10ms, [this] { ran_.push_back("t1"); });
+    base_->advance(15ms);
+    a->post([this] { ran_.push_back("p2"); });
+    a->post_after(5ms, [this] { ran_.push_back("t2"); });
+    base_->advance(10ms);
+    a->post([this] { ran_.push_back("p3"); });
+    base_->run_until_idle();
+    env->resume(ReleaseOrder::kMixed);
+    base_->run_until_idle();
+    auto at = [&](const std::string& name) {
+      return std::find(ran_.begin(), ran_.end(), name) - ran_.begin();
+    };
+    ASSERT_EQ(ran_.size(), 5u);
+    EXPECT_LT(at("p1"), at("p2"));
+    EXPECT_LT(at("p2"), at("p3"));
+    EXPECT_LT(at("t1"), at("t2"));
+    EXPECT_LT(at("p1"), at("t1")) << "a timer ran before a post queued before it fell due";
+    EXPECT_LT(at("p2"), at("t2"));
+    if (at("t1") > at("p2")) some_timer_moved = true;
+  }
+  EXPECT_TRUE(some_timer_moved);
 }
 
 TEST_F(NodeEnvTest, a_pause_during_the_drain_holds_the_rest) {

@@ -11,6 +11,9 @@
 
 #include <keel/log_store.h>
 
+#include "core/codec.h"
+#include "runtime/log_writer.h"
+
 namespace keel::sim {
 namespace {
 
@@ -153,6 +156,145 @@ TEST_F(SafetyCheckerTest, logs_that_share_an_entry_but_differ_below_it_break_log
   EXPECT_TRUE(violations_.empty()) << "diverging after a common prefix is allowed";
   checker_.check_logs({{kOne, a.get()}, {kTwo, b.get()}}, {});
   EXPECT_TRUE(reported("log matching"));
+}
+
+// --- promises a server makes in what it sends ------------------------------------
+
+std::shared_ptr<MemoryStableStore> stable_at(std::uint64_t term, std::uint64_t vote) {
+  auto store = std::make_shared<MemoryStableStore>();
+  EXPECT_TRUE(store
+                  ->set(runtime::kHardStateKey, core::encode_hard_state(core::HardState{
+                                                    Term{term}, ServerId{vote}, Index{}}))
+                  .is_ok());
+  return store;
+}
+
+core::Message message(core::MessageType type, ServerId from, ServerId to, std::uint64_t term) {
+  return core::Message{.type = type, .from = from, .to = to, .term = Term{term}};
+}
+
+TEST_F(SafetyCheckerTest, a_message_of_a_term_not_yet_durable_breaks_persistence_ordering) {
+  auto log = store_of({term_start(1, 1)});
+  auto stable = stable_at(1, 0);
+  const auto append = message(core::MessageType::kAppendRequest, kOne, kTwo, 1);
+  checker_.on_send(kOne, append, *log, *stable, {});
+  EXPECT_TRUE(violations_.empty());
+  // A pre-vote names a term nobody holds yet: fine.
+  checker_.on_send(kOne, message(core::MessageType::kPreVoteRequest, kOne, kTwo, 2), *log, *stable,
+                   {});
+  EXPECT_TRUE(violations_.empty());
+  checker_.on_send(kOne, message(core::MessageType::kAppendRequest, kOne, kTwo, 2), *log, *stable,
+                   {});
+  EXPECT_TRUE(reported("persistence ordering"));
+}
+
+TEST_F(SafetyCheckerTest, a_vote_sent_before_it_is_durable_breaks_persistence_ordering) {
+  auto log = store_of({term_start(1, 1)});
+  auto vote = message(core::MessageType::kVoteResponse, kTwo, kOne, 2);
+  checker_.on_send(kTwo, vote, *log, *stable_at(2, 1), {});
+  EXPECT_TRUE(violations_.empty());
+  vote.to = kThree;
+  checker_.on_send(kTwo, vote, *log, *stable_at(2, 1), {});
+  EXPECT_TRUE(reported("persistence ordering"));
+}
+
+TEST_F(SafetyCheckerTest, an_acknowledgement_of_entries_not_stored_breaks_persistence_ordering) {
+  auto log = store_of({term_start(1, 1), command(2, 1, "a")});
+  auto ack = message(core::MessageType::kAppendResponse, kTwo, kOne, 1);
+  ack.match_index = Index{2};
+  checker_.on_send(kTwo, ack, *log, *stable_at(1, 0), {});
+  EXPECT_TRUE(violations_.empty());
+  ack.match_index = Index{3};
+  checker_.on_send(kTwo, ack, *log, *stable_at(1, 0), {});
+  EXPECT_TRUE(reported("persistence ordering"));
+  // Entries a leader of a newer term replaced since may still be acknowledged.
+  violations_.clear();
+  checker_.on_send(kTwo, ack, *log, *stable_at(2, 0), {});
+  EXPECT_TRUE(violations_.empty());
+}
+
+TEST_F(SafetyCheckerTest, a_read_that_misses_an_entry_committed_before_it_breaks_read_freshness) {
+  auto log = store_of({term_start(1, 1), command(2, 1, "a")});
+  checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 2, 2, 2, 1), *log);
+  const SafetyChecker::ReadCall call = checker_.read_call(kTwo, Duration{0});
+  checker_.on_read_served(kTwo, Consistency::kLinearizable, call, Index{2});
+  EXPECT_TRUE(violations_.empty());
+  checker_.on_read_served(kTwo, Consistency::kLinearizable, call, Index{1});
+  EXPECT_TRUE(reported("read freshness"));
+}
+
+class LeaseCheckTest : public SafetyCheckerTest {
+ protected:
+  using Type = core::MessageType;
+  // Leader 1 of term 1 sends round 1 at 0 s, its lease ending at 1 s; a
+  // voter acknowledges it.
+  void acknowledged_by(ServerId voter) {
+    auto heartbeat = message(Type::kHeartbeatRequest, kOne, voter, 1);
+    heartbeat.read_round = 1;
+    checker_.on_send(kOne, heartbeat, *log_, *stable_, {Duration{0}, std::chrono::seconds(1)});
+    auto ack = message(Type::kHeartbeatResponse, voter, kOne, 1);
+    ack.read_round = 1;
+    checker_.on_send(voter, ack, *log_, *stable_, {std::chrono::milliseconds(10), Duration{0}});
+  }
+  void vote_request(ServerId from, Duration at) {
+    checker_.on_send(from, message(Type::kVoteRequest, from, kOne, 2), *log_,
+                     *stable_at(2, from.value), {at, Duration{0}});
+  }
+  std::shared_ptr<MemoryLogStore> log_ = store_of({term_start(1, 1)});
+  std::shared_ptr<MemoryStableStore> stable_ = stable_at(1, 1);
+};
+
+TEST_F(LeaseCheckTest, campaigning_inside_a_lease_one_acknowledged_breaks_the_lease_promise) {
+  checker_.set_voters({kOne, kTwo, kThree});
+  checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
+  acknowledged_by(kTwo);
+  vote_request(kTwo, std::chrono::milliseconds(1500));  // the lease is over
+  EXPECT_TRUE(violations_.empty()) << violations_.front();
+  vote_request(kTwo, std::chrono::milliseconds(500));
+  EXPECT_TRUE(reported("lease promise"));
+}
+
+TEST_F(LeaseCheckTest, a_leader_that_stepped_down_has_no_lease_to_break) {
+  checker_.set_voters({kOne, kTwo, kThree});
+  checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
+  acknowledged_by(kTwo);
+  checker_.on_stats(kOne, stats(RaftState::kFollower, 1, 1, 1, 1), *log_);
+  vote_request(kTwo, std::chrono::milliseconds(500));
+  EXPECT_TRUE(violations_.empty()) << violations_.front();
+}
+
+TEST_F(LeaseCheckTest, a_lease_read_without_a_majority_of_live_leases_breaks_lease_reads) {
+  checker_.set_voters({kOne, kTwo, kThree});
+  checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
+  acknowledged_by(kTwo);
+  checker_.on_read_served(kOne, Consistency::kLease,
+                          checker_.read_call(kOne, std::chrono::milliseconds(900)), Index{1});
+  EXPECT_TRUE(violations_.empty()) << violations_.front();
+  checker_.on_read_served(kOne, Consistency::kLease,
+                          checker_.read_call(kOne, std::chrono::milliseconds(1100)), Index{1});
+  EXPECT_TRUE(reported("lease reads"));
+}
+
+TEST_F(LeaseCheckTest, a_read_confirmed_only_by_a_round_sent_before_it_breaks_read_confirmation) {
+  checker_.set_voters({kOne, kTwo, kThree});
+  checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
+  const SafetyChecker::ReadCall before = checker_.read_call(kOne, Duration{0});
+  acknowledged_by(kTwo);  // round 1, sent at 0 s: not before a read invoked at 0 s
+  checker_.on_read_served(kOne, Consistency::kLinearizable, before, Index{1});
+  EXPECT_TRUE(violations_.empty()) << violations_.front();
+  const SafetyChecker::ReadCall after = checker_.read_call(kOne, std::chrono::milliseconds(5));
+  checker_.on_read_served(kOne, Consistency::kLinearizable, after, Index{1});
+  EXPECT_TRUE(reported("read confirmation"));
+}
+
+TEST_F(LeaseCheckTest, a_lease_read_after_a_newer_leader_was_elected_breaks_lease_reads) {
+  checker_.set_voters({kOne, kTwo, kThree});
+  checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
+  acknowledged_by(kTwo);
+  checker_.on_stats(kThree, stats(RaftState::kLeader, 2, 1, 1, 1), *log_);
+  checker_.on_read_served(kOne, Consistency::kLease,
+                          checker_.read_call(kOne, std::chrono::milliseconds(100)), Index{1});
+  EXPECT_TRUE(reported("lease reads"));
 }
 
 }  // namespace

@@ -184,6 +184,39 @@ TEST(SimCluster, a_violation_stops_the_run) {
   EXPECT_FALSE(cluster.run_until([] { return false; }, 1s)) << "a failed cluster stops at once";
 }
 
+// Term churn: with nothing faulty as far as the nemesis knows, a follower that
+// stops hearing its leader (here its heartbeats are silently dropped, as a
+// broken election timer would behave) campaigns and the highest term rises:
+// reported. The same cluster left alone stays quiet.
+std::vector<std::string> quiet_cluster_run(bool lose_heartbeats_to_3) {
+  SimClusterOptions options = counting_cluster(13);
+  options.tune_config = [](Config& c) {
+    c.pre_vote = false;
+    c.lease_timeout = std::chrono::milliseconds(0);
+  };
+  SimCluster cluster(options);
+  Nemesis nemesis(cluster, plan_faults(1, {}, false, false, 3, cluster.config(ServerId{1})), 1);
+  nemesis.start();
+  EXPECT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));
+  cluster.run_for(2s);
+  if (lose_heartbeats_to_3) {
+    cluster.set_frame_rule([](ServerId, ServerId to, const core::Message& m) {
+      const bool lost = to == ServerId{3} && (m.type == core::MessageType::kHeartbeatRequest ||
+                                              m.type == core::MessageType::kAppendRequest);
+      return FrameFate{lost ? FrameFate::Kind::kDrop : FrameFate::Kind::kPass};
+    });
+  }
+  cluster.run_for(5s);
+  return cluster.violations();
+}
+
+TEST(Nemesis, a_term_that_rises_with_nothing_faulty_is_term_churn) {
+  EXPECT_TRUE(quiet_cluster_run(false).empty()) << quiet_cluster_run(false).front();
+  const std::vector<std::string> violations = quiet_cluster_run(true);
+  ASSERT_FALSE(violations.empty());
+  EXPECT_EQ(violations.front().rfind("term churn", 0), 0U) << violations.front();
+}
+
 }  // namespace
 }  // namespace keel::sim
 
