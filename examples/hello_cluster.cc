@@ -145,8 +145,10 @@ bool run() {
     member.raft = std::move(opened).value();
     // Subscribed right after open: no election can finish before the first
     // election timeout (1 s here), so the leader's kLeaderReady is not missed.
-    member.subscription =
+    keel::Result<std::uint64_t> subscribed =
         member.raft->subscribe([&latch](const keel::Observation& o) { latch.observe(o); });
+    if (!subscribed.is_ok()) return fail("subscribe: " + subscribed.status().to_string());
+    member.subscription = *subscribed;
   }
   std::cout << "started 3 servers\n";
 

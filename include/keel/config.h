@@ -3,6 +3,8 @@
 //
 // Every bound on memory and queues is here, named and documented: a server
 // without a quorum or with a slow follower must never grow without limit.
+// validate() (called by Raft::open) checks each field against the range
+// written next to it and names the field and the range when it refuses.
 //
 // Thread safety: a value.
 #pragma once
@@ -22,46 +24,65 @@ struct Config {
 
   // --- timing -----------------------------------------------------------------
   // A leader sends heartbeats this often. It is also the runtime's tick: every
-  // protocol timeout is counted in heartbeat intervals.
+  // protocol timeout is counted in heartbeat intervals. [1 ms, 60 s]
   std::chrono::milliseconds heartbeat_interval{100};
   // A follower that hears nothing from a leader for a random time between this
-  // and twice this starts an election. At least 3 heartbeat intervals.
+  // and twice this starts an election.
+  // [3 heartbeat intervals, 1000 heartbeat intervals], at most 10 min.
   std::chrono::milliseconds election_timeout{1000};
   // Lease reads (Consistency::kLease): how long after a quorum confirmed its
   // leadership a leader answers reads without asking again. 0 disables lease
-  // reads. Must leave room for clock drift below the election timeout:
+  // reads; otherwise at least one heartbeat interval, and it must leave room
+  // for clock drift below the election timeout:
   //   lease_timeout * (100 + clock_drift_percent) / 100
   //     <= election_timeout - 2 * heartbeat_interval
   std::chrono::milliseconds lease_timeout{500};
-  // The largest rate difference assumed between any two servers' clocks.
+  // The largest rate difference assumed between any two servers' clocks, in
+  // percent. [0, 100]
   std::uint32_t clock_drift_percent = 10;
+  // A read forwarded to the leader is asked again if no answer came within
+  // this many heartbeat intervals (a lost frame then costs about that much,
+  // not an election timeout). [1, 1000]
+  std::uint32_t forwarded_read_retry_heartbeats = 2;
 
   // --- protocol ------------------------------------------------------------------
   bool pre_vote = true;      // see thesis §9.6; keep on
   bool check_quorum = true;  // leaders step down without a quorum; needed by leases
 
-  // --- bounds --------------------------------------------------------------------
-  // Entries and bytes in one append message.
+  // --- bounds (each at least 1) ------------------------------------------------
+  // Entries and bytes in one append message. [1, 100'000] and [1, 1 GiB]
   std::size_t max_append_entries = 64;
   std::uint64_t max_append_bytes = 1ULL << 20;
   // Appends and bytes sent to one follower and not yet acknowledged.
+  // [1, 100'000] and [1, 64 GiB]
   std::size_t max_inflight_appends = 256;
   std::uint64_t max_inflight_bytes = 32ULL << 20;
   // Proposals (apply, barrier) accepted but not yet resolved; more are refused
-  // with ResourceExhausted.
+  // with ResourceExhausted. [1, 10'000'000]
   std::size_t max_pending_proposals = 16384;
   // Bytes of entries proposed by this leader and not yet committed.
+  // [1, 64 GiB]
   std::uint64_t max_uncommitted_bytes = 64ULL << 20;
   // One command's size; larger ones are refused with InvalidArgument.
+  // [1, 1 GiB]
   std::uint64_t max_command_bytes = 8ULL << 20;
-  // Committed entries handed to the FSM in one batch.
+  // Committed entries handed to the FSM in one batch. [1, 1'000'000]
   std::size_t max_apply_batch = 1024;
   // Reads (linearizable, lease, verify_leader) waiting at once.
+  // [1, 10'000'000]
   std::size_t max_pending_reads = 16384;
   // Events waiting for one slow observer; beyond this the oldest are dropped
   // and counted, kLeaderReady last of all (Raft never waits for an observer).
+  // [1, 1'000'000]
   std::size_t observer_queue_capacity = 1024;
+  // Observer subscriptions at once; each has a thread of its own (see
+  // Raft::subscribe). [1, 4096]
+  std::size_t max_subscriptions = 64;
+  // shutdown() called from your own thread waits at most this long for
+  // observer callbacks still running to return (see Raft::shutdown). [0, 60 s]
+  std::chrono::milliseconds observer_shutdown_wait{1000};
   // Entries per log-store append: many proposals, one durable write.
+  // [1, 1'000'000]
   std::size_t max_write_batch_entries = 4096;
 
 #ifdef KEEL_CANARIES

@@ -3,7 +3,7 @@
 // Open one per server with Raft::open(), hand it your Fsm, stores and
 // transport, and talk to it through futures:
 //
-//   auto raft = keel::Raft::open(deps).value();
+//   auto raft = keel::Raft::open(deps).value();  // aborts with the error if it fails
 //   keel::Result<keel::ApplyResult> r = raft->apply("set x 1", 2s).get();
 //   raft->read(keel::Consistency::kLinearizable, 1s).get();  // then read your FSM
 //
@@ -14,11 +14,17 @@
 // whole operation, and every failure says whether the write may still commit
 // (kOutcomeUnknown) or certainly did not.
 //
+// Every timeout covers the whole call; a timeout that is not positive is
+// refused at once with kTimeout (nothing was done), and Duration::max()
+// means "no deadline".
+//
 // Thread safety: every method may be called from any thread, concurrently,
 // including from observer callbacks and then() callbacks (the calls return
-// futures and never block). Blocking on a future (get/wait_for) is fine in
-// your threads and in observer callbacks, never inside a then() callback.
-// shutdown() may be called from anywhere, any number of times.
+// futures and never block; no keel thread ever waits for a user callback).
+// Blocking on a future (get/wait_for) is fine in your threads and in
+// observer callbacks, never inside a then() callback that runs on a keel
+// thread (see future.h). shutdown() may be called from anywhere, any number
+// of times.
 #pragma once
 
 #include <chrono>
@@ -92,9 +98,11 @@ struct RaftStats {
   Term ready_term;
   std::uint64_t pending_proposals = 0;
   std::uint64_t pending_reads = 0;
-  std::uint64_t log_writes = 0;          // durable writes (each may hold many entries)
+  std::uint64_t log_writes = 0;  // durable writes (each may hold many entries)
   std::uint64_t entries_written = 0;
   std::uint64_t observer_events_dropped = 0;
+  // Observer callbacks that threw (contained: delivery goes on).
+  std::uint64_t observer_callback_failures = 0;
   // Frames received that failed to decode or were not meant for this server.
   std::uint64_t frames_rejected = 0;
 };
@@ -116,7 +124,11 @@ struct RaftDependencies {
 class Raft {
  public:
   // Starts a server from its stores: recovers term, vote and log, and joins
-  // the configuration found in the log (see bootstrap_cluster).
+  // the configuration found in the log (see bootstrap_cluster). What the
+  // stores hand back is checked: a log with gaps, terms that go down, term
+  // 0, unknown entry types or fewer entries than it claims is refused with
+  // Corruption; a bad Config with InvalidArgument naming the field. From
+  // the moment it returns, stats() reflects the stores.
   static Result<std::unique_ptr<Raft>> open(RaftDependencies deps);
 
   // Shuts down (see shutdown()).
@@ -152,19 +164,35 @@ class Raft {
   virtual RaftStats stats() const = 0;
   virtual Configuration configuration() const = 0;
 
-  // Observations are delivered on a thread of the subscription's own, in
+  // Observations are delivered on a thread of the subscription's own (so at
+  // most Config::max_subscriptions at once: ResourceExhausted beyond), in
   // order, through a bounded queue (Config::observer_queue_capacity): the
   // callback may block or call any Raft method, including barrier().get(),
-  // without holding up the Raft. Returns an id for unsubscribe().
-  virtual std::uint64_t subscribe(std::function<void(const Observation&)> observer) = 0;
+  // without holding up the Raft. A kLeaderReady observation is delivered
+  // only after stats() agrees with it (ready_term, applied_index). A
+  // callback that throws is contained and counted
+  // (stats().observer_callback_failures). Returns an id for unsubscribe().
+  virtual Result<std::uint64_t> subscribe(std::function<void(const Observation&)> observer) = 0;
+  // After it returns (from any thread, the callback itself included), the
+  // callback is not called again; a call already under way on the
+  // subscription's thread finishes. Never waits for it.
   virtual void unsubscribe(std::uint64_t subscription) = 0;
 
   // Stops the server: resolves every pending future (Shutdown where the
   // command certainly did not commit, OutcomeUnknown where it may have),
-  // stops the transport and the internal threads. Idempotent, safe from any
-  // thread (including callbacks), never deadlocks. Returns when stopped,
-  // except when called from a keel thread, where it returns at once.
+  // stops the transport and the internal threads, and stops delivering
+  // observations (no callback begins after it returns). Idempotent, safe
+  // from any thread (including callbacks), never deadlocks.
+  //  - From your own thread: returns once the server has stopped, then waits
+  //    at most Config::observer_shutdown_wait for observer callbacks still
+  //    running to return. A callback that outlives that (blocked for good)
+  //    keeps running on its own thread and must not use this Raft once you
+  //    destroy it.
+  //  - From a keel thread (an observer or then() callback): returns at once;
+  //    stopped() resolves when the server has stopped.
   virtual void shutdown() = 0;
+  // Resolves (with the applied index) once the server has stopped.
+  virtual Future<Index> stopped() const = 0;
 };
 
 // Writes the first configuration into empty stores (index 1, term 1), so that

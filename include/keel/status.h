@@ -60,7 +60,9 @@ class [[nodiscard]] Status {
   static Status outcome_unknown(std::string message) {
     return Status(StatusCode::kOutcomeUnknown, std::move(message));
   }
-  static Status timeout(std::string message) { return Status(StatusCode::kTimeout, std::move(message)); }
+  static Status timeout(std::string message) {
+    return Status(StatusCode::kTimeout, std::move(message));
+  }
   static Status shutdown() { return Status(StatusCode::kShutdown, "shut down"); }
   static Status invalid_argument(std::string message) {
     return Status(StatusCode::kInvalidArgument, std::move(message));
@@ -74,9 +76,15 @@ class [[nodiscard]] Status {
   static Status corruption(std::string message) {
     return Status(StatusCode::kCorruption, std::move(message));
   }
-  static Status io_error(std::string message) { return Status(StatusCode::kIoError, std::move(message)); }
-  static Status not_found(std::string message) { return Status(StatusCode::kNotFound, std::move(message)); }
-  static Status with_code(StatusCode code, std::string message) { return Status(code, std::move(message)); }
+  static Status io_error(std::string message) {
+    return Status(StatusCode::kIoError, std::move(message));
+  }
+  static Status not_found(std::string message) {
+    return Status(StatusCode::kNotFound, std::move(message));
+  }
+  static Status with_code(StatusCode code, std::string message) {
+    return Status(code, std::move(message));
+  }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }
@@ -88,6 +96,8 @@ class [[nodiscard]] Status {
   // "NotLeader: not the leader (leader 3)" and the like.
   std::string to_string() const;
 
+  // Compares the codes only: two statuses are equal when they say the same
+  // thing happened, whatever their messages and hints.
   bool operator==(const Status& other) const { return code_ == other.code_; }
 
  private:
@@ -101,11 +111,19 @@ class [[nodiscard]] Status {
 
 std::ostream& operator<<(std::ostream& out, const Status& status);
 
-// Either a value or a non-ok Status.
+namespace detail {
+// value() on an error Result is a programming error: keel stops the process
+// and says which error was ignored (no exception to lose the message in).
+[[noreturn]] void result_has_no_value(const Status& status);
+}  // namespace detail
+
+// Either a value or a non-ok Status. value(), operator* and operator-> on a
+// Result that holds an error abort the process with the error's text: check
+// is_ok() (or status()) first wherever an error is possible.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : state_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(state_).is_ok()) {
       std::abort();  // a Result built from an ok Status has no value: programming error
@@ -119,15 +137,28 @@ class [[nodiscard]] Result {
     static const Status kOk;  // NOLINT: immutable
     return is_ok() ? kOk : std::get<Status>(state_);
   }
-  T& value() & { return std::get<T>(state_); }
-  const T& value() const& { return std::get<T>(state_); }
-  T&& value() && { return std::get<T>(std::move(state_)); }
+  T& value() & {
+    check_has_value();
+    return std::get<T>(state_);
+  }
+  const T& value() const& {
+    check_has_value();
+    return std::get<T>(state_);
+  }
+  T&& value() && {
+    check_has_value();
+    return std::get<T>(std::move(state_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
  private:
+  void check_has_value() const {
+    if (!is_ok()) detail::result_has_no_value(std::get<Status>(state_));
+  }
+
   std::variant<T, Status> state_;
 };
 

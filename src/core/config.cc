@@ -17,10 +17,10 @@ Status CoreConfig::validate() const {
   if (max_inflight_appends == 0 || max_inflight_bytes == 0) {
     return Status::invalid_argument("in-flight bounds must be positive");
   }
-  if (max_entries_per_append == 0 || max_bytes_per_append == 0) {
+  if (max_append_entries == 0 || max_append_bytes == 0) {
     return Status::invalid_argument("append size bounds must be positive");
   }
-  if (max_committed_entries_per_ready == 0 || max_uncommitted_bytes == 0 ||
+  if (max_apply_batch == 0 || max_uncommitted_bytes == 0 ||
       max_pending_reads == 0) {
     return Status::invalid_argument("queue bounds must be positive");
   }

@@ -40,12 +40,12 @@ struct CoreConfig {
   std::uint64_t max_inflight_bytes = 32ULL << 20;
   // One append message carries at most this many entries and bytes (a single
   // entry larger than the byte bound is still sent on its own).
-  std::size_t max_entries_per_append = 64;
-  std::uint64_t max_bytes_per_append = 1ULL << 20;
+  std::size_t max_append_entries = 64;
+  std::uint64_t max_append_bytes = 1ULL << 20;
   // At most this many committed entries are handed to the shell and not yet
   // acknowledged by on_applied(): a long backlog is applied in bounded
   // batches, and a slow state machine cannot make the apply queue grow.
-  std::size_t max_committed_entries_per_ready = 1024;
+  std::size_t max_apply_batch = 1024;
   // Proposals are refused (ResourceExhausted) while the leader holds this
   // many bytes of entries that are not yet committed: a leader without a
   // quorum must not buffer without bound.

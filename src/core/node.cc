@@ -663,6 +663,11 @@ void Node::handle_read_index_request(const Message& m) {
     send(std::move(reply));
     return;
   }
+  // A follower asks again when an answer is late; the request still pending
+  // will be answered (once) when its round confirms.
+  for (const PendingRead& read : leader->pending_reads) {
+    if (read.requester == m.from && read.request_id == m.request_id) return;
+  }
   const std::uint64_t round = round_for_new_read();
   leader->pending_reads.push_back(PendingRead{m.request_id, m.from, commit_, round});
 }
@@ -838,8 +843,8 @@ void Node::send_appends(ServerId peer, Progress& pr) {
     std::optional<Term> prev_term = log_.term_at(prev);
     KEEL_CHECK("replication source is still in the log", prev_term.has_value());
     std::vector<LogEntry> entries =
-        log_.slice(pr.next_index, log_.last_index(), config_.max_entries_per_append,
-                   config_.max_bytes_per_append);
+        log_.slice(pr.next_index, log_.last_index(), config_.max_append_entries,
+                   config_.max_append_bytes);
     std::uint64_t bytes = 0;
     for (const LogEntry& entry : entries) bytes += entry_size_bytes(entry);
     const Index last = entries.back().index;
@@ -932,7 +937,7 @@ Ready Node::ready() {
   const Index apply_to = apply_limit();
   if (applied_handed_ < apply_to) {
     ready.committed_entries = log_.slice(applied_handed_.next(), apply_to,
-                                         config_.max_committed_entries_per_ready, UINT64_MAX);
+                                         config_.max_apply_batch, UINT64_MAX);
     applied_handed_ = ready.committed_entries.back().index;
   }
   ready.messages = std::move(messages_);
@@ -948,10 +953,10 @@ Ready Node::ready() {
 
 Index Node::apply_limit() const {
   // Only entries that are committed and durable here are applied, and at
-  // most max_committed_entries_per_ready of them may be handed out and not
+  // most max_apply_batch of them may be handed out and not
   // yet applied: a slow state machine holds back the hand-out instead of
   // letting the shell's apply queue grow without bound.
-  const Index pipeline_end = applied_ + config_.max_committed_entries_per_ready;
+  const Index pipeline_end = applied_ + config_.max_apply_batch;
   return std::min({commit_, persisted_, pipeline_end});
 }
 

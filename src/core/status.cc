@@ -1,24 +1,52 @@
 // The out-of-line parts of <keel/status.h>.
 #include "keel/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace keel {
+
+namespace detail {
+
+void result_has_no_value(const Status& status) {
+  std::fprintf(stderr, "keel: value() of a Result that holds an error: %s\n",
+               status.to_string().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace detail
 
 const char* to_string(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "Ok";
-    case StatusCode::kNotLeader: return "NotLeader";
-    case StatusCode::kOutcomeUnknown: return "OutcomeUnknown";
-    case StatusCode::kTimeout: return "Timeout";
-    case StatusCode::kShutdown: return "Shutdown";
-    case StatusCode::kLeadershipTransferInProgress: return "LeadershipTransferInProgress";
-    case StatusCode::kConfigurationChangeInProgress: return "ConfigurationChangeInProgress";
-    case StatusCode::kAbortedByRestore: return "AbortedByRestore";
-    case StatusCode::kInvalidArgument: return "InvalidArgument";
-    case StatusCode::kResourceExhausted: return "ResourceExhausted";
-    case StatusCode::kUnavailable: return "Unavailable";
-    case StatusCode::kCorruption: return "Corruption";
-    case StatusCode::kIoError: return "IoError";
-    case StatusCode::kNotFound: return "NotFound";
+    case StatusCode::kOk:
+      return "Ok";
+    case StatusCode::kNotLeader:
+      return "NotLeader";
+    case StatusCode::kOutcomeUnknown:
+      return "OutcomeUnknown";
+    case StatusCode::kTimeout:
+      return "Timeout";
+    case StatusCode::kShutdown:
+      return "Shutdown";
+    case StatusCode::kLeadershipTransferInProgress:
+      return "LeadershipTransferInProgress";
+    case StatusCode::kConfigurationChangeInProgress:
+      return "ConfigurationChangeInProgress";
+    case StatusCode::kAbortedByRestore:
+      return "AbortedByRestore";
+    case StatusCode::kInvalidArgument:
+      return "InvalidArgument";
+    case StatusCode::kResourceExhausted:
+      return "ResourceExhausted";
+    case StatusCode::kUnavailable:
+      return "Unavailable";
+    case StatusCode::kCorruption:
+      return "Corruption";
+    case StatusCode::kIoError:
+      return "IoError";
+    case StatusCode::kNotFound:
+      return "NotFound";
   }
   return "Unknown";
 }

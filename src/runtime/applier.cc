@@ -12,9 +12,8 @@ Applier::Applier(std::shared_ptr<Fsm> fsm, std::shared_ptr<Executor> executor,
       on_applied_(std::move(on_applied)) {}
 
 void Applier::submit(std::vector<ApplyItem> items) {
-  executor_->post([self = shared_from_this(), items = std::move(items)]() mutable {
-    self->apply(items);
-  });
+  executor_->post(
+      [self = shared_from_this(), items = std::move(items)]() mutable { self->apply(items); });
 }
 
 void Applier::apply(std::vector<ApplyItem>& items) {

@@ -4,9 +4,8 @@
 // Thread safety: pure functions.
 #pragma once
 
-#include <cstdint>
-
 #include <algorithm>
+#include <cstdint>
 
 #include "core/codec.h"
 #include "core/config.h"
@@ -24,14 +23,13 @@ inline core::CoreConfig to_core_config(const Config& config, std::uint64_t seed)
   core.check_quorum = config.check_quorum;
   core.max_inflight_appends = config.max_inflight_appends;
   core.max_inflight_bytes = config.max_inflight_bytes;
-  core.max_entries_per_append = config.max_append_entries;
-  core.max_bytes_per_append = config.max_append_bytes;
-  core.max_committed_entries_per_ready = config.max_apply_batch;
+  core.max_append_entries = config.max_append_entries;
+  core.max_append_bytes = config.max_append_bytes;
+  core.max_apply_batch = config.max_apply_batch;
   core.max_uncommitted_bytes = config.max_uncommitted_bytes;
   core.max_pending_reads = config.max_pending_reads;
   // Rounded down: a lease a fraction of a tick short is safe, a longer one not.
-  core.lease_ticks =
-      static_cast<std::uint32_t>(config.lease_timeout / config.heartbeat_interval);
+  core.lease_ticks = static_cast<std::uint32_t>(config.lease_timeout / config.heartbeat_interval);
   core.lease_drift_percent = config.clock_drift_percent;
   core.random_seed = seed;
 #ifdef KEEL_CANARIES
@@ -47,8 +45,8 @@ inline core::DecodeLimits to_decode_limits(const Config& config) {
   core::DecodeLimits limits;
   limits.max_entries_per_message =
       std::max<std::uint64_t>(limits.max_entries_per_message, config.max_append_entries);
-  limits.max_entry_bytes = std::max<std::uint64_t>(limits.max_entry_bytes,
-                                                   config.max_command_bytes + 64);
+  limits.max_entry_bytes =
+      std::max<std::uint64_t>(limits.max_entry_bytes, config.max_command_bytes + 64);
   // One append holds up to max_append_bytes, or a single larger command.
   limits.max_frame_bytes = std::max<std::uint64_t>(
       limits.max_frame_bytes,

@@ -9,30 +9,27 @@
 #include "runtime/core_config.h"
 #include "runtime/log_writer.h"
 #include "runtime/raft_server.h"
+#include "runtime/recovery.h"
 
 namespace keel {
 
 const char* to_string(RaftState state) {
   switch (state) {
-    case RaftState::kFollower: return "follower";
-    case RaftState::kPreCandidate: return "pre-candidate";
-    case RaftState::kCandidate: return "candidate";
-    case RaftState::kLeader: return "leader";
-    case RaftState::kShutdown: return "shutdown";
+    case RaftState::kFollower:
+      return "follower";
+    case RaftState::kPreCandidate:
+      return "pre-candidate";
+    case RaftState::kCandidate:
+      return "candidate";
+    case RaftState::kLeader:
+      return "leader";
+    case RaftState::kShutdown:
+      return "shutdown";
   }
   return "unknown";
 }
 
 namespace {
-
-Result<core::HardState> load_hard_state(const StableStore& store) {
-  Result<std::string> bytes = store.get(runtime::kHardStateKey);
-  if (!bytes.is_ok()) {
-    if (bytes.status().code() == StatusCode::kNotFound) return core::HardState{};
-    return bytes.status();
-  }
-  return core::decode_hard_state(*bytes);
-}
 
 Status check_configuration(const Configuration& configuration) {
   std::set<ServerId> ids;
@@ -49,16 +46,6 @@ Status check_configuration(const Configuration& configuration) {
   return Status::ok();
 }
 
-// The configuration in force is the last one in the log (thesis §4.1: a
-// server uses the newest configuration in its log, committed or not).
-Result<Configuration> latest_configuration(const std::vector<LogEntry>& entries) {
-  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    if (it->type == EntryType::kConfiguration) return core::decode_configuration(it->data);
-  }
-  return Status::invalid_argument(
-      "the log holds no configuration: bootstrap the cluster first (bootstrap_cluster)");
-}
-
 class RaftHandle final : public Raft {
  public:
   explicit RaftHandle(std::shared_ptr<runtime::RaftServer> server) : server_(std::move(server)) {}
@@ -72,9 +59,7 @@ class RaftHandle final : public Raft {
     return server_->apply_batch(std::move(commands), timeout);
   }
   Future<Index> barrier(Duration timeout) override { return server_->barrier(timeout); }
-  Future<Index> verify_leader(Duration timeout) override {
-    return server_->verify_leader(timeout);
-  }
+  Future<Index> verify_leader(Duration timeout) override { return server_->verify_leader(timeout); }
   Future<Index> read(Consistency consistency, Duration timeout) override {
     return server_->read(consistency, timeout);
   }
@@ -87,11 +72,12 @@ class RaftHandle final : public Raft {
   Duration last_contact() const override { return server_->last_contact(); }
   RaftStats stats() const override { return server_->stats(); }
   Configuration configuration() const override { return server_->configuration(); }
-  std::uint64_t subscribe(std::function<void(const Observation&)> observer) override {
+  Result<std::uint64_t> subscribe(std::function<void(const Observation&)> observer) override {
     return server_->subscribe(std::move(observer));
   }
   void unsubscribe(std::uint64_t subscription) override { server_->unsubscribe(subscription); }
   void shutdown() override { server_->shutdown(); }
+  Future<Index> stopped() const override { return server_->stopped(); }
 
  private:
   std::shared_ptr<runtime::RaftServer> server_;
@@ -121,7 +107,7 @@ Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
 }
 
 Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store) {
-  Result<core::HardState> hard_state = load_hard_state(stable_store);
+  Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
   if (!hard_state.is_ok()) return hard_state.status();
   return !hard_state->term.is_zero() || log_store.last_index() >= Index{1};
 }
@@ -138,29 +124,19 @@ Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
   Status core_valid = to_core_config(deps.config, seed).validate();
   if (!core_valid.is_ok()) return core_valid;
 
-  Result<core::HardState> hard_state = load_hard_state(*deps.stable_store);
-  if (!hard_state.is_ok()) return hard_state.status();
-  std::vector<LogEntry> entries;
-  const Index first = deps.log_store->first_index();
-  const Index last = deps.log_store->last_index();
-  if (last >= first && last >= Index{1}) {
-    if (first != Index{1}) {
-      return Status::invalid_argument("open: log starts at index " +
-                                      std::to_string(first.value) + " but snapshots are not "
-                                      "supported yet");
-    }
-    Result<std::vector<LogEntry>> read = deps.log_store->read(first, last);
-    if (!read.is_ok()) return read.status();
-    entries = std::move(read).value();
-  }
-  Result<Configuration> configuration = latest_configuration(entries);
-  if (!configuration.is_ok()) return configuration.status();
-  if (!configuration->contains(deps.config.id)) {
+  Result<Recovered> recovered = recover(*deps.log_store, *deps.stable_store);
+  if (!recovered.is_ok()) return recovered.status();
+  if (!recovered->configuration.contains(deps.config.id)) {
     return Status::invalid_argument("open: server " + std::to_string(deps.config.id.value) +
                                     " is not in the configuration");
   }
-  core::BootState boot{*hard_state, Index{0}, Term{0}, std::move(entries), Index{0},
-                       std::move(configuration).value()};
+  if (deps.observers.size() > deps.config.max_subscriptions) {
+    return Status::invalid_argument("open: more observers than max_subscriptions (" +
+                                    std::to_string(deps.config.max_subscriptions) + ")");
+  }
+  core::BootState boot{
+      recovered->hard_state,         Index{0}, Term{0},
+      std::move(recovered->entries), Index{0}, std::move(recovered->configuration)};
   std::shared_ptr<RaftServer> server(new RaftServer(std::move(deps), std::move(boot), seed));
   Status started = server->start();
   if (!started.is_ok()) return started;

@@ -60,7 +60,8 @@ RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_
       loop_(make_marked_executor(*deps_.env, "keel-loop")),
       writer_executor_(make_marked_executor(*deps_.env, "keel-writer")),
       applier_executor_(make_marked_executor(*deps_.env, "keel-apply")),
-      observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity),
+      observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity,
+                 deps_.config.max_subscriptions),
       decode_limits_(to_decode_limits(deps_.config)),
       persisted_term_(boot.hard_state.term),
       persisted_vote_(boot.hard_state.vote),
@@ -68,6 +69,9 @@ RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_
       next_read_id_(first_read_id(deps_)) {}
 
 Status RaftServer::start() {
+  // Stats agree with the stores from the moment open() returns; nothing else
+  // touches the core yet (the transport starts below).
+  publish();
   std::weak_ptr<RaftServer> weak = weak_from_this();
   writer_ = std::make_shared<LogWriter>(
       deps_.log_store, deps_.stable_store, writer_executor_, deps_.config.max_write_batch_entries,
@@ -89,7 +93,10 @@ Status RaftServer::start() {
     applier_executor_->stop();
     return started;
   }
-  for (auto& observer : deps_.observers) observers_.subscribe(std::move(observer));
+  for (auto& observer : deps_.observers) {
+    // open() checked the count against max_subscriptions.
+    if (!observers_.subscribe(std::move(observer)).is_ok()) std::abort();
+  }
   deps_.observers.clear();
   ticks_epoch_ = deps_.env->now();
   loop_->post([self = shared_from_this()] {
@@ -127,7 +134,21 @@ void RaftServer::post_timer(Duration delay, std::function<void(RaftServer&)> tas
   });
 }
 
-Duration RaftServer::deadline_after(Duration timeout) const { return deps_.env->now() + timeout; }
+Duration RaftServer::deadline_after(Duration timeout) const {
+  // Saturating: a timeout of Duration::max() means "no deadline", not a wrap.
+  const Duration now = deps_.env->now();
+  return timeout > Duration::max() - now ? Duration::max() : now + timeout;
+}
+
+namespace {
+
+// A deadline that has already passed: the call is refused up front, and
+// certainly did nothing.
+Status expired_timeout() {
+  return Status::timeout("the timeout was not positive: nothing was done");
+}
+
+}  // namespace
 
 void RaftServer::schedule_flush() {
   if (flush_scheduled_ || stopped_) return;
@@ -205,7 +226,10 @@ void RaftServer::flush() {
   }
   if (node_.has_ready()) schedule_flush();  // yield to other inputs, then go on
   if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
+  // Stats first, then the observations: a kLeaderReady observer that reads
+  // stats() at once sees the applied index and ready term it announces.
   publish();
+  publish_observations();
 }
 
 void RaftServer::handle_ready(core::Ready& ready) {
@@ -325,8 +349,14 @@ void RaftServer::handle_events(const std::vector<core::Event>& events) {
         observation.index = event.index;
         break;
     }
-    observers_.publish(observation);
+    // Delivered after the flush publishes the stats that agree with it.
+    unpublished_observations_.push_back(observation);
   }
+}
+
+void RaftServer::publish_observations() {
+  for (const Observation& observation : unpublished_observations_) observers_.publish(observation);
+  unpublished_observations_.clear();
 }
 
 // --- proposals ----------------------------------------------------------------------
@@ -438,9 +468,13 @@ void RaftServer::reissue_forwarded_reads(bool leader_changed) {
   // A late answer to the first request finds the read gone and is ignored.
   if (node_.is_leader()) return;
   const Duration now = deps_.env->now();
+  // A lost request or answer costs a couple of heartbeats, not an election
+  // timeout; the leader answers a repeated request once (see the core).
+  const Duration retry_after =
+      deps_.config.forwarded_read_retry_heartbeats * deps_.config.heartbeat_interval;
   for (auto& [id, read] : reads_) {
     if (!read.in_core) continue;
-    if (leader_changed || now - read.issued_at >= deps_.config.election_timeout) {
+    if (leader_changed || now - read.issued_at >= retry_after) {
       read.in_core = false;
       parked_reads_.push_back(id);
     }
@@ -529,7 +563,8 @@ void RaftServer::publish() {
   RaftStats& stats = published_.stats;
   stats.state = stopped_ ? RaftState::kShutdown : to_raft_state(node_.role());
   stats.term = node_.term();
-  stats.leader = leader_info(node_.leader());
+  // A stopped server knows no leader: it would only name itself or a stale one.
+  stats.leader = stopped_ ? LeaderInfo{} : leader_info(node_.leader());
   stats.last_index = node_.last_index();
   stats.commit_index = node_.commit_index();
   stats.applied_index = applied_;
@@ -539,6 +574,7 @@ void RaftServer::publish() {
   stats.log_writes = log_writes_;
   stats.entries_written = entries_written_;
   stats.observer_events_dropped = observers_.dropped();
+  stats.observer_callback_failures = observers_.callback_failures();
   stats.frames_rejected = frames_rejected_.load();
   published_.last_contact = last_contact_;
 }
@@ -573,7 +609,13 @@ void RaftServer::shutdown() {
   // shutdown() -- and so ~Raft() -- wait forever on the driving thread.
   if (on_keel_thread() || deps_.env->driven_by_caller()) return;
   (void)stopped_promise_.future().get();
+  // Observer callbacks are the user's: no new one begins now, and one still
+  // running (perhaps just woken by a future the shutdown resolved) gets a
+  // bounded time to return before the Raft object may go away.
+  (void)observers_.wait_idle(deps_.config.observer_shutdown_wait);
 }
+
+Future<Index> RaftServer::stopped() const { return stopped_promise_.future(); }
 
 void RaftServer::shutdown_on_loop() {
   if (stopped_) return;
@@ -611,10 +653,13 @@ std::vector<Future<ApplyResult>> RaftServer::apply_batch(std::vector<std::string
   std::vector<Promise<ApplyResult>> promises(commands.size());
   for (std::size_t i = 0; i < commands.size(); ++i) {
     futures.push_back(promises[i].future());
-    if (commands[i].size() > deps_.config.max_command_bytes) {
+    if (timeout <= Duration::zero()) {
+      promises[i].resolve(expired_timeout());
+    } else if (commands[i].size() > deps_.config.max_command_bytes) {
       promises[i].resolve(Status::invalid_argument("command larger than max_command_bytes"));
     }
   }
+  if (timeout <= Duration::zero()) return futures;
   const Duration deadline = deadline_after(timeout);
   auto refuse = [promises] {
     for (const auto& promise : promises) promise.resolve(Status::shutdown());
@@ -633,6 +678,7 @@ std::vector<Future<ApplyResult>> RaftServer::apply_batch(std::vector<std::string
 }
 
 Future<Index> RaftServer::barrier(Duration timeout) {
+  if (timeout <= Duration::zero()) return Future<Index>::ready(expired_timeout());
   Promise<Index> promise;
   const Duration deadline = deadline_after(timeout);
   auto refuse = [promise] { promise.resolve(Status::shutdown()); };
@@ -647,6 +693,7 @@ Future<Index> RaftServer::barrier(Duration timeout) {
 }
 
 Future<Index> RaftServer::verify_leader(Duration timeout) {
+  if (timeout <= Duration::zero()) return Future<Index>::ready(expired_timeout());
   Promise<Index> promise;
   const Duration deadline = deadline_after(timeout);
   auto refuse = [promise] { promise.resolve(Status::shutdown()); };
@@ -661,6 +708,7 @@ Future<Index> RaftServer::verify_leader(Duration timeout) {
 }
 
 Future<Index> RaftServer::read(Consistency consistency, Duration timeout) {
+  if (timeout <= Duration::zero()) return Future<Index>::ready(expired_timeout());
   Promise<Index> promise;
   const Duration deadline = deadline_after(timeout);
   std::function<void(RaftServer&)> task;
@@ -696,7 +744,7 @@ Duration RaftServer::last_contact() const {
 
 Configuration RaftServer::configuration() const { return configuration_; }
 
-std::uint64_t RaftServer::subscribe(std::function<void(const Observation&)> observer) {
+Result<std::uint64_t> RaftServer::subscribe(std::function<void(const Observation&)> observer) {
   return observers_.subscribe(std::move(observer));
 }
 

@@ -49,9 +49,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   RaftStats stats() const;
   Configuration configuration() const;
   Duration last_contact() const;
-  std::uint64_t subscribe(std::function<void(const Observation&)> observer);
+  Result<std::uint64_t> subscribe(std::function<void(const Observation&)> observer);
   void unsubscribe(std::uint64_t subscription);
   void shutdown();
+  Future<Index> stopped() const;
 
  private:
   struct Proposal {
@@ -100,6 +101,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void on_applied(Index index);
   void hand_to_applier(std::vector<LogEntry> entries);
   void handle_events(const std::vector<core::Event>& events);
+  void publish_observations();
   void handle_read_states(const std::vector<core::ReadState>& states);
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
@@ -146,6 +148,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Duration ticks_epoch_{0};
   std::uint64_t ticks_done_ = 0;
   Term ready_term_;
+  std::vector<Observation> unpublished_observations_;  // until the flush publishes stats
   std::map<Index, Proposal> proposals_;
   std::map<std::uint64_t, PendingRead> reads_;
   std::vector<std::uint64_t> parked_reads_;  // waiting for a leader or its term-start commit

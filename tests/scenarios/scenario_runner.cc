@@ -549,7 +549,7 @@ void Runner::add_nodes(const Args& args) {
   number("heartbeat", config.heartbeat_interval_ticks);
   number("lease", config.lease_ticks);
   number("max-inflight", config.max_inflight_appends);
-  number("max-entries", config.max_entries_per_append);
+  number("max-entries", config.max_append_entries);
   number("seed", options.seed);
   config.id = ServerId{1};  // validate() wants an id; the cluster sets each node's own
   if (Status valid = config.validate(); !valid.is_ok()) {
@@ -563,7 +563,7 @@ void Runner::add_nodes(const Args& args) {
         " heartbeat=" + std::to_string(config.heartbeat_interval_ticks) +
         " lease=" + std::to_string(config.lease_ticks));
   print("max-inflight=" + std::to_string(config.max_inflight_appends) + " max-entries=" +
-        std::to_string(config.max_entries_per_append) + " seed=" + std::to_string(options.seed));
+        std::to_string(config.max_append_entries) + " seed=" + std::to_string(options.seed));
   cluster_.emplace(options);
 }
 

@@ -16,7 +16,7 @@ using namespace testutil;  // NOLINT(google-build-using-namespace): test vocabul
 sim::CoreCluster figure8_cluster() {
   CoreConfig config = plain_config();
   config.check_quorum = false;
-  config.max_entries_per_append = 1;
+  config.max_append_entries = 1;
   return sim::CoreCluster(cluster_options(5, config));
 }
 

@@ -52,9 +52,9 @@ TEST(CoreConfig, EveryZeroBoundIsRejected) {
   const std::vector<void (*)(CoreConfig&)> zero_one_bound = {
       [](CoreConfig& c) { c.max_inflight_appends = 0; },
       [](CoreConfig& c) { c.max_inflight_bytes = 0; },
-      [](CoreConfig& c) { c.max_entries_per_append = 0; },
-      [](CoreConfig& c) { c.max_bytes_per_append = 0; },
-      [](CoreConfig& c) { c.max_committed_entries_per_ready = 0; },
+      [](CoreConfig& c) { c.max_append_entries = 0; },
+      [](CoreConfig& c) { c.max_append_bytes = 0; },
+      [](CoreConfig& c) { c.max_apply_batch = 0; },
       [](CoreConfig& c) { c.max_uncommitted_bytes = 0; },
       [](CoreConfig& c) { c.max_pending_reads = 0; },
   };

@@ -234,7 +234,7 @@ TEST(LogReplication, ProposalsBetweenTwoReadiesGoOutInOneAppend) {
 
 TEST(LogReplication, AppendsCarryAtMostMaxEntriesPerAppend) {
   CoreConfig config = plain_config();
-  config.max_entries_per_append = 2;
+  config.max_append_entries = 2;
   Node leader = leader_replicating_to_2(config);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(leader.propose(EntryType::kCommand, "x").is_ok());
   std::vector<Message> appends = appends_to(drain(leader), 2);
@@ -247,7 +247,7 @@ TEST(LogReplication, AppendsCarryAtMostMaxEntriesPerAppend) {
 
 TEST(LogReplication, AppendsCarryAtMostMaxBytesPerAppendButAtLeastOneEntry) {
   CoreConfig config = plain_config();
-  config.max_bytes_per_append = 250;
+  config.max_append_bytes = 250;
   Node leader = leader_replicating_to_2(config);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(

@@ -1,9 +1,9 @@
 // keel::Raft on in-process clusters: replication, leader changes, the read
 // paths, deadlines and shutdown. Each test states the promise it checks.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "test_cluster.h"
 
@@ -97,11 +97,13 @@ TEST(RaftCluster, AfterRestartReadsBarrierAndReadyWaitForCommittedEntriesToApply
   std::atomic<long> applied_when_ready{-1};
   const ServerId leader = cluster.wait_for_leader();
   ASSERT_FALSE(leader.is_zero());
-  cluster.raft(leader).subscribe([&](const Observation& observation) {
-    if (observation.kind == Observation::Kind::kLeaderReady) {
-      applied_when_ready = static_cast<long>(cluster.fsm(leader).applied());
-    }
-  });
+  ASSERT_TRUE(cluster.raft(leader)
+                  .subscribe([&](const Observation& observation) {
+                    if (observation.kind == Observation::Kind::kLeaderReady) {
+                      applied_when_ready = static_cast<long>(cluster.fsm(leader).applied());
+                    }
+                  })
+                  .is_ok());
   Future<Index> read = cluster.raft(leader).read(Consistency::kLinearizable, 20s);
   Future<Index> barrier = cluster.raft(leader).barrier(20s);
   // Nothing may resolve while the FSM is held back, though everything is committed.
@@ -131,11 +133,13 @@ TEST(RaftCluster, AnApplicationThatServesReadsOnReadyNeverSeesStaleData) {
   std::atomic<int> ready_events{0};
   std::atomic<bool> stale{false};
   for (ServerId id : cluster.ids()) {
-    cluster.raft(id).subscribe([&, id](const Observation& observation) {
-      if (observation.kind != Observation::Kind::kLeaderReady) return;
-      if (cluster.fsm(id).get("k29") != "v29") stale = true;
-      ++ready_events;
-    });
+    ASSERT_TRUE(cluster.raft(id)
+                    .subscribe([&, id](const Observation& observation) {
+                      if (observation.kind != Observation::Kind::kLeaderReady) return;
+                      if (cluster.fsm(id).get("k29") != "v29") stale = true;
+                      ++ready_events;
+                    })
+                    .is_ok());
   }
   cluster.stop(leader);
   leader = cluster.wait_for_leader();
@@ -150,8 +154,8 @@ TEST(RaftCluster, LeaderIsolatedInAMinorityCannotConfirmReads) {
   const ServerId leader = cluster.wait_for_leader();
   apply_all(cluster.raft(leader), 1);
   // The lease starts with the first heartbeat round a quorum acknowledges.
-  ASSERT_TRUE(eventually(
-      [&] { return cluster.raft(leader).read(Consistency::kLease, 5s).get().is_ok(); }));
+  ASSERT_TRUE(
+      eventually([&] { return cluster.raft(leader).read(Consistency::kLease, 5s).get().is_ok(); }));
   cluster.network().isolate(leader);
   Result<Index> verified = cluster.raft(leader).verify_leader(400ms).get();
   EXPECT_FALSE(verified.is_ok());
@@ -220,8 +224,7 @@ TEST(RaftCluster, ShutdownResolvesEveryPendingFuture) {
   ASSERT_TRUE(read.wait_for(5s));
   EXPECT_EQ(read.get().status().code(), StatusCode::kShutdown);
   EXPECT_EQ(cluster.raft(leader).state(), RaftState::kShutdown);
-  EXPECT_EQ(cluster.raft(leader).apply("set a 1", 1s).get().status().code(),
-            StatusCode::kShutdown);
+  EXPECT_EQ(cluster.raft(leader).apply("set a 1", 1s).get().status().code(), StatusCode::kShutdown);
 }
 
 TEST(RaftCluster, ShutdownFromManyThreadsAtOnceReturnsEverywhere) {
@@ -230,9 +233,8 @@ TEST(RaftCluster, ShutdownFromManyThreadsAtOnceReturnsEverywhere) {
   const ServerId leader = cluster.wait_for_leader();
   std::vector<std::thread> threads;
   for (int i = 0; i < 6; ++i) {
-    threads.emplace_back([&, i] {
-      cluster.raft(cluster.ids()[static_cast<std::size_t>(i) % 3]).shutdown();
-    });
+    threads.emplace_back(
+        [&, i] { cluster.raft(cluster.ids()[static_cast<std::size_t>(i) % 3]).shutdown(); });
   }
   for (auto& thread : threads) thread.join();
   for (ServerId id : cluster.ids()) EXPECT_EQ(cluster.raft(id).state(), RaftState::kShutdown);
@@ -246,10 +248,12 @@ TEST(RaftCluster, AnObserverThatCallsBarrierFromItsCallbackDoesNotDeadlock) {
   std::atomic<int> barriers_ok{0};
   cluster.start_all();
   for (ServerId id : cluster.ids()) {
-    cluster.raft(id).subscribe([&cluster, &barriers_ok, id](const Observation& observation) {
-      if (observation.kind != Observation::Kind::kLeaderReady) return;
-      if (cluster.raft(id).barrier(5s).get().is_ok()) ++barriers_ok;
-    });
+    ASSERT_TRUE(cluster.raft(id)
+                    .subscribe([&cluster, &barriers_ok, id](const Observation& observation) {
+                      if (observation.kind != Observation::Kind::kLeaderReady) return;
+                      if (cluster.raft(id).barrier(5s).get().is_ok()) ++barriers_ok;
+                    })
+                    .is_ok());
   }
   const ServerId leader = cluster.wait_for_leader();
   EXPECT_TRUE(eventually([&] { return barriers_ok.load() == 1; }));
@@ -262,11 +266,13 @@ TEST(RaftCluster, AnObserverMayShutTheServerDownFromItsCallback) {
   std::atomic<bool> called{false};
   cluster.start_all();
   for (ServerId id : cluster.ids()) {
-    cluster.raft(id).subscribe([&cluster, &called, id](const Observation& observation) {
-      if (observation.kind != Observation::Kind::kLeaderReady) return;
-      cluster.raft(id).shutdown();
-      called = true;
-    });
+    ASSERT_TRUE(cluster.raft(id)
+                    .subscribe([&cluster, &called, id](const Observation& observation) {
+                      if (observation.kind != Observation::Kind::kLeaderReady) return;
+                      cluster.raft(id).shutdown();
+                      called = true;
+                    })
+                    .is_ok());
   }
   EXPECT_TRUE(eventually([&] { return called.load(); }));
   EXPECT_TRUE(eventually([&] {
@@ -313,8 +319,11 @@ TEST(RaftOpen, RefusesStoresThatWereNeverBootstrapped) {
   InMemoryNetwork network(env);
   Config config;
   config.id = ServerId{1};
-  RaftDependencies deps{config, std::make_shared<KvFsm>(), std::make_shared<MemoryLogStore>(),
-                        std::make_shared<MemoryStableStore>(), network.transport(ServerId{1}),
+  RaftDependencies deps{config,
+                        std::make_shared<KvFsm>(),
+                        std::make_shared<MemoryLogStore>(),
+                        std::make_shared<MemoryStableStore>(),
+                        network.transport(ServerId{1}),
                         env};
   Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
   EXPECT_EQ(raft.status().code(), StatusCode::kInvalidArgument);
@@ -330,8 +339,8 @@ TEST(RaftOpen, BootstrapRefusesStoresWithStateAndBadConfigurations) {
   EXPECT_EQ(bootstrap_cluster(log, stable, configuration).code(), StatusCode::kInvalidArgument);
   MemoryLogStore log2;
   MemoryStableStore stable2;
-  Configuration twice{{Server{ServerId{1}, "a", Suffrage::kVoter},
-                       Server{ServerId{1}, "b", Suffrage::kVoter}}};
+  Configuration twice{
+      {Server{ServerId{1}, "a", Suffrage::kVoter}, Server{ServerId{1}, "b", Suffrage::kVoter}}};
   EXPECT_EQ(bootstrap_cluster(log2, stable2, twice).code(), StatusCode::kInvalidArgument);
   Configuration no_voters{{Server{ServerId{1}, "a", Suffrage::kLearner}}};
   EXPECT_EQ(bootstrap_cluster(log2, stable2, no_voters).code(), StatusCode::kInvalidArgument);

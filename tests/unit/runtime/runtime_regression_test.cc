@@ -1,10 +1,10 @@
 // Regression tests for runtime defects found in review. Each names the
 // promise that was broken and fails on the code that broke it.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+
+#include <gtest/gtest.h>
 
 #include "test_cluster.h"
 

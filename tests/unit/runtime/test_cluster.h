@@ -88,7 +88,8 @@ inline bool eventually(const std::function<bool()>& condition,
 }
 
 // The dependencies of a one-server cluster (id 1, "solo") on bootstrapped
-// memory stores; callers adjust deps.config and deps.observers.
+// memory stores, with short timeouts (it leads within a few hundred
+// milliseconds); callers adjust deps.config and deps.observers.
 inline RaftDependencies solo_server_deps(std::shared_ptr<Env> env, InMemoryNetwork& network) {
   Configuration configuration{{Server{ServerId{1}, "solo", Suffrage::kVoter}}};
   auto log = std::make_shared<MemoryLogStore>();
@@ -96,8 +97,11 @@ inline RaftDependencies solo_server_deps(std::shared_ptr<Env> env, InMemoryNetwo
   if (!bootstrap_cluster(*log, *stable, configuration).is_ok()) std::abort();
   Config config;
   config.id = ServerId{1};
-  return RaftDependencies{config, std::make_shared<KvFsm>(), log, stable,
-                          network.transport(ServerId{1}), std::move(env)};
+  config.heartbeat_interval = 20ms;
+  config.election_timeout = 100ms;
+  config.lease_timeout = 50ms;
+  return RaftDependencies{config, std::make_shared<KvFsm>(),      log,
+                          stable, network.transport(ServerId{1}), std::move(env)};
 }
 
 class TestCluster {

@@ -1,0 +1,127 @@
+#include "runtime/recovery.h"
+
+#include <string>
+#include <utility>
+
+#include "core/codec.h"
+#include "runtime/log_writer.h"
+
+namespace keel::runtime {
+
+namespace {
+
+std::string at(Index index) { return "log entry at index " + std::to_string(index.value); }
+
+bool known_type(EntryType type) {
+  switch (type) {
+    case EntryType::kCommand:
+    case EntryType::kTermStart:
+    case EntryType::kBarrier:
+    case EntryType::kConfiguration:
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<core::HardState> load_hard_state(const StableStore& store) {
+  Result<std::string> bytes = store.get(kHardStateKey);
+  if (!bytes.is_ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) return core::HardState{};
+    return bytes.status();
+  }
+  Result<core::HardState> decoded = core::decode_hard_state(*bytes);
+  if (!decoded.is_ok()) {
+    return Status::corruption("open: the stable store's hard state does not decode: " +
+                              decoded.status().message());
+  }
+  return decoded;
+}
+
+namespace {
+
+// The configuration in force is the last one in the log (thesis §4.1: a
+// server uses the newest configuration in its log, committed or not).
+Result<Configuration> latest_configuration(const std::vector<LogEntry>& entries) {
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (it->type != EntryType::kConfiguration) continue;
+    Result<Configuration> decoded = core::decode_configuration(it->data);
+    if (!decoded.is_ok()) {
+      return Status::corruption("open: the configuration in " + at(it->index) +
+                                " does not decode: " + decoded.status().message());
+    }
+    return decoded;
+  }
+  return Status::invalid_argument(
+      "the log holds no configuration: bootstrap the cluster first (bootstrap_cluster)");
+}
+
+}  // namespace
+
+Status check_log(const std::vector<LogEntry>& entries, Index first, Index last) {
+  const std::uint64_t expected = last.value - first.value + 1;
+  if (entries.size() != expected) {
+    return Status::corruption("open: the log store reports indices " + std::to_string(first.value) +
+                              ".." + std::to_string(last.value) + " but read() returned " +
+                              std::to_string(entries.size()) + " entries");
+  }
+  Term previous;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const LogEntry& entry = entries[i];
+    const Index want = first + i;
+    if (entry.index != want) {
+      return Status::corruption("open: " + at(want) + " holds index " +
+                                std::to_string(entry.index.value) + " (a gap or a duplicate)");
+    }
+    if (entry.term.is_zero()) return Status::corruption("open: " + at(want) + " has term 0");
+    if (entry.term < previous) {
+      return Status::corruption("open: " + at(want) + " has term " +
+                                std::to_string(entry.term.value) + ", below the term " +
+                                std::to_string(previous.value) + " before it");
+    }
+    if (!known_type(entry.type)) {
+      return Status::corruption("open: " + at(want) + " has the unknown entry type " +
+                                std::to_string(static_cast<unsigned>(entry.type)));
+    }
+    previous = entry.term;
+  }
+  return Status::ok();
+}
+
+Result<Recovered> recover(LogStore& log_store, StableStore& stable_store) {
+  Result<core::HardState> hard_state = load_hard_state(stable_store);
+  if (!hard_state.is_ok()) return hard_state.status();
+  if (hard_state->term.is_zero() && !hard_state->vote.is_zero()) {
+    return Status::corruption("open: the stored hard state has a vote but no term");
+  }
+  Recovered recovered;
+  recovered.hard_state = *hard_state;
+  const Index first = log_store.first_index();
+  const Index last = log_store.last_index();
+  if (last >= first && last >= Index{1}) {
+    if (first != Index{1}) {
+      return Status::invalid_argument("open: log starts at index " + std::to_string(first.value) +
+                                      " but snapshots are not supported yet");
+    }
+    Result<std::vector<LogEntry>> read = log_store.read(first, last);
+    if (!read.is_ok()) return read.status();
+    if (Status valid = check_log(*read, first, last); !valid.is_ok()) return valid;
+    recovered.entries = std::move(read).value();
+  }
+  Result<Configuration> configuration = latest_configuration(recovered.entries);
+  if (!configuration.is_ok()) return configuration.status();
+  recovered.configuration = std::move(configuration).value();
+  core::HardState& hard = recovered.hard_state;
+  if (!recovered.entries.empty() && recovered.entries.back().term > hard.term) {
+    // See the top of recovery.h: the entries reached the disk, their term's
+    // hard state did not. Adopting a term without voting in it is always safe.
+    hard.term = recovered.entries.back().term;
+    hard.vote = kNoServer;
+    Status stored = stable_store.set(kHardStateKey, core::encode_hard_state(hard));
+    if (!stored.is_ok()) return stored;
+  }
+  return recovered;
+}
+
+}  // namespace keel::runtime
