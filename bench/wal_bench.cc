@@ -101,7 +101,7 @@ std::vector<LogEntry> make_batch(std::size_t size) {
   std::vector<LogEntry> batch(size);
   for (std::size_t i = 0; i < size; ++i) {
     batch[i].term = Term(1);
-    batch[i].data.assign(kEntryBytes, static_cast<char>('a' + i % 26));
+    batch[i].data = std::string(kEntryBytes, static_cast<char>('a' + i % 26));
   }
   return batch;
 }

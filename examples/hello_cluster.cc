@@ -43,7 +43,7 @@ constexpr auto kWaitBound = kOperationTimeout + 5s;
 class KeyValueFsm final : public keel::Fsm {
  public:
   std::string apply(const keel::LogEntry& entry) override {
-    std::istringstream command(entry.data);
+    std::istringstream command(entry.data.str());
     std::string operation;
     std::string key;
     std::string value;

@@ -18,6 +18,19 @@
 
 namespace keel {
 
+// How the runtime's components (raft loop, log writer, applier) map onto
+// threads of the thread Env. Ordering is the same either way: each component
+// runs its own tasks in order, and hands work to the others by posting.
+enum class ThreadPolicy : std::uint8_t {
+  // The log writer shares the loop's thread when the log store does not
+  // block (LogStore::may_block), the applier when the FSM applies quickly
+  // (Fsm::applies_quickly): a commit then costs no thread wake-up between
+  // them. A blocking store or a slow FSM keeps its own thread.
+  kShareWhenSafe,
+  // Each component on a thread of its own.
+  kThreadPerComponent,
+};
+
 struct Config {
   // This server's id; must appear in the cluster configuration.
   ServerId id;
@@ -44,6 +57,9 @@ struct Config {
   // this many heartbeat intervals (a lost frame then costs about that much,
   // not an election timeout). [1, 1000]
   std::uint32_t forwarded_read_retry_heartbeats = 2;
+
+  // Which components share a thread (see ThreadPolicy).
+  ThreadPolicy thread_policy = ThreadPolicy::kShareWhenSafe;
 
   // --- protocol ------------------------------------------------------------------
   bool pre_vote = true;      // see thesis §9.6; keep on

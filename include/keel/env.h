@@ -2,10 +2,12 @@
 // and network: a clock, task executors and a random seed.
 //
 // keel's runtime is a set of components (the raft loop, the log writer, the
-// applier, observers' deliverers, the in-memory transport) that talk only by
-// posting tasks to executors the Env provides; none creates a thread or
-// sleeps. The production Env (make_thread_env) gives each executor its own
-// thread and uses the steady clock. ManualEnv runs every executor on the one
+// applier, observers' deliverers) that talk only by posting tasks to
+// executors the Env provides; none creates a thread or sleeps. The
+// production Env (make_thread_env) uses the steady clock and gives each
+// executor a thread of its own, except an executor made to share another's
+// (make_executor_sharing): components that never block then hand work to
+// each other without waking a thread. ManualEnv runs every executor on the one
 // thread that calls its run methods, with virtual time and a seeded choice of
 // which executor runs next: a whole cluster then replays bit for bit from a
 // seed, which is what the simulator is built on.
@@ -54,6 +56,18 @@ class Env {
   virtual Duration now() const = 0;
   // A new serial executor; `name` shows in thread names and traces.
   virtual std::shared_ptr<Executor> make_executor(const std::string& name) = 0;
+  // A new serial executor whose tasks run on the thread of `host` (an
+  // executor this Env made), interleaved with host's in posting order; each
+  // keeps its own stop(). For work that never blocks and follows host's
+  // closely (the runtime's log writer on a memory store, a cheap applier):
+  // a hop between the two then costs no thread wake-up. An Env may decline
+  // and return an executor of its own; the default does, and so does
+  // ManualEnv, whose scheduler explores every interleaving anyway.
+  virtual std::shared_ptr<Executor> make_executor_sharing(const std::string& name,
+                                                          Executor& host) {
+    (void)host;
+    return make_executor(name);
+  }
   // A fresh seed for a component's PRNG.
   virtual std::uint64_t random_seed() = 0;
   // True when tasks run only while the caller drives the Env (ManualEnv, and
@@ -63,7 +77,8 @@ class Env {
   virtual bool driven_by_caller() const { return false; }
 };
 
-// Threads and the steady clock.
+// Threads and the steady clock. A post wakes an executor's thread only when
+// it sleeps; a thread that wakes runs everything ready before it sleeps again.
 std::shared_ptr<Env> make_thread_env();
 
 // Deterministic: virtual time (starting at 0), one thread, seeded scheduling.

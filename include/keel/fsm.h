@@ -10,7 +10,9 @@
 // applier), never concurrently. They may block (slow disk, big computation);
 // the Raft keeps electing and replicating meanwhile, but futures and reads
 // wait for the applier. Reading the FSM from your own threads is your
-// concern: synchronise it with apply().
+// concern: synchronise it with apply(). An FSM that declares itself quick
+// (applies_quickly) is applied on the raft loop's thread instead, which
+// saves a thread hop per commit but holds up heartbeats while it runs.
 #pragma once
 
 #include <span>
@@ -27,6 +29,11 @@ class Fsm {
   // Applies one committed command; the returned bytes are the response of
   // the apply() future on the server that proposed it.
   virtual std::string apply(const LogEntry& entry) = 0;
+  // True if apply (apply_batch) never blocks and takes microseconds: with
+  // Config::thread_policy kShareWhenSafe the runtime then applies on the
+  // raft loop's thread. Leave false if in doubt: a slow apply on the loop
+  // delays heartbeats and can cost the leader its leadership.
+  virtual bool applies_quickly() const { return false; }
 };
 
 // An FSM that applies many commands at once (one transaction, one fsync of

@@ -59,6 +59,19 @@ struct FutureState {
   std::condition_variable resolved_cv;
   std::optional<Result<T>> result;
   std::vector<std::function<void(const Result<T>&)>> callbacks;
+  // Threads blocked in get/wait_*: resolve() wakes only if there are any.
+  std::size_t waiters = 0;
+
+  // Under the caller's lock on `mutex`: runs `wait_on_cv` (a wait on
+  // resolved_cv) counted as a waiter, unless already resolved.
+  template <typename Wait>
+  bool wait(std::unique_lock<std::mutex>& /*held*/, Wait wait_on_cv) {
+    if (result) return true;
+    ++waiters;
+    const bool resolved = wait_on_cv();
+    --waiters;
+    return resolved;
+  }
 };
 
 // What a then() callback returning R makes of the chained future.
@@ -109,29 +122,32 @@ class Future {
   // result by value instead, so `auto r = raft->apply(...).get();` and
   // `const auto& r = raft->apply(...).get();` are both safe.
   const Result<T>& get() const& {
-    std::unique_lock lock(state().mutex);
-    state().resolved_cv.wait(lock, [&] { return state().result.has_value(); });
+    block_until_resolved();
     return *state().result;
   }
   Result<T> get() && {
-    std::unique_lock lock(state().mutex);
-    state().resolved_cv.wait(lock, [&] { return state().result.has_value(); });
+    block_until_resolved();
     return *state().result;
   }
 
   // Blocks until resolved or `timeout` passes (real time); true if resolved.
   template <typename Rep, typename Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
-    std::unique_lock lock(state().mutex);
-    return state().resolved_cv.wait_for(lock, timeout, [&] { return state().result.has_value(); });
+    auto& s = state();
+    std::unique_lock lock(s.mutex);
+    return s.wait(lock, [&] {
+      return s.resolved_cv.wait_for(lock, timeout, [&] { return s.result.has_value(); });
+    });
   }
 
   // Blocks until resolved or `deadline` (on its own clock); true if resolved.
   template <typename Clock, typename ClockDuration>
   bool wait_until(std::chrono::time_point<Clock, ClockDuration> deadline) const {
-    std::unique_lock lock(state().mutex);
-    return state().resolved_cv.wait_until(lock, deadline,
-                                          [&] { return state().result.has_value(); });
+    auto& s = state();
+    std::unique_lock lock(s.mutex);
+    return s.wait(lock, [&] {
+      return s.resolved_cv.wait_until(lock, deadline, [&] { return s.result.has_value(); });
+    });
   }
 
   // Runs `callback(result)` exactly once, when resolved, on the resolving
@@ -188,6 +204,15 @@ class Future {
     return *state_;
   }
 
+  void block_until_resolved() const {
+    auto& s = state();
+    std::unique_lock lock(s.mutex);
+    s.wait(lock, [&] {
+      s.resolved_cv.wait(lock, [&] { return s.result.has_value(); });
+      return true;
+    });
+  }
+
   void on_resolved(std::function<void(const Result<T>&)> callback) const {
     std::unique_lock lock(state().mutex);
     if (!state().result) {
@@ -217,13 +242,16 @@ class Promise {
   // Returns true if this call resolved the future.
   bool resolve(Result<T> result) const {
     std::vector<std::function<void(const Result<T>&)>> callbacks;
+    bool waited_on = false;
     {
       std::lock_guard lock(state_->mutex);
       if (state_->result) return false;
       state_->result.emplace(std::move(result));
       callbacks.swap(state_->callbacks);
+      waited_on = state_->waiters > 0;
     }
-    state_->resolved_cv.notify_all();
+    // Only a thread that waits is woken; nobody else pays for a broadcast.
+    if (waited_on) state_->resolved_cv.notify_all();
     for (auto& callback : callbacks) callback(*state_->result);
     return true;
   }

@@ -40,6 +40,11 @@ class LogStore {
   // continues at up_to + 1. Durable on return; an up_to below first_index()
   // changes nothing. Fail-stop like append().
   virtual Status truncate_prefix(Index up_to) = 0;
+  // Whether append() and truncate_prefix() may wait on the disk (an
+  // fdatasync). The runtime gives the log writer a thread of its own for a
+  // store that may; a store that only touches memory returns false, and its
+  // writes run on the raft loop's thread (see Config::thread_policy).
+  virtual bool may_block() const { return true; }
 };
 
 class StableStore {
@@ -63,6 +68,7 @@ class MemoryLogStore final : public LogStore {
   Result<std::vector<LogEntry>> read(Index from, Index to) const override;
   Status append(std::span<const LogEntry> entries) override;
   Status truncate_prefix(Index up_to) override;
+  bool may_block() const override { return false; }
 
   // The next append fails with IoError, and so does every one after it.
   void fail_appends();
@@ -70,8 +76,16 @@ class MemoryLogStore final : public LogStore {
   std::uint64_t append_calls() const;
 
  private:
+  // An entry as held: its index is base_ + 1 + its position, and the payload
+  // is shared with the runtime's own log, not copied.
+  struct Record {
+    Term term;
+    Payload data;
+    EntryType type = EntryType::kCommand;
+  };
+
   mutable std::mutex mutex_;
-  std::deque<LogEntry> entries_;  // entries_[i].index == base_ + 1 + i
+  std::deque<Record> entries_;
   Index base_{0};                 // entries up to here were removed
   bool failed_ = false;
   bool fail_next_ = false;

@@ -11,7 +11,9 @@
 // silently; a frame that fails to decode is dropped and logged.
 //
 // Thread safety: send() may be called from any thread and must not block on
-// the network. The receiver is called from the transport's own thread(s).
+// the network. The receiver is called as tasks on the executor given to
+// start() (the runtime passes its raft loop, so that a frame costs no thread
+// hop before it is stepped), or from the transport's own thread(s) if none.
 #pragma once
 
 #include <chrono>
@@ -38,8 +40,11 @@ class Transport {
   using Receiver = std::function<void(std::string frame)>;
 
   virtual ~Transport() = default;
-  // Starts delivering frames addressed to this server to `receiver`.
-  virtual Status start(Receiver receiver) = 0;
+  // Starts delivering frames addressed to this server to `receiver`, as
+  // tasks on `deliver_on` (every call of the receiver is such a task), or on
+  // the transport's own thread(s) when it is null.
+  virtual Status start(Receiver receiver, std::shared_ptr<Executor> deliver_on) = 0;
+  Status start(Receiver receiver) { return start(std::move(receiver), nullptr); }
   // Queues `frame` for `to`; never blocks. Frames beyond the transport's
   // bounds are dropped (Raft retransmits).
   virtual void send(const Server& to, Lane lane, std::string frame) = 0;
@@ -47,9 +52,10 @@ class Transport {
   virtual void stop() = 0;
 };
 
-// A network inside one process, for tests: each server gets a Transport;
-// frames are delivered by an executor of the given Env after a delay, and can
-// be dropped by partitions and fault settings.
+// A network inside one process, for tests and benchmarks: each server gets a
+// Transport; a frame is delivered after a delay as a task on the executor its
+// receiver was started with (or on an executor of the network's own, made
+// from the given Env), and can be dropped by partitions and fault settings.
 //
 // Thread safety: all methods may be called from any thread.
 class InMemoryNetwork {

@@ -5,11 +5,16 @@
 // different threads freely; one object is as safe as any standard container.
 #pragma once
 
+#include <atomic>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <new>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace keel {
@@ -62,11 +67,82 @@ enum class EntryType : std::uint8_t {
 
 const char* to_string(EntryType type);
 
+// The bytes of a log entry: immutable, and shared rather than copied between
+// the log, the messages that carry the entry, the log store and the state
+// machine. Copying a Payload adds a reference; the bytes live in one
+// allocation, with an 8-byte header, until the last copy goes. Reads like a
+// std::string_view (view(), data(), size(), comparisons); str() copies.
+//
+// Thread safety: copies may be made and dropped from any threads at once
+// (the count is atomic); the bytes never change.
+class Payload {
+ public:
+  Payload() noexcept = default;
+  Payload(std::string_view bytes) { assign(bytes); }                       // NOLINT(google-explicit-constructor)
+  Payload(const std::string& bytes) { assign(bytes); }                     // NOLINT(google-explicit-constructor)
+  Payload(const char* bytes) { assign(std::string_view(bytes)); }          // NOLINT(google-explicit-constructor)
+  Payload(const Payload& other) noexcept : buffer_(other.buffer_) { retain(); }
+  Payload(Payload&& other) noexcept : buffer_(std::exchange(other.buffer_, nullptr)) {}
+  Payload& operator=(Payload other) noexcept {
+    std::swap(buffer_, other.buffer_);
+    return *this;
+  }
+  ~Payload() { release(); }
+
+  const char* data() const noexcept { return buffer_ ? bytes(buffer_) : ""; }
+  std::size_t size() const noexcept { return buffer_ ? buffer_->size : 0; }
+  bool empty() const noexcept { return size() == 0; }
+  std::string_view view() const noexcept { return {data(), size()}; }
+  operator std::string_view() const noexcept { return view(); }  // NOLINT(google-explicit-constructor)
+  std::string str() const { return std::string(view()); }
+  const char* begin() const noexcept { return data(); }
+  const char* end() const noexcept { return data() + size(); }
+
+  friend bool operator==(const Payload& a, const Payload& b) noexcept {
+    return a.view() == b.view();
+  }
+  friend bool operator==(const Payload& a, std::string_view b) noexcept { return a.view() == b; }
+  friend bool operator==(const Payload& a, const std::string& b) noexcept { return a.view() == b; }
+  friend bool operator==(const Payload& a, const char* b) noexcept {
+    return a.view() == std::string_view(b);
+  }
+
+ private:
+  struct Buffer {
+    std::atomic<std::uint32_t> references;
+    std::uint32_t size;
+  };
+  static char* bytes(Buffer* buffer) noexcept { return reinterpret_cast<char*>(buffer + 1); }
+
+  void assign(std::string_view bytes_in) {
+    if (bytes_in.empty()) return;
+    void* memory = ::operator new(sizeof(Buffer) + bytes_in.size());
+    buffer_ = new (memory) Buffer{{1}, static_cast<std::uint32_t>(bytes_in.size())};
+    std::memcpy(bytes(buffer_), bytes_in.data(), bytes_in.size());
+  }
+  void retain() const noexcept {
+    if (buffer_) buffer_->references.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() noexcept {
+    if (buffer_ && buffer_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      buffer_->~Buffer();
+      ::operator delete(buffer_);
+    }
+    buffer_ = nullptr;
+  }
+
+  Buffer* buffer_ = nullptr;
+};
+
+inline std::ostream& operator<<(std::ostream& out, const Payload& payload) {
+  return out << payload.view();
+}
+
 struct LogEntry {
   Term term;
   Index index;
   EntryType type = EntryType::kCommand;
-  std::string data;
+  Payload data;
 
   bool operator==(const LogEntry&) const = default;
 };

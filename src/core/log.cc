@@ -23,15 +23,16 @@ bool RaftLog::matches(Index index, Term term) const {
   return found.has_value() && *found == term;
 }
 
-const LogEntry& RaftLog::at(Index index) const {
+LogEntry RaftLog::at(Index index) const {
   KEEL_CHECK("log access in range", index >= first_index() && index <= last_index());
-  return entries_[offset(index)];
+  const Record& record = entries_[offset(index)];
+  return LogEntry{record.term, index, record.type, record.data};
 }
 
 void RaftLog::append(LogEntry entry) {
   KEEL_CHECK("log indices are contiguous", entry.index == last_index().next());
   KEEL_CHECK("log terms never decrease", entry.term >= last_term());
-  entries_.push_back(std::move(entry));
+  entries_.push_back(Record{entry.term, std::move(entry.data), entry.type});
 }
 
 void RaftLog::truncate_from(Index index) {
@@ -47,10 +48,10 @@ std::vector<LogEntry> RaftLog::slice(Index from, Index to, std::size_t max_count
   if (to > last_index()) to = last_index();
   std::uint64_t bytes = 0;
   for (Index i = from; i <= to && out.size() < max_count; i = i.next()) {
-    const LogEntry& entry = at(i);
-    bytes += entry_size_bytes(entry);
+    const Record& record = entries_[offset(i)];
+    bytes += kEntryOverheadBytes + record.data.size();
     if (!out.empty() && bytes > max_bytes) break;
-    out.push_back(entry);
+    out.push_back(LogEntry{record.term, i, record.type, record.data});
   }
   return out;
 }
@@ -67,19 +68,21 @@ Index RaftLog::first_index_of_term_at(Index from) const {
   if (from == base_index_) return from;
   auto end = entries_.begin() + static_cast<std::ptrdiff_t>(offset(from)) + 1;
   auto first = std::partition_point(entries_.begin(), end,
-                                    [&](const LogEntry& e) { return e.term < *term; });
-  return first->index;
+                                    [&](const Record& e) { return e.term < *term; });
+  return index_of(static_cast<std::size_t>(first - entries_.begin()));
 }
 
 std::optional<Index> RaftLog::last_index_of_term(Term term) const {
   auto after = std::partition_point(entries_.begin(), entries_.end(),
-                                    [&](const LogEntry& e) { return e.term <= term; });
+                                    [&](const Record& e) { return e.term <= term; });
   if (after == entries_.begin()) {
     return base_term_ == term && !base_index_.is_zero() ? std::optional<Index>(base_index_)
                                                         : std::nullopt;
   }
-  const LogEntry& last = *(after - 1);
-  return last.term == term ? std::optional<Index>(last.index) : std::nullopt;
+  const Record& last = *(after - 1);
+  return last.term == term
+             ? std::optional<Index>(index_of(static_cast<std::size_t>(after - 1 - entries_.begin())))
+             : std::nullopt;
 }
 
 }  // namespace keel::core

@@ -34,8 +34,9 @@ class RaftLog {
   std::optional<Term> term_at(Index index) const;
   // Whether the entry at `index` has `term` (the §5.3 consistency check).
   bool matches(Index index, Term term) const;
-  // Requires first_index() <= index <= last_index().
-  const LogEntry& at(Index index) const;
+  // Requires first_index() <= index <= last_index(). A copy shares the
+  // entry's payload (see keel::Payload): cheap.
+  LogEntry at(Index index) const;
 
   // Appends at last_index() + 1. The entry's index must be that position and
   // its term must not be below the last term.
@@ -63,10 +64,19 @@ class RaftLog {
 
  private:
   std::size_t offset(Index index) const { return static_cast<std::size_t>(index - first_index()); }
+  Index index_of(std::size_t position) const { return first_index() + position; }
+
+  // An entry as held: its index is its position (24 bytes plus the shared
+  // payload, where a LogEntry would take 32).
+  struct Record {
+    Term term;
+    Payload data;
+    EntryType type = EntryType::kCommand;
+  };
 
   Index base_index_;
   Term base_term_;
-  std::deque<LogEntry> entries_;
+  std::deque<Record> entries_;
 };
 
 }  // namespace keel::core

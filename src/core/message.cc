@@ -28,7 +28,7 @@ bool is_response(MessageType type) {
 std::string to_string(const LogEntry& entry) {
   std::string text = std::to_string(entry.index.value) + "/" + std::to_string(entry.term.value);
   if (entry.type == EntryType::kCommand) {
-    text += " \"" + entry.data + "\"";
+    text += " \"" + entry.data.str() + "\"";
   } else {
     text += " ";
     text += keel::to_string(entry.type);

@@ -697,12 +697,12 @@ std::uint64_t Node::open_read_round() {
 void Node::release_confirmed_reads() {
   auto& leader = std::get<LeaderRole>(role_);
   // The highest round confirmed by a quorum of voters, counting ourselves.
-  std::vector<std::uint64_t> rounds{leader.read_round};
+  std::vector<std::uint64_t>& rounds = quorum_scratch_;
+  rounds.assign(1, leader.read_round);
   for (const auto& [peer, progress] : leader.progress) {
     if (configuration_.is_voter(peer)) rounds.push_back(progress.read_round_acked);
   }
-  std::sort(rounds.begin(), rounds.end(), std::greater<>());
-  const std::uint64_t confirmed = rounds[quorum() - 1];
+  const std::uint64_t confirmed = quorum_value(rounds);
   if (confirmed <= leader.confirmed_round) return;
   leader.confirmed_round = confirmed;
   // The lease runs from when the confirmed round was sent: every follower
@@ -765,6 +765,14 @@ bool Node::in_leader_lease() const {
 
 Index Node::self_match() const { return std::min(persisted_, log_.last_index()); }
 
+std::uint64_t Node::quorum_value(std::vector<std::uint64_t>& values) const {
+  // The quorum()-th largest: reached by a majority. nth_element in a buffer
+  // kept across calls: no allocation and no full sort on every acknowledgement.
+  const auto kth = values.begin() + static_cast<std::ptrdiff_t>(quorum() - 1);
+  std::nth_element(values.begin(), kth, values.end(), std::greater<>());
+  return *kth;
+}
+
 bool Node::quorum_active(const LeaderRole& leader) const {
   std::size_t active = configuration_.is_voter(id()) ? 1 : 0;
   for (const auto& [peer, progress] : leader.progress) {
@@ -774,15 +782,15 @@ bool Node::quorum_active(const LeaderRole& leader) const {
 }
 
 void Node::maybe_commit() {
-  std::vector<Index> matches;
-  if (configuration_.is_voter(id())) matches.push_back(self_match());
+  std::vector<std::uint64_t>& matches = quorum_scratch_;
+  matches.clear();
+  if (configuration_.is_voter(id())) matches.push_back(self_match().value);
   const auto& leader = std::get<LeaderRole>(role_);
   for (const auto& [peer, progress] : leader.progress) {
-    if (configuration_.is_voter(peer)) matches.push_back(progress.match_index);
+    if (configuration_.is_voter(peer)) matches.push_back(progress.match_index.value);
   }
   if (matches.size() < quorum()) return;
-  std::sort(matches.begin(), matches.end(), std::greater<>());
-  const Index candidate = matches[quorum() - 1];
+  const Index candidate{quorum_value(matches)};
   // Figure 8 (§5.4.2): only an entry of the current term commits by counting
   // replicas; earlier entries commit with it. Counting an old-term entry could
   // "commit" something a later leader overwrites.

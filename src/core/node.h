@@ -193,6 +193,8 @@ class Node {
   void maybe_announce_ready();
 
   Index self_match() const;
+  // The value a quorum of `values` (one per voter) has reached; reorders them.
+  std::uint64_t quorum_value(std::vector<std::uint64_t>& values) const;
   // Whether this node must refuse to help elect another leader now: it heard
   // from a leader within the election timeout (or just started, see .cc).
   bool in_leader_lease() const;
@@ -257,6 +259,8 @@ class Node {
   std::vector<Message> messages_after_persist_;
   std::vector<ReadState> read_states_;
   std::vector<Event> events_;
+
+  std::vector<std::uint64_t> quorum_scratch_;  // reused by quorum_value's callers
 
   // For the monotonicity invariants.
   Term checked_term_;

@@ -7,7 +7,8 @@ namespace keel::runtime {
 namespace {
 
 // The one piece of thread-local state in keel: it describes the thread, not
-// any server, and is only ever set for the duration of one task.
+// any server; set for the duration of one task, or for good on a thread that
+// runs nothing but keel tasks (mark_threads_of).
 thread_local int keel_task_depth = 0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 
 Task marked(Task task) {
@@ -38,6 +39,7 @@ class MarkedEnv final : public Env {
   std::shared_ptr<Executor> make_executor(const std::string& name) override {
     return make_marked_executor(*inner_, name);
   }
+  // Not offered: a marked executor hides its inner one, which sharing needs.
   std::uint64_t random_seed() override { return inner_->random_seed(); }
   bool driven_by_caller() const override { return inner_->driven_by_caller(); }
 
@@ -47,11 +49,21 @@ class MarkedEnv final : public Env {
 
 }  // namespace
 
+// Added to the depth by mark_threads_of: never taken away.
+constexpr int kMarkedForGood = 1 << 20;
+
 bool on_keel_thread() { return keel_task_depth > 0; }
+
+void mark_threads_of(Executor& executor) {
+  executor.post([] {
+    if (keel_task_depth < kMarkedForGood) keel_task_depth += kMarkedForGood;
+  });
+}
 
 std::shared_ptr<Executor> make_marked_executor(Env& env, const std::string& name) {
   return std::make_shared<MarkedExecutor>(env.make_executor(name));
 }
+
 
 std::shared_ptr<Env> make_marked_env(std::shared_ptr<Env> env) {
   return std::make_shared<MarkedEnv>(std::move(env));

@@ -54,12 +54,23 @@ Lane lane_of(const core::Message& message) {
 
 // --- opening -----------------------------------------------------------------------
 
+std::shared_ptr<Executor> RaftServer::component_executor(const std::string& name,
+                                                         bool never_blocks) {
+  // Config::thread_policy: a component that never blocks shares the loop's
+  // thread, so handing it work (and getting its results back) wakes nobody.
+  if (never_blocks && deps_.config.thread_policy == ThreadPolicy::kShareWhenSafe) {
+    return deps_.env->make_executor_sharing(name, *loop_inner_);
+  }
+  return deps_.env->make_executor(name);
+}
+
 RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed)
     : deps_(std::move(deps)),
       configuration_(boot.configuration),
-      loop_(make_marked_executor(*deps_.env, "keel-loop")),
-      writer_executor_(make_marked_executor(*deps_.env, "keel-writer")),
-      applier_executor_(make_marked_executor(*deps_.env, "keel-apply")),
+      loop_inner_(deps_.env->make_executor("keel-loop")),
+      loop_(loop_inner_),
+      writer_executor_(component_executor("keel-writer", !deps_.log_store->may_block())),
+      applier_executor_(component_executor("keel-apply", deps_.fsm->applies_quickly())),
       observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity,
                  deps_.config.max_subscriptions),
       decode_limits_(to_decode_limits(deps_.config)),
@@ -72,6 +83,15 @@ Status RaftServer::start() {
   // Stats agree with the stores from the moment open() returns; nothing else
   // touches the core yet (the transport starts below).
   publish();
+  // The threads that run the loop, the writer and the applier run nothing
+  // else: mark them once (shutdown() must not wait on them, see
+  // keel_thread.h). An Env driven by its caller never waits anyway, and its
+  // scheduler is left exactly as it was.
+  if (!deps_.env->driven_by_caller()) {
+    mark_threads_of(*loop_);
+    mark_threads_of(*writer_executor_);
+    mark_threads_of(*applier_executor_);
+  }
   std::weak_ptr<RaftServer> weak = weak_from_this();
   writer_ = std::make_shared<LogWriter>(
       deps_.log_store, deps_.stable_store, writer_executor_, deps_.config.max_write_batch_entries,
@@ -84,9 +104,11 @@ Status RaftServer::start() {
   applier_ = std::make_shared<Applier>(deps_.fsm, applier_executor_, [weak](Index index) {
     if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
   });
-  Status started = deps_.transport->start([weak](std::string frame) {
-    if (auto self = weak.lock()) self->on_frame(std::move(frame));
-  });
+  Status started = deps_.transport->start(
+      [weak](std::string frame) {
+        if (auto self = weak.lock()) self->on_frame(std::move(frame));
+      },
+      loop_);
   if (!started.is_ok()) {
     loop_->stop();
     writer_executor_->stop();
@@ -109,14 +131,13 @@ Status RaftServer::start() {
 
 // --- posting -------------------------------------------------------------------------
 
-bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task, std::function<void()> refuse,
-                              bool catch_up_first) {
+bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task,
+                              std::function<void()> refuse) {
   std::lock_guard lock(shutdown_mutex_);
   if (stopping_) return false;
-  loop_->post([self = shared_from_this(), task = std::move(task), refuse = std::move(refuse),
-               catch_up_first] {
+  loop_->post([self = shared_from_this(), task = std::move(task), refuse = std::move(refuse)] {
     if (!self->stopped_ && !self->failed_) {
-      if (catch_up_first) self->catch_up_ticks();
+      self->catch_up_ticks();
       task(*self);
     } else if (refuse) {
       refuse();
@@ -183,7 +204,8 @@ void RaftServer::catch_up_ticks() {
 }
 
 void RaftServer::on_frame(std::string frame) {
-  // Decoded on the transport's thread: the loop only steps valid messages.
+  // On the loop (the transport delivers there: no thread hop per frame).
+  if (stopped_ || failed_) return;
   Result<core::Message> decoded = core::decode(frame, decode_limits_);
   if (!decoded.is_ok()) {
     // Hostile or corrupt: dropped and counted (stats().frames_rejected); the
@@ -207,15 +229,12 @@ void RaftServer::on_frame(std::string frame) {
 #else
   const bool catch_up_first = true;
 #endif
-  post_to_loop(
-      [message = std::move(message), catch_up_first](RaftServer& s) {
-        s.node_.step(message);
-        const bool from_leader = message.type == core::MessageType::kAppendRequest ||
-                                 message.type == core::MessageType::kHeartbeatRequest;
-        if (from_leader && s.node_.leader() == message.from) s.last_contact_ = s.deps_.env->now();
-        s.schedule_flush();
-      },
-      {}, catch_up_first);
+  if (catch_up_first) catch_up_ticks();
+  node_.step(message);
+  const bool from_leader = message.type == core::MessageType::kAppendRequest ||
+                           message.type == core::MessageType::kHeartbeatRequest;
+  if (from_leader && node_.leader() == message.from) last_contact_ = deps_.env->now();
+  schedule_flush();
 }
 
 void RaftServer::flush() {
@@ -306,7 +325,7 @@ void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
         Status lost = Status::not_leader(node_.leader());
         if (it->second.apply) it->second.apply->resolve(lost);
         if (it->second.barrier) it->second.barrier->resolve(lost);
-        proposals_.erase(it);
+        erase_proposal(it);
       }
     }
     items.push_back(std::move(item));
@@ -319,7 +338,9 @@ void RaftServer::on_applied(Index index) {
   if (index <= applied_) return;
   applied_ = index;
   node_.on_applied(index);
-  proposals_.erase(proposals_.begin(), proposals_.upper_bound(index));
+  for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= index;) {
+    it = erase_proposal(it);
+  }
   resolve_apply_waiters();
   schedule_flush();
 }
@@ -378,21 +399,37 @@ void RaftServer::propose(EntryType type, std::string data,
     return;
   }
   const Term term = node_.term();
-  proposals_.emplace(*index, Proposal{term, false, std::move(apply), std::move(barrier)});
-  post_timer(deadline - deps_.env->now(),
-             [index = *index, term](RaftServer& s) { s.expire_proposal(index, term); });
+  const Deadlines::iterator at = proposal_deadlines_.emplace(deadline, *index);
+  proposals_.emplace(*index, Proposal{term, false, std::move(apply), std::move(barrier), at});
+  arm_proposal_deadline(deadline);
   schedule_flush();
 }
 
-void RaftServer::expire_proposal(Index index, Term term) {
-  auto it = proposals_.find(index);
-  if (it == proposals_.end() || it->second.term != term) return;
-  // The entry is in the log: it may still commit. The caller must not retry
-  // blindly (that could apply the command twice).
+void RaftServer::arm_proposal_deadline(Duration deadline) {
+  if (deadline >= armed_proposal_deadline_) return;  // an earlier timer will look again
+  armed_proposal_deadline_ = deadline;
+  post_timer(deadline - deps_.env->now(), [](RaftServer& s) { s.expire_due_proposals(); });
+}
+
+void RaftServer::expire_due_proposals() {
+  armed_proposal_deadline_ = Duration::max();
+  const Duration now = deps_.env->now();
+  // The entries are in the log: they may still commit. The caller must not
+  // retry blindly (that could apply a command twice).
   const Status unknown = Status::outcome_unknown("deadline passed; the command may still commit");
-  if (it->second.apply) it->second.apply->resolve(unknown);
-  if (it->second.barrier) it->second.barrier->resolve(unknown);
-  proposals_.erase(it);
+  while (!proposal_deadlines_.empty() && proposal_deadlines_.begin()->first <= now) {
+    auto it = proposals_.find(proposal_deadlines_.begin()->second);
+    if (it->second.apply) it->second.apply->resolve(unknown);
+    if (it->second.barrier) it->second.barrier->resolve(unknown);
+    erase_proposal(it);
+  }
+  if (!proposal_deadlines_.empty()) arm_proposal_deadline(proposal_deadlines_.begin()->first);
+}
+
+std::map<Index, RaftServer::Proposal>::iterator RaftServer::erase_proposal(
+    std::map<Index, Proposal>::iterator it) {
+  proposal_deadlines_.erase(it->second.deadline);
+  return proposals_.erase(it);
 }
 
 void RaftServer::abandon_proposals(const char* why) {
@@ -405,7 +442,7 @@ void RaftServer::abandon_proposals(const char* why) {
     }
     if (it->second.apply) it->second.apply->resolve(unknown);
     if (it->second.barrier) it->second.barrier->resolve(unknown);
-    it = proposals_.erase(it);
+    it = erase_proposal(it);
   }
 }
 
@@ -631,6 +668,7 @@ void RaftServer::shutdown_on_loop() {
     if (proposal.barrier) proposal.barrier->resolve(unknown);
   }
   proposals_.clear();
+  proposal_deadlines_.clear();
   for (auto& [id, read] : reads_) read.promise.resolve(Status::shutdown());
   reads_.clear();
   parked_reads_.clear();
@@ -644,7 +682,23 @@ void RaftServer::shutdown_on_loop() {
 // --- public calls -------------------------------------------------------------------
 
 Future<ApplyResult> RaftServer::apply(std::string command, Duration timeout) {
-  return std::move(apply_batch({std::move(command)}, timeout).front());
+  // The common call, without apply_batch's vectors.
+  if (timeout <= Duration::zero()) return Future<ApplyResult>::ready(expired_timeout());
+  if (command.size() > deps_.config.max_command_bytes) {
+    return Future<ApplyResult>::ready(
+        Status::invalid_argument("command larger than max_command_bytes"));
+  }
+  Promise<ApplyResult> promise;
+  const Duration deadline = deadline_after(timeout);
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  if (!post_to_loop(
+          [command = std::move(command), promise, deadline](RaftServer& s) mutable {
+            s.propose(EntryType::kCommand, std::move(command), promise, std::nullopt, deadline);
+          },
+          refuse)) {
+    refuse();
+  }
+  return promise.future();
 }
 
 std::vector<Future<ApplyResult>> RaftServer::apply_batch(std::vector<std::string> commands,

@@ -55,11 +55,14 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Future<Index> stopped() const;
 
  private:
+  // Proposals' deadlines, earliest first, with the index each belongs to.
+  using Deadlines = std::multimap<Duration, Index>;
   struct Proposal {
     Term term;
     bool handed_to_applier = false;  // committed; the applier resolves it
     std::optional<Promise<ApplyResult>> apply;
     std::optional<Promise<Index>> barrier;
+    Deadlines::iterator deadline;
   };
   enum class ReadKind : std::uint8_t { kLinearizable, kLease, kVerifyLeader };
   // A read stays here from the call until it resolves, so its deadline and
@@ -78,20 +81,24 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   };
 
   RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed);
+  // An executor for a component: sharing the loop's thread if it never
+  // blocks and the thread policy allows (Config::thread_policy).
+  std::shared_ptr<Executor> component_executor(const std::string& name, bool never_blocks);
   Status start();
 
   // Posts `task` to the loop unless shut down; returns false if it was not.
   // `refuse` runs instead of `task` if the server stops first, so the
   // promises a client task carries are always resolved.
   // Every input first catches up the ticks that fell due while the loop was
-  // busy (catch_up_first), so it is judged against the present: a frame
-  // stepped before an overdue tick would restart a follower's election timer
-  // that the tick then pushes past its timeout at once.
-  bool post_to_loop(std::function<void(RaftServer&)> task, std::function<void()> refuse = {},
-                    bool catch_up_first = true);
+  // busy, so it is judged against the present: a frame stepped before an
+  // overdue tick would restart a follower's election timer that the tick
+  // then pushes past its timeout at once.
+  bool post_to_loop(std::function<void(RaftServer&)> task, std::function<void()> refuse = {});
   void post_timer(Duration delay, std::function<void(RaftServer&)> task);
   void on_tick();
   void catch_up_ticks();
+  // A received frame, on the loop (the transport delivers there): decoded,
+  // checked and stepped.
   void on_frame(std::string frame);
   void schedule_flush();
   void flush();
@@ -106,7 +113,13 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
                std::optional<Promise<Index>> barrier, Duration timeout);
-  void expire_proposal(Index index, Term term);
+  // Every proposal's deadline sits in proposal_deadlines_, and one timer is
+  // armed for the earliest (not one timer per proposal: that costs a timer
+  // and an allocation per command, held for the whole timeout).
+  void arm_proposal_deadline(Duration deadline);
+  void expire_due_proposals();
+  // Removes a proposal and its deadline; returns the next one.
+  std::map<Index, Proposal>::iterator erase_proposal(std::map<Index, Proposal>::iterator it);
   Duration deadline_after(Duration timeout) const;
   void abandon_proposals(const char* why);
   void start_read(std::uint64_t id);
@@ -125,7 +138,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   // --- fixed at open ---------------------------------------------------------
   RaftDependencies deps_;
   Configuration configuration_;
-  std::shared_ptr<Executor> loop_;
+  std::shared_ptr<Executor> loop_inner_;  // the loop's executor, as the Env made it
+  std::shared_ptr<Executor> loop_;        // the same (threads marked at start())
   std::shared_ptr<Executor> writer_executor_;
   std::shared_ptr<Executor> applier_executor_;
   std::shared_ptr<LogWriter> writer_;
@@ -150,6 +164,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Term ready_term_;
   std::vector<Observation> unpublished_observations_;  // until the flush publishes stats
   std::map<Index, Proposal> proposals_;
+  Deadlines proposal_deadlines_;
+  Duration armed_proposal_deadline_ = Duration::max();  // the timer set, if any
   std::map<std::uint64_t, PendingRead> reads_;
   std::vector<std::uint64_t> parked_reads_;  // waiting for a leader or its term-start commit
   std::multimap<Index, std::uint64_t> apply_waiters_;  // read ids by index to reach

@@ -277,7 +277,7 @@ const std::vector<LogEntry>& CoreCluster::applied(ServerId id) const { return me
 std::vector<std::string> CoreCluster::applied_commands(ServerId id) const {
   std::vector<std::string> out;
   for (const LogEntry& entry : member(id).applied) {
-    if (entry.type == EntryType::kCommand) out.push_back(entry.data);
+    if (entry.type == EntryType::kCommand) out.push_back(entry.data.str());
   }
   return out;
 }

@@ -91,8 +91,13 @@ class SimCluster::SimTransport final : public Transport {
   SimTransport(SimCluster& cluster, ServerId id, std::shared_ptr<Transport> inner)
       : cluster_(cluster), id_(id), inner_(std::move(inner)) {}
 
-  Status start(Receiver receiver) override {
-    receive_ = [&cluster = cluster_, id = id_, receiver = std::move(receiver)](std::string frame) {
+  // The network delivers on this server's own "net-<id>" executor of the
+  // shared scheduler (kept across restarts), which hands each frame on to
+  // `deliver_on`, the server's loop, as its own task: the interleavings the
+  // seed explores include frames waiting to be stepped.
+  Status start(Receiver receiver, std::shared_ptr<Executor> deliver_on) override {
+    receive_ = [&cluster = cluster_, id = id_, receiver = std::move(receiver),
+                deliver_on](std::string frame) {
       Trace& trace = cluster.trace_;
       trace.mix(static_cast<std::uint64_t>(cluster.now().count()));
       trace.mix(id.value);
@@ -103,10 +108,16 @@ class SimCluster::SimTransport final : public Transport {
                     node_name(id) + " <- " +
                         (message.is_ok() ? core::to_string(*message) : "undecodable frame"));
       }
-      receiver(std::move(frame));
+      if (!deliver_on) {
+        receiver(std::move(frame));
+        return;
+      }
+      deliver_on->post([receiver, frame = std::move(frame)]() mutable { receiver(std::move(frame)); });
     };
-    return inner_->start([this](std::string frame) { receive(std::move(frame)); });
+    return inner_->start([this](std::string frame) { receive(std::move(frame)); },
+                         cluster_.network_executor(id_));
   }
+  using Transport::start;
 
   // Hands a frame to this server as if it came off the network now (a held
   // frame, already past the network: see SimCluster::hold_frame).
@@ -227,6 +238,7 @@ SimCluster::~SimCluster() {
     n.env.reset();
   }
   for (auto& [id, executor] : link_executors_) executor->stop();
+  for (auto& [id, executor] : network_executors_) executor->stop();
   network_.reset();
 }
 
@@ -272,6 +284,7 @@ void SimCluster::start(Node& n) {
   n.env->set_latency("keel-apply", n.apply_latency_low, n.apply_latency_high);
   checker_.on_start(id);
   std::shared_ptr<Fsm> user_fsm = options_.fsm_factory(id);
+  (void)network_executor(id);  // made where the network used to make its own: same schedule
   auto transport = std::make_shared<SimTransport>(*this, id, network_->transport(id));
   n.sim_transport = transport;
   RaftDependencies deps{
@@ -521,6 +534,12 @@ bool SimCluster::is_voter(ServerId id) const {
 }
 
 void SimCluster::set_frame_rule(FrameRule rule) { frame_rule_ = std::move(rule); }
+
+std::shared_ptr<Executor> SimCluster::network_executor(ServerId id) {
+  std::shared_ptr<Executor>& executor = network_executors_[id];
+  if (!executor) executor = env_->make_executor("net-" + std::to_string(id.value));
+  return executor;
+}
 
 void SimCluster::hold_frame(ServerId from, ServerId to, Duration hold, std::string frame) {
   // The frame crosses the link now -- so a cut link loses it, and a later

@@ -214,6 +214,9 @@ class SimCluster {
   const Node& node(ServerId id) const;
   void start(Node& node);
   void hold_frame(ServerId from, ServerId to, Duration hold, std::string frame);
+  // The executor that delivers frames to `id` (one per server, made at its
+  // first start and kept across restarts).
+  std::shared_ptr<Executor> network_executor(ServerId id);
   void after_step();
   void check_node(Node& node);
   void trace_changes(Node& node, const RaftStats& stats);
@@ -226,6 +229,7 @@ class SimCluster {
   Configuration configuration_;
   std::map<ServerId, Node> nodes_;
   std::map<ServerId, std::shared_ptr<Executor>> link_executors_;
+  std::map<ServerId, std::shared_ptr<Executor>> network_executors_;
   std::set<std::pair<ServerId, ServerId>> cut_links_;
   std::map<std::pair<ServerId, ServerId>, Duration> link_delays_;
   FrameRule frame_rule_;

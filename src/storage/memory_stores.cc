@@ -52,9 +52,13 @@ Result<std::vector<LogEntry>> MemoryLogStore::read(Index from, Index to) const {
                              "] is not within the stored [" + position(base_.next()) + ", " +
                              position(last) + "]");
   }
-  const auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(from - base_.next());
-  const auto end = entries_.begin() + static_cast<std::ptrdiff_t>(to - base_);
-  return std::vector<LogEntry>(begin, end);
+  std::vector<LogEntry> out;
+  out.reserve(static_cast<std::size_t>(to - from) + 1);
+  for (Index i = from; i <= to; i = i.next()) {
+    const Record& record = entries_[static_cast<std::size_t>(i - base_.next())];
+    out.push_back(LogEntry{record.term, i, record.type, record.data});
+  }
+  return out;
 }
 
 // Fail-stop first: once an append has failed, nothing else is looked at.
@@ -76,7 +80,7 @@ Status MemoryLogStore::append(std::span<const LogEntry> entries) {
   if (Status status = check_contiguous(entries); !status.is_ok()) return status;
   // Entries from `first` on conflicted with the leader's and are replaced.
   entries_.resize(static_cast<std::size_t>(first - base_.next()));
-  entries_.insert(entries_.end(), entries.begin(), entries.end());
+  for (const LogEntry& entry : entries) entries_.push_back(Record{entry.term, entry.data, entry.type});
   return Status::ok();
 }
 

@@ -9,9 +9,10 @@
 //      Failing any drops the frame (counted). Otherwise a delay is drawn, and
 //      the duplicate rate decides whether a copy (with a delay of its own,
 //      within the same in-flight bound) travels too.
-//   2. A task is posted to the destination's own delivery executor
-//      ("net-<id>"), after the delay; never run inline, so a receiver is
-//      never re-entered from inside a send().
+//   2. A task is posted, after the delay, to the executor the destination
+//      was started with (the runtime's loop: no thread hop) or else to its
+//      own delivery executor ("net-<id>", made when first needed); never run
+//      inline, so a receiver is never re-entered from inside a send().
 //   3. At delivery, reachability is checked again: a frame still in flight
 //      when a partition or cut starts is lost, as on a real network, so a
 //      test that partitions and then runs knows nothing crosses. The frame is
@@ -50,17 +51,40 @@ class NetworkCore;
 // in-flight count) plus a handle on the network for sending.
 class MemoryTransport final : public Transport {
  public:
-  MemoryTransport(ServerId id, std::weak_ptr<NetworkCore> network,
-                  std::shared_ptr<Executor> executor)
-      : id_(id), network_(std::move(network)), executor_(std::move(executor)) {}
-  ~MemoryTransport() override { executor_->stop(); }
+  MemoryTransport(ServerId id, std::weak_ptr<NetworkCore> network, std::shared_ptr<Env> env)
+      : id_(id), network_(std::move(network)), env_(std::move(env)) {}
+  ~MemoryTransport() override { stop_own_executor(); }
 
-  Status start(Receiver receiver) override { return gate_.open(std::move(receiver)); }
+  Status start(Receiver receiver, std::shared_ptr<Executor> deliver_on) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (deliver_on) {
+        executor_ = std::move(deliver_on);
+      } else {
+        if (!own_executor_) own_executor_ = env_->make_executor("net-" + std::to_string(id_.value));
+        executor_ = own_executor_;
+      }
+    }
+    return gate_.open(std::move(receiver));
+  }
+  using Transport::start;
   void send(const Server& to, Lane lane, std::string frame) override;
   void stop() override { gate_.close(); }
 
   ServerId id() const { return id_; }
-  Executor& executor() { return *executor_; }
+  // Where deliveries run (null before the first start()).
+  std::shared_ptr<Executor> executor() {
+    std::lock_guard lock(mutex_);
+    return executor_;
+  }
+  void stop_own_executor() {
+    std::shared_ptr<Executor> own;
+    {
+      std::lock_guard lock(mutex_);
+      own = own_executor_;
+    }
+    if (own) own->stop();
+  }
   transport::ReceiverGate& gate() { return gate_; }
   // Frames accepted for this server and not yet delivered or dropped.
   std::atomic<std::size_t>& inflight_frames() { return inflight_frames_; }
@@ -68,7 +92,10 @@ class MemoryTransport final : public Transport {
  private:
   const ServerId id_;
   const std::weak_ptr<NetworkCore> network_;
-  const std::shared_ptr<Executor> executor_;
+  const std::shared_ptr<Env> env_;
+  std::mutex mutex_;  // guards the two executors
+  std::shared_ptr<Executor> executor_;
+  std::shared_ptr<Executor> own_executor_;
   transport::ReceiverGate gate_;
   std::atomic<std::size_t> inflight_frames_{0};
 };
@@ -135,10 +162,7 @@ void MemoryTransport::send(const Server& to, Lane /*lane: not modelled*/, std::s
 std::shared_ptr<Transport> NetworkCore::transport(ServerId id) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::shared_ptr<MemoryTransport>& slot = transports_[id];
-  if (!slot) {
-    slot = std::make_shared<MemoryTransport>(
-        id, weak_from_this(), env_->make_executor("net-" + std::to_string(id.value)));
-  }
+  if (!slot) slot = std::make_shared<MemoryTransport>(id, weak_from_this(), env_);
   return slot;
 }
 
@@ -166,11 +190,12 @@ void NetworkCore::post_delivery(const Accepted& accepted, ServerId from, Duratio
     const std::shared_ptr<MemoryTransport> destination = weak_destination.lock();
     if (self && destination) self->deliver(*destination, from, epoch, std::move(frame));
   };
-  Executor& executor = accepted.destination->executor();
+  const std::shared_ptr<Executor> executor = accepted.destination->executor();
+  if (!executor) return;  // never started: accept() refused it already
   if (delay == Duration::zero()) {
-    executor.post(std::move(task));
+    executor->post(std::move(task));
   } else {
-    executor.post_after(delay, std::move(task));
+    executor->post_after(delay, std::move(task));
   }
 }
 
@@ -239,7 +264,7 @@ void NetworkCore::close() {
     transports.swap(transports_);
   }
   for (auto& [id, transport] : transports) {
-    transport->executor().stop();
+    transport->stop_own_executor();
     transport->stop();
   }
 }

@@ -379,7 +379,9 @@ TEST(ApiContract, SubscriptionsAreBounded) {
 class LosesOneReadAnswer final : public Transport {
  public:
   explicit LosesOneReadAnswer(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
-  Status start(Receiver receiver) override { return inner_->start(std::move(receiver)); }
+  Status start(Receiver receiver, std::shared_ptr<Executor> deliver_on) override {
+    return inner_->start(std::move(receiver), std::move(deliver_on));
+  }
   void stop() override { inner_->stop(); }
   void send(const Server& to, Lane lane, std::string frame) override {
     Result<core::Message> message = core::decode(frame);

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <mutex>
+
 #include <gtest/gtest.h>
 
 #include <keel/env.h>
@@ -232,6 +234,65 @@ TEST(ThreadEnv, ATaskThatThrowsAbortsNamingItsExecutor) {
         (void)after_throw.future().wait_for(kGenerousWait);
       },
       "thrower.*boom");
+}
+
+// --- executors that share a thread --------------------------------------------
+
+TEST(ThreadEnv, ExecutorsSharingAThreadRunThereInPostingOrder) {
+  auto env = make_thread_env();
+  auto host = env->make_executor("host");
+  auto guest = env->make_executor_sharing("guest", *host);
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::thread::id>> ran;
+  Promise<bool> done;
+  for (int i = 0; i < 50; ++i) {
+    Executor& executor = i % 2 == 0 ? *host : *guest;
+    executor.post([&, i] {
+      std::lock_guard lock(mutex);
+      ran.emplace_back(std::to_string(i), std::this_thread::get_id());
+      if (i == 49) done.resolve(true);
+    });
+  }
+  ASSERT_TRUE(done.future().wait_for(kGenerousWait));
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(ran.size(), 50u);
+  for (std::size_t i = 0; i < ran.size(); ++i) {
+    EXPECT_EQ(ran[i].first, std::to_string(i)) << "posting order across the two";
+    EXPECT_EQ(ran[i].second, ran[0].second) << "one thread for both";
+  }
+}
+
+TEST(ThreadEnv, StoppingOneExecutorOfASharedThreadLeavesTheOtherRunning) {
+  auto env = make_thread_env();
+  auto host = env->make_executor("host");
+  auto guest = env->make_executor_sharing("guest", *host);
+  std::atomic<bool> guest_ran{false};
+  Promise<bool> blocker_started;
+  Promise<bool> release;
+  host->post([&] {
+    blocker_started.resolve(true);
+    (void)release.future().get();
+  });
+  ASSERT_TRUE(blocker_started.future().wait_for(kGenerousWait));
+  guest->post([&] { guest_ran = true; });  // queued behind the blocked host task
+  guest->stop();                            // drops it; the host task is not the guest's
+  release.resolve(true);
+  Promise<bool> host_alive;
+  host->post([&] { host_alive.resolve(true); });
+  ASSERT_TRUE(host_alive.future().wait_for(kGenerousWait));
+  EXPECT_FALSE(guest_ran.load());
+  host->stop();
+}
+
+TEST(ThreadEnv, AnExecutorMadeToShareAStoppedOnesThreadIsBornStopped) {
+  auto env = make_thread_env();
+  auto host = env->make_executor("host");
+  host->stop();
+  auto guest = env->make_executor_sharing("guest", *host);
+  std::atomic<bool> ran{false};
+  guest->post([&] { ran = true; });
+  guest->stop();
+  EXPECT_FALSE(ran.load());
 }
 
 TEST(ThreadEnv, NowNeverGoesBackwards) {

@@ -55,6 +55,29 @@ class MemoryNetworkTest : public ::testing::Test {
 
 using Frames = std::vector<std::string>;
 
+// Runs each task with a flag raised: tells a task of this executor from any
+// other caller.
+class MarkingExecutor final : public Executor {
+ public:
+  MarkingExecutor(std::shared_ptr<Executor> inner, bool& flag) : inner_(std::move(inner)), flag_(flag) {}
+  void post(Task task) override { inner_->post(wrap(std::move(task))); }
+  void post_after(Duration delay, Task task) override {
+    inner_->post_after(delay, wrap(std::move(task)));
+  }
+  void stop() override { inner_->stop(); }
+
+ private:
+  Task wrap(Task task) {
+    return [this, task = std::move(task)] {
+      flag_ = true;
+      task();
+      flag_ = false;
+    };
+  }
+  std::shared_ptr<Executor> inner_;
+  bool& flag_;
+};
+
 TEST_F(MemoryNetworkTest, frame_is_delivered_by_a_posted_task_never_inline_in_send) {
   send(1, kTwo, "hello");
   EXPECT_TRUE(received(2).empty());
@@ -289,6 +312,22 @@ TEST_F(MemoryNetworkTest, stop_from_inside_the_receiver_ends_delivery) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(network_.delivered(), 1U);
   EXPECT_EQ(network_.dropped(), 2U);
+}
+
+// Started with an executor (the runtime passes its raft loop), a transport
+// gets its frames as tasks on it: no thread of the network's own.
+TEST_F(MemoryNetworkTest, frames_are_delivered_as_tasks_on_the_executor_given_at_start) {
+  std::shared_ptr<Transport> four = network_.transport(ServerId(4));
+  auto loop = env_->make_executor("loop-of-4");
+  bool in_loop_task = false;
+  std::vector<bool> seen_in_loop;
+  ASSERT_TRUE(four->start([&](const std::string&) { seen_in_loop.push_back(in_loop_task); },
+                          std::make_shared<MarkingExecutor>(loop, in_loop_task))
+                  .is_ok());
+  const Server to_four{ServerId(4), "", Suffrage::kVoter};
+  for (int i = 0; i < 3; ++i) send(1, to_four, "x");
+  env_->run_until_idle();
+  EXPECT_EQ(seen_in_loop, (std::vector<bool>{true, true, true}));
 }
 
 TEST_F(MemoryNetworkTest, each_destination_has_a_bounded_number_of_frames_in_flight) {

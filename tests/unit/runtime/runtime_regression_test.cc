@@ -16,7 +16,9 @@ namespace {
 class StallableTransport final : public Transport {
  public:
   explicit StallableTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
-  Status start(Receiver receiver) override { return inner_->start(std::move(receiver)); }
+  Status start(Receiver receiver, std::shared_ptr<Executor> deliver_on) override {
+    return inner_->start(std::move(receiver), std::move(deliver_on));
+  }
   void stop() override {
     release();
     inner_->stop();

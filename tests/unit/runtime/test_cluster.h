@@ -32,10 +32,12 @@ class KvFsm final : public Fsm {
     ++waiting_at_gate_;
     gate_cv_.wait(lock, [&] { return gate_open_; });
     --waiting_at_gate_;
-    const auto space1 = entry.data.find(' ');
-    const auto space2 = entry.data.find(' ', space1 + 1);
+    const std::string_view data = entry.data;
+    const auto space1 = data.find(' ');
+    const auto space2 = data.find(' ', space1 + 1);
     if (space1 != std::string::npos && space2 != std::string::npos) {
-      values_[entry.data.substr(space1 + 1, space2 - space1 - 1)] = entry.data.substr(space2 + 1);
+      values_[std::string(data.substr(space1 + 1, space2 - space1 - 1))] =
+          std::string(data.substr(space2 + 1));
     }
     ++applied_;
     return std::to_string(applied_);
