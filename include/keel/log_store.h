@@ -76,16 +76,8 @@ class MemoryLogStore final : public LogStore {
   std::uint64_t append_calls() const;
 
  private:
-  // An entry as held: its index is base_ + 1 + its position, and the payload
-  // is shared with the runtime's own log, not copied.
-  struct Record {
-    Term term;
-    Payload data;
-    EntryType type = EntryType::kCommand;
-  };
-
   mutable std::mutex mutex_;
-  std::deque<Record> entries_;
+  std::deque<StoredEntry> entries_;  // entries_[i] is index base_ + 1 + i
   Index base_{0};                 // entries up to here were removed
   bool failed_ = false;
   bool fail_next_ = false;

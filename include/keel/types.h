@@ -43,7 +43,10 @@ std::ostream& operator<<(std::ostream& out, StrongId<Tag> id) {
   return out << id.value;
 }
 
-// A Raft term (§5.1). Term 0 is "no term yet".
+// A Raft term (§5.1). Term 0 is "no term yet". Terms stay below 2^56
+// (kMaxTerm): a log keeps an entry's type in the top byte of its term, and
+// decoders refuse anything larger. At a million elections a second that is
+// two thousand years.
 using Term = StrongId<struct TermTag>;
 // A log position. Index 0 is "before the first entry"; real entries start at 1.
 using Index = StrongId<struct IndexTag>;
@@ -51,6 +54,7 @@ using Index = StrongId<struct IndexTag>;
 using ServerId = StrongId<struct ServerIdTag>;
 
 inline constexpr ServerId kNoServer{0};
+inline constexpr Term kMaxTerm{(1ULL << 56) - 1};
 
 enum class EntryType : std::uint8_t {
   // A user command, handed to the state machine.
@@ -145,6 +149,28 @@ struct LogEntry {
   Payload data;
 
   bool operator==(const LogEntry&) const = default;
+};
+
+// An entry as a log keeps it, its index implied by its position: 16 bytes
+// (the term with the type in its top byte, and the shared payload) where a
+// LogEntry takes 32. Requires entry.term <= kMaxTerm.
+class StoredEntry {
+ public:
+  explicit StoredEntry(const LogEntry& entry)
+      : term_and_type_(entry.term.value |
+                       (static_cast<std::uint64_t>(entry.type) << kTypeShift)),
+        data_(entry.data) {}
+
+  Term term() const { return Term{term_and_type_ & kMaxTerm.value}; }
+  EntryType type() const { return static_cast<EntryType>(term_and_type_ >> kTypeShift); }
+  const Payload& data() const { return data_; }
+  std::uint64_t size_bytes() const { return data_.size(); }
+  LogEntry at(Index index) const { return LogEntry{term(), index, type(), data_}; }
+
+ private:
+  static constexpr int kTypeShift = 56;
+  std::uint64_t term_and_type_;
+  Payload data_;
 };
 
 // The bytes an entry contributes to flow-control budgets (payload plus a

@@ -143,9 +143,16 @@ bool check_count(ByteReader& reader, const char* field, std::uint64_t count,
   return true;
 }
 
+// A term, refused above kMaxTerm (see keel/types.h).
+Term read_term(ByteReader& reader, const char* what) {
+  const Term term{reader.varint(what)};
+  if (reader.ok() && term > kMaxTerm) reader.fail(std::string(what) + " above kMaxTerm");
+  return term;
+}
+
 LogEntry read_entry(ByteReader& reader, const DecodeLimits& limits) {
   LogEntry entry;
-  entry.term = Term(reader.varint("term"));
+  entry.term = read_term(reader, "term");
   entry.index = Index(reader.varint("index"));
   const std::uint8_t type = reader.u8("entry type");
   if (reader.ok() && type > kLastEntryType) {
@@ -264,8 +271,11 @@ Result<Message> decode(std::string_view frame, const DecodeLimits& limits) {
   m.type = read_message_type(reader);
   m.from = ServerId(reader.varint("from"));
   m.to = ServerId(reader.varint("to"));
-  m.term = Term(reader.varint("term"));
+  m.term = read_term(reader, "term");
   read_fields(reader, m, limits);
+  for (const Term term : {m.prev_log_term, m.hint_term, m.last_log_term}) {
+    if (reader.ok() && term > kMaxTerm) reader.fail("a term field above kMaxTerm");
+  }
   reader.expect_end();
   if (!reader.ok()) return reader.status();
   return m;
@@ -285,7 +295,7 @@ Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& 
   check_frame_size(reader, bytes, limits);
   check_version(reader, kHardStateFormatVersion);
   HardState state;
-  state.term = Term(reader.varint("term"));
+  state.term = read_term(reader, "term");
   state.vote = ServerId(reader.varint("vote"));
   state.commit = Index(reader.varint("commit"));
   reader.expect_end();

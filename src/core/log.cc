@@ -15,7 +15,7 @@ RaftLog::RaftLog(Index base_index, Term base_term, std::vector<LogEntry> entries
 std::optional<Term> RaftLog::term_at(Index index) const {
   if (index == base_index_) return base_term_;
   if (index < base_index_ || index > last_index()) return std::nullopt;
-  return entries_[offset(index)].term;
+  return entries_[offset(index)].term();
 }
 
 bool RaftLog::matches(Index index, Term term) const {
@@ -25,14 +25,14 @@ bool RaftLog::matches(Index index, Term term) const {
 
 LogEntry RaftLog::at(Index index) const {
   KEEL_CHECK("log access in range", index >= first_index() && index <= last_index());
-  const Record& record = entries_[offset(index)];
-  return LogEntry{record.term, index, record.type, record.data};
+  return entries_[offset(index)].at(index);
 }
 
 void RaftLog::append(LogEntry entry) {
   KEEL_CHECK("log indices are contiguous", entry.index == last_index().next());
   KEEL_CHECK("log terms never decrease", entry.term >= last_term());
-  entries_.push_back(Record{entry.term, std::move(entry.data), entry.type});
+  KEEL_CHECK("terms stay within kMaxTerm", entry.term <= kMaxTerm);
+  entries_.emplace_back(entry);
 }
 
 void RaftLog::truncate_from(Index index) {
@@ -48,10 +48,10 @@ std::vector<LogEntry> RaftLog::slice(Index from, Index to, std::size_t max_count
   if (to > last_index()) to = last_index();
   std::uint64_t bytes = 0;
   for (Index i = from; i <= to && out.size() < max_count; i = i.next()) {
-    const Record& record = entries_[offset(i)];
-    bytes += kEntryOverheadBytes + record.data.size();
+    const StoredEntry& stored = entries_[offset(i)];
+    bytes += kEntryOverheadBytes + stored.size_bytes();
     if (!out.empty() && bytes > max_bytes) break;
-    out.push_back(LogEntry{record.term, i, record.type, record.data});
+    out.push_back(stored.at(i));
   }
   return out;
 }
@@ -68,19 +68,19 @@ Index RaftLog::first_index_of_term_at(Index from) const {
   if (from == base_index_) return from;
   auto end = entries_.begin() + static_cast<std::ptrdiff_t>(offset(from)) + 1;
   auto first = std::partition_point(entries_.begin(), end,
-                                    [&](const Record& e) { return e.term < *term; });
+                                    [&](const StoredEntry& e) { return e.term() < *term; });
   return index_of(static_cast<std::size_t>(first - entries_.begin()));
 }
 
 std::optional<Index> RaftLog::last_index_of_term(Term term) const {
   auto after = std::partition_point(entries_.begin(), entries_.end(),
-                                    [&](const Record& e) { return e.term <= term; });
+                                    [&](const StoredEntry& e) { return e.term() <= term; });
   if (after == entries_.begin()) {
     return base_term_ == term && !base_index_.is_zero() ? std::optional<Index>(base_index_)
                                                         : std::nullopt;
   }
-  const Record& last = *(after - 1);
-  return last.term == term
+  const StoredEntry& last = *(after - 1);
+  return last.term() == term
              ? std::optional<Index>(index_of(static_cast<std::size_t>(after - 1 - entries_.begin())))
              : std::nullopt;
 }

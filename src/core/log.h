@@ -27,7 +27,7 @@ class RaftLog {
 
   Index first_index() const { return base_index_.next(); }
   Index last_index() const { return base_index_ + entries_.size(); }
-  Term last_term() const { return entries_.empty() ? base_term_ : entries_.back().term; }
+  Term last_term() const { return entries_.empty() ? base_term_ : entries_.back().term(); }
   bool empty() const { return entries_.empty(); }
 
   // The term at `index`, if the log knows it (the base position included).
@@ -66,17 +66,9 @@ class RaftLog {
   std::size_t offset(Index index) const { return static_cast<std::size_t>(index - first_index()); }
   Index index_of(std::size_t position) const { return first_index() + position; }
 
-  // An entry as held: its index is its position (24 bytes plus the shared
-  // payload, where a LogEntry would take 32).
-  struct Record {
-    Term term;
-    Payload data;
-    EntryType type = EntryType::kCommand;
-  };
-
   Index base_index_;
   Term base_term_;
-  std::deque<Record> entries_;
+  std::deque<StoredEntry> entries_;  // 16 bytes each plus the shared payload
 };
 
 }  // namespace keel::core

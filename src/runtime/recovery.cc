@@ -75,6 +75,9 @@ Status check_log(const std::vector<LogEntry>& entries, Index first, Index last) 
                                 std::to_string(entry.index.value) + " (a gap or a duplicate)");
     }
     if (entry.term.is_zero()) return Status::corruption("open: " + at(want) + " has term 0");
+    if (entry.term > kMaxTerm) {
+      return Status::corruption("open: " + at(want) + " has a term above kMaxTerm");
+    }
     if (entry.term < previous) {
       return Status::corruption("open: " + at(want) + " has term " +
                                 std::to_string(entry.term.value) + ", below the term " +

@@ -270,7 +270,7 @@ void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore&
   if (m.type == MessageType::kPreVoteRequest) return;
   if (m.type == MessageType::kPreVoteResponse && !m.reject) return;
   const bool granted_vote = m.type == MessageType::kVoteResponse && !m.reject;
-  auto [known, inserted] = durable_votes_.try_emplace(id, Term{}, kNoServer);
+  const auto known = durable_votes_.try_emplace(id, Term{}, kNoServer).first;
   auto durable_now = [&] {
     Result<std::string> bytes = stable.get(runtime::kHardStateKey);
     if (!bytes.is_ok()) return;

@@ -55,8 +55,7 @@ Result<std::vector<LogEntry>> MemoryLogStore::read(Index from, Index to) const {
   std::vector<LogEntry> out;
   out.reserve(static_cast<std::size_t>(to - from) + 1);
   for (Index i = from; i <= to; i = i.next()) {
-    const Record& record = entries_[static_cast<std::size_t>(i - base_.next())];
-    out.push_back(LogEntry{record.term, i, record.type, record.data});
+    out.push_back(entries_[static_cast<std::size_t>(i - base_.next())].at(i));
   }
   return out;
 }
@@ -78,9 +77,16 @@ Status MemoryLogStore::append(std::span<const LogEntry> entries) {
                                     position(base_.next()) + ", " + position(next) + "]");
   }
   if (Status status = check_contiguous(entries); !status.is_ok()) return status;
+  for (const LogEntry& entry : entries) {
+    if (entry.term > kMaxTerm) {
+      return Status::invalid_argument("append: entry " + position(entry.index) +
+                                      " has a term above kMaxTerm");
+    }
+  }
   // Entries from `first` on conflicted with the leader's and are replaced.
-  entries_.resize(static_cast<std::size_t>(first - base_.next()));
-  for (const LogEntry& entry : entries) entries_.push_back(Record{entry.term, entry.data, entry.type});
+  entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(first - base_.next()),
+                 entries_.end());
+  for (const LogEntry& entry : entries) entries_.emplace_back(entry);
   return Status::ok();
 }
 

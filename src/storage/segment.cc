@@ -220,6 +220,7 @@ Result<std::vector<LogEntry>> decode_entries(const RecordHeader& header, std::st
     LogEntry entry;
     entry.index = Index(header.first_index + i);
     entry.term = Term(reader.varint("term"));
+    if (reader.ok() && entry.term > kMaxTerm) reader.fail("term above kMaxTerm");
     const std::uint8_t type = reader.u8("type");
     if (type > static_cast<std::uint8_t>(EntryType::kConfiguration))
       reader.fail("unknown entry type");

@@ -110,12 +110,29 @@ TEST(CodecTest, default_message_round_trips) {
 TEST(CodecTest, extreme_values_round_trip) {
   Message m = message_with_all_fields(MessageType::kAppendRequest);
   m.from = ServerId(kMax64);
-  m.term = Term(kMax64);
+  m.term = kMaxTerm;
   m.prev_log_index = Index(kMax64);
-  m.entries = {LogEntry{Term(kMax64), Index(kMax64), EntryType::kCommand, std::string(70000, 'x')}};
+  m.entries = {LogEntry{kMaxTerm, Index(kMax64), EntryType::kCommand, std::string(70000, 'x')}};
   Result<Message> decoded = decode(encode(m));
   ASSERT_TRUE(decoded.is_ok()) << decoded.status();
   EXPECT_EQ(*decoded, m);
+}
+
+// A log packs an entry's type into the top byte of its term, so no decoder
+// lets a larger term in.
+TEST(CodecTest, terms_above_kMaxTerm_are_refused) {
+  const Term too_big = kMaxTerm.next();
+  Message m;
+  m.term = too_big;
+  expect_corruption(decode(encode(m)).status(), "above kMaxTerm");
+  m = message_with_all_fields(MessageType::kAppendRequest);
+  m.entries = {LogEntry{too_big, Index(1), EntryType::kCommand, ""}};
+  expect_corruption(decode(encode(m)).status(), "above kMaxTerm");
+  m = message_with_all_fields(MessageType::kAppendRequest);
+  m.prev_log_term = too_big;
+  expect_corruption(decode(encode(m)).status(), "above kMaxTerm");
+  Result<HardState> hard = decode_hard_state(encode_hard_state(HardState{too_big, {}, {}}));
+  expect_corruption(hard.status(), "above kMaxTerm");
 }
 
 TEST(CodecTest, frame_starts_with_format_version) {
@@ -137,7 +154,7 @@ TEST(CodecTest, heartbeat_encodes_as_documented_in_formats_md) {
 
 TEST(CodecTest, hard_state_round_trips) {
   for (const HardState& state : {HardState{}, HardState{Term(3), ServerId(2), Index(99)},
-                                 HardState{Term(kMax64), ServerId(kMax64), Index(kMax64)}}) {
+                                 HardState{kMaxTerm, ServerId(kMax64), Index(kMax64)}}) {
     Result<HardState> decoded = decode_hard_state(encode_hard_state(state));
     ASSERT_TRUE(decoded.is_ok()) << decoded.status();
     EXPECT_EQ(*decoded, state);

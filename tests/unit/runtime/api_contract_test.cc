@@ -85,12 +85,15 @@ TEST(ApiContract, OpenRefusesAMalformedLogWithCorruptionInsteadOfAborting) {
   auto env = make_thread_env();
   InMemoryNetwork network(env);
   LogEntry unknown_type = command(2, 1);
+  LogEntry huge_term = command(2, 1);
+  huge_term.term = kMaxTerm.next();
   unknown_type.type = static_cast<EntryType>(9);
   const std::vector<std::vector<LogEntry>> logs = {
       {configuration_entry(), command(3, 1)},                 // a gap
       {configuration_entry(), command(2, 3), command(3, 2)},  // terms go down
       {configuration_entry(), command(2, 0)},                 // term 0
       {configuration_entry(), unknown_type},                  // an unknown type
+      {configuration_entry(), huge_term},                     // a term above kMaxTerm
   };
   for (const auto& log : logs) {
     auto store = std::make_shared<ScriptedLogStore>(log);

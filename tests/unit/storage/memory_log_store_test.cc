@@ -42,6 +42,15 @@ TEST(MemoryLogStorePrefix, AConflictMayReplaceEverythingFromTheFirstIndex) {
   EXPECT_EQ(log.append(entries(5, 5, 2)).code(), StatusCode::kInvalidArgument);
 }
 
+TEST(MemoryLogStore, RefusesATermAboveKMaxTermAndKeepsWhatItHad) {
+  MemoryLogStore log;
+  ASSERT_TRUE(log.append(entries(1, 2)).is_ok());
+  std::vector<LogEntry> bad = entries(3, 3);
+  bad[0].term = kMaxTerm.next();
+  EXPECT_EQ(log.append(bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(read_all(log), entries(1, 2));
+}
+
 TEST(MemoryLogStorePrefix, RefusedAfterAFailure) {
   MemoryLogStore log;
   log.fail_appends();
