@@ -93,7 +93,11 @@ struct FileSnapshotStoreOptions {
 };
 
 // One directory per snapshot (its bytes and its metadata), written under a
-// temporary name and renamed into place once synced.
+// temporary name and renamed into place once synced. Fail-stop like the
+// WAL: after the first failed write, sync, rename or removal, create() and
+// commit() refuse with that failure until the store is reopened. commit()
+// succeeds exactly when the snapshot is durable; a failure to remove older
+// snapshots after that stops the store but does not fail the commit.
 class FileSnapshotStore : public SnapshotStore {
  public:
   // `options` has no default here: FileSnapshotStore::open(dir) would read

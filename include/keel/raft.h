@@ -198,10 +198,14 @@ class Raft {
 // Writes the first configuration into empty stores (index 1, term 1), so that
 // the servers of a new cluster can elect a leader. Every founding server is
 // bootstrapped with the same configuration. InvalidArgument if the stores
-// already hold state (see has_existing_state).
+// already hold state (see has_existing_state). A bootstrap that a crash
+// interrupted (the term stored, the entry not) is completed by calling it
+// again.
 Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
                          const Configuration& configuration);
-// Whether the stores hold any Raft state (a term, a vote or log entries).
+// Whether the stores hold any Raft state (a term, a vote or log entries),
+// other than what an interrupted bootstrap_cluster left (term 1, no vote, an
+// empty log).
 Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store);
 
 }  // namespace keel

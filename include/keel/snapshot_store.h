@@ -45,7 +45,11 @@ class SnapshotSink {
   virtual const std::string& id() const = 0;
   virtual Status write(std::string_view bytes) = 0;
   // Makes the snapshot durable and visible, then removes snapshots beyond
-  // the newest N. Returns the metadata with size and checksum filled in.
+  // the newest N. Returns the metadata with size and checksum filled in if
+  // and only if the snapshot is durable (a failure to remove older ones
+  // does not undo that; see the store for how it is reported). An error
+  // means the snapshot must not be relied on: it is not listed, though
+  // after a crash it may come back, whole and valid.
   virtual Result<SnapshotMeta> commit() = 0;
   virtual void cancel() = 0;
 };
@@ -59,15 +63,28 @@ class SnapshotReader {
   virtual Result<std::size_t> read(std::span<char> out) = 0;
 };
 
+// A committed snapshot whose metadata cannot be read: it cannot be restored,
+// and `status` says why. The store keeps it (it counts towards the retained
+// snapshots) for an operator to look at.
+struct DamagedSnapshot {
+  std::string id;
+  Status status;
+};
+
+struct SnapshotList {
+  // Newest first (highest index, then term, then the most recently created).
+  std::vector<SnapshotMeta> snapshots;
+  std::vector<DamagedSnapshot> damaged;
+};
+
 class SnapshotStore {
  public:
   virtual ~SnapshotStore() = default;
 
   // Starts a snapshot with meta's index, term and configuration.
   virtual Result<std::unique_ptr<SnapshotSink>> create(const SnapshotMeta& meta) = 0;
-  // Committed snapshots, newest first (highest index, then term, then the
-  // most recently created).
-  virtual Result<std::vector<SnapshotMeta>> list() const = 0;
+  // Committed snapshots, and those whose metadata is damaged.
+  virtual Result<SnapshotList> list() const = 0;
 
   struct Opened {
     SnapshotMeta meta;
@@ -87,7 +104,7 @@ class MemorySnapshotStore final : public SnapshotStore {
   ~MemorySnapshotStore() override;
 
   Result<std::unique_ptr<SnapshotSink>> create(const SnapshotMeta& meta) override;
-  Result<std::vector<SnapshotMeta>> list() const override;
+  Result<SnapshotList> list() const override;
   Result<Opened> open(const std::string& id) override;
 
   // Flips the bits of `mask` in byte `offset` of a snapshot, to test readers.

@@ -76,17 +76,19 @@ Status LogWriter::write(std::vector<WriteJob>& jobs, std::uint64_t& entries_writ
     if (job.hard_state) hard_state = job.hard_state;
     merged.insert(merged.end(), job.entries.begin(), job.entries.end());
   }
-  // Entries first, then the hard state: a hard state whose commit index runs
-  // ahead of the stored log is tolerated on recovery, the reverse order would
-  // not save anything.
+  // The hard state first, then the entries: a crash between the two leaves
+  // a term at least as new as every stored entry, so a server whose log
+  // holds entries always holds its term and vote (open refuses a log
+  // without them). A commit index that runs ahead of the stored log is
+  // clamped on recovery.
+  if (hard_state) {
+    Status status = stable_store_->set(kHardStateKey, core::encode_hard_state(*hard_state));
+    if (!status.is_ok()) return status;
+  }
   if (!merged.empty()) {
     Status status = log_store_->append(merged);
     if (!status.is_ok()) return status;
     entries_written = merged.size();
-  }
-  if (hard_state) {
-    Status status = stable_store_->set(kHardStateKey, core::encode_hard_state(*hard_state));
-    if (!status.is_ok()) return status;
   }
   return Status::ok();
 }

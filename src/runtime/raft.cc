@@ -31,6 +31,9 @@ const char* to_string(RaftState state) {
 
 namespace {
 
+// What bootstrap_cluster stores before its first entry.
+constexpr core::HardState kBootstrapHardState{Term{1}, kNoServer, Index{0}};
+
 Status check_configuration(const Configuration& configuration) {
   std::set<ServerId> ids;
   std::size_t voters = 0;
@@ -98,18 +101,23 @@ Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
   Result<bool> existing = has_existing_state(log_store, stable_store);
   if (!existing.is_ok()) return existing.status();
   if (*existing) return Status::invalid_argument("bootstrap: the stores already hold Raft state");
+  // The hard state first, as the log writer does: a log never exists
+  // without one. A crash before the append leaves exactly this hard state
+  // and an empty log, which has_existing_state counts as empty, so
+  // bootstrapping again completes it.
+  Status stored = stable_store.set(runtime::kHardStateKey,
+                                   core::encode_hard_state(kBootstrapHardState));
+  if (!stored.is_ok()) return stored;
   const LogEntry first{Term{1}, Index{1}, EntryType::kConfiguration,
                        core::encode_configuration(configuration)};
-  Status appended = log_store.append(std::span<const LogEntry>(&first, 1));
-  if (!appended.is_ok()) return appended;
-  return stable_store.set(runtime::kHardStateKey,
-                          core::encode_hard_state(core::HardState{Term{1}, kNoServer, Index{0}}));
+  return log_store.append(std::span<const LogEntry>(&first, 1));
 }
 
 Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store) {
   Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
   if (!hard_state.is_ok()) return hard_state.status();
-  return !hard_state->term.is_zero() || log_store.last_index() >= Index{1};
+  if (log_store.last_index() >= Index{1}) return true;
+  return !hard_state->term.is_zero() && *hard_state != kBootstrapHardState;
 }
 
 namespace runtime {

@@ -95,6 +95,17 @@ Status check_log(const std::vector<LogEntry>& entries, Index first, Index last) 
 Result<Recovered> recover(LogStore& log_store, StableStore& stable_store) {
   Result<core::HardState> hard_state = load_hard_state(stable_store);
   if (!hard_state.is_ok()) return hard_state.status();
+  if (log_store.last_index() >= Index{1}) {
+    Result<std::string> stored = stable_store.get(kHardStateKey);
+    if (!stored.is_ok() && stored.status().code() == StatusCode::kNotFound) {
+      return Status::corruption(
+          "open: the log holds entries " + std::to_string(log_store.first_index().value) + ".." +
+          std::to_string(log_store.last_index().value) +
+          " but the stable store holds no hard state (term and vote): a server that lost its "
+          "vote could vote twice in one term; restore the stable store, or remove this server "
+          "and add it back with empty stores");
+    }
+  }
   if (hard_state->term.is_zero() && !hard_state->vote.is_zero()) {
     return Status::corruption("open: the stored hard state has a vote but no term");
   }
@@ -118,7 +129,8 @@ Result<Recovered> recover(LogStore& log_store, StableStore& stable_store) {
   core::HardState& hard = recovered.hard_state;
   if (!recovered.entries.empty() && recovered.entries.back().term > hard.term) {
     // See the top of recovery.h: the entries reached the disk, their term's
-    // hard state did not. Adopting a term without voting in it is always safe.
+    // hard state did not (stores written before the log writer stored the
+    // hard state first). Adopting a term without voting in it is always safe.
     hard.term = recovered.entries.back().term;
     hard.vote = kNoServer;
     Status stored = stable_store.set(kHardStateKey, core::encode_hard_state(hard));

@@ -7,11 +7,14 @@
 // refuses each with a Corruption that says what and where, instead of
 // handing it to the core (whose invariant checks would abort the process).
 //
-// One inconsistency is legitimate and repaired: the log writer appends
-// entries before it stores the hard state, so a crash between the two can
-// leave entries of a term newer than the stored one (a follower that
-// adopted the term from those very entries). The term is raised to the
-// log's last term, with no vote, and stored before the server starts.
+// The log writer stores the hard state before the entries of the same
+// write, so a log with entries always comes with a hard state at least as
+// new: a log without any hard state is refused (the server may have voted
+// in a term it no longer knows). One inconsistency from older stores, which
+// wrote the entries first, is legitimate and repaired: entries of a term
+// newer than the stored one (a follower that adopted the term from those
+// very entries). The term is raised to the log's last term, with no vote,
+// and stored before the server starts.
 //
 // Thread safety: functions of their arguments (the stores are called from
 // the opening thread).

@@ -15,8 +15,19 @@
 //      and the log it let us compact would be gone with no snapshot in its
 //      place.
 // Only then are snapshots beyond the newest N removed.
+//
+// Fail-stop, like the WAL: after the first failed write, sync, rename,
+// directory sync or removal, the page cache may hold what the disk does not,
+// so every later create() and commit() refuses with that first failure;
+// reopening recovers from what the disk holds. commit() succeeds exactly
+// when the snapshot is durable: if the directory sync after the rename
+// fails, the rename is undone (best effort) and commit() fails, so the
+// snapshot is not listed (a crash may still bring it back, whole). If only
+// the pruning of older snapshots fails, the new one is durable, commit()
+// returns it, and the store stops.
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,8 +86,24 @@ struct Shared {
   std::string dir;
   FileSnapshotStoreOptions options;
   std::shared_ptr<FileSystem> fs;
-  std::mutex mutex;  // guards next_sequence and commits' pruning
+  std::mutex mutex;  // guards next_sequence, failure and commits' pruning
   std::uint64_t next_sequence = 1;
+  std::optional<Status> failure;  // the first failure; set once (fail-stop)
+
+  // Records `status` as the store's failure if it is the first; returns it.
+  Status fail(Status status) {
+    std::lock_guard lock(mutex);
+    if (!failure) failure = status;
+    return status;
+  }
+  // The refusal every write gets after a failure; OK if there was none.
+  Status refusal(const char* operation) {
+    std::lock_guard lock(mutex);
+    if (!failure) return Status::ok();
+    return Status::io_error(std::string(operation) + ": the snapshot store in " + dir +
+                            " refuses writes after an earlier failure (fail-stop): " +
+                            failure->message());
+  }
 
   // Committed snapshot ids, oldest first.
   Result<std::vector<std::string>> committed_ids() const {
@@ -137,6 +164,10 @@ class FileSink final : public SnapshotSink {
   Result<SnapshotMeta> commit() override {
     if (done_)
       return Status::invalid_argument("snapshot " + meta_.id + ": already committed or cancelled");
+    if (Status refused = shared_->refusal("commit"); !refused.is_ok()) {
+      cancel();
+      return refused;
+    }
     Status status = failure_.is_ok() ? flush() : failure_;
     if (status.is_ok()) status = data_->sync();
     data_.reset();
@@ -145,18 +176,35 @@ class FileSink final : public SnapshotSink {
                                  encode_snapshot_meta(meta_));
     }
     if (status.is_ok()) status = shared_->fs->sync_dir(temporary_dir_);
-    if (status.is_ok()) {
-      status = shared_->fs->rename(temporary_dir_, join_path(shared_->dir, meta_.id));
-    }
-    if (status.is_ok()) status = shared_->fs->sync_dir(shared_->dir);
     if (!status.is_ok()) {
       cancel();
-      return status;
+      return shared_->fail(status);
+    }
+    const std::string final_dir = join_path(shared_->dir, meta_.id);
+    status = shared_->fs->rename(temporary_dir_, final_dir);
+    if (!status.is_ok()) {
+      cancel();
+      return shared_->fail(status);
+    }
+    status = shared_->fs->sync_dir(shared_->dir);
+    if (!status.is_ok()) {
+      // Visible but perhaps not durable: take it out of sight again, so
+      // that nothing is listed that commit() did not promise.
+      done_ = true;
+      (void)shared_->fs->rename(final_dir, temporary_dir_);
+      (void)remove_tree(*shared_->fs, temporary_dir_);
+      return shared_->fail(Status::io_error(
+          "commit: snapshot " + meta_.id + " is not durable (syncing " + shared_->dir +
+          " after the rename failed: " + status.message() +
+          "); a crash may still bring it back whole"));
     }
     done_ = true;
     std::lock_guard lock(shared_->mutex);
     Status pruned = shared_->prune();
-    if (!pruned.is_ok()) return pruned;
+    if (!pruned.is_ok() && !shared_->failure) {
+      shared_->failure = Status::io_error("removing snapshots older than " + meta_.id +
+                                          " after its commit failed: " + pruned.message());
+    }
     return meta_;
   }
 
@@ -174,6 +222,7 @@ class FileSink final : public SnapshotSink {
     failure_ = data_->write_at(written_, buffer_);
     written_ += buffer_.size();
     buffer_.clear();
+    if (!failure_.is_ok()) (void)shared_->fail(failure_);
     return failure_;
   }
 
@@ -219,7 +268,7 @@ class FileSnapshots final : public FileSnapshotStore {
 
   Status load();
   Result<std::unique_ptr<SnapshotSink>> create(const SnapshotMeta& meta) override;
-  Result<std::vector<SnapshotMeta>> list() const override;
+  Result<SnapshotList> list() const override;
   Result<Opened> open(const std::string& id) override;
 
  private:
@@ -248,6 +297,7 @@ Status FileSnapshots::load() {
 }
 
 Result<std::unique_ptr<SnapshotSink>> FileSnapshots::create(const SnapshotMeta& meta) {
+  if (Status refused = shared_->refusal("create"); !refused.is_ok()) return refused;
   SnapshotMeta started = meta;
   {
     std::lock_guard lock(shared_->mutex);
@@ -279,17 +329,25 @@ Result<SnapshotMeta> FileSnapshots::read_meta(const std::string& id) const {
   return meta;
 }
 
-// A snapshot whose metadata cannot be read is not listed: it cannot be
-// restored, and open() reports why.
-Result<std::vector<SnapshotMeta>> FileSnapshots::list() const {
+// A snapshot whose metadata cannot be read is listed as damaged, with why.
+// Failures to read that are not about the file's contents (an I/O error)
+// fail the whole listing: they say nothing about the snapshot.
+Result<SnapshotList> FileSnapshots::list() const {
   Result<std::vector<std::string>> ids = shared_->committed_ids();
   if (!ids.is_ok()) return ids.status();
-  std::vector<SnapshotMeta> metas;
+  SnapshotList listed;
   for (auto id = ids->rbegin(); id != ids->rend(); ++id) {
     Result<SnapshotMeta> meta = read_meta(*id);
-    if (meta.is_ok()) metas.push_back(std::move(meta).value());
+    if (meta.is_ok()) {
+      listed.snapshots.push_back(std::move(meta).value());
+    } else if (meta.status().code() == StatusCode::kCorruption ||
+               meta.status().code() == StatusCode::kNotFound) {
+      listed.damaged.push_back(DamagedSnapshot{*id, meta.status()});
+    } else {
+      return meta.status();
+    }
   }
-  return metas;
+  return listed;
 }
 
 Status FileSnapshots::verify_data(File& data, const SnapshotMeta& meta) const {

@@ -111,13 +111,13 @@ Result<std::unique_ptr<SnapshotSink>> MemorySnapshotStore::create(const Snapshot
   return std::unique_ptr<SnapshotSink>(std::make_unique<MemorySink>(state_, std::move(started)));
 }
 
-Result<std::vector<SnapshotMeta>> MemorySnapshotStore::list() const {
+Result<SnapshotList> MemorySnapshotStore::list() const {
   std::lock_guard lock(state_->mutex);
-  std::vector<SnapshotMeta> metas;
+  SnapshotList listed;
   for (auto it = state_->snapshots.rbegin(); it != state_->snapshots.rend(); ++it) {
-    metas.push_back(it->second.meta);
+    listed.snapshots.push_back(it->second.meta);
   }
-  return metas;
+  return listed;
 }
 
 Result<SnapshotStore::Opened> MemorySnapshotStore::open(const std::string& id) {

@@ -69,15 +69,19 @@ Status WalIndex::replay_record(Index first, std::uint64_t count, RecordLocation 
                               std::to_string(location.segment) + " leaves a gap after entry " +
                               std::to_string(last_.value));
   }
+  const bool anchors = !replayed_record_;
   replayed_record_ = true;
   append_record(first, count, location);
+  // A marker before the anchoring record still removes what it covers.
+  if (anchors && marker_before_records_ > base_) remove_prefix(marker_before_records_);
   return Status::ok();
 }
 
 // A marker seen before any record cannot be applied yet: the entries it
-// removed were in removed segments, and the first record will anchor the log
-// above it anyway. It matters only if no record follows (an empty log).
+// removed were in removed segments. It is applied once the first record
+// anchors the log (or settles an empty log if no record follows).
 void WalIndex::replay_prefix_removed(Index up_to) {
+  if (!newest_marker_ || up_to > *newest_marker_) newest_marker_ = up_to;
   if (!replayed_record_) {
     marker_before_records_ = std::max(marker_before_records_, up_to);
     return;

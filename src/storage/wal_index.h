@@ -64,6 +64,10 @@ class WalIndex {
   void replay_prefix_removed(Index up_to);
   // After the last record: settles a log that held only removal markers.
   void finish_replay();
+  // The newest removal marker replayed, if any: after replay the log must
+  // start right after it (or at entry 1 when there is none), else entries
+  // that were live are missing.
+  std::optional<Index> newest_marker() const { return newest_marker_; }
 
  private:
   struct Run {
@@ -80,6 +84,7 @@ class WalIndex {
   // removal marker seen before it.
   bool replayed_record_ = false;
   Index marker_before_records_{0};
+  std::optional<Index> newest_marker_;
 };
 
 }  // namespace keel::storage

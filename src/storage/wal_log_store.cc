@@ -113,6 +113,9 @@ class Wal final : public WalLogStore {
   Status check_segment_end(std::uint32_t sequence, const SegmentScan& scan,
                            std::optional<std::uint64_t> open_batch, bool last) const;
   Status settle_last_segment(std::uint32_t sequence, const SegmentScan& scan, std::uint64_t cut_at);
+  Status check_log_start(const std::vector<std::uint32_t>& sequences, std::size_t tail) const;
+  Status remove_segments_before_hole(const std::vector<std::uint32_t>& sequences,
+                                     std::size_t tail);
 
   // Writing.
   Status check_append(std::span<const LogEntry> entries) const;
@@ -159,24 +162,66 @@ Status Wal::recover() {
     }
     sequences.push_back(static_cast<std::uint32_t>(*sequence));
   }
-  // Compaction deletes the oldest segments only, so the rest must be
-  // consecutive: a hole means a file was lost, with entries nobody can name.
+  std::sort(sequences.begin(), sequences.end());
+  // Compaction deletes segments oldest first and syncs the directory once,
+  // so a crash can persist the unlinks in any order: a hole may separate
+  // segments that were being deleted from the rest. Replay the consecutive
+  // run after the last hole; what lies before it must prove dead (below).
+  std::size_t tail = 0;
   for (std::size_t i = 1; i < sequences.size(); ++i) {
-    if (sequences[i] != sequences[i - 1] + 1) {
-      return Status::corruption("WAL " + dir_ + ": segment " +
-                                segment_file_name(sequences[i - 1] + 1) + " is missing between " +
-                                segment_file_name(sequences[i - 1]) + " and " +
-                                segment_file_name(sequences[i]));
-    }
+    if (sequences[i] != sequences[i - 1] + 1) tail = i;
   }
-  for (std::size_t i = 0; i < sequences.size(); ++i) {
+  for (std::size_t i = tail; i < sequences.size(); ++i) {
     Status replayed = replay_segment(sequences[i], i + 1 == sequences.size());
     if (!replayed.is_ok()) return replayed;
   }
   index_.finish_replay();
+  Status whole = check_log_start(sequences, tail);
+  if (!whole.is_ok()) return whole;
+  if (tail > 0) {
+    Status removed = remove_segments_before_hole(sequences, tail);
+    if (!removed.is_ok()) return removed;
+  }
   if (active_ == 0 && !sequences.empty()) active_ = sequences.back();
   if (write_offset_ == 0) return roll_over(0);  // no segment appends can continue in
   return Status::ok();
+}
+
+// The replayed log must start right after the newest prefix-removal marker
+// (at entry 1 if no prefix was ever removed). A later start means entries
+// that were live sat in a segment that is gone: a hole above the marker, or
+// a missing oldest segment. Segments before a hole hold nothing live only
+// if the run after it reaches back to the marker.
+Status Wal::check_log_start(const std::vector<std::uint32_t>& sequences, std::size_t tail) const {
+  const std::optional<Index> marker = index_.newest_marker();
+  const Index expected = marker.value_or(Index(0));
+  if (index_.base() == expected) return Status::ok();
+  std::string where;
+  if (tail > 0) {
+    where = "segment " + segment_file_name(sequences[tail - 1] + 1) + " is missing between " +
+            segment_file_name(sequences[tail - 1]) + " and " + segment_file_name(sequences[tail]);
+  } else {
+    where = "the oldest segment left, " + segment_file_name(sequences.front()) +
+            ", starts after entry " + text(index_.base().value);
+  }
+  const std::string why =
+      marker ? "the newest prefix-removal marker says the log starts after entry " +
+                   text(expected.value)
+             : "no prefix was ever removed, so the log starts at entry 1";
+  return Status::corruption("WAL " + dir_ + ": " + where + ", but " + why + ": entries " +
+                            text(expected.next().value) + ".." + text(index_.base().value) +
+                            " are lost; refusing to open");
+}
+
+// Finishes the compaction a crash interrupted: the segments before the
+// hole hold nothing live (check_log_start proved it).
+Status Wal::remove_segments_before_hole(const std::vector<std::uint32_t>& sequences,
+                                        std::size_t tail) {
+  for (std::size_t i = 0; i < tail; ++i) {
+    Status status = fs_->remove(join_path(dir_, segment_file_name(sequences[i])));
+    if (!status.is_ok()) return status;
+  }
+  return fs_->sync_dir(dir_);
 }
 
 // A segment still named *.tmp was never renamed into place, so it holds no

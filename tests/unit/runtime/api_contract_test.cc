@@ -112,6 +112,42 @@ TEST(ApiContract, OpenRefusesAMalformedLogWithCorruptionInsteadOfAborting) {
   EXPECT_EQ(raft.status().code(), StatusCode::kCorruption) << raft.status();
 }
 
+// A server that lost its vote file but kept its log could vote twice in one
+// term; only a server with no log may start without a hard state.
+TEST(ApiContract, OpenRefusesALogWithoutAHardState) {
+  auto env = make_thread_env();
+  InMemoryNetwork network(env);
+  auto log = std::make_shared<ScriptedLogStore>(
+      std::vector<LogEntry>{configuration_entry(), command(2, 3)});
+  Result<std::unique_ptr<Raft>> raft =
+      Raft::open(deps_with_log(log, std::make_shared<MemoryStableStore>(), env, network));
+  ASSERT_FALSE(raft.is_ok());
+  EXPECT_EQ(raft.status().code(), StatusCode::kCorruption) << raft.status();
+  EXPECT_NE(raft.status().message().find("no hard state"), std::string::npos) << raft.status();
+  EXPECT_EQ(log->last_index(), Index{2}) << "nothing is lost";
+}
+
+// The hard state is stored before the first entry, so a crash between the
+// two leaves a term and an empty log: bootstrapping again completes it.
+TEST(ApiContract, AnInterruptedBootstrapIsCompletedByBootstrappingAgain) {
+  auto log = std::make_shared<MemoryLogStore>();
+  auto stable = std::make_shared<MemoryStableStore>();
+  const Configuration configuration{{Server{ServerId{1}, "solo", Suffrage::kVoter}}};
+  ASSERT_TRUE(bootstrap_cluster(*log, *stable, configuration).is_ok());
+  ASSERT_TRUE(stable->get(runtime::kHardStateKey).is_ok());
+  // What a crash after the hard state and before the entry leaves:
+  auto empty_log = std::make_shared<MemoryLogStore>();
+  EXPECT_FALSE(*has_existing_state(*empty_log, *stable));
+  ASSERT_TRUE(bootstrap_cluster(*empty_log, *stable, configuration).is_ok());
+  EXPECT_EQ(empty_log->last_index(), Index{1});
+  EXPECT_TRUE(*has_existing_state(*empty_log, *stable));
+  EXPECT_EQ(bootstrap_cluster(*empty_log, *stable, configuration).code(),
+            StatusCode::kInvalidArgument);
+  // A term other than the bootstrap's is state worth keeping.
+  auto voted = stable_at(2);
+  EXPECT_TRUE(*has_existing_state(MemoryLogStore{}, *voted));
+}
+
 // The log writer stores entries before the hard state, so a crash between
 // the two leaves entries of a term the stable store has not heard of: open
 // adopts the term (with no vote), stores it, and the server runs.
@@ -120,7 +156,7 @@ TEST(ApiContract, OpenAdoptsTheTermOfEntriesNewerThanTheStoredHardState) {
   InMemoryNetwork network(env);
   auto log = std::make_shared<MemoryLogStore>();
   ASSERT_TRUE(log->append(std::vector<LogEntry>{configuration_entry(), command(2, 5)}).is_ok());
-  auto stable = std::make_shared<MemoryStableStore>();  // no hard state at all
+  auto stable = stable_at(3);  // written by a build that stored the entries first
   Result<std::unique_ptr<Raft>> raft = Raft::open(deps_with_log(log, stable, env, network));
   ASSERT_TRUE(raft.is_ok()) << raft.status();
   EXPECT_GE((*raft)->stats().term, Term{5});
@@ -471,7 +507,7 @@ TEST(ApiContract, UnderConcurrentCallsAndShutdownsEveryFutureResolvesByItsDeadli
             check(raft.verify_leader(kTimeout));
             break;
           case 5: {
-            Result<std::uint64_t> id = raft.subscribe([&raft](const Observation&) {});
+            Result<std::uint64_t> id = raft.subscribe([](const Observation&) {});
             if (id.is_ok()) raft.unsubscribe(*id);
             break;
           }

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/codec.h"
 #include "keel/env.h"
 #include "keel/log_store.h"
 
@@ -74,6 +75,30 @@ TEST_F(LogWriterTest, AJobOverwrittenByALaterQueuedJobIsWrittenAndReportedFirst)
   Result<std::vector<LogEntry>> stored = log_->read(Index{1}, Index{2});
   ASSERT_TRUE(stored.is_ok());
   EXPECT_EQ(stored->back(), entry(2, 2));
+}
+
+// The hard state goes first: a crash (here, a failed append) between the two
+// writes leaves the term and vote stored, never entries without them.
+TEST(LogWriterOrder, TheHardStateIsStoredBeforeTheEntriesOfTheSameWrite) {
+  auto env = std::make_shared<ManualEnv>(1);
+  auto log = std::make_shared<MemoryLogStore>();
+  auto stable = std::make_shared<MemoryStableStore>();
+  std::vector<Status> results;
+  auto writer = std::make_shared<LogWriter>(log, stable, env->make_executor("writer"), 4096,
+                                            [&](WriteCompletion done) {
+                                              results.push_back(done.status);
+                                            });
+  log->fail_appends();
+  writer->submit(WriteJob{core::HardState{Term{4}, ServerId{2}, Index{}}, {entry(1, 4)}, {}});
+  env->run_until_idle();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].is_ok());
+  Result<std::string> stored = stable->get(kHardStateKey);
+  ASSERT_TRUE(stored.is_ok()) << "the entries' append ran before the hard state was stored";
+  Result<core::HardState> hard = core::decode_hard_state(*stored);
+  ASSERT_TRUE(hard.is_ok());
+  EXPECT_EQ(hard->term, Term{4});
+  EXPECT_EQ(hard->vote, ServerId{2});
 }
 
 }  // namespace

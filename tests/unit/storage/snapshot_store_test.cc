@@ -99,10 +99,10 @@ TEST_P(SnapshotStores, ACommittedSnapshotListsAndReadsBackWhole) {
   Result<SnapshotMeta> saved = save(*store, 10, 3);
   ASSERT_TRUE(saved.is_ok()) << saved.status();
   EXPECT_EQ(saved->size_bytes, bytes_for(10).size());
-  Result<std::vector<SnapshotMeta>> listed = store->list();
+  Result<SnapshotList> listed = store->list();
   ASSERT_TRUE(listed.is_ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->front(), *saved);
+  ASSERT_EQ(listed->snapshots.size(), 1u);
+  EXPECT_EQ(listed->snapshots.front(), *saved);
   Result<SnapshotStore::Opened> opened = store->open(saved->id);
   ASSERT_TRUE(opened.is_ok()) << opened.status();
   EXPECT_EQ(opened->meta, *saved);
@@ -114,12 +114,12 @@ TEST_P(SnapshotStores, ACommittedSnapshotListsAndReadsBackWhole) {
 TEST_P(SnapshotStores, KeepsOnlyTheNewestN) {
   auto store = backend_.open(3);
   for (std::uint64_t index : {10, 20, 30, 40, 50}) ASSERT_TRUE(save(*store, index).is_ok());
-  Result<std::vector<SnapshotMeta>> listed = store->list();
+  Result<SnapshotList> listed = store->list();
   ASSERT_TRUE(listed.is_ok());
-  ASSERT_EQ(listed->size(), 3u);
-  EXPECT_EQ((*listed)[0].index, Index(50));
-  EXPECT_EQ((*listed)[1].index, Index(40));
-  EXPECT_EQ((*listed)[2].index, Index(30));
+  ASSERT_EQ(listed->snapshots.size(), 3u);
+  EXPECT_EQ(listed->snapshots[0].index, Index(50));
+  EXPECT_EQ(listed->snapshots[1].index, Index(40));
+  EXPECT_EQ(listed->snapshots[2].index, Index(30));
 }
 
 TEST_P(SnapshotStores, ABadChecksumNeverOpensAsGood) {
@@ -137,10 +137,10 @@ TEST_P(SnapshotStores, AnUncommittedSnapshotIsInvisible) {
   Result<std::unique_ptr<SnapshotSink>> sink = store->create(meta_at(5));
   ASSERT_TRUE(sink.is_ok());
   ASSERT_TRUE((*sink)->write("partial").is_ok());
-  EXPECT_TRUE(store->list()->empty());
+  EXPECT_TRUE(store->list()->snapshots.empty());
   EXPECT_EQ(store->open((*sink)->id()).status().code(), StatusCode::kNotFound);
   (*sink)->cancel();
-  EXPECT_TRUE(store->list()->empty());
+  EXPECT_TRUE(store->list()->snapshots.empty());
 }
 
 TEST_P(SnapshotStores, UnknownIdsAreNotFound) {
@@ -167,7 +167,7 @@ TEST(FileSnapshotStore, ACommittedSnapshotSurvivesACrash) {
   ASSERT_TRUE(saved.is_ok());
   fs->crash();
   auto store = open_file_store(fs);
-  ASSERT_EQ(store->list()->size(), 1u);
+  ASSERT_EQ(store->list()->snapshots.size(), 1u);
   Result<SnapshotStore::Opened> opened = store->open(saved->id);
   ASSERT_TRUE(opened.is_ok()) << opened.status();
   EXPECT_EQ(opened->meta, *saved);
@@ -203,7 +203,7 @@ TEST(FileSnapshotStore, ACrashDuringCommitLeavesNothingOrTheWholeSnapshot) {
       fs->crash_and_tear();
       store = open_file_store(fs);
       ASSERT_TRUE(store);
-      const std::vector<SnapshotMeta> listed = *store->list();
+      const std::vector<SnapshotMeta> listed = store->list()->snapshots;
       for (const SnapshotMeta& meta : listed) {
         Result<SnapshotStore::Opened> opened = store->open(meta.id);
         ASSERT_TRUE(opened.is_ok()) << opened.status();
@@ -211,7 +211,7 @@ TEST(FileSnapshotStore, ACrashDuringCommitLeavesNothingOrTheWholeSnapshot) {
         ASSERT_TRUE(read_all(*opened->reader, bytes).is_ok());
         EXPECT_EQ(bytes, bytes_for(meta.index.value));
       }
-      EXPECT_EQ(store->list()->front().index, Index(3));
+      EXPECT_EQ(store->list()->snapshots.front().index, Index(3));
       const std::vector<std::string> names = *fs->list_dir(kDir);
       for (const std::string& name : names) EXPECT_NE(name.rfind("tmp-", 0), 0u) << name;
     }
@@ -231,6 +231,83 @@ TEST(FileSnapshotStore, WorksOnTheRealDisk) {
   std::string bytes;
   ASSERT_TRUE(read_all(*opened->reader, bytes).is_ok());
   EXPECT_EQ(bytes, bytes_for(4));
+}
+
+std::vector<std::uint64_t> listed_indices(const SnapshotStore& store) {
+  std::vector<std::uint64_t> indices;
+  const Result<SnapshotList> listed = store.list();
+  EXPECT_TRUE(listed.is_ok()) << listed.status();
+  if (!listed.is_ok()) return indices;
+  for (const SnapshotMeta& meta : listed->snapshots) indices.push_back(meta.index.value);
+  return indices;
+}
+
+void expect_fail_stop(SnapshotStore& store, const std::string& first_failure) {
+  Result<SnapshotMeta> refused = save(store, 40);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kIoError);
+  EXPECT_NE(refused.status().message().find("fail-stop"), std::string::npos) << refused.status();
+  EXPECT_NE(refused.status().message().find(first_failure), std::string::npos) << refused.status();
+}
+
+// The rename made the snapshot visible, the directory sync that would make
+// it durable failed: commit() must not report it as committed, list() must
+// not show it, and the store stops until it is reopened.
+TEST(FileSnapshotStore, AFailedDirectorySyncAfterTheRenameFailsCommitAndHidesTheSnapshot) {
+  auto fs = std::make_shared<SimFileSystem>(1);
+  auto store = open_file_store(fs);
+  ASSERT_TRUE(save(*store, 3).is_ok());
+  fs->fail_next(FsOperation::kSyncDir, kDir, /*skip=*/1);  // the temporary dir's sync passes
+  Result<SnapshotMeta> failed = save(*store, 9);
+  ASSERT_FALSE(failed.is_ok());
+  EXPECT_NE(failed.status().message().find("not durable"), std::string::npos) << failed.status();
+  EXPECT_EQ(listed_indices(*store), std::vector<std::uint64_t>{3});
+  expect_fail_stop(*store, "not durable");
+  store = open_file_store(fs);
+  ASSERT_TRUE(save(*store, 12).is_ok()) << "reopening recovers";
+  EXPECT_EQ(listed_indices(*store), (std::vector<std::uint64_t>{12, 3}));
+}
+
+TEST(FileSnapshotStore, AFailedDataWriteStopsTheStore) {
+  auto fs = std::make_shared<SimFileSystem>(1);
+  auto store = open_file_store(fs);
+  fs->fail_next(FsOperation::kWrite, "/tmp-");
+  EXPECT_FALSE(save(*store, 9).is_ok());
+  EXPECT_TRUE(store->list()->snapshots.empty());
+  expect_fail_stop(*store, "");
+}
+
+// Pruning runs after the snapshot is durable: its failure does not make
+// commit() lie about the new snapshot, and it stops the store.
+TEST(FileSnapshotStore, AFailedPruneStillReportsTheDurableSnapshotAndStopsTheStore) {
+  auto fs = std::make_shared<SimFileSystem>(1);
+  auto store = open_file_store(fs);  // keeps 2
+  ASSERT_TRUE(save(*store, 3).is_ok());
+  ASSERT_TRUE(save(*store, 5).is_ok());
+  fs->fail_next(FsOperation::kRemove, "/snap-");
+  Result<SnapshotMeta> saved = save(*store, 9);
+  ASSERT_TRUE(saved.is_ok()) << saved.status();
+  EXPECT_EQ(listed_indices(*store).front(), 9u);
+  expect_fail_stop(*store, "removing snapshots older than " + saved->id);
+  store.reset();
+  fs->crash();
+  store = open_file_store(fs);
+  EXPECT_EQ(listed_indices(*store).front(), 9u) << "what commit() returned survives a crash";
+}
+
+TEST(FileSnapshotStore, ASnapshotWithDamagedMetadataIsListedAsDamaged) {
+  auto fs = std::make_shared<SimFileSystem>(1);
+  auto store = open_file_store(fs);
+  ASSERT_TRUE(save(*store, 3).is_ok());
+  Result<SnapshotMeta> newest = save(*store, 5);
+  ASSERT_TRUE(newest.is_ok());
+  ASSERT_TRUE(fs->corrupt(std::string(kDir) + "/" + newest->id + "/meta", 6, 0x10).is_ok());
+  Result<SnapshotList> listed = store->list();
+  ASSERT_TRUE(listed.is_ok()) << listed.status();
+  EXPECT_EQ(listed_indices(*store), std::vector<std::uint64_t>{3});
+  ASSERT_EQ(listed->damaged.size(), 1u);
+  EXPECT_EQ(listed->damaged[0].id, newest->id);
+  EXPECT_EQ(listed->damaged[0].status.code(), StatusCode::kCorruption) << listed->damaged[0].status;
 }
 
 }  // namespace

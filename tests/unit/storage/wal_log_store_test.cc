@@ -279,6 +279,94 @@ TEST_F(Wal, AMissingSegmentFailsOpen) {
   EXPECT_NE(wal.status().message().find("missing"), std::string::npos) << wal.status();
 }
 
+// Entries 1..100 in 1 KiB segments hold 19 entries each: segment k holds
+// entries 19(k-1)+1 .. 19k. After truncate_prefix(45), segments 1 and 2 are
+// gone and the live log (46..100) starts in segment 3.
+class WalAfterCompaction : public Wal {
+ protected:
+  void SetUp() override {
+    auto wal = open(sim_wal_options(fs, 1024));
+    append_singles(*wal, 1, 100);
+    segment_1_ = file_bytes(segment_path(1));
+    ASSERT_TRUE(wal->truncate_prefix(Index(45)).is_ok());
+    ASSERT_FALSE(*fs->exists(segment_path(2)));
+    ASSERT_TRUE(*fs->exists(segment_path(3)));
+  }
+  std::string file_bytes(const std::string& path) {
+    auto file = fs->open(path, OpenMode::kRead);
+    EXPECT_TRUE(file.is_ok()) << file.status();
+    std::string bytes(static_cast<std::size_t>(*(*file)->size()), '\0');
+    EXPECT_TRUE((*file)->read_at(0, std::span<char>(bytes.data(), bytes.size())).is_ok());
+    return bytes;
+  }
+  // Puts segment 1 back, as if its unlink had not reached the disk while
+  // the later unlink of segment 2 had.
+  void restore_segment_1() {
+    auto file = fs->open(segment_path(1), OpenMode::kCreateNew);
+    ASSERT_TRUE(file.is_ok()) << file.status();
+    ASSERT_TRUE((*file)->write_at(0, segment_1_).is_ok());
+    ASSERT_TRUE((*file)->sync().is_ok());
+    ASSERT_TRUE(fs->sync_dir(kDir).is_ok());
+  }
+  Result<std::shared_ptr<WalLogStore>> reopen() {
+    return WalLogStore::open(kDir, sim_wal_options(fs, 1024));
+  }
+  static void expect_lost(const Status& status, const std::string& entries_lost) {
+    EXPECT_EQ(status.code(), StatusCode::kCorruption) << status;
+    EXPECT_NE(status.message().find("entries " + entries_lost + " are lost"), std::string::npos)
+        << status;
+  }
+
+  std::string segment_1_;
+};
+
+TEST_F(WalAfterCompaction, AMissingOldestSegmentWithLiveEntriesFailsOpen) {
+  ASSERT_TRUE(fs->remove(segment_path(3)).is_ok());  // held the live 46..57
+  Result<std::shared_ptr<WalLogStore>> wal = reopen();
+  ASSERT_FALSE(wal.is_ok());
+  expect_lost(wal.status(), "46..57");
+  EXPECT_NE(wal.status().message().find("marker"), std::string::npos) << wal.status();
+}
+
+TEST_F(WalAfterCompaction, AHoleAboveTheMarkerFailsOpen) {
+  ASSERT_TRUE(fs->remove(segment_path(4)).is_ok());  // 58..76, all live
+  Result<std::shared_ptr<WalLogStore>> wal = reopen();
+  ASSERT_FALSE(wal.is_ok());
+  expect_lost(wal.status(), "46..76");
+  EXPECT_NE(wal.status().message().find("missing between"), std::string::npos) << wal.status();
+}
+
+// Unlinks of one compaction may reach the disk in any order: a hole below
+// the marker loses nothing, so open finishes the compaction instead.
+TEST_F(WalAfterCompaction, AHoleBelowTheMarkerIsToleratedAndTheDeadSegmentRemoved) {
+  restore_segment_1();
+  Result<std::shared_ptr<WalLogStore>> wal = reopen();
+  ASSERT_TRUE(wal.is_ok()) << wal.status();
+  EXPECT_EQ((*wal)->first_index(), Index(46));
+  EXPECT_EQ(read_all(**wal), entries(46, 100));
+  EXPECT_FALSE(*fs->exists(segment_path(1)));
+  wal->reset();
+  fs->crash();
+  wal = reopen();
+  ASSERT_TRUE(wal.is_ok()) << wal.status();
+  EXPECT_EQ(read_all(**wal), entries(46, 100));
+}
+
+TEST_F(Wal, AMissingFirstSegmentOfALogNeverCompactedFailsOpen) {
+  {
+    auto wal = open(sim_wal_options(fs, 1024));
+    append_singles(*wal, 1, 60);
+  }
+  ASSERT_TRUE(fs->remove(segment_path(1)).is_ok());
+  Result<std::shared_ptr<WalLogStore>> wal = WalLogStore::open(kDir, sim_wal_options(fs, 1024));
+  ASSERT_FALSE(wal.is_ok());
+  EXPECT_EQ(wal.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(wal.status().message().find("no prefix was ever removed"), std::string::npos)
+      << wal.status();
+  EXPECT_NE(wal.status().message().find("entries 1..19 are lost"), std::string::npos)
+      << wal.status();
+}
+
 TEST_F(Wal, ALeftoverTemporarySegmentIsRemovedOnOpen) {
   open().reset();
   ASSERT_TRUE(fs->open(segment_path(9) + ".tmp", OpenMode::kCreateNew).is_ok());
