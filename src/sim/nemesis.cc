@@ -41,6 +41,7 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kReadCrash, "read-crash"},
     {Fault::kHold, "hold"},
     {Fault::kDepose, "depose"},
+    {Fault::kDiskError, "disk-error"},
 };
 
 // Faults the nemesis acts out over time (the others are settings).
@@ -59,6 +60,7 @@ bool is_action(Fault fault) {
     case Fault::kStall:
     case Fault::kLossyAcks:
     case Fault::kDepose:
+    case Fault::kDiskError:
       return true;
     default:
       return false;
@@ -149,9 +151,14 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
     plan.enabled = allowed;
   } else {
     for (Fault fault : allowed) {
+      if (fault == Fault::kDiskError) continue;  // drawn below, on its own
       // Drift beyond the lease bound takes lease reads out of the check, so
       // it is rarer than the rest.
       if (unit(prng) < (fault == Fault::kDriftBeyond ? 0.25 : 0.5)) plan.enabled.insert(fault);
+    }
+    core::Prng disk_error_prng(seed ^ 0xd15cea5eULL);
+    if (allowed.contains(Fault::kDiskError) && unit(disk_error_prng) < 0.5) {
+      plan.enabled.insert(Fault::kDiskError);
     }
     // At least one thing happens in every run that allows anything.
     if (plan.enabled.empty() && !allowed.empty()) {
@@ -318,7 +325,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     Duration busy{0};
     if (is_partition(fault)) {
       partition_now(fault, hold);
-    } else if (fault == Fault::kCrash || fault == Fault::kPause) {
+    } else if (fault == Fault::kCrash || fault == Fault::kPause || fault == Fault::kDiskError) {
       take_down(fault, hold);
     } else if (fault == Fault::kStall) {
       busy = stall(hold);
@@ -468,6 +475,18 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       cluster.crash(victim);
       after(lasts, [victim](State& self) {
         self.crashed.erase(victim);
+        self.cluster.restart(victim);
+        self.changed();
+      });
+    } else if (fault == Fault::kDiskError) {
+      // The server runs on until a write fails and it stops itself; it
+      // counts as down from now on. An operator's restart then brings it
+      // back from what its disk holds.
+      if (!cluster.inject_io_error(victim, prng.next())) return;
+      crashed.insert(victim);
+      after(lasts, [victim](State& self) {
+        self.crashed.erase(victim);
+        self.cluster.crash(victim);
         self.cluster.restart(victim);
         self.changed();
       });
@@ -921,6 +940,9 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     network.set_duplicate_rate(0.0);
     network.set_delay(0ms, 0ms);
     for (ServerId id : cluster.ids()) {
+      // A disk-error victim is still up, perhaps stopped, perhaps with its
+      // error still armed: an operator's restart brings it back.
+      if (crashed.contains(id) && cluster.is_up(id)) cluster.crash(id);
       for (ServerId to : cluster.ids()) cluster.set_link_delay(id, to, 0ms);
       cluster.set_disk_latency(id, 0ms, 0ms);
       cluster.set_apply_latency(id, 0ms, 0ms);

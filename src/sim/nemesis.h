@@ -112,6 +112,7 @@ enum class Fault : std::uint8_t {
   kReadCrash,
   kHold,
   kDepose,
+  kDiskError,  // last: drawn apart, so that adding it moved no other draw
 };
 
 const char* to_string(Fault fault);

@@ -1,5 +1,6 @@
 #include "sim/node_storage.h"
 
+#include "core/prng.h"
 #include "keel/file_stores.h"
 #include "storage/sim_fs.h"
 
@@ -16,10 +17,27 @@ class MemoryNodeStorage final : public NodeStorage {
   NodeStores stores_{std::make_shared<MemoryLogStore>(), std::make_shared<MemoryStableStore>()};
 };
 
+storage::SimFsFidelity draw_fidelity(std::uint64_t seed) {
+  core::Prng prng(seed ^ 0x5ca1ab1efeedf00dULL);
+  storage::SimFsFidelity fidelity;
+  fidelity.crash_reorders = prng.uniform(0, 2) == 1;
+  fidelity.failed_sync_drops_writes = prng.uniform(0, 2) == 1;
+  fidelity.failed_write_is_partial = prng.uniform(0, 2) == 1;
+  return fidelity;
+}
+
 class DiskNodeStorage final : public NodeStorage {
  public:
   explicit DiskNodeStorage(std::uint64_t seed)
-      : disk_(std::make_shared<storage::SimFileSystem>(seed)) {}
+      : disk_(std::make_shared<storage::SimFileSystem>(seed, draw_fidelity(seed))) {}
+
+  bool inject_io_error(std::uint64_t draw) override {
+    const storage::FsOperation operation =
+        (draw & 1) != 0 ? storage::FsOperation::kSync : storage::FsOperation::kWrite;
+    const char* path = (draw & 2) != 0 ? "/stable" : "/wal";
+    disk_->fail_next(operation, path, (draw >> 2) % 4);
+    return true;
+  }
 
   Result<NodeStores> open() override {
     WalOptions wal;
@@ -37,7 +55,10 @@ class DiskNodeStorage final : public NodeStorage {
 
   // Handles opened before the crash go stale: the old incarnation's stores
   // fail every later call (none comes: its executors are dead).
-  void crash() override { disk_->crash_and_tear(); }
+  void crash() override {
+    disk_->clear_faults();
+    disk_->crash_and_tear();
+  }
 
  private:
   std::shared_ptr<storage::SimFileSystem> disk_;

@@ -11,9 +11,10 @@
 //
 // make_disk_storage is keel's durable stores (WalLogStore, FileStableStore)
 // on a simulated disk (storage::SimFileSystem: durable versus unsynced bytes):
-// crash() keeps what was synced plus a random, torn part of the rest, and
+// crash() keeps what was synced plus a random part of the rest, and
 // open() recovers the stores from what is left, as a restarted process
-// would. The stores sync before they return, so what a crash can lose is the
+// would. It can also fail a write or an fsync (inject_io_error): the server
+// stops (fail-stop) and comes back only through a crash and a restart. The stores sync before they return, so what a crash can lose is the
 // same as with memory storage; what changes is that every write, truncation
 // and recovery goes through the write-ahead log's real code.
 //
@@ -44,6 +45,10 @@ class NodeStorage {
   virtual Result<NodeStores> open() = 0;
   // The machine lost power: keep only what was durable.
   virtual void crash() = 0;
+  // Arms one I/O error (a failed write or fsync of the log or the hard
+  // state, chosen by `draw`) for the current incarnation; the next crash()
+  // disarms it if it has not fired. False if this storage cannot fail.
+  virtual bool inject_io_error(std::uint64_t /*draw*/) { return false; }
 };
 
 // Makes the storage of server `id`; `seed` feeds whatever it randomises
@@ -54,7 +59,10 @@ using NodeStorageFactory =
 // MemoryLogStore and MemoryStableStore that survive crashes whole.
 std::unique_ptr<NodeStorage> make_memory_storage(ServerId id, std::uint64_t seed);
 // WalLogStore and FileStableStore on a SimFileSystem of their own (small
-// segments, so that a run creates and drops several).
+// segments, so that a run creates and drops several). How unkind the disk
+// is (storage::SimFsFidelity: crashes that keep unsynced writes and
+// directory changes out of order, failed fsyncs that drop writes, failed
+// writes that write a prefix) is drawn from the seed, each half the time.
 std::unique_ptr<NodeStorage> make_disk_storage(ServerId id, std::uint64_t seed);
 
 }  // namespace keel::sim

@@ -476,6 +476,13 @@ void SimCluster::crash(ServerId id) {
   n.last_traced.reset();
 }
 
+bool SimCluster::inject_io_error(ServerId id, std::uint64_t draw) {
+  Node& n = node(id);
+  if (!n.raft || !n.storage->inject_io_error(draw)) return false;
+  trace_.event(now(), node_name(id) + " disk error armed (" + std::to_string(draw % 16) + ")");
+  return true;
+}
+
 void SimCluster::restart(ServerId id) {
   Node& n = node(id);
   if (n.raft) return;

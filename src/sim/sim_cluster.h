@@ -139,6 +139,10 @@ class SimCluster {
   void crash(ServerId id);
   // Starts a crashed server again from its stores, with a fresh FSM.
   void restart(ServerId id);
+  // Arms an I/O error in the server's storage (NodeStorage::inject_io_error):
+  // its next matching write fails and the server stops itself (fail-stop).
+  // False if its storage cannot fail (memory).
+  bool inject_io_error(ServerId id, std::uint64_t draw);
   void pause(ServerId id);
   // Releases what the pause held, in `order` (sim/node_env.h), or in an order
   // drawn from the seed.

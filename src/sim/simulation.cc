@@ -121,8 +121,11 @@ void Simulation::Run::set_up(const SimulationOptions& options) {
 #ifdef KEEL_CANARIES
   config.canary = options.canary;
 #endif
-  plan = plan_faults(derive_seed(options.seed, "swarm"), options.faults, options.subset,
-                     options.swarm, shape.voters, config);
+  // Memory stores cannot fail a write: disk errors need the simulated disk.
+  std::set<Fault> faults = options.faults;
+  if (!options.disk) faults.erase(Fault::kDiskError);
+  plan = plan_faults(derive_seed(options.seed, "swarm"), faults, options.subset, options.swarm,
+                     shape.voters, config);
 
   SimClusterOptions cluster_options;
   cluster_options.nodes = shape.voters + shape.learners;

@@ -1,6 +1,6 @@
 // SimFileSystem (storage/sim_fs.h): inodes with durable and pending state,
 // directories with durable and pending entries, and crashes that replay only
-// a prefix of what is pending.
+// part of what is pending.
 #include "storage/sim_fs.h"
 
 #include <algorithm>
@@ -97,30 +97,69 @@ void apply_write(std::string& content, std::uint64_t offset, std::string_view by
   content.replace(offset, bytes.size(), bytes);
 }
 
-// Replays `changes` over `content` until `budget` runs out: a write takes as
-// many units as it has bytes (the last one kept may be torn), a resize takes
-// `resize_cost`. A budget of 0 keeps nothing.
-void replay_prefix(std::string& content, const std::vector<FileChange>& changes,
-                   std::uint64_t budget, std::uint64_t resize_cost) {
+void replay(std::string& content, const std::vector<FileChange>& changes) {
   for (const FileChange& change : changes) {
-    if (budget == 0) return;
     if (change.kind == FileChange::Kind::kResize) {
-      if (resize_cost > budget) return;
       content.resize(change.size, '\0');
-      budget -= resize_cost;
-      continue;
+    } else {
+      apply_write(content, change.offset, change.bytes);
     }
-    const std::uint64_t kept = std::min<std::uint64_t>(budget, change.bytes.size());
-    apply_write(content, change.offset, std::string_view(change.bytes).substr(0, kept));
-    budget -= kept;
-    if (kept < change.bytes.size()) return;
   }
 }
 
-void replay_entries(std::map<std::string, InodeId>& entries, const std::vector<DirChange>& changes,
-                    std::size_t count) {
-  for (std::size_t i = 0; i < count && i < changes.size(); ++i) {
-    const DirChange& change = changes[i];
+// The changes a budget keeps, in order: a write takes as many units as it
+// has bytes (the last one kept may be torn), a resize takes `resize_cost`.
+// A budget of 0 keeps nothing.
+std::vector<FileChange> prefix_of(const std::vector<FileChange>& changes, std::uint64_t budget,
+                                  std::uint64_t resize_cost) {
+  std::vector<FileChange> kept;
+  for (const FileChange& change : changes) {
+    if (budget == 0) break;
+    if (change.kind == FileChange::Kind::kResize) {
+      if (resize_cost > budget) break;
+      kept.push_back(change);
+      budget -= resize_cost;
+      continue;
+    }
+    const std::uint64_t bytes = std::min<std::uint64_t>(budget, change.bytes.size());
+    FileChange part = change;
+    part.bytes.resize(bytes);
+    kept.push_back(std::move(part));
+    budget -= bytes;
+    if (bytes < change.bytes.size()) break;
+  }
+  return kept;
+}
+
+// Each sector-aligned piece of each write, and each resize, kept or not by a
+// coin: the page cache writes pages back in any order.
+std::vector<FileChange> sectors_kept(const std::vector<FileChange>& changes,
+                                     std::uint64_t sector_bytes, core::Prng& prng) {
+  std::vector<FileChange> kept;
+  for (const FileChange& change : changes) {
+    if (change.kind == FileChange::Kind::kResize) {
+      if (prng.uniform(0, 2) == 1) kept.push_back(change);
+      continue;
+    }
+    std::uint64_t at = 0;
+    while (at < change.bytes.size()) {
+      const std::uint64_t offset = change.offset + at;
+      const std::uint64_t sector_end = (offset / sector_bytes + 1) * sector_bytes;
+      const std::uint64_t length =
+          std::min<std::uint64_t>(change.bytes.size() - at, sector_end - offset);
+      if (prng.uniform(0, 2) == 1) {
+        kept.push_back(
+            FileChange{FileChange::Kind::kWrite, offset, change.bytes.substr(at, length), 0});
+      }
+      at += length;
+    }
+  }
+  return kept;
+}
+
+void replay_entries(std::map<std::string, InodeId>& entries,
+                    const std::vector<DirChange>& changes) {
+  for (const DirChange& change : changes) {
     switch (change.kind) {
       case DirChange::Kind::kAdd:
         entries[change.name] = change.inode;
@@ -144,16 +183,15 @@ std::uint64_t write_bytes(const std::vector<FileChange>& changes) {
 
 }  // namespace
 
-// What survives a crash, per inode: how many units of a file's pending
-// changes, how many of a directory's pending entry changes.
+// What survives a crash, per inode: the pending changes of a file, and of a
+// directory, that reach the disk (none for an inode not named).
 struct CrashPlan {
-  std::map<InodeId, std::uint64_t> file_budget;
-  std::uint64_t resize_cost = 0;
-  std::map<InodeId, std::size_t> dir_changes_kept;
+  std::map<InodeId, std::vector<FileChange>> files;
+  std::map<InodeId, std::vector<DirChange>> dirs;
 };
 
 struct SimFileSystem::Disk {
-  explicit Disk(std::uint64_t seed) : prng(seed) {
+  Disk(std::uint64_t seed, SimFsFidelity fidelity_in) : prng(seed), fidelity(fidelity_in) {
     inodes[kRootInode].is_dir = true;
     inodes[kRootInode].links = 1;
   }
@@ -164,6 +202,7 @@ struct SimFileSystem::Disk {
   // Bumped by every crash; a handle from an older generation is stale.
   std::uint64_t generation = 0;
   core::Prng prng;
+  const SimFsFidelity fidelity;
   std::vector<Fault> faults;
   std::uint64_t capacity_bytes = std::numeric_limits<std::uint64_t>::max();
   SimFsCounters counters;
@@ -239,15 +278,15 @@ struct SimFileSystem::Disk {
 void SimFileSystem::Disk::crash(const CrashPlan& plan) {
   for (auto& [id, inode] : inodes) {
     if (inode.is_dir) {
-      auto kept = plan.dir_changes_kept.find(id);
-      replay_entries(inode.durable_entries, inode.pending_entries,
-                     kept == plan.dir_changes_kept.end() ? 0 : kept->second);
+      if (auto kept = plan.dirs.find(id); kept != plan.dirs.end()) {
+        replay_entries(inode.durable_entries, kept->second);
+      }
       inode.current_entries = inode.durable_entries;
       inode.pending_entries.clear();
     } else {
-      auto budget = plan.file_budget.find(id);
-      replay_prefix(inode.durable, inode.pending,
-                    budget == plan.file_budget.end() ? 0 : budget->second, plan.resize_cost);
+      if (auto kept = plan.files.find(id); kept != plan.files.end()) {
+        replay(inode.durable, kept->second);
+      }
       inode.current = inode.durable;
       inode.pending.clear();
     }
@@ -323,11 +362,20 @@ class SimFile final : public File {
     std::lock_guard lock(disk_->mutex);
     Result<Inode*> inode = writable_inode("write");
     if (!inode.is_ok()) return inode.status();
-    if (Status fault = disk_->take_fault(FsOperation::kWrite, path_); !fault.is_ok()) return fault;
+    if (Status fault = disk_->take_fault(FsOperation::kWrite, path_); !fault.is_ok()) {
+      // A pwrite that fails midway has written some of its bytes.
+      if (disk_->fidelity.failed_write_is_partial && !bytes.empty()) {
+        const std::uint64_t written = disk_->prng.uniform(0, bytes.size());
+        if (written > 0 &&
+            disk_->check_space(**inode, offset + written, "write", path_).is_ok()) {
+          write_pending(**inode, offset, bytes.substr(0, written));
+        }
+      }
+      return fault;
+    }
     Status space = disk_->check_space(**inode, offset + bytes.size(), "write", path_);
     if (!space.is_ok()) return space;
-    apply_write((*inode)->current, offset, bytes);
-    (*inode)->pending.push_back({FileChange::Kind::kWrite, offset, std::string(bytes), 0});
+    write_pending(**inode, offset, bytes);
     ++disk_->counters.writes;
     disk_->counters.bytes_written += bytes.size();
     return Status::ok();
@@ -376,11 +424,15 @@ class SimFile final : public File {
     std::lock_guard lock(disk_->mutex);
     Result<Inode*> inode = live_inode("fsync");
     if (!inode.is_ok()) return inode.status();
-    if (Status fault = disk_->take_fault(FsOperation::kSync, path_); !fault.is_ok()) return fault;
+    if (Status fault = disk_->take_fault(FsOperation::kSync, path_); !fault.is_ok()) {
+      // Linux marks the pages clean once it has reported the error: they
+      // stay readable until evicted, and never reach the disk.
+      if (disk_->fidelity.failed_sync_drops_writes) (*inode)->pending.clear();
+      return fault;
+    }
     // Replaying the pending changes costs what was written since the last
     // sync; copying `current` would cost the whole (preallocated) file.
-    replay_prefix((*inode)->durable, (*inode)->pending, std::numeric_limits<std::uint64_t>::max(),
-                  0);
+    replay((*inode)->durable, (*inode)->pending);
     (*inode)->pending.clear();
     ++disk_->counters.file_syncs;
     return Status::ok();
@@ -398,6 +450,12 @@ class SimFile final : public File {
     (*inode)->current.resize(size_bytes, '\0');
     (*inode)->pending.push_back({FileChange::Kind::kResize, 0, {}, size_bytes});
     return Status::ok();
+  }
+
+  // Caller holds the mutex.
+  static void write_pending(Inode& inode, std::uint64_t offset, std::string_view bytes) {
+    apply_write(inode.current, offset, bytes);
+    inode.pending.push_back({FileChange::Kind::kWrite, offset, std::string(bytes), 0});
   }
 
   // Caller holds the mutex.
@@ -423,7 +481,8 @@ class SimFile final : public File {
 
 }  // namespace
 
-SimFileSystem::SimFileSystem(std::uint64_t seed) : disk_(std::make_shared<Disk>(seed)) {}
+SimFileSystem::SimFileSystem(std::uint64_t seed, SimFsFidelity fidelity)
+    : disk_(std::make_shared<Disk>(seed, fidelity)) {}
 
 SimFileSystem::~SimFileSystem() = default;
 
@@ -563,16 +622,28 @@ void SimFileSystem::crash() {
 void SimFileSystem::crash_and_tear() {
   std::lock_guard lock(disk_->mutex);
   CrashPlan plan;
-  plan.resize_cost = 1;
+  const SimFsFidelity& fidelity = disk_->fidelity;
+  core::Prng& prng = disk_->prng;
   for (const auto& [id, inode] : disk_->inodes) {
     if (inode.is_dir) {
-      plan.dir_changes_kept[id] = disk_->prng.uniform(0, inode.pending_entries.size() + 1);
+      std::vector<DirChange>& kept = plan.dirs[id];
+      if (fidelity.crash_reorders) {
+        for (const DirChange& change : inode.pending_entries) {
+          if (prng.uniform(0, 2) == 1) kept.push_back(change);
+        }
+      } else {
+        const std::size_t count = prng.uniform(0, inode.pending_entries.size() + 1);
+        kept.assign(inode.pending_entries.begin(),
+                    inode.pending_entries.begin() + static_cast<std::ptrdiff_t>(count));
+      }
+    } else if (fidelity.crash_reorders) {
+      plan.files[id] = sectors_kept(inode.pending, fidelity.sector_bytes, prng);
     } else {
       std::uint64_t units = write_bytes(inode.pending);
       for (const FileChange& change : inode.pending) {
         if (change.kind == FileChange::Kind::kResize) ++units;
       }
-      plan.file_budget[id] = disk_->prng.uniform(0, units + 1);
+      plan.files[id] = prefix_of(inode.pending, prng.uniform(0, units + 1), /*resize_cost=*/1);
     }
   }
   disk_->crash(plan);
@@ -582,7 +653,7 @@ void SimFileSystem::crash_keeping_unsynced_bytes(const std::string& path, std::u
   std::lock_guard lock(disk_->mutex);
   CrashPlan plan;
   Result<InodeId> inode = disk_->lookup(path);
-  if (inode.is_ok()) plan.file_budget[*inode] = bytes;
+  if (inode.is_ok()) plan.files[*inode] = prefix_of(disk_->inodes.at(*inode).pending, bytes, 0);
   disk_->crash(plan);
 }
 
@@ -596,6 +667,11 @@ std::uint64_t SimFileSystem::unsynced_bytes(const std::string& path) const {
 void SimFileSystem::fail_next(FsOperation operation, std::string path_part, std::uint64_t skip) {
   std::lock_guard lock(disk_->mutex);
   disk_->faults.push_back({operation, std::move(path_part), skip});
+}
+
+void SimFileSystem::clear_faults() {
+  std::lock_guard lock(disk_->mutex);
+  disk_->faults.clear();
 }
 
 void SimFileSystem::set_capacity_bytes(std::uint64_t capacity_bytes) {

@@ -4,10 +4,17 @@
 // rules of POSIX made explicit: every file has durable bytes and, on top, the
 // writes made since its last sync; every directory has durable entries and,
 // on top, the creations, renames and removals made since its last sync_dir.
-// A crash keeps the durable state, and optionally a prefix of what was not
-// synced, torn at any byte (a seeded choice); a file whose directory entry
-// was never synced disappears with everything in it. That is how a store is
-// caught relying on an fsync it never made.
+// A crash keeps the durable state and, optionally (crash_and_tear), part of
+// what was not synced; a file whose directory entry was never synced
+// disappears with everything in it. That is how a store is caught relying
+// on an fsync it never made.
+//
+// Where Linux is unkind, so is this disk (SimFsFidelity, each on by
+// default): a crash keeps any subset of the unsynced writes, sector by
+// sector, and of a directory's unsynced changes, not an in-order prefix; a
+// failed fsync drops the file's unsynced writes (the page cache still shows
+// them, the disk never gets them, and a later fsync succeeds without them);
+// a failed write may have written a prefix of its bytes.
 //
 // Faults on demand: the next write, sync, rename... (optionally only for
 // paths containing some text) fails with IoError, and a capacity makes
@@ -47,6 +54,21 @@ enum class FsOperation : std::uint8_t {
   kSyncDir,
 };
 
+struct SimFsFidelity {
+  // crash_and_tear keeps a random subset of the unsynced writes (each
+  // `sector_bytes`-aligned piece on its own) and of each directory's
+  // unsynced changes; off: a random in-order prefix of each, torn at a byte.
+  bool crash_reorders = true;
+  std::uint64_t sector_bytes = 512;
+  // An injected fsync failure drops the file's unsynced writes from what
+  // can become durable; off: they stay pending and a retried fsync keeps
+  // them.
+  bool failed_sync_drops_writes = true;
+  // An injected write failure first writes a random prefix of the bytes
+  // (possibly none); off: it writes nothing.
+  bool failed_write_is_partial = true;
+};
+
 struct SimFsCounters {
   std::uint64_t writes = 0;      // write_at and append calls that succeeded
   std::uint64_t file_syncs = 0;  // sync_data and sync calls that succeeded
@@ -56,7 +78,7 @@ struct SimFsCounters {
 
 class SimFileSystem final : public FileSystem {
  public:
-  explicit SimFileSystem(std::uint64_t seed = 1);
+  explicit SimFileSystem(std::uint64_t seed = 1, SimFsFidelity fidelity = {});
   ~SimFileSystem() override;
 
   // --- FileSystem -------------------------------------------------------------
@@ -73,9 +95,9 @@ class SimFileSystem final : public FileSystem {
   // Power loss: every file keeps only its synced bytes, every directory only
   // its synced entries.
   void crash();
-  // Power loss mid-flight: each file also keeps a random prefix of its
-  // unsynced writes (the last one torn at a random byte), each directory a
-  // random prefix of its unsynced changes. Random from the seed.
+  // Power loss mid-flight: each file also keeps part of its unsynced writes,
+  // each directory part of its unsynced changes (which part: see
+  // SimFsFidelity::crash_reorders). Random from the seed.
   void crash_and_tear();
   // As crash(), except that the file at `path` keeps exactly the first
   // `bytes` bytes of its unsynced writes (in the order they were made).
@@ -86,8 +108,11 @@ class SimFileSystem final : public FileSystem {
   // --- faults -----------------------------------------------------------------
   // The next `operation` on a path containing `path_part` ("" for any path)
   // fails with IoError, after `skip` such operations have succeeded. Each
-  // call arms one failure.
+  // call arms one failure. What a failed write or fsync leaves behind: see
+  // SimFsFidelity.
   void fail_next(FsOperation operation, std::string path_part = {}, std::uint64_t skip = 0);
+  // Disarms every armed failure that has not fired.
+  void clear_faults();
   // The disk holds at most `capacity_bytes` bytes of file contents; a write,
   // allocate or truncate that would need more fails with IoError ("no space
   // left on device") and changes nothing.

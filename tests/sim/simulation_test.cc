@@ -143,6 +143,44 @@ INSTANTIATE_TEST_SUITE_P(MemoryAndDisk, CrashRestart, ::testing::Bool(),
                            return param.param ? "disk" : "memory";
                          });
 
+// The disk-error fault: the leader's next log write fails, it stops itself
+// and loses nothing it acknowledged; crashed and restarted, it catches up.
+TEST(SimCluster, a_failed_disk_write_stops_the_server_until_it_is_restarted) {
+  SimClusterOptions options = counting_cluster(11);
+  options.storage_factory = make_disk_storage;
+  SimCluster cluster(options);
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));
+  const ServerId leader = *cluster.ready_leader();
+  EXPECT_FALSE(SimCluster(counting_cluster(12)).inject_io_error(leader, 0))
+      << "memory stores cannot fail";
+  ASSERT_TRUE(cluster.inject_io_error(leader, /*draw: write of the log, no skip=*/0));
+  int acknowledged = 0;
+  int failed = 0;
+  for (int i = 0; i < 5; ++i) {
+    cluster.raft(leader)
+        ->apply("w" + std::to_string(i), 1s)
+        .then([&](const Result<ApplyResult>& result) { ++(result.is_ok() ? acknowledged : failed); });
+  }
+  ASSERT_TRUE(cluster.run_until([&] { return acknowledged + failed == 5; }, 3s));
+  EXPECT_EQ(acknowledged, 0) << "a leader whose write failed acknowledged it";
+  EXPECT_EQ(cluster.stats(leader)->state, RaftState::kShutdown);
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.ready_leader().has_value() && *cluster.ready_leader() != leader; }, 5s));
+  const ServerId next = *cluster.ready_leader();
+  bool written = false;
+  cluster.raft(next)->apply("after", 1s).then([&](const Result<ApplyResult>& r) {
+    written = r.is_ok();
+  });
+  ASSERT_TRUE(cluster.run_until([&] { return written; }, 2s));
+  cluster.crash(leader);
+  cluster.restart(leader);
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return std::static_pointer_cast<CountingFsm>(cluster.fsm(leader))->applied >= 1; },
+      5s));
+  cluster.check_logs();
+  EXPECT_FALSE(cluster.failed()) << cluster.violations().front();
+}
+
 TEST(SimCluster, a_paused_leader_is_replaced_and_steps_down_when_resumed) {
   SimCluster cluster(counting_cluster(7));
   ASSERT_TRUE(cluster.run_until([&] { return cluster.ready_leader().has_value(); }, 5s));

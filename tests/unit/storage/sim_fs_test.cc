@@ -200,5 +200,110 @@ TEST_F(SimFs, CountsWritesAndSyncs) {
   EXPECT_EQ(after.bytes_written - before.bytes_written, 3u);
 }
 
+// --- where Linux is unkind (SimFsFidelity) --------------------------------------
+
+SimFsFidelity kind_disk() {
+  SimFsFidelity fidelity;
+  fidelity.crash_reorders = false;
+  fidelity.failed_sync_drops_writes = false;
+  fidelity.failed_write_is_partial = false;
+  return fidelity;
+}
+
+// Over many seeds: whether some crash kept a later unsynced sector of a
+// write and lost an earlier one.
+bool some_crash_leaves_a_hole(SimFsFidelity fidelity) {
+  constexpr std::uint64_t kSectors = 8;
+  for (std::uint64_t seed = 1; seed <= 64; ++seed) {
+    SimFileSystem disk(seed, fidelity);
+    EXPECT_TRUE(disk.create_dir("/d").is_ok());
+    EXPECT_TRUE(disk.sync_dir("/").is_ok());
+    auto file = create(disk, "/d/f");
+    EXPECT_TRUE(file->allocate(kSectors * fidelity.sector_bytes).is_ok());
+    EXPECT_TRUE(file->sync().is_ok());
+    EXPECT_TRUE(disk.sync_dir("/d").is_ok());
+    EXPECT_TRUE(file->write_at(0, std::string(kSectors * fidelity.sector_bytes, 'x')).is_ok());
+    disk.crash_and_tear();
+    const std::string after = contents(disk, "/d/f");
+    const std::size_t first_lost = after.find('\0');
+    if (first_lost != std::string::npos && after.find('x', first_lost) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST(SimFsFidelity, ACrashCanKeepALaterUnsyncedSectorAndLoseAnEarlierOne) {
+  EXPECT_TRUE(some_crash_leaves_a_hole(SimFsFidelity{}));
+  EXPECT_FALSE(some_crash_leaves_a_hole(kind_disk())) << "the kind disk keeps a prefix";
+}
+
+// Two removals without a directory sync: whether some crash kept the second
+// and lost the first.
+bool some_crash_reorders_removals(SimFsFidelity fidelity) {
+  for (std::uint64_t seed = 1; seed <= 64; ++seed) {
+    SimFileSystem disk(seed, fidelity);
+    EXPECT_TRUE(disk.create_dir("/d").is_ok());
+    EXPECT_TRUE(disk.sync_dir("/").is_ok());
+    create(disk, "/d/a");
+    create(disk, "/d/b");
+    EXPECT_TRUE(disk.sync_dir("/d").is_ok());
+    EXPECT_TRUE(disk.remove("/d/a").is_ok());
+    EXPECT_TRUE(disk.remove("/d/b").is_ok());
+    disk.crash_and_tear();
+    if (*disk.exists("/d/a") && !*disk.exists("/d/b")) return true;
+  }
+  return false;
+}
+
+TEST(SimFsFidelity, UnsyncedDirectoryChangesCanPersistOutOfOrder) {
+  EXPECT_TRUE(some_crash_reorders_removals(SimFsFidelity{}));
+  EXPECT_FALSE(some_crash_reorders_removals(kind_disk()));
+}
+
+// After a failed fsync the data is still readable, a retried fsync reports
+// success, and a crash shows it never reached the disk.
+TEST(SimFsFidelity, AFailedFsyncDropsTheUnsyncedWritesAndARetryDoesNotSaveThem) {
+  for (const bool drops : {true, false}) {
+    SimFsFidelity fidelity = kind_disk();
+    fidelity.failed_sync_drops_writes = drops;
+    SimFileSystem disk(7, fidelity);
+    ASSERT_TRUE(disk.create_dir("/d").is_ok());
+    ASSERT_TRUE(disk.sync_dir("/").is_ok());
+    auto file = create(disk, "/d/f");
+    ASSERT_TRUE(file->write_at(0, "a").is_ok());
+    ASSERT_TRUE(file->sync().is_ok());
+    ASSERT_TRUE(disk.sync_dir("/d").is_ok());
+    ASSERT_TRUE(file->append("b").is_ok());
+    disk.fail_next(FsOperation::kSync, "/d/f");
+    EXPECT_FALSE(file->sync().is_ok());
+    EXPECT_EQ(contents(disk, "/d/f"), "ab") << "the page cache still shows the write";
+    EXPECT_TRUE(file->sync().is_ok());
+    disk.crash();
+    EXPECT_EQ(contents(disk, "/d/f"), drops ? "a" : "ab");
+  }
+}
+
+TEST(SimFsFidelity, AFailedWriteMayHaveWrittenAPrefixOfItsBytes) {
+  bool some_prefix = false;
+  for (std::uint64_t seed = 1; seed <= 16; ++seed) {
+    SimFileSystem disk(seed);
+    ASSERT_TRUE(disk.create_dir("/d").is_ok());
+    auto file = create(disk, "/d/f");
+    disk.fail_next(FsOperation::kWrite, "/d/f");
+    EXPECT_FALSE(file->write_at(0, std::string(100, 'w')).is_ok());
+    const std::string written = contents(disk, "/d/f");
+    EXPECT_LT(written.size(), 100u);
+    EXPECT_EQ(written, std::string(written.size(), 'w'));
+    some_prefix = some_prefix || !written.empty();
+  }
+  EXPECT_TRUE(some_prefix);
+  SimFileSystem kind(1, kind_disk());
+  auto file = create(kind, "/f");
+  kind.fail_next(FsOperation::kWrite, "/f");
+  EXPECT_FALSE(file->write_at(0, std::string(100, 'w')).is_ok());
+  EXPECT_EQ(contents(kind, "/f"), "");
+}
+
 }  // namespace
 }  // namespace keel::storage

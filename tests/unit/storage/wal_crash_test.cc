@@ -53,7 +53,11 @@ struct TornAppend {
   // Runs up to the failed fsync on a fresh disk; returns the disk and the
   // path and size of the unsynced write.
   std::shared_ptr<SimFileSystem> run(std::string& path, std::uint64_t& unsynced_bytes) const {
-    auto fs = std::make_shared<SimFileSystem>(3);
+    // The failed fsync only stops the batch short of the disk; keeping its
+    // bytes pending lets the crash below choose exactly how many survive.
+    SimFsFidelity fidelity;
+    fidelity.failed_sync_drops_writes = false;
+    auto fs = std::make_shared<SimFileSystem>(3, fidelity);
     WalOptions with_fs = options;
     with_fs.file_system = fs;
     auto wal = open_wal(kDir, with_fs);
