@@ -200,12 +200,12 @@ class Raft {
 // bootstrapped with the same configuration. InvalidArgument if the stores
 // already hold state (see has_existing_state). A bootstrap that a crash
 // interrupted (the term stored, the entry not) is completed by calling it
-// again.
+// again with the same configuration.
 Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
                          const Configuration& configuration);
 // Whether the stores hold any Raft state (a term, a vote or log entries),
-// other than what an interrupted bootstrap_cluster left (term 1, no vote, an
-// empty log).
+// other than what an interrupted bootstrap_cluster left (its configuration,
+// term 1, no vote, an empty log).
 Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store);
 
 }  // namespace keel

@@ -79,10 +79,16 @@ Status LogWriter::write(std::vector<WriteJob>& jobs, std::uint64_t& entries_writ
   // The hard state first, then the entries: a crash between the two leaves
   // a term at least as new as every stored entry, so a server whose log
   // holds entries always holds its term and vote (open refuses a log
-  // without them). A commit index that runs ahead of the stored log is
-  // clamped on recovery.
+  // without them). Its commit index must not cover the entries of this
+  // write: they may replace a stored suffix, and if the crash comes before
+  // they do, recovery would find the old entries at those indices and take
+  // them as committed. Everything before the write's first entry is stored
+  // already and matched the leader when it was sent, so that is where the
+  // stored commit stops (a lower commit on recovery is only learned again).
   if (hard_state) {
-    Status status = stable_store_->set(kHardStateKey, core::encode_hard_state(*hard_state));
+    core::HardState stored = *hard_state;
+    if (!merged.empty()) stored.commit = std::min(stored.commit, merged.front().index.prev());
+    Status status = stable_store_->set(kHardStateKey, core::encode_hard_state(stored));
     if (!status.is_ok()) return status;
   }
   if (!merged.empty()) {

@@ -2,7 +2,9 @@
 // RaftServer. Also bootstrap_cluster and has_existing_state.
 #include "keel/raft.h"
 
+#include <optional>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "core/codec.h"
@@ -31,8 +33,25 @@ const char* to_string(RaftState state) {
 
 namespace {
 
-// What bootstrap_cluster stores before its first entry.
+// What bootstrap_cluster stores before its first entry: the configuration
+// it is about to write (so that an interrupted bootstrap is told apart from
+// a server that merely heard a term-1 leader), then this hard state.
+constexpr char kBootstrapKey[] = "keel.bootstrap_configuration";
 constexpr core::HardState kBootstrapHardState{Term{1}, kNoServer, Index{0}};
+
+// Whether the stores hold exactly what an interrupted bootstrap_cluster
+// left: its configuration, its hard state and an empty log.
+Result<std::optional<std::string>> interrupted_bootstrap(const LogStore& log_store,
+                                                         const StableStore& stable_store,
+                                                         const core::HardState& hard_state) {
+  if (log_store.last_index() >= Index{1} || hard_state != kBootstrapHardState) {
+    return std::optional<std::string>();
+  }
+  Result<std::string> configuration = stable_store.get(kBootstrapKey);
+  if (configuration.is_ok()) return std::optional<std::string>(*configuration);
+  if (configuration.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return configuration.status();
+}
 
 Status check_configuration(const Configuration& configuration) {
   std::set<ServerId> ids;
@@ -101,15 +120,27 @@ Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
   Result<bool> existing = has_existing_state(log_store, stable_store);
   if (!existing.is_ok()) return existing.status();
   if (*existing) return Status::invalid_argument("bootstrap: the stores already hold Raft state");
-  // The hard state first, as the log writer does: a log never exists
-  // without one. A crash before the append leaves exactly this hard state
-  // and an empty log, which has_existing_state counts as empty, so
-  // bootstrapping again completes it.
-  Status stored = stable_store.set(runtime::kHardStateKey,
-                                   core::encode_hard_state(kBootstrapHardState));
+  const std::string encoded = core::encode_configuration(configuration);
+  Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
+  if (!hard_state.is_ok()) return hard_state.status();
+  Result<std::optional<std::string>> interrupted =
+      interrupted_bootstrap(log_store, stable_store, *hard_state);
+  if (!interrupted.is_ok()) return interrupted.status();
+  if (*interrupted && **interrupted != encoded) {
+    return Status::invalid_argument(
+        "bootstrap: an interrupted bootstrap of these stores named another configuration");
+  }
+  // The configuration and the hard state first, as the log writer stores
+  // the hard state first: a log never exists without one. A crash before
+  // the append leaves both and an empty log, which has_existing_state
+  // counts as empty, so bootstrapping again (with the same configuration)
+  // completes it.
+  Status stored = stable_store.set(kBootstrapKey, encoded);
+  if (stored.is_ok()) {
+    stored = stable_store.set(runtime::kHardStateKey, core::encode_hard_state(kBootstrapHardState));
+  }
   if (!stored.is_ok()) return stored;
-  const LogEntry first{Term{1}, Index{1}, EntryType::kConfiguration,
-                       core::encode_configuration(configuration)};
+  const LogEntry first{Term{1}, Index{1}, EntryType::kConfiguration, encoded};
   return log_store.append(std::span<const LogEntry>(&first, 1));
 }
 
@@ -117,7 +148,11 @@ Result<bool> has_existing_state(const LogStore& log_store, const StableStore& st
   Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
   if (!hard_state.is_ok()) return hard_state.status();
   if (log_store.last_index() >= Index{1}) return true;
-  return !hard_state->term.is_zero() && *hard_state != kBootstrapHardState;
+  if (hard_state->term.is_zero()) return false;
+  Result<std::optional<std::string>> interrupted =
+      interrupted_bootstrap(log_store, stable_store, *hard_state);
+  if (!interrupted.is_ok()) return interrupted.status();
+  return !interrupted->has_value();
 }
 
 namespace runtime {

@@ -14,7 +14,8 @@
 //   4. fsync <dir> — else the rename may be undone after commit() returned,
 //      and the log it let us compact would be gone with no snapshot in its
 //      place.
-// Only then are snapshots beyond the newest N removed.
+// Only then are snapshots beyond the newest N removed: each renamed to a
+// temporary name, the rename synced, then its files deleted.
 //
 // Fail-stop, like the WAL: after the first failed write, sync, rename,
 // directory sync or removal, the page cache may hold what the disk does not,
@@ -116,13 +117,25 @@ struct Shared {
     return ids;
   }
 
+  // A snapshot leaves the list in one step, a rename to a temporary name
+  // made durable before its files go: a crash midway never leaves one that
+  // lists but cannot be read (load() removes what a crash left behind).
   Status prune() {
     Result<std::vector<std::string>> ids = committed_ids();
     if (!ids.is_ok()) return ids.status();
     if (ids->size() <= options.retain_count) return Status::ok();
     const std::size_t excess = ids->size() - options.retain_count;
+    std::vector<std::string> doomed;
     for (std::size_t i = 0; i < excess; ++i) {
-      Status removed = remove_tree(*fs, join_path(dir, (*ids)[i]));
+      const std::string temporary = join_path(dir, std::string(kTemporaryPrefix) + (*ids)[i]);
+      Status renamed = fs->rename(join_path(dir, (*ids)[i]), temporary);
+      if (!renamed.is_ok()) return renamed;
+      doomed.push_back(temporary);
+    }
+    Status synced = fs->sync_dir(dir);
+    if (!synced.is_ok()) return synced;
+    for (const std::string& temporary : doomed) {
+      Status removed = remove_tree(*fs, temporary);
       if (!removed.is_ok()) return removed;
     }
     return fs->sync_dir(dir);
@@ -189,14 +202,17 @@ class FileSink final : public SnapshotSink {
     status = shared_->fs->sync_dir(shared_->dir);
     if (!status.is_ok()) {
       // Visible but perhaps not durable: take it out of sight again, so
-      // that nothing is listed that commit() did not promise.
+      // that nothing is listed that commit() did not promise. Only the
+      // rename: removing its files now could, after a crash that keeps the
+      // first rename but not this one, leave it listed without its data.
+      // The next open() removes the temporary directory.
       done_ = true;
-      (void)shared_->fs->rename(final_dir, temporary_dir_);
-      (void)remove_tree(*shared_->fs, temporary_dir_);
+      const bool hidden = shared_->fs->rename(final_dir, temporary_dir_).is_ok();
       return shared_->fail(Status::io_error(
           "commit: snapshot " + meta_.id + " is not durable (syncing " + shared_->dir +
-          " after the rename failed: " + status.message() +
-          "); a crash may still bring it back whole"));
+          " after the rename failed: " + status.message() + "); " +
+          (hidden ? "a crash may still bring it back whole"
+                  : "it stays listed, whole, until the store is reopened")));
     }
     done_ = true;
     std::lock_guard lock(shared_->mutex);
@@ -339,7 +355,14 @@ Result<SnapshotList> FileSnapshots::list() const {
   for (auto id = ids->rbegin(); id != ids->rend(); ++id) {
     Result<SnapshotMeta> meta = read_meta(*id);
     if (meta.is_ok()) {
-      listed.snapshots.push_back(std::move(meta).value());
+      const std::string data = join_path(join_path(shared_->dir, *id), kDataFileName);
+      Result<bool> has_data = shared_->fs->exists(data);
+      if (!has_data.is_ok()) return has_data.status();
+      if (*has_data) {
+        listed.snapshots.push_back(std::move(meta).value());
+      } else {
+        listed.damaged.push_back(DamagedSnapshot{*id, Status::corruption(data + ": missing")});
+      }
     } else if (meta.status().code() == StatusCode::kCorruption ||
                meta.status().code() == StatusCode::kNotFound) {
       listed.damaged.push_back(DamagedSnapshot{*id, meta.status()});

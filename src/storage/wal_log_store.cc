@@ -210,7 +210,7 @@ Status Wal::check_log_start(const std::vector<std::uint32_t>& sequences, std::si
              : "no prefix was ever removed, so the log starts at entry 1";
   return Status::corruption("WAL " + dir_ + ": " + where + ", but " + why + ": entries " +
                             text(expected.next().value) + ".." + text(index_.base().value) +
-                            " are lost; refusing to open");
+                            " cannot all be recovered; refusing to open");
 }
 
 // Finishes the compaction a crash interrupted: the segments before the

@@ -143,9 +143,14 @@ TEST(ApiContract, AnInterruptedBootstrapIsCompletedByBootstrappingAgain) {
   EXPECT_TRUE(*has_existing_state(*empty_log, *stable));
   EXPECT_EQ(bootstrap_cluster(*empty_log, *stable, configuration).code(),
             StatusCode::kInvalidArgument);
-  // A term other than the bootstrap's is state worth keeping.
-  auto voted = stable_at(2);
-  EXPECT_TRUE(*has_existing_state(MemoryLogStore{}, *voted));
+  // Completing it with another configuration is refused.
+  auto fresh_log = std::make_shared<MemoryLogStore>();
+  const Configuration other{{Server{ServerId{2}, "other", Suffrage::kVoter}}};
+  EXPECT_EQ(bootstrap_cluster(*fresh_log, *stable, other).code(), StatusCode::kInvalidArgument);
+  // A term other than the bootstrap's is state worth keeping, and so is
+  // term 1 heard from a leader (no bootstrap began here).
+  EXPECT_TRUE(*has_existing_state(MemoryLogStore{}, *stable_at(2)));
+  EXPECT_TRUE(*has_existing_state(MemoryLogStore{}, *stable_at(1)));
 }
 
 // The log writer stores entries before the hard state, so a crash between

@@ -101,5 +101,34 @@ TEST(LogWriterOrder, TheHardStateIsStoredBeforeTheEntriesOfTheSameWrite) {
   EXPECT_EQ(hard->vote, ServerId{2});
 }
 
+// A follower holds 5..10 of term 2, never committed; a term-3 leader's
+// append replaces them and commits them (commit 10), and the follower learns
+// term 3 from it, so one write carries the hard state and the entries. If
+// the hard state reached the disk with commit 10 and the entries did not,
+// recovery would apply the stale term-2 entries as committed.
+TEST(LogWriterOrder, TheStoredCommitNeverCoversTheEntriesOfTheSameWrite) {
+  auto env = std::make_shared<ManualEnv>(1);
+  auto log = std::make_shared<MemoryLogStore>();
+  auto stable = std::make_shared<MemoryStableStore>();
+  std::vector<LogEntry> stale;
+  for (std::uint64_t i = 1; i <= 10; ++i) stale.push_back(entry(i, i <= 4 ? 1 : 2));
+  ASSERT_TRUE(log->append(stale).is_ok());
+  std::vector<Status> results;
+  auto writer = std::make_shared<LogWriter>(log, stable, env->make_executor("writer"), 4096,
+                                            [&](WriteCompletion done) {
+                                              results.push_back(done.status);
+                                            });
+  log->fail_appends();  // the crash between the two writes
+  std::vector<LogEntry> replacing;
+  for (std::uint64_t i = 5; i <= 10; ++i) replacing.push_back(entry(i, 3));
+  writer->submit(WriteJob{core::HardState{Term{3}, kNoServer, Index{10}}, replacing, {}});
+  env->run_until_idle();
+  ASSERT_EQ(results.size(), 1u);
+  Result<core::HardState> hard = core::decode_hard_state(*stable->get(kHardStateKey));
+  ASSERT_TRUE(hard.is_ok());
+  EXPECT_EQ(hard->term, Term{3});
+  EXPECT_LE(hard->commit, Index{4}) << "the stale 5..10 of term 2 would be taken as committed";
+}
+
 }  // namespace
 }  // namespace keel::runtime

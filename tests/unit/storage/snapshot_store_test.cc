@@ -274,7 +274,7 @@ TEST(FileSnapshotStore, AFailedDataWriteStopsTheStore) {
   fs->fail_next(FsOperation::kWrite, "/tmp-");
   EXPECT_FALSE(save(*store, 9).is_ok());
   EXPECT_TRUE(store->list()->snapshots.empty());
-  expect_fail_stop(*store, "");
+  expect_fail_stop(*store, "injected failure: write");
 }
 
 // Pruning runs after the snapshot is durable: its failure does not make
@@ -284,7 +284,7 @@ TEST(FileSnapshotStore, AFailedPruneStillReportsTheDurableSnapshotAndStopsTheSto
   auto store = open_file_store(fs);  // keeps 2
   ASSERT_TRUE(save(*store, 3).is_ok());
   ASSERT_TRUE(save(*store, 5).is_ok());
-  fs->fail_next(FsOperation::kRemove, "/snap-");
+  fs->fail_next(FsOperation::kRename, "/snap-");  // pruning renames snapshot 3 away first
   Result<SnapshotMeta> saved = save(*store, 9);
   ASSERT_TRUE(saved.is_ok()) << saved.status();
   EXPECT_EQ(listed_indices(*store).front(), 9u);
@@ -293,6 +293,46 @@ TEST(FileSnapshotStore, AFailedPruneStillReportsTheDurableSnapshotAndStopsTheSto
   fs->crash();
   store = open_file_store(fs);
   EXPECT_EQ(listed_indices(*store).front(), 9u) << "what commit() returned survives a crash";
+}
+
+// Whatever a crash keeps of a failed commit's undo or of a failed prune,
+// every snapshot that lists reads back whole.
+TEST(FileSnapshotStore, ACrashAfterAFailedSyncOrPruneNeverListsAnUnreadableSnapshot) {
+  struct Fault {
+    FsOperation operation;
+    const char* path;
+    std::uint64_t skip;
+  };
+  const Fault faults[] = {
+      {FsOperation::kSyncDir, kDir, 1},  // the sync after the rename into place
+      {FsOperation::kRemove, "/tmp-snap-", 0}, {FsOperation::kRemove, "/tmp-snap-", 1},
+      {FsOperation::kSyncDir, kDir, 2},  // pruning's sync of the renames
+  };
+  for (const Fault& fault : faults) {
+    for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+      auto fs = std::make_shared<SimFileSystem>(seed);
+      auto store = open_file_store(fs);
+      ASSERT_TRUE(save(*store, 3).is_ok());
+      ASSERT_TRUE(save(*store, 5).is_ok());
+      fs->fail_next(fault.operation, fault.path, fault.skip);
+      (void)save(*store, 9);
+      store.reset();
+      fs->crash_and_tear();
+      store = open_file_store(fs);
+      ASSERT_TRUE(store);
+      Result<SnapshotList> listed = store->list();
+      ASSERT_TRUE(listed.is_ok()) << listed.status();
+      EXPECT_TRUE(listed->damaged.empty()) << listed->damaged.front().status;
+      EXPECT_FALSE(listed->snapshots.empty());
+      for (const SnapshotMeta& meta : listed->snapshots) {
+        Result<SnapshotStore::Opened> opened = store->open(meta.id);
+        ASSERT_TRUE(opened.is_ok()) << opened.status();
+        std::string bytes;
+        ASSERT_TRUE(read_all(*opened->reader, bytes).is_ok());
+        EXPECT_EQ(bytes, bytes_for(meta.index.value));
+      }
+    }
+  }
 }
 
 TEST(FileSnapshotStore, ASnapshotWithDamagedMetadataIsListedAsDamaged) {
