@@ -65,6 +65,10 @@ enum class Canary : std::uint8_t {
   // (only appends with entries do): in a quiet cluster it campaigns though
   // its leader is fine (a liveness rule: caught as term churn).
   kElectionTimerNotReset = 14,
+  // The log writer stores the hard state before a write's entries with a
+  // commit index that covers them: a crash (or failed append) between the
+  // two leaves a replaced stale suffix counted as committed (runtime canary).
+  kStoredCommitCoversEntries = 15,
 };
 
 inline constexpr Canary kAllCanaries[] = {
@@ -82,6 +86,7 @@ inline constexpr Canary kAllCanaries[] = {
     Canary::kLeaseFromAckTime,
     Canary::kLeaseWithoutDriftMargin,
     Canary::kElectionTimerNotReset,
+    Canary::kStoredCommitCoversEntries,
 };
 
 // The names keel-sim --canary accepts.
@@ -117,6 +122,8 @@ constexpr std::string_view canary_name(Canary canary) {
       return "lease-without-drift-margin";
     case Canary::kElectionTimerNotReset:
       return "election-timer-not-reset";
+    case Canary::kStoredCommitCoversEntries:
+      return "stored-commit-covers-entries";
   }
   return "unknown";
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/canary.h"
 #include "core/codec.h"
 
 namespace keel::runtime {
@@ -85,9 +86,15 @@ Status LogWriter::write(std::vector<WriteJob>& jobs, std::uint64_t& entries_writ
   // them as committed. Everything before the write's first entry is stored
   // already and matched the leader when it was sent, so that is where the
   // stored commit stops (a lower commit on recovery is only learned again).
+  bool clamp = true;
+#ifdef KEEL_CANARIES
+  clamp = canary_ != static_cast<std::uint8_t>(core::Canary::kStoredCommitCoversEntries);
+#endif
   if (hard_state) {
     core::HardState stored = *hard_state;
-    if (!merged.empty()) stored.commit = std::min(stored.commit, merged.front().index.prev());
+    if (!merged.empty() && clamp) {
+      stored.commit = std::min(stored.commit, merged.front().index.prev());
+    }
     Status status = stable_store_->set(kHardStateKey, core::encode_hard_state(stored));
     if (!status.is_ok()) return status;
   }

@@ -58,6 +58,11 @@ class LogWriter : public std::enable_shared_from_this<LogWriter> {
 
   void submit(WriteJob job);
 
+#ifdef KEEL_CANARIES
+  // Config::canary (core/canary.h); set before the first submit.
+  void set_canary(std::uint8_t canary) { canary_ = canary; }
+#endif
+
  private:
   void drain();
   std::vector<WriteJob> take_batch();
@@ -73,6 +78,9 @@ class LogWriter : public std::enable_shared_from_this<LogWriter> {
   std::deque<WriteJob> queue_;
   bool drain_scheduled_ = false;
   bool failed_ = false;  // writer thread only
+#ifdef KEEL_CANARIES
+  std::uint8_t canary_ = 0;
+#endif
 };
 
 }  // namespace keel::runtime

@@ -101,6 +101,9 @@ Status RaftServer::start() {
               [self, done = std::move(done)]() mutable { self->on_write_done(std::move(done)); });
         }
       });
+#ifdef KEEL_CANARIES
+  writer_->set_canary(deps_.config.canary);
+#endif
   applier_ = std::make_shared<Applier>(deps_.fsm, applier_executor_, [weak](Index index) {
     if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
   });

@@ -817,11 +817,14 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
 
   bool talk(ServerId a, ServerId b) const { return cluster.link_up(a, b) && cluster.link_up(b, a); }
 
-  // Running, unpaused voters.
+  // Running, unpaused voters (a server that stopped itself after a disk
+  // error is up but not running).
   std::vector<ServerId> live() const {
     std::vector<ServerId> out;
     for (ServerId id : cluster.voters()) {
-      if (cluster.is_up(id) && !cluster.is_paused(id)) out.push_back(id);
+      if (!cluster.is_up(id) || cluster.is_paused(id)) continue;
+      const std::optional<RaftStats> stats = cluster.stats(id);
+      if (stats && stats->state != RaftState::kShutdown) out.push_back(id);
     }
     return out;
   }
@@ -881,7 +884,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   // correct server starts an election, pre-vote or not: pre-vote is only
   // needed once some server cannot hear the leader.
   std::optional<ServerId> churn_guard() const {
-    if (partition != 0 || lossy_acks || !timing_sane()) return std::nullopt;
+    // A disk-error victim is up, yet down for this purpose.
+    if (partition != 0 || lossy_acks || !timing_sane() || !crashed.empty()) return std::nullopt;
     for (ServerId id : cluster.ids()) {
       if (!cluster.is_up(id) || cluster.is_paused(id)) return std::nullopt;
     }

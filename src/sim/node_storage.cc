@@ -31,9 +31,17 @@ class DiskNodeStorage final : public NodeStorage {
   explicit DiskNodeStorage(std::uint64_t seed)
       : disk_(std::make_shared<storage::SimFileSystem>(seed, draw_fidelity(seed))) {}
 
+  // Half the draws: a write or fsync of the log or the hard state, the
+  // first or one of the next few. The other half: the log's next write
+  // once the hard state has been stored, which splits a write of both
+  // (the hard state durable, the entries not) as a crash between them would.
   bool inject_io_error(std::uint64_t draw) override {
     const storage::FsOperation operation =
         (draw & 1) != 0 ? storage::FsOperation::kSync : storage::FsOperation::kWrite;
+    if ((draw & 16) != 0) {
+      disk_->fail_next_after(storage::FsOperation::kRename, "/stable", operation, "/wal");
+      return true;
+    }
     const char* path = (draw & 2) != 0 ? "/stable" : "/wal";
     disk_->fail_next(operation, path, (draw >> 2) % 4);
     return true;

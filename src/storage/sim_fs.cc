@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -55,6 +56,10 @@ struct Fault {
   FsOperation operation;
   std::string path_part;
   std::uint64_t skip = 0;  // matching operations still allowed to succeed
+  // If set, the fault is armed only once an operation of this kind on a
+  // path containing trigger_path has gone through.
+  std::optional<FsOperation> trigger;
+  std::string trigger_path;
 };
 
 const char* operation_name(FsOperation operation) {
@@ -229,9 +234,23 @@ struct SimFileSystem::Disk {
     return std::make_pair(*parent, parts.back());
   }
 
-  // Consumes an armed fault matching this operation and path, if any.
+  // Consumes an armed fault matching this operation and path, if any; and
+  // arms the faults this operation triggers, once it has gone through.
   Status take_fault(FsOperation operation, const std::string& path) {
+    Status status = take_armed_fault(operation, path);
+    if (!status.is_ok()) return status;
+    for (Fault& fault : faults) {
+      if (fault.trigger && *fault.trigger == operation &&
+          path.find(fault.trigger_path) != std::string::npos) {
+        fault.trigger.reset();
+      }
+    }
+    return Status::ok();
+  }
+
+  Status take_armed_fault(FsOperation operation, const std::string& path) {
     for (auto it = faults.begin(); it != faults.end(); ++it) {
+      if (it->trigger) continue;
       if (it->operation == operation && path.find(it->path_part) != std::string::npos) {
         if (it->skip > 0) {
           --it->skip;
@@ -666,7 +685,13 @@ std::uint64_t SimFileSystem::unsynced_bytes(const std::string& path) const {
 
 void SimFileSystem::fail_next(FsOperation operation, std::string path_part, std::uint64_t skip) {
   std::lock_guard lock(disk_->mutex);
-  disk_->faults.push_back({operation, std::move(path_part), skip});
+  disk_->faults.push_back({operation, std::move(path_part), skip, std::nullopt, {}});
+}
+
+void SimFileSystem::fail_next_after(FsOperation trigger, std::string trigger_path,
+                                    FsOperation operation, std::string path_part) {
+  std::lock_guard lock(disk_->mutex);
+  disk_->faults.push_back({operation, std::move(path_part), 0, trigger, std::move(trigger_path)});
 }
 
 void SimFileSystem::clear_faults() {

@@ -111,6 +111,11 @@ class SimFileSystem final : public FileSystem {
   // call arms one failure. What a failed write or fsync leaves behind: see
   // SimFsFidelity.
   void fail_next(FsOperation operation, std::string path_part = {}, std::uint64_t skip = 0);
+  // As fail_next, but armed only once an operation `trigger` on a path
+  // containing `trigger_path` has gone through: "the log's next write after
+  // the hard state is stored", a crash between two stores' writes.
+  void fail_next_after(FsOperation trigger, std::string trigger_path, FsOperation operation,
+                       std::string path_part);
   // Disarms every armed failure that has not fired.
   void clear_faults();
   // The disk holds at most `capacity_bytes` bytes of file contents; a write,

@@ -155,6 +155,16 @@ TEST_F(SimFs, AnArmedFaultFiresOnceAndOnlyOnMatchingPaths) {
   EXPECT_EQ(contents(fs, "/d/a"), "") << "a failed write changes nothing";
 }
 
+TEST_F(SimFs, AChainedFaultIsArmedOnlyByItsTrigger) {
+  auto log = durable_file("/d/log", "");
+  auto state = durable_file("/d/state.tmp", "s");
+  fs.fail_next_after(FsOperation::kRename, "/d/state", FsOperation::kWrite, "/d/log");
+  EXPECT_TRUE(log->append("before").is_ok()) << "not armed before the trigger";
+  ASSERT_TRUE(fs.rename("/d/state.tmp", "/d/state").is_ok()) << "the trigger itself goes through";
+  EXPECT_FALSE(log->append("after").is_ok());
+  EXPECT_TRUE(log->append("again").is_ok()) << "fires once";
+}
+
 TEST_F(SimFs, AFullDiskFailsWithNoSpaceAndChangesNothing) {
   auto file = durable_file("/d/f", "1234");
   fs.set_capacity_bytes(10);
