@@ -39,17 +39,25 @@ namespace {
 constexpr char kBootstrapKey[] = "keel.bootstrap_configuration";
 constexpr core::HardState kBootstrapHardState{Term{1}, kNoServer, Index{0}};
 
-// Whether the stores hold exactly what an interrupted bootstrap_cluster
-// left: its configuration, its hard state and an empty log.
-Result<std::optional<std::string>> interrupted_bootstrap(const LogStore& log_store,
-                                                         const StableStore& stable_store,
-                                                         const core::HardState& hard_state) {
-  if (log_store.last_index() >= Index{1} || hard_state != kBootstrapHardState) {
-    return std::optional<std::string>();
-  }
+// What the stores hold, as bootstrap_cluster and has_existing_state see it.
+struct StoredState {
+  bool existing = false;  // a term, a vote or entries worth keeping
+  // The configuration of a bootstrap a crash interrupted (its
+  // configuration and hard state stored, the log still empty).
+  std::optional<std::string> interrupted_bootstrap;
+};
+
+Result<StoredState> inspect(const LogStore& log_store, const StableStore& stable_store) {
+  if (log_store.last_index() >= Index{1}) return StoredState{true, std::nullopt};
+  Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
+  if (!hard_state.is_ok()) return hard_state.status();
+  if (hard_state->term.is_zero()) return StoredState{false, std::nullopt};
+  if (*hard_state != kBootstrapHardState) return StoredState{true, std::nullopt};
   Result<std::string> configuration = stable_store.get(kBootstrapKey);
-  if (configuration.is_ok()) return std::optional<std::string>(*configuration);
-  if (configuration.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  if (configuration.is_ok()) return StoredState{false, *configuration};
+  if (configuration.status().code() == StatusCode::kNotFound) {
+    return StoredState{true, std::nullopt};  // term 1 heard from a leader
+  }
   return configuration.status();
 }
 
@@ -117,16 +125,14 @@ Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
                          const Configuration& configuration) {
   Status valid = check_configuration(configuration);
   if (!valid.is_ok()) return valid;
-  Result<bool> existing = has_existing_state(log_store, stable_store);
-  if (!existing.is_ok()) return existing.status();
-  if (*existing) return Status::invalid_argument("bootstrap: the stores already hold Raft state");
+  Result<StoredState> stored_state = inspect(log_store, stable_store);
+  if (!stored_state.is_ok()) return stored_state.status();
+  if (stored_state->existing) {
+    return Status::invalid_argument("bootstrap: the stores already hold Raft state");
+  }
   const std::string encoded = core::encode_configuration(configuration);
-  Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
-  if (!hard_state.is_ok()) return hard_state.status();
-  Result<std::optional<std::string>> interrupted =
-      interrupted_bootstrap(log_store, stable_store, *hard_state);
-  if (!interrupted.is_ok()) return interrupted.status();
-  if (*interrupted && **interrupted != encoded) {
+  const std::optional<std::string>& interrupted = stored_state->interrupted_bootstrap;
+  if (interrupted && *interrupted != encoded) {
     return Status::invalid_argument(
         "bootstrap: an interrupted bootstrap of these stores named another configuration");
   }
@@ -145,14 +151,9 @@ Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
 }
 
 Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store) {
-  Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
-  if (!hard_state.is_ok()) return hard_state.status();
-  if (log_store.last_index() >= Index{1}) return true;
-  if (hard_state->term.is_zero()) return false;
-  Result<std::optional<std::string>> interrupted =
-      interrupted_bootstrap(log_store, stable_store, *hard_state);
-  if (!interrupted.is_ok()) return interrupted.status();
-  return !interrupted->has_value();
+  Result<StoredState> stored_state = inspect(log_store, stable_store);
+  if (!stored_state.is_ok()) return stored_state.status();
+  return stored_state->existing;
 }
 
 namespace runtime {

@@ -25,10 +25,10 @@ bool known_type(EntryType type) {
 
 }  // namespace
 
-Result<core::HardState> load_hard_state(const StableStore& store) {
+Result<std::optional<core::HardState>> find_hard_state(const StableStore& store) {
   Result<std::string> bytes = store.get(kHardStateKey);
   if (!bytes.is_ok()) {
-    if (bytes.status().code() == StatusCode::kNotFound) return core::HardState{};
+    if (bytes.status().code() == StatusCode::kNotFound) return std::optional<core::HardState>();
     return bytes.status();
   }
   Result<core::HardState> decoded = core::decode_hard_state(*bytes);
@@ -36,7 +36,13 @@ Result<core::HardState> load_hard_state(const StableStore& store) {
     return Status::corruption("open: the stable store's hard state does not decode: " +
                               decoded.status().message());
   }
-  return decoded;
+  return std::optional<core::HardState>(*decoded);
+}
+
+Result<core::HardState> load_hard_state(const StableStore& store) {
+  Result<std::optional<core::HardState>> found = find_hard_state(store);
+  if (!found.is_ok()) return found.status();
+  return found->value_or(core::HardState{});
 }
 
 namespace {
@@ -93,24 +99,22 @@ Status check_log(const std::vector<LogEntry>& entries, Index first, Index last) 
 }
 
 Result<Recovered> recover(LogStore& log_store, StableStore& stable_store) {
-  Result<core::HardState> hard_state = load_hard_state(stable_store);
-  if (!hard_state.is_ok()) return hard_state.status();
-  if (log_store.last_index() >= Index{1}) {
-    Result<std::string> stored = stable_store.get(kHardStateKey);
-    if (!stored.is_ok() && stored.status().code() == StatusCode::kNotFound) {
-      return Status::corruption(
-          "open: the log holds entries " + std::to_string(log_store.first_index().value) + ".." +
-          std::to_string(log_store.last_index().value) +
-          " but the stable store holds no hard state (term and vote): a server that lost its "
-          "vote could vote twice in one term; restore the stable store, or remove this server "
-          "and add it back with empty stores");
-    }
+  Result<std::optional<core::HardState>> found = find_hard_state(stable_store);
+  if (!found.is_ok()) return found.status();
+  if (!found->has_value() && log_store.last_index() >= Index{1}) {
+    return Status::corruption(
+        "open: the log holds entries " + std::to_string(log_store.first_index().value) + ".." +
+        std::to_string(log_store.last_index().value) +
+        " but the stable store holds no hard state (term and vote): a server that lost its "
+        "vote could vote twice in one term; restore the stable store, or remove this server "
+        "and add it back with empty stores");
   }
-  if (hard_state->term.is_zero() && !hard_state->vote.is_zero()) {
+  const core::HardState hard_state = found->value_or(core::HardState{});
+  if (hard_state.term.is_zero() && !hard_state.vote.is_zero()) {
     return Status::corruption("open: the stored hard state has a vote but no term");
   }
   Recovered recovered;
-  recovered.hard_state = *hard_state;
+  recovered.hard_state = hard_state;
   const Index first = log_store.first_index();
   const Index last = log_store.last_index();
   if (last >= first && last >= Index{1}) {

@@ -20,6 +20,7 @@
 // the opening thread).
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "core/node.h"
@@ -34,6 +35,8 @@ struct Recovered {
   Configuration configuration;    // the newest in the log (thesis §4.1)
 };
 
+// The stored hard state; nullopt if none was ever stored.
+Result<std::optional<core::HardState>> find_hard_state(const StableStore& store);
 // The stored hard state; a zero one if none was ever stored.
 Result<core::HardState> load_hard_state(const StableStore& store);
 
