@@ -161,12 +161,7 @@ class Future {
     using U = typename detail::ChainOf<R>::Value;
     Promise<U> chained;
     on_resolved([chained, callback = std::move(callback)](const Result<T>& result) mutable {
-      if constexpr (std::is_void_v<R>) {
-        callback(result);
-        chained.resolve(Done{});
-      } else {
-        chained.resolve(callback(result));
-      }
+      run_chained(callback, chained, result);
     });
     return chained.future();
   }
@@ -183,18 +178,25 @@ class Future {
     on_resolved(
         [executor, chained, callback = std::move(callback)](const Result<T>& result) mutable {
           executor->post([chained, callback = std::move(callback), result]() mutable {
-            if constexpr (std::is_void_v<R>) {
-              callback(result);
-              chained.resolve(Done{});
-            } else {
-              chained.resolve(callback(result));
-            }
+            run_chained(callback, chained, result);
           });
         });
     return chained.future();
   }
 
  private:
+  // Runs a then() callback and resolves the chained future with what it
+  // returns (Done for nothing).
+  template <typename F, typename U>
+  static void run_chained(F& callback, Promise<U>& chained, const Result<T>& result) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, const Result<T>&>>) {
+      callback(result);
+      chained.resolve(Done{});
+    } else {
+      chained.resolve(callback(result));
+    }
+  }
+
   template <typename U>
   friend class Promise;
   explicit Future(std::shared_ptr<detail::FutureState<T>> state) : state_(std::move(state)) {}

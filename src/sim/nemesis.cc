@@ -442,7 +442,12 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     const std::uint64_t id = ++partition;
     const Duration lasts = hold ? *hold : between(prng, plan.duration_low, plan.duration_high);
     log("partition " + what + " for " + millis(lasts));
-    after(lasts, [id](State& self) {
+    heal_partition_after(lasts, id);
+  }
+
+  // Heals partition `id` after `delay`, unless another replaced it.
+  void heal_partition_after(Duration delay, std::uint64_t id) {
+    after(delay, [id](State& self) {
       if (self.partition != id) return;  // replaced meanwhile
       self.partition = 0;
       self.cluster.heal_links();
@@ -557,13 +562,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     });
     const Duration partition_for = hold ? std::max(*hold, lasts_for + election)
                                         : lasts_for + between(prng, election, 3 * election);
-    after(partition_for, [id](State& self) {
-      if (self.partition != id) return;  // replaced meanwhile
-      self.partition = 0;
-      self.cluster.heal_links();
-      self.log("partition healed");
-      self.changed();
-    });
+    heal_partition_after(partition_for, id);
     return partition_for;
   }
 
@@ -609,13 +608,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
         }
       });
     }
-    after(lasts, [id](State& self) {
-      if (self.partition != id) return;
-      self.partition = 0;
-      self.cluster.heal_links();
-      self.log("partition healed");
-      self.changed();
-    });
+    heal_partition_after(lasts, id);
     return lasts;
   }
 
@@ -750,13 +743,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       const Duration lasts = between(prng, election / 2, 3 * election);
       log("partition isolate new leader n" + std::to_string(leader.value) + " for " +
           millis(lasts));
-      after(lasts, [id](State& self) {
-        if (self.partition != id) return;
-        self.partition = 0;
-        self.cluster.heal_links();
-        self.log("partition healed");
-        self.changed();
-      });
+      heal_partition_after(lasts, id);
     }
     changed();
   }
