@@ -27,6 +27,13 @@ void ClusterInvariants::check_committed_prefix(const Node& node) {
   // State machine safety: whatever a node holds as committed must agree with
   // what every other node has held as committed at the same index.
   const RaftLog& log = node.log();
+  if (!log.base_index().is_zero()) {
+    // The log base is the end of a snapshot: committed, so its term must be
+    // that of the entry committed there.
+    auto it = committed_.find(log.base_index());
+    KEEL_CHECK("state machine safety: a snapshot ends at a committed entry",
+               it == committed_.end() || it->second.term == log.base_term());
+  }
   for (Index i = std::max(log.first_index(), Index{1}); i <= node.commit_index(); i = i.next()) {
     const LogEntry& entry = log.at(i);
     auto [it, inserted] = committed_.emplace(i, entry);

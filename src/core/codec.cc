@@ -30,21 +30,37 @@ enum class Field : std::uint8_t {
   kReadRound,
   kRequestId,
   kReadIndex,
+  // Added with snapshots; their mask bits follow the three below.
+  kSnapshotOffset,
+  kSnapshotSize,
+  kSnapshotCrc,
+  kChunkCrc,
+  kSnapshotConfigurationIndex,
 };
-constexpr std::size_t kNumericFieldCount = 11;
+constexpr std::size_t kNumericFieldCount = 16;
+constexpr std::size_t kFirstSnapshotField = static_cast<std::size_t>(Field::kSnapshotOffset);
 
 constexpr const char* kFieldNames[kNumericFieldCount] = {
-    "prev_log_index", "prev_log_term", "commit",     "match_index", "hint_index", "hint_term",
-    "last_log_index", "last_log_term", "read_round", "request_id",  "read_index",
+    "prev_log_index", "prev_log_term",   "commit",       "match_index",
+    "hint_index",     "hint_term",       "last_log_index", "last_log_term",
+    "read_round",     "request_id",      "read_index",   "snapshot_offset",
+    "snapshot_size",  "snapshot_crc",    "chunk_crc",    "snapshot_configuration_index",
 };
 
-// Flags that carry no value, and the entry list, after the numeric fields.
+// Flags that carry no value, and the variable-length parts. Bits 0-10 are
+// the first numeric fields, 14-18 the snapshot ones.
 constexpr std::uint64_t kRejectBit = 1ULL << 11;
 constexpr std::uint64_t kLeadershipTransferBit = 1ULL << 12;
 constexpr std::uint64_t kEntriesBit = 1ULL << 13;
-constexpr std::uint64_t kKnownFieldsMask = (1ULL << 14) - 1;
+constexpr std::uint64_t kLastChunkBit = 1ULL << 19;
+constexpr std::uint64_t kChunkBit = 1ULL << 20;
+constexpr std::uint64_t kSnapshotConfigurationBit = 1ULL << 21;
+constexpr std::uint64_t kKnownFieldsMask = (1ULL << 22) - 1;
 
-constexpr std::uint64_t bit(Field field) { return 1ULL << static_cast<unsigned>(field); }
+constexpr std::uint64_t bit(Field field) {
+  const auto position = static_cast<unsigned>(field);
+  return 1ULL << (position < kFirstSnapshotField ? position : position + 3);
+}
 
 // One accessor for encode (const) and decode (mutable), so that both walk
 // the fields through the same switch and cannot disagree on the mapping.
@@ -73,11 +89,22 @@ auto& field_value(M& m, Field field) {
       return m.request_id;
     case Field::kReadIndex:
       return m.read_index.value;
+    case Field::kSnapshotOffset:
+      return m.snapshot_offset;
+    case Field::kSnapshotSize:
+      return m.snapshot_size;
+    case Field::kSnapshotCrc:
+      return m.snapshot_crc;
+    case Field::kChunkCrc:
+      return m.chunk_crc;
+    case Field::kSnapshotConfigurationIndex:
+      return m.snapshot_configuration_index.value;
   }
   return m.read_index.value;  // unreachable: the switch covers every Field
 }
 
-constexpr std::uint8_t kLastMessageType = static_cast<std::uint8_t>(MessageType::kTimeoutNow);
+constexpr std::uint8_t kLastMessageType =
+    static_cast<std::uint8_t>(MessageType::kSnapshotChunkResponse);
 constexpr std::uint8_t kLastEntryType = static_cast<std::uint8_t>(EntryType::kConfiguration);
 constexpr std::uint8_t kLastSuffrage = static_cast<std::uint8_t>(Suffrage::kLearner);
 
@@ -97,6 +124,9 @@ std::uint64_t field_mask(const Message& m) {
   if (m.reject) mask |= kRejectBit;
   if (m.leadership_transfer) mask |= kLeadershipTransferBit;
   if (!m.entries.empty()) mask |= kEntriesBit;
+  if (m.last_chunk) mask |= kLastChunkBit;
+  if (!m.chunk.empty()) mask |= kChunkBit;
+  if (!m.snapshot_configuration.servers.empty()) mask |= kSnapshotConfigurationBit;
   return mask;
 }
 
@@ -194,7 +224,7 @@ MessageType read_message_type(ByteReader& reader) {
 // The mask and the fields it announces. A field announced with the value 0
 // is refused: the writer never sends one, and accepting it would let two
 // frames mean the same message.
-void read_fields(ByteReader& reader, Message& m, const DecodeLimits& limits) {
+std::uint64_t read_fields(ByteReader& reader, Message& m, const DecodeLimits& limits) {
   const std::uint64_t mask = reader.varint("field mask");
   if (reader.ok() && (mask & ~kKnownFieldsMask) != 0) {
     reader.fail("unknown fields in mask " + std::to_string(mask));
@@ -209,7 +239,9 @@ void read_fields(ByteReader& reader, Message& m, const DecodeLimits& limits) {
   }
   m.reject = (mask & kRejectBit) != 0;
   m.leadership_transfer = (mask & kLeadershipTransferBit) != 0;
+  m.last_chunk = (mask & kLastChunkBit) != 0;
   if ((mask & kEntriesBit) != 0) m.entries = read_entries(reader, limits);
+  return mask;
 }
 
 void write_server(ByteWriter& writer, const Server& server) {
@@ -242,6 +274,27 @@ void check_unique_ids(ByteReader& reader, const std::vector<Server>& servers) {
   if (duplicate != ids.end()) reader.fail("server " + std::to_string(*duplicate) + " listed twice");
 }
 
+std::vector<Server> read_servers(ByteReader& reader, const DecodeLimits& limits) {
+  const std::uint64_t count = reader.varint("server count");
+  std::vector<Server> servers;
+  if (check_count(reader, "server count", count, limits.max_servers, "max_servers",
+                  kMinServerBytes)) {
+    servers.reserve(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < count && reader.ok(); ++i) {
+      reader.within("server", i);
+      servers.push_back(read_server(reader, limits));
+    }
+    reader.within(nullptr, 0);
+  }
+  if (reader.ok()) check_unique_ids(reader, servers);
+  return servers;
+}
+
+void write_servers(ByteWriter& writer, const std::vector<Server>& servers) {
+  writer.varint(servers.size());
+  for (const Server& server : servers) write_server(writer, server);
+}
+
 }  // namespace
 
 std::string encode(const Message& m) {
@@ -260,6 +313,10 @@ std::string encode(const Message& m) {
     writer.varint(m.entries.size());
     for (const LogEntry& entry : m.entries) write_entry(writer, entry);
   }
+  if (!m.chunk.empty()) writer.length_prefixed(m.chunk);
+  if (!m.snapshot_configuration.servers.empty()) {
+    write_servers(writer, m.snapshot_configuration.servers);
+  }
   return writer.take();
 }
 
@@ -272,9 +329,23 @@ Result<Message> decode(std::string_view frame, const DecodeLimits& limits) {
   m.from = ServerId(reader.varint("from"));
   m.to = ServerId(reader.varint("to"));
   m.term = read_term(reader, "term");
-  read_fields(reader, m, limits);
+  const std::uint64_t mask = read_fields(reader, m, limits);
+  if (reader.ok() && (mask & kChunkBit) != 0) {
+    m.chunk = std::string(
+        reader.length_prefixed("snapshot chunk", limits.max_chunk_bytes, "max_chunk_bytes"));
+    if (reader.ok() && m.chunk.empty()) reader.fail("snapshot chunk present but empty");
+  }
+  if (reader.ok() && (mask & kSnapshotConfigurationBit) != 0) {
+    m.snapshot_configuration.servers = read_servers(reader, limits);
+    if (reader.ok() && m.snapshot_configuration.servers.empty()) {
+      reader.fail("snapshot configuration present but empty");
+    }
+  }
   for (const Term term : {m.prev_log_term, m.hint_term, m.last_log_term}) {
     if (reader.ok() && term > kMaxTerm) reader.fail("a term field above kMaxTerm");
+  }
+  for (const std::uint64_t crc : {m.snapshot_crc, m.chunk_crc}) {
+    if (reader.ok() && crc > 0xFFFFFFFFull) reader.fail("a CRC-32C field above 2^32");
   }
   reader.expect_end();
   if (!reader.ok()) return reader.status();
@@ -306,8 +377,7 @@ Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& 
 std::string encode_configuration(const Configuration& configuration) {
   ByteWriter writer;
   writer.u8(kConfigurationFormatVersion);
-  writer.varint(configuration.servers.size());
-  for (const Server& server : configuration.servers) write_server(writer, server);
+  write_servers(writer, configuration.servers);
   return writer.take();
 }
 
@@ -315,18 +385,8 @@ Result<Configuration> decode_configuration(std::string_view bytes, const DecodeL
   ByteReader reader(bytes, "configuration");
   check_frame_size(reader, bytes, limits);
   check_version(reader, kConfigurationFormatVersion);
-  const std::uint64_t count = reader.varint("server count");
   Configuration configuration;
-  if (check_count(reader, "server count", count, limits.max_servers, "max_servers",
-                  kMinServerBytes)) {
-    configuration.servers.reserve(static_cast<std::size_t>(count));
-    for (std::size_t i = 0; i < count && reader.ok(); ++i) {
-      reader.within("server", i);
-      configuration.servers.push_back(read_server(reader, limits));
-    }
-    reader.within(nullptr, 0);
-  }
-  if (reader.ok()) check_unique_ids(reader, configuration.servers);
+  configuration.servers = read_servers(reader, limits);
   reader.expect_end();
   if (!reader.ok()) return reader.status();
   return configuration;

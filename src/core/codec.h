@@ -48,6 +48,8 @@ struct DecodeLimits {
   std::uint64_t max_servers = 1024;
   // One server's address ("host:port", a DNS name, ...).
   std::uint64_t max_address_bytes = 1024;
+  // The bytes of one snapshot chunk.
+  std::uint64_t max_chunk_bytes = 16ULL << 20;
 };
 
 std::string encode(const Message& message);

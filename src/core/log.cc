@@ -41,6 +41,21 @@ void RaftLog::truncate_from(Index index) {
   entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(offset(index)), entries_.end());
 }
 
+void RaftLog::compact(Index through) {
+  KEEL_CHECK("compaction stays within the log", through >= base_index_ && through <= last_index());
+  if (through == base_index_) return;
+  base_term_ = entries_[offset(through)].term();
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(offset(through)) + 1);
+  base_index_ = through;
+}
+
+void RaftLog::reset(Index index, Term term) {
+  KEEL_CHECK("terms stay within kMaxTerm", term <= kMaxTerm);
+  entries_.clear();
+  base_index_ = index;
+  base_term_ = term;
+}
+
 std::vector<LogEntry> RaftLog::slice(Index from, Index to, std::size_t max_count,
                                      std::uint64_t max_bytes) const {
   std::vector<LogEntry> out;

@@ -26,6 +26,10 @@ class RaftLog {
   RaftLog(Index base_index, Term base_term, std::vector<LogEntry> entries);
 
   Index first_index() const { return base_index_.next(); }
+  // The position just before the first entry: the last entry a snapshot
+  // covers once the log was compacted or a snapshot installed (0/0 before).
+  Index base_index() const { return base_index_; }
+  Term base_term() const { return base_term_; }
   Index last_index() const { return base_index_ + entries_.size(); }
   Term last_term() const { return entries_.empty() ? base_term_ : entries_.back().term(); }
   bool empty() const { return entries_.empty(); }
@@ -44,6 +48,12 @@ class RaftLog {
   // Removes every entry at index >= `index` (a conflicting suffix, §5.3).
   // Requires index > base index.
   void truncate_from(Index index);
+  // Drops every entry up to `through` (compaction after a snapshot), which
+  // becomes the base. Requires base index <= through <= last index.
+  void compact(Index through);
+  // Drops every entry: the log continues after (index, term), the end of an
+  // installed snapshot.
+  void reset(Index index, Term term);
 
   // Entries [from, to] limited to max_count entries and max_bytes (always at
   // least one entry when the range is not empty).

@@ -15,6 +15,9 @@ const char* to_string(MessageType type) {
     case MessageType::kReadIndexRequest: return "ReadIndexRequest";
     case MessageType::kReadIndexResponse: return "ReadIndexResponse";
     case MessageType::kTimeoutNow: return "TimeoutNow";
+    case MessageType::kSnapshotRequest: return "SnapshotRequest";
+    case MessageType::kSnapshotChunk: return "SnapshotChunk";
+    case MessageType::kSnapshotChunkResponse: return "SnapshotChunkResponse";
   }
   return "Unknown";
 }
@@ -23,6 +26,10 @@ bool is_response(MessageType type) {
   return type == MessageType::kAppendResponse || type == MessageType::kHeartbeatResponse ||
          type == MessageType::kPreVoteResponse || type == MessageType::kVoteResponse ||
          type == MessageType::kReadIndexResponse;
+}
+
+bool is_shell_message(MessageType type) {
+  return type == MessageType::kSnapshotChunk || type == MessageType::kSnapshotChunkResponse;
 }
 
 std::string to_string(const LogEntry& entry) {
@@ -90,6 +97,22 @@ std::string to_string(const Message& m) {
       text += m.reject ? " reject" : " index=" + std::to_string(m.read_index.value);
       break;
     case MessageType::kTimeoutNow:
+      break;
+    case MessageType::kSnapshotRequest:
+      text += " snapshot=" + pos(m.prev_log_index, m.prev_log_term) +
+              " commit=" + std::to_string(m.commit.value);
+      break;
+    case MessageType::kSnapshotChunk:
+      text += " snapshot=" + pos(m.prev_log_index, m.prev_log_term) +
+              " offset=" + std::to_string(m.snapshot_offset) +
+              " bytes=" + std::to_string(m.chunk.size()) + "/" + std::to_string(m.snapshot_size);
+      if (m.last_chunk) text += " last";
+      break;
+    case MessageType::kSnapshotChunkResponse:
+      text += " snapshot=" + pos(m.prev_log_index, m.prev_log_term) +
+              " offset=" + std::to_string(m.snapshot_offset);
+      if (m.last_chunk) text += " complete";
+      if (m.reject) text += " reject";
       break;
   }
   return text;

@@ -25,6 +25,16 @@ enum class MessageType : std::uint8_t {
   kReadIndexRequest,   // follower -> leader: give me a read index for request_id
   kReadIndexResponse,  // leader -> follower: read_index for request_id, or reject
   kTimeoutNow,         // leader -> transfer target: campaign now, ignoring leases
+  // leader -> follower: your next entry is compacted here; install the
+  // snapshot that ends at (prev_log_index, prev_log_term). The core emits it;
+  // the shell streams the snapshot's bytes (kSnapshotChunk) and, once the
+  // follower holds them durably, steps this message into the follower's
+  // core, which answers with a kAppendResponse.
+  kSnapshotRequest,
+  // Between shells, never stepped into a core: one chunk of a snapshot's
+  // bytes, and its acknowledgement (see runtime/snapshot_transfer.h).
+  kSnapshotChunk,
+  kSnapshotChunkResponse,
 };
 
 const char* to_string(MessageType type);
@@ -69,6 +79,24 @@ struct Message {
   std::uint64_t request_id = 0;
   Index read_index;
 
+  // kSnapshotChunk (the snapshot is named by prev_log_index and
+  // prev_log_term): where `chunk` starts in the snapshot's bytes, the whole
+  // snapshot's size and CRC-32C, the chunk's own CRC-32C, and whether it is
+  // the last chunk. kSnapshotChunkResponse: snapshot_offset is how many
+  // bytes the receiver holds (where the sender resumes); last_chunk says the
+  // whole snapshot is durable there; reject says the receiver refuses the
+  // transfer (another leader or term).
+  std::uint64_t snapshot_offset = 0;
+  std::uint64_t snapshot_size = 0;
+  std::uint64_t snapshot_crc = 0;  // a CRC-32C: below 2^32
+  std::uint64_t chunk_crc = 0;     // likewise
+  bool last_chunk = false;
+  std::string chunk;
+  // kSnapshotRequest and kSnapshotChunk: the configuration as of the
+  // snapshot's index, and the index of the entry that held it.
+  Configuration snapshot_configuration;
+  Index snapshot_configuration_index;
+
   bool operator==(const Message&) const = default;
 };
 
@@ -78,5 +106,8 @@ std::string to_string(const LogEntry& entry);
 
 // Whether a message is a response that, by itself, makes a node raise its term.
 bool is_response(MessageType type);
+// Whether a message travels between shells only (snapshot chunks): a core
+// never sees one.
+bool is_shell_message(MessageType type);
 
 }  // namespace keel::core

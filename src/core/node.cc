@@ -26,7 +26,7 @@ constexpr std::size_t kMaxRememberedRounds = 1024;
 
 bool is_leader_message(MessageType type) {
   return type == MessageType::kAppendRequest || type == MessageType::kHeartbeatRequest ||
-         type == MessageType::kTimeoutNow;
+         type == MessageType::kTimeoutNow || type == MessageType::kSnapshotRequest;
 }
 
 }  // namespace
@@ -65,6 +65,9 @@ Node::Node(CoreConfig config, BootState boot)
   // between the two writes; entries already applied are committed.
   commit_ = std::max(std::min(boot.hard_state.commit, log_.last_index()), boot.applied);
   KEEL_CHECK("applied entries are in the log", boot.applied <= log_.last_index());
+  KEEL_CHECK("a durable snapshot covers the log base", boot.log_base_index <= boot.snapshot_index);
+  snapshot_index_ = boot.snapshot_index;
+  snapshot_term_ = boot.snapshot_term;
   applied_ = boot.applied;
   applied_handed_ = boot.applied;
   persisted_ = log_.last_index();
@@ -136,6 +139,7 @@ void Node::tick_leader() {
 
 void Node::step(const Message& m) {
   KEEL_CHECK("message is addressed to this node", m.to == id());
+  KEEL_CHECK("snapshot chunks stay in the shell", !is_shell_message(m.type));
   if (step_term(m)) step_by_type(m);
   check_invariants();
 }
@@ -156,7 +160,8 @@ bool Node::step_term(const Message& m) {
     return true;
   }
   if (m.term < term_) {
-    if (m.type == MessageType::kAppendRequest || m.type == MessageType::kHeartbeatRequest) {
+    if (m.type == MessageType::kAppendRequest || m.type == MessageType::kHeartbeatRequest ||
+        m.type == MessageType::kSnapshotRequest) {
       // A leader of an older term. With pre-vote and check-quorum our term may
       // have risen without it ever hearing of it; answer with our term so it
       // steps down instead of lingering as a leader nobody follows.
@@ -204,6 +209,12 @@ void Node::step_by_type(const Message& m) {
     case MessageType::kTimeoutNow:
       handle_timeout_now(m);
       break;
+    case MessageType::kSnapshotRequest:
+      handle_snapshot(m);
+      break;
+    case MessageType::kSnapshotChunk:
+    case MessageType::kSnapshotChunkResponse:
+      break;  // refused in step()
   }
 }
 
@@ -313,6 +324,41 @@ Status Node::transfer_leadership(ServerId target) {
   maybe_send_timeout_now(target);
   needs_flush_ = true;
   return Status::ok();
+}
+
+// --- snapshots -----------------------------------------------------------------
+
+void Node::on_snapshot(Index index, Term term) {
+  KEEL_CHECK("a snapshot covers only applied entries", index <= applied_);
+  KEEL_CHECK("a snapshot's term is its last entry's",
+             !log_.term_at(index).has_value() || log_.term_at(index) == term);
+  if (index <= snapshot_index_) return;
+  snapshot_index_ = index;
+  snapshot_term_ = term;
+}
+
+Status Node::compact(Index through) {
+  if (through <= log_.base_index()) return Status::ok();
+  if (through > applied_) {
+    return Status::invalid_argument("compact: entry " + std::to_string(through.value) +
+                                    " is not applied (applied " +
+                                    std::to_string(applied_.value) + ")");
+  }
+  if (through > snapshot_index_) {
+    return Status::invalid_argument("compact: entry " + std::to_string(through.value) +
+                                    " is in no durable snapshot (the newest ends at " +
+                                    std::to_string(snapshot_index_.value) + ")");
+  }
+  log_.compact(through);
+  check_invariants();
+  return Status::ok();
+}
+
+void Node::report_snapshot_failed(ServerId peer) {
+  Progress* pr = find_progress(peer);
+  if (pr == nullptr || pr->state != ProgressState::kSnapshot) return;
+  pr->become_probe();
+  needs_flush_ = true;
 }
 
 // --- roles -------------------------------------------------------------------
@@ -479,6 +525,50 @@ void Node::append_from_leader(const Message& m) {
   send(std::move(reply));  // after persist: it promises the entries are durable
 }
 
+void Node::handle_snapshot(const Message& m) {
+  KEEL_CHECK("election safety: one leader per term", !is_leader());
+  if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
+  set_leader(m.from);
+  election_elapsed_ = 0;
+  leader_contact_elapsed_ = 0;
+  const Index index = m.prev_log_index;
+  Message reply{.type = MessageType::kAppendResponse, .to = m.from, .term = term_};
+  if (index <= commit_) {
+    // We hold everything the snapshot covers, committed: continue from our
+    // commit index.
+    reply.match_index = commit_;
+    send(std::move(reply));
+    return;
+  }
+  snapshot_index_ = std::max(snapshot_index_, index);
+  if (snapshot_index_ == index) snapshot_term_ = m.prev_log_term;
+  if (log_.matches(index, m.prev_log_term)) {
+    // Figure 13, rule 7: our log holds the snapshot's last entry, so it
+    // holds everything before it too (log matching), and what follows may
+    // still be good: keep it and let the state machine apply its way there.
+    advance_commit_to(index);
+  } else {
+    install_snapshot(m);
+  }
+  reply.match_index = index;
+  send(std::move(reply));  // after persist: the install (if any) must be durable
+}
+
+void Node::install_snapshot(const Message& m) {
+  // Our log ends before the snapshot or conflicts with it: none of it can
+  // be trusted past our commit index, which the snapshot covers. Drop it
+  // all; the state machine is replaced by the snapshot's state.
+  const Index index = m.prev_log_index;
+  log_.reset(index, m.prev_log_term);
+  commit_ = index;
+  unstable_from_ = index.next();
+  persisted_ = std::min(persisted_, index.prev());
+  applied_handed_ = index;
+  if (!m.snapshot_configuration.servers.empty()) configuration_ = m.snapshot_configuration;
+  pending_install_ = SnapshotInstall{index, m.prev_log_term, m.snapshot_configuration,
+                                     m.snapshot_configuration_index};
+}
+
 void Node::handle_heartbeat(const Message& m) {
   KEEL_CHECK("election safety: one leader per term", !is_leader());
   if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
@@ -591,13 +681,20 @@ void Node::handle_append_response(const Message& m) {
   pr->recent_active = true;
   needs_flush_ = true;
   if (!m.reject) {
-    if (pr->acknowledge(m.match_index)) {
+    const bool advanced = pr->acknowledge(m.match_index);
+    // A follower sent a snapshot is back on the log once it holds an entry
+    // the log still has (the snapshot's, or one it had anyway).
+    if (pr->state == ProgressState::kSnapshot && pr->match_index >= log_.base_index()) {
+      pr->become_replicate();
+    }
+    if (advanced) {
       if (pr->state == ProgressState::kProbe) pr->become_replicate();
       maybe_commit();
       maybe_send_timeout_now(m.from);
     }
     return;
   }
+  if (pr->state == ProgressState::kSnapshot) return;  // the snapshot's answer decides
   const Index rejected = m.match_index;
   // A rejection of an append we no longer care about (we already moved past
   // it) is stale: acting on it would rewind a healthy follower.
@@ -849,7 +946,10 @@ void Node::send_appends(ServerId peer, Progress& pr) {
   while (pr.can_send() && pr.next_index <= log_.last_index()) {
     const Index prev = pr.next_index.prev();
     std::optional<Term> prev_term = log_.term_at(prev);
-    KEEL_CHECK("replication source is still in the log", prev_term.has_value());
+    if (!prev_term.has_value()) {
+      send_snapshot(peer, pr);  // the entries it needs are compacted away
+      return;
+    }
     std::vector<LogEntry> entries =
         log_.slice(pr.next_index, log_.last_index(), config_.max_append_entries,
                    config_.max_append_bytes);
@@ -868,6 +968,19 @@ void Node::send_appends(ServerId peer, Progress& pr) {
   }
 }
 
+void Node::send_snapshot(ServerId peer, Progress& pr) {
+  KEEL_CHECK("a durable snapshot covers the compacted entries",
+             snapshot_index_ >= log_.base_index() && !snapshot_index_.is_zero());
+  pr.become_snapshot(snapshot_index_);
+  send(Message{.type = MessageType::kSnapshotRequest,
+               .to = peer,
+               .term = term_,
+               .prev_log_index = snapshot_index_,
+               .prev_log_term = snapshot_term_,
+               .commit = commit_,
+               .snapshot_configuration = configuration_});
+}
+
 void Node::send_commit_notice(ServerId peer, Progress& pr) {
   // Nothing new to send, but the commit index moved: tell the follower, so it
   // can apply (and serve follower reads) without waiting for a heartbeat. The
@@ -875,12 +988,14 @@ void Node::send_commit_notice(ServerId peer, Progress& pr) {
   // and the follower may commit only up to that match (the clamp).
   const Index learnable = std::min(commit_, pr.match_index);
   if (pr.commit_sent >= learnable || pr.state != ProgressState::kReplicate) return;
+  const std::optional<Term> match_term = log_.term_at(pr.match_index);
+  if (!match_term) return;  // compacted: the next heartbeat carries the commit
   pr.commit_sent = learnable;
   send(Message{.type = MessageType::kAppendRequest,
                .to = peer,
                .term = term_,
                .prev_log_index = pr.match_index,
-               .prev_log_term = *log_.term_at(pr.match_index),
+               .prev_log_term = *match_term,
                .commit = commit_});
 }
 
@@ -926,7 +1041,8 @@ void Node::send(Message message) {
 
 bool Node::has_ready() const {
   return needs_flush_ || !messages_.empty() || !messages_after_persist_.empty() ||
-         hard_state() != last_hard_state_ || unstable_from_ <= log_.last_index() ||
+         hard_state() != last_hard_state_ || pending_install_.has_value() ||
+         unstable_from_ <= log_.last_index() ||
          applied_handed_ < apply_limit() || !read_states_.empty() || !events_.empty();
 }
 
@@ -938,6 +1054,8 @@ Ready Node::ready() {
     ready.hard_state = hard_state();
     last_hard_state_ = hard_state();
   }
+  ready.snapshot = std::move(pending_install_);
+  pending_install_.reset();
   if (unstable_from_ <= log_.last_index()) {
     ready.entries = log_.slice(unstable_from_, log_.last_index(), SIZE_MAX, UINT64_MAX);
     unstable_from_ = log_.last_index().next();
@@ -1001,11 +1119,14 @@ void Node::check_invariants() {
   KEEL_CHECK("applied <= committed", applied_ <= commit_);
   KEEL_CHECK("committed <= last index", commit_ <= log_.last_index());
   KEEL_CHECK("persisted <= last index", persisted_ <= log_.last_index());
+  KEEL_CHECK("the log base is committed", log_.base_index() <= commit_);
+  KEEL_CHECK("a durable snapshot covers the log base", log_.base_index() <= snapshot_index_);
   KEEL_CHECK("a vote is only cast by a voter's term", vote_.is_zero() || !term_.is_zero());
   KEEL_CHECK("the durable term is never ahead of the term", durable_term_ <= term_);
   if (const auto* leader = std::get_if<LeaderRole>(&role_)) {
     KEEL_CHECK("a leader's term-start entry is of its term",
-               log_.term_at(leader->term_start_index) == term_);
+               leader->term_start_index <= log_.base_index() ||
+                   log_.term_at(leader->term_start_index) == term_);
     KEEL_CHECK("leader knows itself as leader", leader_ == id());
   }
   checked_term_ = term_;

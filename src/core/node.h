@@ -43,6 +43,10 @@ struct BootState {
   // The highest index the state machine is known to have applied.
   Index applied;
   Configuration configuration;
+  // The newest durable snapshot (zero if none): it covers the log base, so
+  // log_base_index <= snapshot_index.
+  Index snapshot_index;
+  Term snapshot_term;
 };
 
 // Votes gathered by a pre-candidate or candidate.
@@ -121,6 +125,20 @@ class Node {
   // the transfer is abandoned after an election timeout.
   Status transfer_leadership(ServerId target);
 
+  // --- snapshots ------------------------------------------------------------
+  // The shell made a snapshot of the state machine through `index` (whose
+  // entry has `term`) durable. A leader sends the newest one to followers
+  // whose next entry is compacted away.
+  void on_snapshot(Index index, Term term);
+  // Drops the log's entries up to `through`, which must be applied and in a
+  // durable snapshot (InvalidArgument otherwise); the shell cuts its log
+  // store to match. A `through` at or below the log base changes nothing.
+  Status compact(Index through);
+  // The shell gave up sending `peer` the snapshot asked for (a failed read,
+  // no progress): the leader probes the follower again, which asks for a
+  // snapshot anew if it is still needed.
+  void report_snapshot_failed(ServerId peer);
+
   // --- output ---------------------------------------------------------------
   // Whether ready() may have something (it may still return an empty Ready).
   bool has_ready() const;
@@ -148,6 +166,8 @@ class Node {
   Index commit_index() const { return commit_; }
   Index applied_index() const { return applied_; }
   Index persisted_index() const { return persisted_; }
+  Index snapshot_index() const { return snapshot_index_; }
+  Term snapshot_term() const { return snapshot_term_; }
   Index last_index() const { return log_.last_index(); }
   const RaftLog& log() const { return log_; }
   const Configuration& configuration() const { return configuration_; }
@@ -185,6 +205,8 @@ class Node {
   void handle_read_index_request(const Message& m);
   void handle_read_index_response(const Message& m);
   void handle_timeout_now(const Message& m);
+  void handle_snapshot(const Message& m);
+  void install_snapshot(const Message& m);
 
   void append_from_leader(const Message& m);
   void advance_commit_to(Index index);
@@ -206,6 +228,7 @@ class Node {
 
   void flush_replication();
   void send_appends(ServerId peer, Progress& progress);
+  void send_snapshot(ServerId peer, Progress& progress);
   void send_commit_notice(ServerId peer, Progress& progress);
   void send_heartbeats();
   std::uint64_t open_read_round();
@@ -232,6 +255,9 @@ class Node {
   Term durable_term_;     // the newest term the shell reported durable (on_term_persisted)
   Index unstable_from_;   // the first entry not yet handed to the shell to persist
   HardState last_hard_state_;
+  Index snapshot_index_;  // the newest durable snapshot (the shell's or an installed one)
+  Term snapshot_term_;
+  std::optional<SnapshotInstall> pending_install_;  // not yet handed to the shell
 
   std::uint64_t ticks_ = 0;
   std::uint32_t election_elapsed_ = 0;

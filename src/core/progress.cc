@@ -28,7 +28,15 @@ void Inflights::clear() {
 }
 
 const char* to_string(ProgressState state) {
-  return state == ProgressState::kProbe ? "probe" : "replicate";
+  switch (state) {
+    case ProgressState::kProbe:
+      return "probe";
+    case ProgressState::kReplicate:
+      return "replicate";
+    case ProgressState::kSnapshot:
+      return "snapshot";
+  }
+  return "unknown";
 }
 
 bool Progress::acknowledge(Index index) {
@@ -53,6 +61,13 @@ void Progress::become_replicate() {
   next_index = match_index.next();
 }
 
+void Progress::become_snapshot(Index snapshot_index) {
+  state = ProgressState::kSnapshot;
+  probe_sent = false;
+  inflights.clear();
+  pending_snapshot = snapshot_index;
+}
+
 void Progress::on_heartbeat_response() {
   probe_sent = false;
   if (state == ProgressState::kReplicate && inflights.full()) inflights.free_first();
@@ -60,6 +75,7 @@ void Progress::on_heartbeat_response() {
 
 bool Progress::can_send() const {
   if (state == ProgressState::kProbe) return !probe_sent;
+  if (state == ProgressState::kSnapshot) return false;
   return !inflights.full();
 }
 

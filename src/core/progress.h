@@ -7,6 +7,10 @@
 //   replicate: the logs match up to match_index; the leader streams appends
 //              optimistically, bounded by the in-flight window (count and
 //              bytes), so a slow follower costs bounded memory.
+//   snapshot:  the entries the follower needs next are compacted away; the
+//              shell is sending it the snapshot at pending_snapshot, and no
+//              append goes out until the follower acknowledges it (or the
+//              shell reports the transfer failed: back to probe).
 //
 // Thread safety: a value owned by the leader role of one Node.
 #pragma once
@@ -47,7 +51,7 @@ class Inflights {
   std::uint64_t bytes_ = 0;
 };
 
-enum class ProgressState : std::uint8_t { kProbe, kReplicate };
+enum class ProgressState : std::uint8_t { kProbe, kReplicate, kSnapshot };
 
 const char* to_string(ProgressState state);
 
@@ -71,11 +75,14 @@ struct Progress {
   // The highest commit index this follower can have learned from what we
   // sent (clamped to the entries each append verified).
   Index commit_sent;
+  // In snapshot state: the index of the snapshot being sent.
+  Index pending_snapshot;
 
   // Records an acknowledgement up to `index`. Returns false if it was stale.
   bool acknowledge(Index index);
   void become_probe();
   void become_replicate();
+  void become_snapshot(Index snapshot_index);
   // Whether the leader may send an append now.
   bool can_send() const;
   // A heartbeat response shows the follower is alive. If the window is full

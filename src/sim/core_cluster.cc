@@ -120,6 +120,14 @@ std::vector<core::Message> CoreCluster::deliver(const MessageFilter& filter) {
   std::vector<core::Message> delivered;
   for (core::Message& message : batch) {
     if (!link_up(message.from, message.to) || !is_up(message.to)) continue;  // lost
+    if (message.type == core::MessageType::kSnapshotRequest) {
+      // The shell's transfer, in one go: the receiver holds the sender's
+      // snapshot durably before its core hears of it.
+      const Member& sender = member(message.from);
+      auto snapshot = sender.snapshots.find(message.prev_log_index);
+      KEEL_CHECK("a leader sends a snapshot it holds", snapshot != sender.snapshots.end());
+      member(message.to).snapshots[snapshot->first] = snapshot->second;
+    }
     node(message.to).step(message);
     process(message.to);
     delivered.push_back(std::move(message));
@@ -176,11 +184,18 @@ void CoreCluster::set_manual_persist(ServerId id, bool manual) {
 
 void CoreCluster::write_durably(Member& m, const core::Ready& ready) {
   if (ready.hard_state) m.durable_hard_state = *ready.hard_state;
+  if (ready.snapshot) {
+    m.durable_log.clear();
+    m.durable_log_base = ready.snapshot->index;
+    m.durable_log_base_term = ready.snapshot->term;
+  }
   if (!ready.entries.empty()) {
-    // The durable log holds indices 1, 2, ... in order: cut by position, not
-    // by scanning (a scan made every write cost the whole log's length).
+    // The durable log holds the indices after its base in order: cut by
+    // position, not by scanning (a scan made every write cost the whole
+    // log's length).
     const Index first = ready.entries.front().index;
-    const auto keep = static_cast<std::size_t>(first.value - 1);
+    KEEL_CHECK("writes follow the durable log base", first > m.durable_log_base);
+    const auto keep = static_cast<std::size_t>(first.value - m.durable_log_base.value - 1);
     if (keep < m.durable_log.size()) m.durable_log.resize(keep);
     m.durable_log.insert(m.durable_log.end(), ready.entries.begin(), ready.entries.end());
   }
@@ -191,6 +206,8 @@ void CoreCluster::finish_persist(Member& m, core::Ready& ready) {
   send_all(ready.messages_after_persist);
   if (!ready.entries.empty()) {
     m.node->on_persisted(ready.entries.back().index, ready.entries.back().term);
+  } else if (ready.snapshot) {
+    m.node->on_persisted(ready.snapshot->index, ready.snapshot->term);
   }
   if (ready.hard_state) m.node->on_term_persisted(ready.hard_state->term);
 }
@@ -220,10 +237,61 @@ void CoreCluster::restart(ServerId id) {
   m.applied.clear();
   core::CoreConfig config = m.config;
   config.random_seed = m.config.random_seed + 7919 * m.restarts++;
-  core::BootState boot{m.durable_hard_state, Index{0}, Term{0},
-                       m.durable_log,        Index{0}, configuration_};
+  core::BootState boot{m.durable_hard_state, m.durable_log_base, m.durable_log_base_term,
+                       m.durable_log,        Index{0},           configuration_};
+  if (!m.snapshots.empty()) {
+    const Snapshot& newest = m.snapshots.rbegin()->second;
+    boot.snapshot_index = newest.index;
+    boot.snapshot_term = newest.term;
+    boot.applied = newest.index;
+    m.applied = newest.state;
+    // The log must hold the snapshot's last entry to be kept (a crash can
+    // fall between receiving a snapshot and dropping the log it replaces).
+    const bool holds = newest.index == m.durable_log_base
+                           ? newest.term == m.durable_log_base_term
+                           : newest.index > m.durable_log_base &&
+                                 newest.index.value - m.durable_log_base.value <=
+                                     m.durable_log.size() &&
+                                 m.durable_log[newest.index.value - m.durable_log_base.value - 1]
+                                         .term == newest.term;
+    if (!holds) {
+      m.durable_log.clear();
+      m.durable_log_base = newest.index;
+      m.durable_log_base_term = newest.term;
+      boot.log_base_index = newest.index;
+      boot.log_base_term = newest.term;
+      boot.entries.clear();
+    }
+  }
   m.node = std::make_unique<core::Node>(config, std::move(boot));
   process(id);
+}
+
+Status CoreCluster::snapshot(ServerId id) {
+  Member& m = member(id);
+  core::Node& n = node(id);
+  const Index index = n.applied_index();
+  if (index.is_zero()) return Status::invalid_argument("nothing applied to snapshot");
+  m.snapshots[index] = Snapshot{index, *n.log().term_at(index), m.applied};
+  n.on_snapshot(index, *n.log().term_at(index));
+  process(id);
+  return Status::ok();
+}
+
+Status CoreCluster::compact(ServerId id, Index through) {
+  Member& m = member(id);
+  const Index base_before = node(id).log().base_index();
+  Status status = node(id).compact(through);
+  if (!status.is_ok() || through <= base_before) return status;
+  // The durable log follows: it never holds less than the node's log, and
+  // `through` is applied, so durable.
+  const auto drop = static_cast<std::size_t>(through.value - m.durable_log_base.value);
+  KEEL_CHECK("compaction stays within the durable log", drop <= m.durable_log.size());
+  m.durable_log_base_term = m.durable_log[drop - 1].term;
+  m.durable_log.erase(m.durable_log.begin(), m.durable_log.begin() + static_cast<std::ptrdiff_t>(drop));
+  m.durable_log_base = through;
+  process(id);
+  return status;
 }
 
 // --- driving ---------------------------------------------------------------------
@@ -239,11 +307,19 @@ void CoreCluster::process(ServerId id) {
       // Held back: after-persist messages wait with the write they depend on.
       core::Ready held;
       held.hard_state = ready.hard_state;
+      held.snapshot = ready.snapshot;
       held.entries = std::move(ready.entries);
       held.messages_after_persist = std::move(ready.messages_after_persist);
       m.unpersisted.push_back(std::move(held));
     } else {
       finish_persist(m, ready);
+    }
+    if (ready.snapshot) {
+      // The state machine becomes the snapshot's (it is durable here: the
+      // transfer stored it before the core heard of it).
+      m.applied = m.snapshots.at(ready.snapshot->index).state;
+      ++m.installs;
+      m.node->on_applied(ready.snapshot->index);
     }
     if (!ready.committed_entries.empty()) {
       m.applied.insert(m.applied.end(), ready.committed_entries.begin(),

@@ -86,9 +86,19 @@ class CoreCluster {
   void persist(ServerId id);
   // Drops the node and everything it had not persisted; messages to it are lost.
   void crash(ServerId id);
-  // Rebuilds the node from its durable state (its state machine starts empty
-  // and re-applies the committed log).
+  // Rebuilds the node from its durable state: its state machine starts from
+  // its newest snapshot (or empty) and re-applies the committed log after it.
   void restart(ServerId id);
+
+  // --- snapshots -------------------------------------------------------------
+  // Takes a durable snapshot of the node's state machine at its applied
+  // index (the state is the list of entries applied, see applied()).
+  // InvalidArgument if nothing is applied yet.
+  Status snapshot(ServerId id);
+  // Compacts the node's log (and its durable log) through `through`.
+  Status compact(ServerId id, Index through);
+  // Snapshots installed from a leader so far.
+  std::uint64_t installs(ServerId id) const { return member(id).installs; }
 
   // --- driving and observing -------------------------------------------------
   // Carries out every Ready the node has (send, persist, apply) until quiet.
@@ -96,24 +106,36 @@ class CoreCluster {
   void process_all();
   // The leader with the highest term among running nodes, if any.
   std::optional<ServerId> leader() const;
-  // Entries the node's state machine applied since it last started.
+  // The node's state machine: every entry it reflects, from index 1 (those
+  // of a snapshot it restored included).
   const std::vector<LogEntry>& applied(ServerId id) const;
   // Commands (data of kCommand entries) applied, in order.
   std::vector<std::string> applied_commands(ServerId id) const;
   const std::vector<core::ReadState>& read_states(ServerId id) const;
   const std::vector<core::Event>& events(ServerId id) const;
-  // Durable hard state and log of a node (what survives a crash).
+  // Durable hard state and log of a node (what survives a crash); the log
+  // holds the entries after durable_log_base(id).
   const core::HardState& durable_hard_state(ServerId id) const;
   const std::vector<LogEntry>& durable_log(ServerId id) const;
+  Index durable_log_base(ServerId id) const { return member(id).durable_log_base; }
   const core::ClusterInvariants& invariants() const { return invariants_; }
   void check_invariants();
 
  private:
+  struct Snapshot {
+    Index index;
+    Term term;
+    std::vector<LogEntry> state;  // the state machine: entries 1..index
+  };
   struct Member {
     core::CoreConfig config;
     std::unique_ptr<core::Node> node;  // null while crashed
     core::HardState durable_hard_state;
-    std::vector<LogEntry> durable_log;
+    Index durable_log_base;
+    Term durable_log_base_term;
+    std::vector<LogEntry> durable_log;  // entries after durable_log_base
+    std::map<Index, Snapshot> snapshots;  // durable, by index (tests are short: all kept)
+    std::uint64_t installs = 0;
     bool manual_persist = false;
     std::vector<core::Ready> unpersisted;  // manual mode: waiting for persist()
     std::vector<LogEntry> applied;

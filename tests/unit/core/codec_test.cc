@@ -50,12 +50,21 @@ Message message_with_all_fields(MessageType type) {
   m.read_round = 1234567;
   m.request_id = kMax64;
   m.read_index = Index(303);
+  m.snapshot_offset = 1ULL << 40;
+  m.snapshot_size = (1ULL << 40) + 17;
+  m.snapshot_crc = 0xFFFFFFFFu;
+  m.chunk_crc = 0x01020304u;
+  m.last_chunk = true;
+  m.chunk = std::string("chunk\0bytes", 11);
+  m.snapshot_configuration = Configuration{{Server{ServerId(1), "a:1", Suffrage::kVoter},
+                                            Server{ServerId(2), "b:2", Suffrage::kLearner}}};
+  m.snapshot_configuration_index = Index(17);
   return m;
 }
 
 std::vector<MessageType> all_message_types() {
   std::vector<MessageType> types;
-  for (int t = 0; t <= static_cast<int>(MessageType::kTimeoutNow); ++t) {
+  for (int t = 0; t <= static_cast<int>(MessageType::kSnapshotChunkResponse); ++t) {
     types.push_back(static_cast<MessageType>(t));
   }
   return types;
@@ -351,8 +360,8 @@ TEST(CodecTest, empty_frame_is_refused) {
 
 TEST(CodecTest, unknown_message_type_is_refused) {
   std::string frame = encode(Message{});
-  frame[1] = static_cast<char>(static_cast<int>(MessageType::kTimeoutNow) + 1);
-  expect_corruption(decode(frame).status(), "unknown message type 11");
+  frame[1] = static_cast<char>(static_cast<int>(MessageType::kSnapshotChunkResponse) + 1);
+  expect_corruption(decode(frame).status(), "unknown message type 14");
 }
 
 TEST(CodecTest, unknown_entry_type_is_refused) {
@@ -365,8 +374,46 @@ TEST(CodecTest, unknown_entry_type_is_refused) {
 }
 
 TEST(CodecTest, unknown_field_bit_is_refused) {
-  ByteWriter writer = frame_header(1ULL << 14);
+  ByteWriter writer = frame_header(1ULL << 22);
   expect_corruption(decode(writer.take()).status(), "unknown fields");
+}
+
+TEST(CodecTest, snapshot_chunk_above_max_chunk_bytes_is_refused) {
+  Message m = message_with_all_fields(MessageType::kSnapshotChunk);
+  m.chunk = std::string(1000, 'c');
+  DecodeLimits limits;
+  limits.max_chunk_bytes = 999;
+  expect_corruption(decode(encode(m), limits).status(), "max_chunk_bytes");
+  limits.max_chunk_bytes = 1000;
+  EXPECT_TRUE(decode(encode(m), limits).is_ok());
+}
+
+TEST(CodecTest, crc_fields_above_32_bits_are_refused) {
+  Message m = message_with_all_fields(MessageType::kSnapshotChunk);
+  m.chunk_crc = 1ULL << 32;
+  expect_corruption(decode(encode(m)).status(), "CRC-32C");
+  m = message_with_all_fields(MessageType::kSnapshotChunk);
+  m.snapshot_crc = 1ULL << 33;
+  expect_corruption(decode(encode(m)).status(), "CRC-32C");
+}
+
+TEST(CodecTest, empty_chunk_or_configuration_announced_is_refused) {
+  constexpr std::uint64_t kChunkBit = 1ULL << 20;              // docs/formats.md
+  constexpr std::uint64_t kSnapshotConfigurationBit = 1ULL << 21;
+  ByteWriter chunk = frame_header(kChunkBit, static_cast<std::uint8_t>(MessageType::kSnapshotChunk));
+  chunk.varint(0);
+  expect_corruption(decode(chunk.take()).status(), "snapshot chunk present but empty");
+  ByteWriter configuration = frame_header(
+      kSnapshotConfigurationBit, static_cast<std::uint8_t>(MessageType::kSnapshotRequest));
+  configuration.varint(0);
+  expect_corruption(decode(configuration.take()).status(),
+                    "snapshot configuration present but empty");
+}
+
+TEST(CodecTest, snapshot_configuration_with_a_duplicate_server_is_refused) {
+  Message m = message_with_all_fields(MessageType::kSnapshotRequest);
+  m.snapshot_configuration.servers[1].id = ServerId(1);
+  expect_corruption(decode(encode(m)).status(), "listed twice");
 }
 
 TEST(CodecTest, field_announced_with_value_zero_is_refused) {

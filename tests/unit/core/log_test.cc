@@ -128,6 +128,48 @@ TEST(RaftLog, LastIndexOfTermFindsTheEndOfThatTermOrNothing) {
   EXPECT_EQ(log.last_index_of_term(T(0)), std::nullopt);
 }
 
+TEST(RaftLog, CompactMovesTheBaseAndRemembersItsTerm) {
+  RaftLog log(I(0), T(0), log_with_terms({1, 1, 2, 2, 3}));
+  log.compact(I(3));
+  EXPECT_EQ(log.base_index(), I(3));
+  EXPECT_EQ(log.base_term(), T(2));
+  EXPECT_EQ(log.first_index(), I(4));
+  EXPECT_EQ(log.last_index(), I(5));
+  EXPECT_EQ(log.term_at(I(3)), T(2));
+  EXPECT_EQ(log.term_at(I(2)), std::nullopt);
+  EXPECT_EQ(log.at(I(4)).data, "4/2");
+  // Compacting to the base changes nothing; compacting everything leaves an
+  // empty log that still knows where it continues.
+  log.compact(I(3));
+  EXPECT_EQ(log.first_index(), I(4));
+  log.compact(I(5));
+  EXPECT_TRUE(log.empty());
+  EXPECT_EQ(log.last_index(), I(5));
+  EXPECT_EQ(log.last_term(), T(3));
+  EXPECT_TRUE(log.matches(I(5), T(3)));
+  log.append(LogEntry{T(3), I(6), EntryType::kCommand, "next"});
+  EXPECT_EQ(log.at(I(6)).data, "next");
+}
+
+TEST(RaftLog, ResetDropsEveryEntryAndContinuesAfterTheNewBase) {
+  RaftLog log(I(0), T(0), log_with_terms({1, 1, 2, 2, 3}));
+  log.reset(I(9), T(4));
+  EXPECT_TRUE(log.empty());
+  EXPECT_EQ(log.first_index(), I(10));
+  EXPECT_EQ(log.last_term(), T(4));
+  EXPECT_EQ(log.term_at(I(5)), std::nullopt);
+  EXPECT_TRUE(log.matches(I(9), T(4)));
+  // Below the old end too: nothing of the old log survives.
+  log.reset(I(2), T(4));
+  EXPECT_EQ(log.last_index(), I(2));
+  EXPECT_EQ(log.term_at(I(1)), std::nullopt);
+}
+
+TEST(RaftLog, CompactingPastTheEndIsAProgrammingError) {
+  RaftLog log(I(0), T(0), log_with_terms({1, 1}));
+  EXPECT_DEATH(log.compact(I(3)), "compaction stays within the log");
+}
+
 TEST(RaftLog, LastIndexOfTermCountsTheBasePosition) {
   RaftLog log(I(4), T(2), {LogEntry{T(3), I(5), EntryType::kCommand, "a"}});
   EXPECT_EQ(log.last_index_of_term(T(2)), I(4));

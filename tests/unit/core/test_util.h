@@ -168,9 +168,13 @@ inline bool has_event(const std::vector<Event>& events, EventKind kind) {
 // would: persist, apply. Returns the Ready (its messages are for the caller).
 inline Ready drain(Node& node) {
   Ready ready = node.ready();
-  if (!ready.entries.empty())
+  if (!ready.entries.empty()) {
     node.on_persisted(ready.entries.back().index, ready.entries.back().term);
+  } else if (ready.snapshot) {
+    node.on_persisted(ready.snapshot->index, ready.snapshot->term);
+  }
   if (ready.hard_state) node.on_term_persisted(ready.hard_state->term);
+  if (ready.snapshot) node.on_applied(ready.snapshot->index);
   if (!ready.committed_entries.empty()) node.on_applied(ready.committed_entries.back().index);
   return ready;
 }
