@@ -40,7 +40,14 @@ class LogStore {
   // continues at up_to + 1. Durable on return; an up_to below first_index()
   // changes nothing. Fail-stop like append().
   virtual Status truncate_prefix(Index up_to) = 0;
-  // Whether append() and truncate_prefix() may wait on the disk (an
+  // Removes every entry, whatever its index: the log is empty and continues
+  // at base + 1 (which may lie below the last entry it held). Installing a
+  // snapshot whose last entry the log does not hold calls this: nothing of
+  // a log that conflicts with the snapshot may survive a crash. Durable and
+  // atomic on return (after a crash the log is either the old one or the
+  // empty one); fail-stop like append().
+  virtual Status reset(Index base) = 0;
+  // Whether append(), truncate_prefix() and reset() may wait on the disk (an
   // fdatasync). The runtime gives the log writer a thread of its own for a
   // store that may; a store that only touches memory returns false, and its
   // writes run on the raft loop's thread (see Config::thread_policy).
@@ -68,6 +75,7 @@ class MemoryLogStore final : public LogStore {
   Result<std::vector<LogEntry>> read(Index from, Index to) const override;
   Status append(std::span<const LogEntry> entries) override;
   Status truncate_prefix(Index up_to) override;
+  Status reset(Index base) override;
   bool may_block() const override { return false; }
 
   // The next append fails with IoError, and so does every one after it.

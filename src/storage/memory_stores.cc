@@ -100,6 +100,14 @@ Status MemoryLogStore::truncate_prefix(Index up_to) {
   return Status::ok();
 }
 
+Status MemoryLogStore::reset(Index base) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (failed_) return Status::io_error("reset: the log store failed earlier (fail-stop)");
+  entries_.clear();
+  base_ = base;
+  return Status::ok();
+}
+
 void MemoryLogStore::fail_appends() {
   std::lock_guard<std::mutex> lock(mutex_);
   fail_next_ = true;

@@ -71,7 +71,8 @@ void encode_record_header(const RecordHeader& header, const RecordPlace& place, 
 
 bool known_kind(std::uint8_t kind) {
   return kind == static_cast<std::uint8_t>(RecordKind::kEntries) ||
-         kind == static_cast<std::uint8_t>(RecordKind::kPrefixRemoved);
+         kind == static_cast<std::uint8_t>(RecordKind::kPrefixRemoved) ||
+         kind == static_cast<std::uint8_t>(RecordKind::kReset);
 }
 
 }  // namespace
@@ -162,16 +163,29 @@ void encode_entries_record(std::span<const LogEntry> entries, std::uint64_t payl
   encode_record_header(header, place, out.data() + start);
 }
 
-void encode_prefix_removed_record(Index up_to, const RecordPlace& place, std::string& out) {
+namespace {
+
+void encode_marker_record(RecordKind kind, Index index, const RecordPlace& place,
+                          std::string& out) {
   RecordHeader header;
-  header.kind = RecordKind::kPrefixRemoved;
+  header.kind = kind;
   header.flags = kFlagBatchEnd;
   header.payload_crc = crc32c(std::string_view());
-  header.first_index = up_to.value;
+  header.first_index = index.value;
   header.batch_offset_back = static_cast<std::uint32_t>(place.offset - place.batch_start);
   const std::size_t start = out.size();
   out.resize(start + kRecordHeaderBytes);
   encode_record_header(header, place, out.data() + start);
+}
+
+}  // namespace
+
+void encode_prefix_removed_record(Index up_to, const RecordPlace& place, std::string& out) {
+  encode_marker_record(RecordKind::kPrefixRemoved, up_to, place, out);
+}
+
+void encode_reset_record(Index base, const RecordPlace& place, std::string& out) {
+  encode_marker_record(RecordKind::kReset, base, place, out);
 }
 
 std::optional<RecordHeader> decode_record_header(std::string_view bytes, std::uint64_t sequence,

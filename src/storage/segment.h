@@ -37,6 +37,7 @@ inline constexpr std::uint64_t kMaxRecordPayloadBytes = 1ULL << 30;
 enum class RecordKind : std::uint8_t {
   kEntries = 1,        // log entries first_index .. first_index + entry_count - 1
   kPrefixRemoved = 2,  // every entry <= first_index is removed (compaction)
+  kReset = 3,          // every entry is removed; the log continues after first_index
 };
 
 inline constexpr std::uint8_t kFlagBatchEnd = 1;
@@ -81,6 +82,7 @@ struct RecordPlace {
 void encode_entries_record(std::span<const LogEntry> entries, std::uint64_t payload_bytes,
                            bool batch_end, const RecordPlace& place, std::string& out);
 void encode_prefix_removed_record(Index up_to, const RecordPlace& place, std::string& out);
+void encode_reset_record(Index base, const RecordPlace& place, std::string& out);
 
 // The header at `offset` of segment `sequence` if `bytes` (at least
 // kRecordHeaderBytes) hold a valid one, else nothing.

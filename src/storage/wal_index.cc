@@ -89,6 +89,19 @@ void WalIndex::replay_prefix_removed(Index up_to) {
   remove_prefix(up_to);
 }
 
+void WalIndex::reset(Index base) {
+  runs_.clear();
+  base_ = base;
+  last_ = base;
+}
+
+void WalIndex::replay_reset(Index base) {
+  reset(base);
+  replayed_record_ = true;
+  marker_before_records_ = Index(0);
+  newest_marker_ = base;
+}
+
 void WalIndex::finish_replay() {
   if (replayed_record_) return;
   runs_.clear();

@@ -58,10 +58,16 @@ class WalIndex {
   // Live: entries <= up_to are removed. up_to may exceed last (the log is
   // then empty and continues at up_to + 1).
   void remove_prefix(Index up_to);
+  // Live: every entry is removed; the log continues at base + 1 (which may
+  // lie below the old last entry).
+  void reset(Index base);
 
   // Replay during recovery. Corruption if a record would leave a gap.
   Status replay_record(Index first, std::uint64_t count, RecordLocation location);
   void replay_prefix_removed(Index up_to);
+  // A reset anchors the log on its own: whatever older segments held (or
+  // lost) no longer matters, and it counts as the newest marker.
+  void replay_reset(Index base);
   // After the last record: settles a log that held only removal markers.
   void finish_replay();
   // The newest removal marker replayed, if any: after replay the log must

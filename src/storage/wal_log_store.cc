@@ -104,6 +104,7 @@ class Wal final : public WalLogStore {
   Result<std::vector<LogEntry>> read(Index from, Index to) const override;
   Status append(std::span<const LogEntry> entries) override;
   Status truncate_prefix(Index up_to) override;
+  Status reset(Index base) override;
 
  private:
   // Recovery.
@@ -308,6 +309,10 @@ Status Wal::apply_batch(std::uint32_t sequence, const std::vector<PendingRecord>
       index_.replay_prefix_removed(Index(record.header.first_index));
       continue;
     }
+    if (record.header.kind == RecordKind::kReset) {
+      index_.replay_reset(Index(record.header.first_index));
+      continue;
+    }
     const RecordLocation location{sequence, static_cast<std::uint32_t>(record.offset)};
     Status replayed =
         index_.replay_record(Index(record.header.first_index), record.header.entry_count, location);
@@ -435,6 +440,23 @@ Status Wal::truncate_prefix(Index up_to) {
   Status written = write_and_sync(write_buffer_);
   if (!written.is_ok()) return written;
   index_.remove_prefix(up_to);
+  Status removed = remove_dead_segments();
+  if (!removed.is_ok()) return fail(removed);
+  return Status::ok();
+}
+
+Status Wal::reset(Index base) {
+  std::lock_guard lock(mutex_);
+  if (failure_) return refuse("reset");
+  if (write_offset_ + kRecordHeaderBytes > active_capacity_) {
+    Status rolled = roll_over(kRecordHeaderBytes);
+    if (!rolled.is_ok()) return fail(rolled);
+  }
+  write_buffer_.clear();
+  encode_reset_record(base, RecordPlace{active_, write_offset_, write_offset_}, write_buffer_);
+  Status written = write_and_sync(write_buffer_);
+  if (!written.is_ok()) return written;
+  index_.reset(base);
   Status removed = remove_dead_segments();
   if (!removed.is_ok()) return fail(removed);
   return Status::ok();

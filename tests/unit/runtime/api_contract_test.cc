@@ -38,6 +38,11 @@ class ScriptedLogStore final : public LogStore {
     return Status::ok();
   }
   Status truncate_prefix(Index) override { return Status::ok(); }
+  Status reset(Index) override {
+    entries_.clear();
+    last_.reset();
+    return Status::ok();
+  }
   void claim_last_index(Index last) { last_ = last; }
 
  private:

@@ -32,6 +32,7 @@ class ObservedLogStore final : public LogStore {
     return inner_.append(entries);
   }
   Status truncate_prefix(Index up_to) override { return inner_.truncate_prefix(up_to); }
+  Status reset(Index base) override { return inner_.reset(base); }
   bool may_block() const override { return blocks_; }
   std::thread::id last_appender() const {
     std::lock_guard lock(mutex_);

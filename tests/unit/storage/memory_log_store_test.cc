@@ -56,6 +56,22 @@ TEST(MemoryLogStorePrefix, RefusedAfterAFailure) {
   log.fail_appends();
   EXPECT_FALSE(log.append(entries(1, 1)).is_ok());
   EXPECT_EQ(log.truncate_prefix(Index(1)).code(), StatusCode::kIoError);
+  EXPECT_EQ(log.reset(Index(1)).code(), StatusCode::kIoError);
+}
+
+TEST(MemoryLogStoreReset, DropsEveryEntryAndContinuesAfterTheBaseBelowOrBeyondTheOldEnd) {
+  MemoryLogStore log;
+  ASSERT_TRUE(log.append(entries(1, 10)).is_ok());
+  ASSERT_TRUE(log.reset(Index(4)).is_ok());
+  EXPECT_EQ(log.first_index(), Index(5));
+  EXPECT_EQ(log.last_index(), Index(4));
+  EXPECT_TRUE(read_all(log).empty());
+  EXPECT_EQ(log.append(entries(4, 4)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(log.append(entries(5, 6, 2)).is_ok());
+  EXPECT_EQ(read_all(log), entries(5, 6, 2));
+  ASSERT_TRUE(log.reset(Index(50)).is_ok());
+  EXPECT_EQ(log.first_index(), Index(51));
+  EXPECT_TRUE(read_all(log).empty());
 }
 
 }  // namespace

@@ -36,6 +36,8 @@ class Model {
         return read_range();
       case 3:
         return invalid_append();
+      case 4:
+        return prng_.uniform(0, 2) == 0 ? reset() : append();
       default:
         return append();
     }
@@ -76,6 +78,16 @@ class Model {
     const Index up_to(low + prng_.uniform(0, model_.last_index().value + 4 - low));
     ASSERT_TRUE(wal_->truncate_prefix(up_to).is_ok());
     ASSERT_TRUE(model_.truncate_prefix(up_to).is_ok());
+  }
+
+  // A snapshot install: everything goes, the log continues after `base`,
+  // below the old end or beyond it.
+  void reset() {
+    const std::uint64_t low = first().value > 3 ? first().value - 3 : 0;
+    const Index base(low + prng_.uniform(0, model_.last_index().value + 6 - low));
+    ASSERT_TRUE(wal_->reset(base).is_ok());
+    ASSERT_TRUE(model_.reset(base).is_ok());
+    ++term_;
   }
 
   void reopen() {
