@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "keel/file_stores.h"
-#include "storage/crc32c.h"
+#include "core/crc32c.h"
 #include "storage/fs.h"
 #include "storage/snapshot_meta.h"
 
@@ -167,7 +167,7 @@ class FileSink final : public SnapshotSink {
     if (done_)
       return Status::invalid_argument("snapshot " + meta_.id + ": already committed or cancelled");
     if (!failure_.is_ok()) return failure_;
-    meta_.crc32c = crc32c_extend(meta_.crc32c, bytes.data(), bytes.size());
+    meta_.crc32c = core::crc32c_extend(meta_.crc32c, bytes.data(), bytes.size());
     meta_.size_bytes += bytes.size();
     buffer_.append(bytes);
     if (buffer_.size() >= shared_->options.write_buffer_bytes) return flush();
@@ -261,7 +261,7 @@ class FileReader final : public SnapshotReader {
   Result<std::size_t> read(std::span<char> out) override {
     Result<std::size_t> count = data_->read_at(offset_, out);
     if (!count.is_ok()) return count.status();
-    crc_ = crc32c_extend(crc_, out.data(), *count);
+    crc_ = core::crc32c_extend(crc_, out.data(), *count);
     offset_ += *count;
     const bool at_end = *count < out.size() || offset_ >= meta_.size_bytes;
     if (at_end && (offset_ != meta_.size_bytes || crc_ != meta_.crc32c)) {
@@ -380,7 +380,7 @@ Status FileSnapshots::verify_data(File& data, const SnapshotMeta& meta) const {
   while (true) {
     Result<std::size_t> count = data.read_at(offset, std::span<char>(chunk.data(), chunk.size()));
     if (!count.is_ok()) return count.status();
-    crc = crc32c_extend(crc, chunk.data(), *count);
+    crc = core::crc32c_extend(crc, chunk.data(), *count);
     offset += *count;
     if (*count < chunk.size()) break;
   }

@@ -17,7 +17,7 @@
 
 #include "core/byte_io.h"
 #include "keel/file_stores.h"
-#include "storage/crc32c.h"
+#include "core/crc32c.h"
 #include "storage/fs.h"
 
 namespace keel {
@@ -41,7 +41,7 @@ std::string encode_values(const Values& values) {
     writer.length_prefixed(value);
   }
   std::string bytes = writer.take();
-  const std::uint32_t crc = crc32c(bytes);
+  const std::uint32_t crc = core::crc32c(bytes);
   for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xFFu));
   return bytes;
 }
@@ -57,7 +57,7 @@ Result<Values> decode_values(std::string_view bytes, const std::string& path) {
     stored = (stored << 8) |
              static_cast<unsigned char>(bytes[body.size() + static_cast<std::size_t>(i)]);
   }
-  if (stored != crc32c(body)) return Status::corruption(path + ": checksum mismatch");
+  if (stored != core::crc32c(body)) return Status::corruption(path + ": checksum mismatch");
   const std::string context = "stable store file " + path;
   core::ByteReader reader(body, context.c_str());
   const std::uint8_t version = reader.u8("version");

@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "keel/snapshot_store.h"
-#include "storage/crc32c.h"
+#include "core/crc32c.h"
 
 namespace keel {
 
@@ -47,7 +47,7 @@ class MemorySink final : public SnapshotSink {
       return Status::invalid_argument("snapshot " + meta_.id + ": already committed or cancelled");
     done_ = true;
     meta_.size_bytes = bytes_.size();
-    meta_.crc32c = storage::crc32c(bytes_);
+    meta_.crc32c = core::crc32c(bytes_);
     std::lock_guard lock(state_->mutex);
     state_->snapshots[meta_.id] =
         State::Stored{meta_, std::make_shared<const std::string>(std::move(bytes_))};
@@ -77,7 +77,7 @@ class MemoryReader final : public SnapshotReader {
   Result<std::size_t> read(std::span<char> out) override {
     const std::size_t count = std::min(out.size(), bytes_->size() - offset_);
     std::copy_n(bytes_->data() + offset_, count, out.data());
-    crc_ = storage::crc32c_extend(crc_, bytes_->data() + offset_, count);
+    crc_ = core::crc32c_extend(crc_, bytes_->data() + offset_, count);
     offset_ += count;
     if (offset_ == bytes_->size() && crc_ != meta_.crc32c) {
       return Status::corruption("snapshot " + meta_.id +
@@ -127,7 +127,7 @@ Result<SnapshotStore::Opened> MemorySnapshotStore::open(const std::string& id) {
     return Status::not_found("snapshot " + id + ": no such snapshot");
   const State::Stored& stored = found->second;
   if (stored.bytes->size() != stored.meta.size_bytes ||
-      storage::crc32c(*stored.bytes) != stored.meta.crc32c) {
+      core::crc32c(*stored.bytes) != stored.meta.crc32c) {
     return Status::corruption("snapshot " + id + ": checksum mismatch");
   }
   return Opened{stored.meta, std::make_unique<MemoryReader>(stored.bytes, stored.meta)};

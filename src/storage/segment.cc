@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/byte_io.h"
-#include "storage/crc32c.h"
+#include "core/crc32c.h"
 
 namespace keel::storage {
 
@@ -53,8 +53,8 @@ std::uint32_t header_crc(const char* header, std::uint64_t sequence, std::uint64
   char place[16];
   put64(place, sequence);
   put64(place + 8, offset);
-  const std::uint32_t crc = crc32c_extend(0, header + 4, kRecordHeaderBytes - 4);
-  return crc32c_extend(crc, place, sizeof place);
+  const std::uint32_t crc = core::crc32c_extend(0, header + 4, kRecordHeaderBytes - 4);
+  return core::crc32c_extend(crc, place, sizeof place);
 }
 
 void encode_record_header(const RecordHeader& header, const RecordPlace& place, char* out) {
@@ -106,7 +106,7 @@ std::string encode_segment_header(std::uint64_t sequence) {
   put32(header.data() + 8, kSegmentFormatVersion);
   put64(header.data() + 16, sequence);
   put32(header.data() + kSegmentCrcOffset,
-        crc32c(std::string_view(header).substr(0, kSegmentCrcOffset)));
+        core::crc32c(std::string_view(header).substr(0, kSegmentCrcOffset)));
   return header;
 }
 
@@ -117,7 +117,7 @@ Status check_segment_header(std::string_view bytes, std::uint64_t expected_seque
     return Status::corruption(where + "only " + std::to_string(bytes.size()) + " of " +
                               std::to_string(kSegmentHeaderBytes) + " bytes");
   }
-  if (get32(bytes.data() + kSegmentCrcOffset) != crc32c(bytes.substr(0, kSegmentCrcOffset))) {
+  if (get32(bytes.data() + kSegmentCrcOffset) != core::crc32c(bytes.substr(0, kSegmentCrcOffset))) {
     return Status::corruption(where + "checksum mismatch at offset 0");
   }
   if (std::memcmp(bytes.data(), kSegmentMagic, sizeof kSegmentMagic) != 0) {
@@ -156,7 +156,7 @@ void encode_entries_record(std::span<const LogEntry> entries, std::uint64_t payl
   header.kind = RecordKind::kEntries;
   header.flags = batch_end ? kFlagBatchEnd : 0;
   header.payload_bytes = static_cast<std::uint32_t>(payload_bytes);
-  header.payload_crc = crc32c_extend(0, out.data() + start + kRecordHeaderBytes, payload_bytes);
+  header.payload_crc = core::crc32c_extend(0, out.data() + start + kRecordHeaderBytes, payload_bytes);
   header.first_index = entries.front().index.value;
   header.entry_count = static_cast<std::uint32_t>(entries.size());
   header.batch_offset_back = static_cast<std::uint32_t>(place.offset - place.batch_start);
@@ -170,7 +170,7 @@ void encode_marker_record(RecordKind kind, Index index, const RecordPlace& place
   RecordHeader header;
   header.kind = kind;
   header.flags = kFlagBatchEnd;
-  header.payload_crc = crc32c(std::string_view());
+  header.payload_crc = core::crc32c(std::string_view());
   header.first_index = index.value;
   header.batch_offset_back = static_cast<std::uint32_t>(place.offset - place.batch_start);
   const std::size_t start = out.size();
@@ -215,7 +215,7 @@ std::optional<RecordHeader> decode_record_header(std::string_view bytes, std::ui
 }
 
 bool payload_matches(const RecordHeader& header, std::string_view payload) {
-  return payload.size() == header.payload_bytes && crc32c(payload) == header.payload_crc;
+  return payload.size() == header.payload_bytes && core::crc32c(payload) == header.payload_crc;
 }
 
 Result<std::vector<LogEntry>> decode_entries(const RecordHeader& header, std::string_view payload,

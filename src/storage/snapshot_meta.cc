@@ -5,7 +5,7 @@
 
 #include "core/byte_io.h"
 #include "core/codec.h"
-#include "storage/crc32c.h"
+#include "core/crc32c.h"
 
 namespace keel {
 
@@ -49,7 +49,7 @@ std::string encode_snapshot_meta(const SnapshotMeta& meta) {
   writer.varint(meta.size_bytes);
   writer.varint(meta.crc32c);
   std::string bytes = writer.take();
-  const std::uint32_t crc = crc32c(bytes);
+  const std::uint32_t crc = core::crc32c(bytes);
   for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xFFu));
   return bytes;
 }
@@ -61,7 +61,7 @@ Result<SnapshotMeta> decode_snapshot_meta(std::string_view bytes, const std::str
   for (std::size_t i = kCrcBytes; i > 0; --i) {
     stored = (stored << 8) | static_cast<unsigned char>(bytes[body.size() + i - 1]);
   }
-  if (stored != crc32c(body)) return Status::corruption(path + ": metadata checksum mismatch");
+  if (stored != core::crc32c(body)) return Status::corruption(path + ": metadata checksum mismatch");
   const std::string context = "snapshot metadata " + path;
   core::ByteReader reader(body, context.c_str());
   const std::uint8_t version = reader.u8("version");

@@ -1,5 +1,5 @@
 // CRC-32C, portable and SSE4.2 (see crc32c.h).
-#include "storage/crc32c.h"
+#include "core/crc32c.h"
 
 #include <array>
 #include <cstdio>
@@ -10,7 +10,7 @@
 #include <nmmintrin.h>
 #endif
 
-namespace keel::storage {
+namespace keel::core {
 
 namespace {
 
@@ -123,4 +123,4 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t siz
   return crc32c_extend_portable(crc, data, size_bytes);
 }
 
-}  // namespace keel::storage
+}  // namespace keel::core

@@ -1,6 +1,6 @@
 // CRC-32C: the published check values, and the hardware and portable
 // implementations agreeing on every length and alignment.
-#include "storage/crc32c.h"
+#include "core/crc32c.h"
 
 #include <string>
 
@@ -8,7 +8,7 @@
 
 #include "core/prng.h"
 
-namespace keel::storage {
+namespace keel::core {
 namespace {
 
 TEST(Crc32c, MatchesThePublishedCheckValues) {
@@ -64,4 +64,4 @@ TEST(Crc32c, DetectsEverySingleBitFlip) {
 }
 
 }  // namespace
-}  // namespace keel::storage
+}  // namespace keel::core

@@ -1,5 +1,7 @@
-// storage/crc32c.h — CRC-32C (Castagnoli), the checksum of every record,
-// stable-store file and snapshot keel writes to disk.
+// core/crc32c.h — CRC-32C (Castagnoli), the checksum of every record,
+// stable-store file and snapshot keel writes to disk, and of every snapshot
+// chunk it sends (a pure function: it lives in the core so that every module
+// can use it).
 //
 // CRC-32C rather than CRC-32: x86-64 computes it in hardware (SSE4.2's crc32
 // instruction), so checksumming a whole log on recovery costs little, and it
@@ -17,7 +19,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace keel::storage {
+namespace keel::core {
 
 // The CRC-32C of `data` appended to bytes whose CRC-32C was `crc`:
 // crc32c_extend(crc32c(a), b) == crc32c(a + b). Start from 0.
@@ -33,4 +35,4 @@ std::uint32_t crc32c_extend_portable(std::uint32_t crc, const void* data, std::s
 std::uint32_t crc32c_extend_hardware(std::uint32_t crc, const void* data, std::size_t size_bytes);
 bool crc32c_hardware_available();
 
-}  // namespace keel::storage
+}  // namespace keel::core
