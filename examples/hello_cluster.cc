@@ -55,6 +55,41 @@ class KeyValueFsm final : public keel::Fsm {
     return "ok";
   }
 
+  // A copy of the map, taken between two applies; keel writes it out on a
+  // thread of its own. Each key and value: its length, a space, its bytes.
+  keel::Result<std::unique_ptr<keel::FsmSnapshot>> snapshot() override {
+    std::lock_guard lock(mutex_);
+    std::string state;
+    for (const auto& [key, value] : values_) {
+      for (const std::string* part : {&key, &value}) state += std::to_string(part->size()) + " " + *part;
+    }
+    return std::unique_ptr<keel::FsmSnapshot>(std::make_unique<keel::CopiedSnapshot>(state));
+  }
+
+  keel::Status restore(const keel::SnapshotMeta& /*meta*/, keel::SnapshotReader& reader) override {
+    keel::Result<std::string> state = keel::read_whole_snapshot(reader, 1ULL << 30);
+    if (!state.is_ok()) return state.status();
+    std::map<std::string, std::string> values;
+    std::istringstream in(*state);
+    std::size_t key_size = 0;
+    while (in >> key_size) {
+      std::string key(key_size, '\0');
+      std::size_t value_size = 0;
+      if (!in.ignore(1).read(key.data(), static_cast<std::streamsize>(key_size)) ||
+          !(in >> value_size)) {
+        return keel::Status::corruption("KeyValueFsm: malformed snapshot");
+      }
+      std::string value(value_size, '\0');
+      if (!in.ignore(1).read(value.data(), static_cast<std::streamsize>(value_size))) {
+        return keel::Status::corruption("KeyValueFsm: malformed snapshot");
+      }
+      values[std::move(key)] = std::move(value);
+    }
+    std::lock_guard lock(mutex_);
+    values_ = std::move(values);
+    return keel::Status::ok();
+  }
+
   std::optional<std::string> get(const std::string& key) const {
     std::lock_guard lock(mutex_);
     auto it = values_.find(key);
@@ -140,7 +175,8 @@ bool run() {
     Member& member = members[server.id];
     member.fsm = std::make_shared<KeyValueFsm>();
     keel::Result<std::unique_ptr<keel::Raft>> opened = keel::Raft::open(keel::RaftDependencies{
-        config, member.fsm, log_store, stable_store, network.transport(server.id), env});
+        config, member.fsm, log_store, stable_store, std::make_shared<keel::MemorySnapshotStore>(),
+        network.transport(server.id), env});
     if (!opened.is_ok()) return fail("Raft::open: " + opened.status().to_string());
     member.raft = std::move(opened).value();
     // Subscribed right after open: no election can finish before the first

@@ -169,6 +169,13 @@ class NullFsm final : public keel::Fsm {
  public:
   std::string apply(const keel::LogEntry& /*entry*/) override { return {}; }
   bool applies_quickly() const override { return true; }
+  keel::Result<std::unique_ptr<keel::FsmSnapshot>> snapshot() override {
+    return std::unique_ptr<keel::FsmSnapshot>(std::make_unique<keel::CopiedSnapshot>(""));
+  }
+  keel::Status restore(const keel::SnapshotMeta& /*meta*/,
+                       keel::SnapshotReader& /*reader*/) override {
+    return keel::Status::ok();
+  }
 };
 
 struct Usage {
@@ -214,7 +221,8 @@ struct Cluster {
       keel::Config config;
       config.id = server.id;
       auto opened = keel::Raft::open(keel::RaftDependencies{
-          config, std::make_shared<NullFsm>(), log, stable, network.transport(server.id), env});
+          config, std::make_shared<NullFsm>(), log, stable,
+          std::make_shared<keel::MemorySnapshotStore>(), network.transport(server.id), env});
       if (!opened.is_ok()) {
         std::cerr << "keel-bench: open: " << opened.status() << "\n";
         return false;

@@ -101,6 +101,42 @@ struct Config {
   // [1, 1'000'000]
   std::size_t max_write_batch_entries = 4096;
 
+  // --- snapshots and compaction (see keel/fsm.h) ------------------------------
+  // A snapshot is taken once this many entries were applied since the last
+  // one... [1, 1'000'000'000]
+  std::uint64_t snapshot_threshold_entries = 8192;
+  // ...or once the entries applied since the last one hold this many bytes
+  // (whichever comes first). [1, 1 TiB]
+  std::uint64_t snapshot_threshold_bytes = 256ULL << 20;
+  // How often the thresholds are checked, besides after each applied batch
+  // (which keeps a fast-growing log near the threshold): what the interval
+  // adds is a snapshot of a log whose bytes grew without applies reaching
+  // it. [1 heartbeat interval, 1 day]
+  std::chrono::milliseconds snapshot_interval{5000};
+  // Entries kept in the log before a new snapshot's index when the log is
+  // cut after it, so that a follower a little behind catches up from the
+  // log rather than by a whole snapshot. [0, 1'000'000'000]
+  std::uint64_t trailing_log_entries = 10240;
+  // A snapshot is sent to a follower in chunks of this many bytes, on the
+  // replication lane... [1 KiB, 64 MiB]
+  std::uint64_t max_snapshot_chunk_bytes = 1ULL << 20;
+  // ...with at most this many chunks sent and not yet acknowledged.
+  // [1, 1024]
+  std::size_t max_inflight_snapshot_chunks = 4;
+  // A transfer that makes no progress (no chunk acknowledged, or none
+  // received) for this long is abandoned: the leader starts over (the
+  // receiver resumes from what it holds), the receiver drops what it held.
+  // Measured from the last progress, never from the start: a large
+  // snapshot on a slow link takes as long as it takes. [1 heartbeat
+  // interval, 1 hour]
+  std::chrono::milliseconds snapshot_transfer_idle_timeout{10000};
+  // On open, restore the FSM from the newest valid snapshot (true), or
+  // leave it as constructed (false: an FSM that keeps its own durable state
+  // and already reflects at least that snapshot; applying resumes after it).
+  bool restore_snapshot_on_start = true;
+  // Snapshot retention is the store's setting (MemorySnapshotStore's
+  // retain_count, FileSnapshotStoreOptions::retain_count).
+
 #ifdef KEEL_CANARIES
   // Test builds only (-DKEEL_CANARIES=ON): a protocol rule to break on
   // purpose, so that the simulator can show it catches the breakage. See

@@ -1,10 +1,21 @@
 // keel/fsm.h — the replicated state machine: your code, fed by keel.
 //
 // keel calls apply (or apply_batch) with every committed command, in log
-// order, exactly once per start of the Raft (after a restart, the log is
-// applied again from the beginning: the FSM starts empty). Only kCommand
-// entries reach the FSM; keel's own entries (term-start, barrier,
-// configuration) are handled internally.
+// order, exactly once per start of the Raft. Only kCommand entries reach the
+// FSM; keel's own entries (term-start, barrier, configuration) are handled
+// internally.
+//
+// Snapshots keep the log bounded. keel asks the FSM for one (snapshot()) on
+// the applier's thread, between two applies, when the log since the last
+// snapshot passes Config::snapshot_threshold_entries or _bytes, or when
+// Raft::snapshot() is called; the returned FsmSnapshot is a frozen view of
+// the state at that point, written out later by persist() on a thread of
+// its own while apply() goes on. Then the log before it is dropped. A
+// server starts from its newest snapshot (restore(), on the opening thread,
+// before anything is applied) and applies only the log after it; a
+// follower too far behind to be sent log entries is sent the leader's
+// snapshot, and its FSM restore()s it on the applier's thread. A freshly
+// constructed FSM is empty: keel restores it or applies from index 1.
 //
 // Thread safety: keel calls these methods from one internal thread (the
 // applier), never concurrently. They may block (slow disk, big computation);
@@ -15,13 +26,60 @@
 // saves a thread hop per commit but holds up heartbeats while it runs.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "keel/snapshot_store.h"
+#include "keel/status.h"
 #include "keel/types.h"
 
 namespace keel {
+
+// Where FsmSnapshot::persist writes the state. Used by one thread.
+class SnapshotWriter {
+ public:
+  virtual ~SnapshotWriter() = default;
+  // Appends bytes to the snapshot. An error (the disk failed, the server is
+  // shutting down and gave the snapshot up) means: stop and return it.
+  virtual Status write(std::string_view bytes) = 0;
+};
+
+// A point-in-time view of the FSM's state, taken by Fsm::snapshot().
+class FsmSnapshot {
+ public:
+  virtual ~FsmSnapshot() = default;
+  // Writes the whole state. Runs on a keel thread of its own, concurrently
+  // with Fsm::apply: it must read the state as of the moment snapshot() was
+  // called, not the live one (copy-on-write, an MVCC read transaction, a
+  // copy taken in snapshot(), ...). Return an error to abandon the snapshot
+  // (keel keeps the log and tries again later); an error from the writer
+  // is best returned as it is.
+  virtual Status persist(SnapshotWriter& out) = 0;
+  // Called once persist() returned, whatever it returned, to free what the
+  // view holds (a read transaction, the pinned state). Never concurrently
+  // with persist().
+  virtual void release() {}
+};
+
+// An FsmSnapshot of bytes the FSM serialised in snapshot(): the simplest
+// kind, for a state small enough to copy on the apply thread. persist()
+// writes them in 64 KiB pieces.
+class CopiedSnapshot final : public FsmSnapshot {
+ public:
+  explicit CopiedSnapshot(std::string bytes) : bytes_(std::move(bytes)) {}
+  Status persist(SnapshotWriter& out) override;
+  void release() override { bytes_ = std::string(); }
+
+ private:
+  std::string bytes_;
+};
+
+// Reads a snapshot to its end (for restore() of a small state). InvalidArgument
+// if it holds more than max_bytes; the reader's errors as they are.
+Result<std::string> read_whole_snapshot(SnapshotReader& reader, std::uint64_t max_bytes);
 
 class Fsm {
  public:
@@ -34,6 +92,17 @@ class Fsm {
   // raft loop's thread. Leave false if in doubt: a slow apply on the loop
   // delays heartbeats and can cost the leader its leadership.
   virtual bool applies_quickly() const { return false; }
+
+  // A view of the state as of the last apply, cheap to take: the apply
+  // thread waits for it, persist() does the slow part. An error skips this
+  // snapshot (keel keeps the log and asks again on the next interval).
+  virtual Result<std::unique_ptr<FsmSnapshot>> snapshot() = 0;
+  // Replaces the whole state with the snapshot's, read to its end from
+  // `reader` (which fails with Corruption if the bytes were damaged: then
+  // return that error, and keel stops rather than run on a state it cannot
+  // trust). `meta` says which entry the snapshot ends at. Called on an FSM
+  // that may hold any earlier state.
+  virtual Status restore(const SnapshotMeta& meta, SnapshotReader& reader) = 0;
 };
 
 // An FSM that applies many commands at once (one transaction, one fsync of

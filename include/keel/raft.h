@@ -40,6 +40,7 @@
 #include "keel/fsm.h"
 #include "keel/future.h"
 #include "keel/log_store.h"
+#include "keel/snapshot_store.h"
 #include "keel/status.h"
 #include "keel/transport.h"
 #include "keel/types.h"
@@ -78,12 +79,17 @@ struct Observation {
     kLeaderChanged,  // the known leader is now `leader` (id 0: none)
     kLeaderReady,    // this server leads `term` and its FSM has applied every
                      // entry committed before the term began (index = term start)
+    kSnapshotTaken,      // a snapshot through `index` is durable (`snapshot` says more)
+    kSnapshotInstalled,  // the FSM now holds the leader's snapshot through `index`
   };
   Kind kind = Kind::kStateChanged;
   RaftState state = RaftState::kFollower;
   Term term;
   LeaderInfo leader;
   Index index;
+  // kSnapshotTaken, kSnapshotInstalled: the snapshot.
+  SnapshotMeta snapshot;
+  Duration duration{0};  // kSnapshotTaken: from snapshot() to durable
 };
 
 struct RaftStats {
@@ -105,6 +111,17 @@ struct RaftStats {
   std::uint64_t observer_callback_failures = 0;
   // Frames received that failed to decode or were not meant for this server.
   std::uint64_t frames_rejected = 0;
+
+  // Snapshots and compaction.
+  Index first_index;               // the oldest entry still in the log
+  std::uint64_t entries_read_at_open = 0;  // the log after the snapshot, no more
+  SnapshotMeta last_snapshot;      // the newest durable one (taken or installed)
+  Duration last_snapshot_duration{0};  // of the newest one taken here
+  std::uint64_t snapshots_taken = 0;
+  std::uint64_t snapshot_failures = 0;   // taken but not made durable (persist or store)
+  std::uint64_t snapshots_installed = 0; // received from a leader and restored
+  std::uint64_t snapshots_sent = 0;      // transfers to followers completed
+  std::uint64_t snapshot_bytes_sent = 0;
 };
 
 // What a Raft needs. All pointers are required and must outlive nothing: the
@@ -114,6 +131,7 @@ struct RaftDependencies {
   std::shared_ptr<Fsm> fsm;
   std::shared_ptr<LogStore> log_store;
   std::shared_ptr<StableStore> stable_store;
+  std::shared_ptr<SnapshotStore> snapshot_store;
   std::shared_ptr<Transport> transport;
   std::shared_ptr<Env> env;  // make_thread_env() in production
   // Subscribed before the server starts, so that no observation (not even
@@ -123,12 +141,17 @@ struct RaftDependencies {
 
 class Raft {
  public:
-  // Starts a server from its stores: recovers term, vote and log, and joins
-  // the configuration found in the log (see bootstrap_cluster). What the
-  // stores hand back is checked: a log with gaps, terms that go down, term
-  // 0, unknown entry types or fewer entries than it claims is refused with
-  // Corruption; a bad Config with InvalidArgument naming the field. From
-  // the moment it returns, stats() reflects the stores.
+  // Starts a server from its stores: restores the FSM from the newest valid
+  // snapshot (see Config::restore_snapshot_on_start; a damaged one is
+  // skipped with a log line and the next older one used), recovers term,
+  // vote and the log after the snapshot, and joins the configuration found
+  // in the log or the snapshot (see bootstrap_cluster). What the stores hand
+  // back is checked: a log with gaps, terms that go down, term 0, unknown
+  // entry types, fewer entries than it claims, or a log that starts after
+  // what the newest snapshot covers is refused with Corruption; a bad
+  // Config with InvalidArgument naming the field. Only the log after the
+  // snapshot is read. From the moment it returns, stats() reflects the
+  // stores.
   static Result<std::unique_ptr<Raft>> open(RaftDependencies deps);
 
   // Shuts down (see shutdown()).
@@ -151,6 +174,16 @@ class Raft {
   // Resolves when the local FSM may be read at `consistency` (see
   // Consistency). The value is the index the FSM has reached.
   virtual Future<Index> read(Consistency consistency, Duration timeout) = 0;
+
+  // Takes a snapshot now (on any server), whatever the thresholds say, and
+  // cuts the log after it as the automatic ones do. Resolves with the
+  // snapshot's metadata once it is durable; open it with open_snapshot()
+  // (for a backup, say). Fails with the FSM's or the store's error, or with
+  // Unavailable if a snapshot is being taken right now. With nothing
+  // applied since the newest snapshot, resolves with that one.
+  virtual Future<SnapshotMeta> snapshot(Duration timeout) = 0;
+  // Opens a snapshot of this server's store by id (SnapshotMeta::id).
+  virtual Result<SnapshotStore::Opened> open_snapshot(const std::string& id) = 0;
 
   virtual RaftState state() const = 0;
   virtual LeaderInfo leader() const = 0;

@@ -1,6 +1,6 @@
 // keel/snapshot_store.h — where snapshots of the state machine live: the
-// interface the runtime will save and load them through, and a memory
-// implementation for tests. (The runtime does not take snapshots yet.)
+// interface the runtime saves, sends and loads them through, and a memory
+// implementation for tests.
 //
 // A snapshot is written through a sink (create, write..., commit) and becomes
 // visible, durable and complete all at once at commit; a crash before that

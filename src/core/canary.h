@@ -69,6 +69,14 @@ enum class Canary : std::uint8_t {
   // commit index that covers them: a crash (or failed append) between the
   // two leaves a replaced stale suffix counted as committed (runtime canary).
   kStoredCommitCoversEntries = 15,
+  // A follower sent a snapshot keeps its log whenever it holds any entry at
+  // the snapshot's index, of whatever term (Figure 13, rule 7 without the
+  // term check): a conflicting entry is then taken as committed.
+  kInstallKeepsConflictingLog = 16,
+  // The runtime cuts the log as soon as it starts a snapshot, before the
+  // snapshot is durable: a crash during persist (or a failed one) loses the
+  // entries nothing covers (runtime canary).
+  kCompactPastSnapshot = 17,
 };
 
 inline constexpr Canary kAllCanaries[] = {
@@ -87,6 +95,8 @@ inline constexpr Canary kAllCanaries[] = {
     Canary::kLeaseWithoutDriftMargin,
     Canary::kElectionTimerNotReset,
     Canary::kStoredCommitCoversEntries,
+    Canary::kInstallKeepsConflictingLog,
+    Canary::kCompactPastSnapshot,
 };
 
 // The names keel-sim --canary accepts.
@@ -124,6 +134,10 @@ constexpr std::string_view canary_name(Canary canary) {
       return "election-timer-not-reset";
     case Canary::kStoredCommitCoversEntries:
       return "stored-commit-covers-entries";
+    case Canary::kInstallKeepsConflictingLog:
+      return "install-keeps-conflicting-log";
+    case Canary::kCompactPastSnapshot:
+      return "compact-past-snapshot";
   }
   return "unknown";
 }

@@ -542,7 +542,9 @@ void Node::handle_snapshot(const Message& m) {
   }
   snapshot_index_ = std::max(snapshot_index_, index);
   if (snapshot_index_ == index) snapshot_term_ = m.prev_log_term;
-  if (log_.matches(index, m.prev_log_term)) {
+  const bool keep_anyway =
+      KEEL_CANARY(kInstallKeepsConflictingLog) && index <= log_.last_index();
+  if (log_.matches(index, m.prev_log_term) || keep_anyway) {
     // Figure 13, rule 7: our log holds the snapshot's last entry, so it
     // holds everything before it too (log matching), and what follows may
     // still be good: keep it and let the state machine apply its way there.
@@ -686,6 +688,10 @@ void Node::handle_append_response(const Message& m) {
     // the log still has (the snapshot's, or one it had anyway).
     if (pr->state == ProgressState::kSnapshot && pr->match_index >= log_.base_index()) {
       pr->become_replicate();
+    } else if (pr->state == ProgressState::kSnapshot && pr->match_index >= pr->pending_snapshot) {
+      // It holds the snapshot sent, but the log was compacted past it since:
+      // probing asks for the newer one.
+      pr->become_probe();
     }
     if (advanced) {
       if (pr->state == ProgressState::kProbe) pr->become_replicate();

@@ -4,12 +4,43 @@
 
 namespace keel::runtime {
 
-Applier::Applier(std::shared_ptr<Fsm> fsm, std::shared_ptr<Executor> executor,
-                 std::function<void(Index)> on_applied)
+Applier::Applier(std::shared_ptr<Fsm> fsm, std::shared_ptr<SnapshotStore> snapshots,
+                 std::shared_ptr<Executor> executor, Index applied_index, Term applied_term,
+                 std::function<void(Index)> on_applied, std::function<void(Status)> on_failed)
     : fsm_(std::move(fsm)),
       batching_fsm_(dynamic_cast<BatchingFsm*>(fsm_.get())),
+      snapshots_(std::move(snapshots)),
       executor_(std::move(executor)),
-      on_applied_(std::move(on_applied)) {}
+      on_applied_(std::move(on_applied)),
+      on_failed_(std::move(on_failed)),
+      applied_index_(applied_index),
+      applied_term_(applied_term) {}
+
+void Applier::capture(std::function<void(Captured)> done) {
+  executor_->post([self = shared_from_this(), done = std::move(done)] {
+    done(Captured{self->fsm_->snapshot(), self->applied_index_, self->applied_term_});
+  });
+}
+
+void Applier::restore(std::string id, Index index, Term term) {
+  executor_->post([self = shared_from_this(), id = std::move(id), index, term] {
+    self->restore_now(id, index, term);
+  });
+}
+
+void Applier::restore_now(const std::string& id, Index index, Term term) {
+  Result<SnapshotStore::Opened> opened = snapshots_->open(id);
+  Status status = opened.status();
+  if (status.is_ok()) status = fsm_->restore(opened->meta, *opened->reader);
+  if (!status.is_ok()) {
+    on_failed_(Status::with_code(status.code(), "restoring the FSM from the leader's snapshot " +
+                                                    id + " failed: " + status.message()));
+    return;
+  }
+  applied_index_ = index;
+  applied_term_ = term;
+  on_applied_(index);
+}
 
 void Applier::submit(std::vector<ApplyItem> items) {
   executor_->post(
@@ -32,7 +63,9 @@ void Applier::apply(std::vector<ApplyItem>& items) {
     apply_commands(items, i, end);
     i = end;
   }
-  on_applied_(items.back().entry.index);
+  applied_index_ = items.back().entry.index;
+  applied_term_ = items.back().entry.term;
+  on_applied_(applied_index_);
 }
 
 void Applier::apply_commands(std::vector<ApplyItem>& items, std::size_t begin, std::size_t end) {

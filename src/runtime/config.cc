@@ -95,6 +95,9 @@ Status check_bounds(const Config& c) {
       check_count("observer_queue_capacity", c.observer_queue_capacity, 1'000'000),
       check_count("max_subscriptions", c.max_subscriptions, 4096),
       check_count("max_write_batch_entries", c.max_write_batch_entries, 1'000'000),
+      check_count("snapshot_threshold_entries", c.snapshot_threshold_entries, 1'000'000'000),
+      check_bytes("snapshot_threshold_bytes", c.snapshot_threshold_bytes, 1024 * kGiB),
+      check_count("max_inflight_snapshot_chunks", c.max_inflight_snapshot_chunks, 1024),
   };
   for (const Status& status : checks) {
     if (!status.is_ok()) return status;
@@ -104,10 +107,33 @@ Status check_bounds(const Config& c) {
 
 }  // namespace
 
+Status check_snapshots(const Config& c) {
+  if (c.trailing_log_entries > 1'000'000'000) {
+    return out_of_range("trailing_log_entries", "0", "1000000000",
+                        std::to_string(c.trailing_log_entries));
+  }
+  if (c.max_snapshot_chunk_bytes < 1024 || c.max_snapshot_chunk_bytes > (64ULL << 20)) {
+    return out_of_range("max_snapshot_chunk_bytes", "1024", std::to_string(64ULL << 20),
+                        std::to_string(c.max_snapshot_chunk_bytes));
+  }
+  if (c.snapshot_interval < c.heartbeat_interval || c.snapshot_interval > std::chrono::hours(24)) {
+    return out_of_range("snapshot_interval", millis(c.heartbeat_interval) + " (heartbeat_interval)",
+                        "86400000 ms", millis(c.snapshot_interval));
+  }
+  if (c.snapshot_transfer_idle_timeout < c.heartbeat_interval ||
+      c.snapshot_transfer_idle_timeout > std::chrono::hours(1)) {
+    return out_of_range("snapshot_transfer_idle_timeout",
+                        millis(c.heartbeat_interval) + " (heartbeat_interval)", "3600000 ms",
+                        millis(c.snapshot_transfer_idle_timeout));
+  }
+  return Status::ok();
+}
+
 Status Config::validate() const {
   if (id.is_zero()) return Status::invalid_argument("config: id must not be 0 (it means nobody)");
   if (Status timing = check_timing(*this); !timing.is_ok()) return timing;
   if (Status lease = check_lease(*this); !lease.is_ok()) return lease;
+  if (Status snapshots = check_snapshots(*this); !snapshots.is_ok()) return snapshots;
   return check_bounds(*this);
 }
 

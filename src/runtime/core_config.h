@@ -48,9 +48,12 @@ inline core::DecodeLimits to_decode_limits(const Config& config) {
   limits.max_entry_bytes =
       std::max<std::uint64_t>(limits.max_entry_bytes, config.max_command_bytes + 64);
   // One append holds up to max_append_bytes, or a single larger command.
+  limits.max_chunk_bytes = config.max_snapshot_chunk_bytes;
   limits.max_frame_bytes = std::max<std::uint64_t>(
       limits.max_frame_bytes,
-      std::max(config.max_append_bytes, config.max_command_bytes) + (1ULL << 16));
+      std::max({config.max_append_bytes, config.max_command_bytes,
+                config.max_snapshot_chunk_bytes}) +
+          (1ULL << 16));
   return limits;
 }
 

@@ -33,6 +33,7 @@ std::vector<WriteJob> LogWriter::take_batch() {
   while (!queue_.empty() &&
          (batch.empty() || entries + queue_.front().entries.size() <= max_batch_entries_)) {
     const WriteJob& next = queue_.front();
+    if (!batch.empty() && (next.alone() || batch.back().alone())) break;
     // A job that replaces entries an earlier job of the batch writes (a newer
     // leader overwrote them) starts a batch of its own. Merged, the earlier
     // entries would never reach the disk, yet the earlier job's
@@ -77,6 +78,8 @@ Status LogWriter::write(std::vector<WriteJob>& jobs, std::uint64_t& entries_writ
     if (job.hard_state) hard_state = job.hard_state;
     merged.insert(merged.end(), job.entries.begin(), job.entries.end());
   }
+  // A job that resets or compacts is alone in its batch (take_batch).
+  const WriteJob& only = jobs.front();
   // The hard state first, then the entries: a crash between the two leaves
   // a term at least as new as every stored entry, so a server whose log
   // holds entries always holds its term and vote (open refuses a log
@@ -98,10 +101,21 @@ Status LogWriter::write(std::vector<WriteJob>& jobs, std::uint64_t& entries_writ
     Status status = stable_store_->set(kHardStateKey, core::encode_hard_state(stored));
     if (!status.is_ok()) return status;
   }
+  if (only.install) {
+    // The snapshot is durable in the snapshot store already; from here on
+    // the log continues after it, and nothing of the log it replaced is
+    // left to come back after a crash.
+    Status status = log_store_->reset(only.install->index);
+    if (!status.is_ok()) return status;
+  }
   if (!merged.empty()) {
     Status status = log_store_->append(merged);
     if (!status.is_ok()) return status;
     entries_written = merged.size();
+  }
+  if (only.compact_to) {
+    Status status = log_store_->truncate_prefix(*only.compact_to);
+    if (!status.is_ok()) return status;
   }
   return Status::ok();
 }

@@ -10,6 +10,12 @@
 // leader's conflicting entries) is not merged with it: each job's entries are
 // durable by the time its acknowledgements leave.
 //
+// Two more kinds of write go through the same queue, so that they keep
+// their order with the appends: a snapshot install (the log store is reset
+// to continue after the snapshot, before the job's entries are appended)
+// and a compaction (the log store's prefix is removed after them). A job
+// carrying either is written in a batch of its own.
+//
 // After a failed write the writer refuses everything (fail-stop, DESIGN
 // §2.3): it reports the failure and never touches the stores again.
 //
@@ -39,6 +45,12 @@ struct WriteJob {
   std::optional<core::HardState> hard_state;
   std::vector<LogEntry> entries;
   std::vector<core::Message> after_persist;
+  // A snapshot installed: LogStore::reset(install->index) first.
+  std::optional<core::SnapshotInstall> install;
+  // Compaction: LogStore::truncate_prefix(*compact_to) last.
+  std::optional<Index> compact_to;
+
+  bool alone() const { return install.has_value() || compact_to.has_value(); }
 };
 
 struct WriteCompletion {

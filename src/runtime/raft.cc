@@ -2,6 +2,7 @@
 // RaftServer. Also bootstrap_cluster and has_existing_state.
 #include "keel/raft.h"
 
+#include <cstdio>
 #include <optional>
 #include <set>
 #include <string>
@@ -108,6 +109,10 @@ class RaftHandle final : public Raft {
   void unsubscribe(std::uint64_t subscription) override { server_->unsubscribe(subscription); }
   void shutdown() override { server_->shutdown(); }
   Future<Index> stopped() const override { return server_->stopped(); }
+  Future<SnapshotMeta> snapshot(Duration timeout) override { return server_->snapshot(timeout); }
+  Result<SnapshotStore::Opened> open_snapshot(const std::string& id) override {
+    return server_->open_snapshot(id);
+  }
 
  private:
   std::shared_ptr<runtime::RaftServer> server_;
@@ -158,8 +163,46 @@ Result<bool> has_existing_state(const LogStore& log_store, const StableStore& st
 
 namespace runtime {
 
+namespace {
+
+void log_line(const Config& config, const std::string& line) {
+  std::fprintf(stderr, "keel: server %llu %s\n", static_cast<unsigned long long>(config.id.value),
+               line.c_str());
+}
+
+// The newest snapshot that restores (or, without restoring, the newest
+// listed). A damaged one is skipped with a log line and the next older one
+// tried; if none restores, an error: starting from an empty FSM with a log
+// that no longer begins at 1 would lose the state.
+Result<std::optional<SnapshotMeta>> restore_newest(const RaftDependencies& deps) {
+  Result<SnapshotList> list = deps.snapshot_store->list();
+  if (!list.is_ok()) return list.status();
+  for (const DamagedSnapshot& damaged : list->damaged) {
+    log_line(deps.config, "skips snapshot " + damaged.id + ": " + damaged.status.to_string());
+  }
+  if (list->snapshots.empty()) return std::optional<SnapshotMeta>();
+  if (!deps.config.restore_snapshot_on_start) {
+    return std::optional<SnapshotMeta>(list->snapshots.front());
+  }
+  Status last_failure;
+  for (const SnapshotMeta& meta : list->snapshots) {
+    Result<SnapshotStore::Opened> opened = deps.snapshot_store->open(meta.id);
+    Status status = opened.status();
+    if (status.is_ok()) status = deps.fsm->restore(opened->meta, *opened->reader);
+    if (status.is_ok()) return std::optional<SnapshotMeta>(opened->meta);
+    log_line(deps.config, "skips snapshot " + meta.id + ", which does not restore: " +
+                              status.to_string());
+    last_failure = status;
+  }
+  return Status::corruption("open: no snapshot restores (the last error: " +
+                            last_failure.to_string() + ")");
+}
+
+}  // namespace
+
 Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
-  if (!deps.fsm || !deps.log_store || !deps.stable_store || !deps.transport || !deps.env) {
+  if (!deps.fsm || !deps.log_store || !deps.stable_store || !deps.snapshot_store ||
+      !deps.transport || !deps.env) {
     return Status::invalid_argument("open: fsm, stores, transport and env are all required");
   }
   Status valid = deps.config.validate();
@@ -168,20 +211,29 @@ Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
   Status core_valid = to_core_config(deps.config, seed).validate();
   if (!core_valid.is_ok()) return core_valid;
 
-  Result<Recovered> recovered = recover(*deps.log_store, *deps.stable_store);
+  if (deps.observers.size() > deps.config.max_subscriptions) {
+    return Status::invalid_argument("open: more observers than max_subscriptions (" +
+                                    std::to_string(deps.config.max_subscriptions) + ")");
+  }
+  Result<std::optional<SnapshotMeta>> snapshot = restore_newest(deps);
+  if (!snapshot.is_ok()) return snapshot.status();
+  Result<Recovered> recovered = recover(*deps.log_store, *deps.stable_store, *snapshot);
   if (!recovered.is_ok()) return recovered.status();
   if (!recovered->configuration.contains(deps.config.id)) {
     return Status::invalid_argument("open: server " + std::to_string(deps.config.id.value) +
                                     " is not in the configuration");
   }
-  if (deps.observers.size() > deps.config.max_subscriptions) {
-    return Status::invalid_argument("open: more observers than max_subscriptions (" +
-                                    std::to_string(deps.config.max_subscriptions) + ")");
-  }
-  core::BootState boot{
-      recovered->hard_state,         Index{0}, Term{0},
-      std::move(recovered->entries), Index{0}, std::move(recovered->configuration)};
-  std::shared_ptr<RaftServer> server(new RaftServer(std::move(deps), std::move(boot), seed));
+  core::BootState boot;
+  boot.hard_state = recovered->hard_state;
+  boot.log_base_index = recovered->base_index;
+  boot.log_base_term = recovered->base_term;
+  boot.entries = std::move(recovered->entries);
+  boot.applied = recovered->base_index;
+  boot.configuration = std::move(recovered->configuration);
+  boot.snapshot_index = recovered->base_index;
+  boot.snapshot_term = recovered->base_term;
+  std::shared_ptr<RaftServer> server(new RaftServer(std::move(deps), std::move(boot), seed,
+                                                    *snapshot, recovered->entries_read));
   Status started = server->start();
   if (!started.is_ok()) return started;
   return server;

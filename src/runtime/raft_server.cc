@@ -45,9 +45,10 @@ std::uint64_t first_read_id(RaftDependencies& deps) {
 // Appends with entries are bulk; everything else is small and urgent and
 // must not wait behind them (DESIGN §2.4).
 Lane lane_of(const core::Message& message) {
-  return message.type == core::MessageType::kAppendRequest && !message.entries.empty()
-             ? Lane::kReplication
-             : Lane::kControl;
+  const bool bulk =
+      (message.type == core::MessageType::kAppendRequest && !message.entries.empty()) ||
+      message.type == core::MessageType::kSnapshotChunk;
+  return bulk ? Lane::kReplication : Lane::kControl;
 }
 
 }  // namespace
@@ -64,20 +65,28 @@ std::shared_ptr<Executor> RaftServer::component_executor(const std::string& name
   return deps_.env->make_executor(name);
 }
 
-RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed)
+RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed,
+                       std::optional<SnapshotMeta> restored, std::uint64_t entries_read)
     : deps_(std::move(deps)),
       configuration_(boot.configuration),
       loop_inner_(deps_.env->make_executor("keel-loop")),
       loop_(loop_inner_),
       writer_executor_(component_executor("keel-writer", !deps_.log_store->may_block())),
       applier_executor_(component_executor("keel-apply", deps_.fsm->applies_quickly())),
+      snapshot_executor_(deps_.env->make_executor("keel-snapshot")),
+      transfer_executor_(deps_.env->make_executor("keel-transfer")),
+      boot_applied_index_(boot.applied),
+      boot_applied_term_(boot.snapshot_term),
+      entries_read_at_open_(entries_read),
       observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity,
                  deps_.config.max_subscriptions),
       decode_limits_(to_decode_limits(deps_.config)),
       persisted_term_(boot.hard_state.term),
       persisted_vote_(boot.hard_state.vote),
       node_(to_core_config(deps_.config, seed), std::move(boot)),
-      next_read_id_(first_read_id(deps_)) {}
+      next_read_id_(first_read_id(deps_)),
+      applied_(boot_applied_index_),
+      last_snapshot_(std::move(restored)) {}
 
 Status RaftServer::start() {
   // Stats agree with the stores from the moment open() returns; nothing else
@@ -91,6 +100,8 @@ Status RaftServer::start() {
     mark_threads_of(*loop_);
     mark_threads_of(*writer_executor_);
     mark_threads_of(*applier_executor_);
+    mark_threads_of(*snapshot_executor_);
+    mark_threads_of(*transfer_executor_);
   }
   std::weak_ptr<RaftServer> weak = weak_from_this();
   writer_ = std::make_shared<LogWriter>(
@@ -104,9 +115,53 @@ Status RaftServer::start() {
 #ifdef KEEL_CANARIES
   writer_->set_canary(deps_.config.canary);
 #endif
-  applier_ = std::make_shared<Applier>(deps_.fsm, applier_executor_, [weak](Index index) {
-    if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
-  });
+  applier_ = std::make_shared<Applier>(
+      deps_.fsm, deps_.snapshot_store, applier_executor_, boot_applied_index_, boot_applied_term_,
+      [weak](Index index) {
+        if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
+      },
+      [weak](Status failure) {
+        if (auto self = weak.lock()) {
+          self->loop_->post([self, failure] {
+            if (!self->stopped_) self->fail(failure);
+          });
+        }
+      });
+  snapshotter_ = std::make_shared<Snapshotter>(
+      deps_.snapshot_store, snapshot_executor_, [weak](Result<SnapshotMeta> result) {
+        if (auto self = weak.lock()) {
+          self->loop_->post([self, result = std::move(result)]() mutable {
+            if (!self->stopped_) self->on_snapshot_done(std::move(result));
+          });
+        }
+      });
+  SnapshotTransfers::Hooks hooks;
+  hooks.send = [weak](const core::Message& message) {
+    if (auto self = weak.lock()) self->send_message(message);
+  };
+  hooks.post_to_loop = [weak](std::function<void()> task) {
+    if (auto self = weak.lock()) {
+      self->loop_->post([self, task = std::move(task)] {
+        if (!self->stopped_ && !self->failed_) task();
+      });
+    }
+  };
+  hooks.send_failed = [weak](ServerId peer) {
+    if (auto self = weak.lock()) {
+      self->node_.report_snapshot_failed(peer);
+      self->schedule_flush();
+    }
+  };
+  hooks.received = [weak](const core::Message& install, const SnapshotMeta& meta) {
+    if (auto self = weak.lock()) self->on_snapshot_received(install, meta);
+  };
+  hooks.log = [weak](const std::string& line) {
+    if (auto self = weak.lock()) self->log_line(line);
+  };
+  hooks.now = [env = deps_.env] { return env->now(); };
+  transfers_ = std::make_unique<SnapshotTransfers>(deps_.config.id, deps_.config,
+                                                   deps_.snapshot_store, transfer_executor_,
+                                                   std::move(hooks));
   Status started = deps_.transport->start(
       [weak](std::string frame) {
         if (auto self = weak.lock()) self->on_frame(std::move(frame));
@@ -116,6 +171,8 @@ Status RaftServer::start() {
     loop_->stop();
     writer_executor_->stop();
     applier_executor_->stop();
+    snapshot_executor_->stop();
+    transfer_executor_->stop();
     return started;
   }
   for (auto& observer : deps_.observers) {
@@ -129,6 +186,7 @@ Status RaftServer::start() {
     self->schedule_flush();
   });
   post_timer(deps_.config.heartbeat_interval, [](RaftServer& s) { s.on_tick(); });
+  post_timer(deps_.config.snapshot_interval, [](RaftServer& s) { s.on_snapshot_timer(); });
   return Status::ok();
 }
 
@@ -190,6 +248,7 @@ void RaftServer::on_tick() {
   if (node_.is_leader()) last_contact_ = deps_.env->now();
   reissue_forwarded_reads(/*leader_changed=*/false);
   retry_parked_reads();
+  transfers_->check_idle();
   schedule_flush();
   post_timer(deps_.config.heartbeat_interval, [](RaftServer& s) { s.on_tick(); });
 }
@@ -233,6 +292,14 @@ void RaftServer::on_frame(std::string frame) {
   const bool catch_up_first = true;
 #endif
   if (catch_up_first) catch_up_ticks();
+  if (message.type == core::MessageType::kSnapshotChunk) {
+    transfers_->on_chunk(message, node_.term(), node_.leader());
+    return;
+  }
+  if (message.type == core::MessageType::kSnapshotChunkResponse) {
+    if (node_.is_leader()) transfers_->on_chunk_response(message);
+    return;
+  }
   node_.step(message);
   const bool from_leader = message.type == core::MessageType::kAppendRequest ||
                            message.type == core::MessageType::kHeartbeatRequest;
@@ -247,6 +314,12 @@ void RaftServer::flush() {
     if (stopped_) return;
   }
   if (node_.has_ready()) schedule_flush();  // yield to other inputs, then go on
+  if (node_.is_leader()) {
+    transfers_->release_delivered([this](ServerId peer, Index index) {
+      const core::Progress* progress = node_.progress(peer);
+      return progress == nullptr || progress->match_index >= index;
+    });
+  }
   if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
   // Stats first, then the observations: a kLeaderReady observer that reads
   // stats() at once sees the applied index and ready term it announces.
@@ -267,13 +340,16 @@ void RaftServer::handle_ready(core::Ready& ready) {
     persisted_term_ = hard_state->term;
     persisted_vote_ = hard_state->vote;
   }
-  const bool must_persist = hard_state.has_value() || !ready.entries.empty();
+  const bool must_persist =
+      hard_state.has_value() || !ready.entries.empty() || ready.snapshot.has_value();
   if (must_persist || (!ready.messages_after_persist.empty() && writes_outstanding_ > 0)) {
     // Through the writer even when only messages wait: they must not overtake
     // an earlier write they depend on (a vote reply after its term change).
     ++writes_outstanding_;
-    writer_->submit(
-        WriteJob{hard_state, std::move(ready.entries), std::move(ready.messages_after_persist)});
+    if (ready.snapshot) install_snapshot(*ready.snapshot);
+    writer_->submit(WriteJob{hard_state, std::move(ready.entries),
+                             std::move(ready.messages_after_persist), ready.snapshot,
+                             std::nullopt});
   } else {
     for (const core::Message& message : ready.messages_after_persist) send_message(message);
   }
@@ -283,6 +359,12 @@ void RaftServer::handle_ready(core::Ready& ready) {
 }
 
 void RaftServer::send_message(const core::Message& message) {
+  if (message.type == core::MessageType::kSnapshotRequest) {
+    // The core wants the follower sent a snapshot: the transfer carries the
+    // bytes, and the follower's core hears of it once they are durable.
+    transfers_->start_sending(message);
+    return;
+  }
   for (const Server& server : configuration_.servers) {
     if (server.id == message.to) {
       deps_.transport->send(server, lane_of(message), core::encode(message));
@@ -306,6 +388,8 @@ void RaftServer::on_write_done(WriteCompletion completion) {
     for (const core::Message& message : job.after_persist) send_message(message);
     if (!job.entries.empty()) {
       node_.on_persisted(job.entries.back().index, job.entries.back().term);
+    } else if (job.install) {
+      node_.on_persisted(job.install->index, job.install->term);
     }
     if (job.hard_state) node_.on_term_persisted(job.hard_state->term);
   }
@@ -316,6 +400,7 @@ void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
   std::vector<ApplyItem> items;
   items.reserve(entries.size());
   for (LogEntry& entry : entries) {
+    bytes_since_snapshot_ += entry_size_bytes(entry);
     ApplyItem item{std::move(entry), std::nullopt, std::nullopt};
     auto it = proposals_.find(item.entry.index);
     if (it != proposals_.end()) {
@@ -338,6 +423,20 @@ void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
 
 void RaftServer::on_applied(Index index) {
   catch_up_ticks();
+  if (installing_ && installing_->index == index) {
+    // The FSM restored the leader's snapshot.
+    ++snapshots_installed_;
+    last_snapshot_ = *installing_;
+    Observation observation;
+    observation.kind = Observation::Kind::kSnapshotInstalled;
+    observation.state = to_raft_state(node_.role());
+    observation.term = node_.term();
+    observation.index = index;
+    observation.snapshot = *installing_;
+    unpublished_observations_.push_back(std::move(observation));
+    installing_.reset();
+    bytes_since_snapshot_ = 0;
+  }
   if (index <= applied_) return;
   applied_ = index;
   node_.on_applied(index);
@@ -345,6 +444,9 @@ void RaftServer::on_applied(Index index) {
     it = erase_proposal(it);
   }
   resolve_apply_waiters();
+  // Besides the interval: a log that grows faster than the interval would
+  // otherwise overshoot the threshold by what one interval applies.
+  maybe_snapshot();
   schedule_flush();
 }
 
@@ -359,6 +461,7 @@ void RaftServer::handle_events(const std::vector<core::Event>& events) {
         if (event.role != core::Role::kLeader) {
           abandon_proposals("leadership lost");
           ready_term_ = Term{};
+          transfers_->stop_sending();
         }
         break;
       case core::EventKind::kLeaderChanged:
@@ -584,6 +687,179 @@ void RaftServer::expire_read(std::uint64_t id) {
   reads_.erase(it);
 }
 
+// --- snapshots ----------------------------------------------------------------------
+
+void RaftServer::log_line(const std::string& line) const {
+  std::fprintf(stderr, "keel: server %llu %s\n",
+               static_cast<unsigned long long>(deps_.config.id.value), line.c_str());
+}
+
+void RaftServer::on_snapshot_timer() {
+  post_timer(deps_.config.snapshot_interval, [](RaftServer& s) { s.on_snapshot_timer(); });
+  maybe_snapshot();
+}
+
+void RaftServer::maybe_snapshot() {
+  if (snapshot_in_progress_ || failed_ || deps_.env->now() < snapshot_retry_at_) return;
+  const Index since = last_snapshot_ ? last_snapshot_->index : Index{0};
+  if (applied_ <= since) return;
+  if (applied_ - since >= deps_.config.snapshot_threshold_entries ||
+      bytes_since_snapshot_ >= deps_.config.snapshot_threshold_bytes) {
+    start_snapshot();
+  }
+}
+
+void RaftServer::start_snapshot() {
+  snapshot_in_progress_ = true;
+  snapshot_started_ = deps_.env->now();
+  bytes_since_snapshot_ = 0;
+#ifdef KEEL_CANARIES
+  if (deps_.config.canary == static_cast<std::uint8_t>(core::Canary::kCompactPastSnapshot)) {
+    // The snapshot will reflect at least applied_: cut the log now, as if
+    // it were durable already.
+    const std::optional<Term> term = node_.log().term_at(applied_);
+    if (term) {
+      node_.on_snapshot(applied_, *term);
+      SnapshotMeta claimed;
+      claimed.index = applied_;
+      claimed.term = *term;
+      compact_after(claimed);
+    }
+  }
+#endif
+  std::weak_ptr<RaftServer> weak = weak_from_this();
+  const Configuration configuration = configuration_;
+  std::shared_ptr<Snapshotter> snapshotter = snapshotter_;
+  // On the applier's executor, between two applies: the FSM's view and the
+  // entry it reflects. The slow part, persist, goes to the snapshotter.
+  applier_->capture([weak, configuration, snapshotter](Captured captured) {
+    if (!captured.snapshot.is_ok() || captured.index.is_zero()) {
+      Status why = captured.snapshot.is_ok()
+                       ? Status::unavailable("nothing is applied yet: there is nothing to snapshot")
+                       : captured.snapshot.status();
+      if (auto self = weak.lock()) {
+        self->loop_->post([self, why] {
+          if (!self->stopped_) self->on_snapshot_done(why);
+        });
+      }
+      return;
+    }
+    SnapshotMeta meta;
+    meta.index = captured.index;
+    meta.term = captured.term;
+    meta.configuration = configuration;
+    // The configuration is fixed at bootstrap for now: it is the first entry.
+    meta.configuration_index = Index{1};
+    snapshotter->persist(std::move(captured.snapshot).value(), std::move(meta));
+  });
+}
+
+void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
+  snapshot_in_progress_ = false;
+  std::vector<Promise<SnapshotMeta>> waiters;
+  waiters.swap(snapshot_waiters_);
+  if (!result.is_ok()) {
+    ++snapshot_failures_;
+    // Automatic snapshots wait an interval before trying again.
+    snapshot_retry_at_ = deps_.env->now() + deps_.config.snapshot_interval;
+    log_line("could not take a snapshot: " + result.status().to_string());
+    publish();  // stats agree with the outcome before anyone hears of it
+    for (auto& waiter : waiters) waiter.resolve(result.status());
+    return;
+  }
+  const SnapshotMeta& meta = *result;
+  ++snapshots_taken_;
+  last_snapshot_duration_ = deps_.env->now() - snapshot_started_;
+  if (!last_snapshot_ || meta.index > last_snapshot_->index) last_snapshot_ = meta;
+  node_.on_snapshot(meta.index, meta.term);
+  compact_after(meta);
+  Observation observation;
+  observation.kind = Observation::Kind::kSnapshotTaken;
+  observation.state = to_raft_state(node_.role());
+  observation.term = node_.term();
+  observation.index = meta.index;
+  observation.snapshot = meta;
+  observation.duration = last_snapshot_duration_;
+  unpublished_observations_.push_back(std::move(observation));
+  publish();
+  for (auto& waiter : waiters) waiter.resolve(meta);
+  schedule_flush();
+}
+
+// Cuts the log after a durable snapshot, keeping trailing_log_entries before
+// it, and never past a snapshot still being sent (the follower continues
+// from the log once it holds that one).
+void RaftServer::compact_after(const SnapshotMeta& meta) {
+  const std::uint64_t trailing = deps_.config.trailing_log_entries;
+  Index through = meta.index.value > trailing ? Index{meta.index.value - trailing} : Index{0};
+  if (std::optional<Index> sending = transfers_->lowest_index_sent()) {
+    through = std::min(through, *sending);
+  }
+  if (through <= node_.log().base_index()) return;
+  Status compacted = node_.compact(through);
+  if (!compacted.is_ok()) {
+    log_line("does not compact its log: " + compacted.to_string());
+    return;
+  }
+  ++writes_outstanding_;
+  writer_->submit(WriteJob{std::nullopt, {}, {}, std::nullopt, through});
+}
+
+void RaftServer::on_snapshot_received(const core::Message& install, const SnapshotMeta& meta) {
+  // The whole snapshot is durable here: the core decides whether to install
+  // it (its log conflicts or ends before it) or to keep its log (rule 7).
+  received_snapshots_[meta.index] = meta;
+  if (!last_snapshot_ || meta.index > last_snapshot_->index) last_snapshot_ = meta;
+  catch_up_ticks();
+  node_.step(install);
+  schedule_flush();
+}
+
+void RaftServer::install_snapshot(const core::SnapshotInstall& install) {
+  auto it = received_snapshots_.find(install.index);
+  if (it == received_snapshots_.end()) {
+    fail(Status::corruption("the core installs snapshot " + std::to_string(install.index.value) +
+                            ", which this server never received"));
+    return;
+  }
+  installing_ = it->second;
+  received_snapshots_.erase(received_snapshots_.begin(), std::next(it));
+  // In order with the entries: everything handed over before is applied
+  // first, then the FSM takes the snapshot's state.
+  applier_->restore(installing_->id, install.index, install.term);
+}
+
+Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {
+  if (timeout <= Duration::zero()) return Future<SnapshotMeta>::ready(expired_timeout());
+  Promise<SnapshotMeta> promise;
+  const Duration deadline = deadline_after(timeout);
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  if (!post_to_loop(
+          [promise, deadline](RaftServer& s) {
+            if (s.snapshot_in_progress_) {
+              promise.resolve(Status::unavailable("a snapshot is being taken"));
+              return;
+            }
+            if (s.last_snapshot_ && s.last_snapshot_->index >= s.applied_) {
+              promise.resolve(*s.last_snapshot_);  // nothing applied since
+              return;
+            }
+            s.snapshot_waiters_.push_back(promise);
+            s.post_timer(deadline - s.deps_.env->now(), [promise](RaftServer&) {
+              promise.resolve(Status::timeout("the snapshot was not durable before the deadline"));
+            });
+            s.start_snapshot();
+          },
+          refuse)) {
+    refuse();
+  }
+  return promise.future();
+}
+
+Result<SnapshotStore::Opened> RaftServer::open_snapshot(const std::string& id) {
+  return deps_.snapshot_store->open(id);
+}
+
 // --- helpers ------------------------------------------------------------------------
 
 LeaderInfo RaftServer::leader_info(ServerId id) const {
@@ -616,6 +892,17 @@ void RaftServer::publish() {
   stats.observer_events_dropped = observers_.dropped();
   stats.observer_callback_failures = observers_.callback_failures();
   stats.frames_rejected = frames_rejected_.load();
+  stats.first_index = node_.log().first_index();
+  stats.entries_read_at_open = entries_read_at_open_;
+  stats.last_snapshot = last_snapshot_.value_or(SnapshotMeta{});
+  stats.last_snapshot_duration = last_snapshot_duration_;
+  stats.snapshots_taken = snapshots_taken_;
+  stats.snapshot_failures = snapshot_failures_;
+  stats.snapshots_installed = snapshots_installed_;
+  if (transfers_) {
+    stats.snapshots_sent = transfers_->stats().sent;
+    stats.snapshot_bytes_sent = transfers_->stats().bytes_sent;
+  }
   published_.last_contact = last_contact_;
 }
 
@@ -663,6 +950,9 @@ void RaftServer::shutdown_on_loop() {
   deps_.transport->stop();
   writer_executor_->stop();   // waits for a write in progress
   applier_executor_->stop();  // waits for an FSM batch in progress
+  snapshotter_->cancel();
+  snapshot_executor_->stop();  // waits for a persist in progress (its writes now fail)
+  transfer_executor_->stop();
   for (auto& [index, proposal] : proposals_) {
     // Proposed (or even committed but not yet applied here): it may commit
     // or may have; only "unknown" is honest.
@@ -674,6 +964,8 @@ void RaftServer::shutdown_on_loop() {
   proposal_deadlines_.clear();
   for (auto& [id, read] : reads_) read.promise.resolve(Status::shutdown());
   reads_.clear();
+  for (auto& waiter : snapshot_waiters_) waiter.resolve(Status::shutdown());
+  snapshot_waiters_.clear();
   parked_reads_.clear();
   apply_waiters_.clear();
   observers_.stop_all();

@@ -9,6 +9,13 @@
 // Nothing on the loop blocks; disk and FSM work run on their own executors
 // and report back by posting tasks (DESIGN §2.2).
 //
+// Snapshots: the loop decides when (thresholds checked every
+// Config::snapshot_interval, or Raft::snapshot()), the applier captures the
+// FSM's view in order with the entries, the Snapshotter persists it on its
+// own executor, and once it is durable the loop cuts the log (the core's
+// and, through the writer, the store's) to keep trailing_log_entries.
+// Sending and receiving snapshots is SnapshotTransfers' job.
+//
 // Futures: every call's promise lives in a table owned by the loop, with a
 // deadline timer; whichever comes first — completion, deadline, leadership
 // loss or shutdown — resolves it, and later attempts are no-ops.
@@ -33,6 +40,8 @@
 #include "runtime/applier.h"
 #include "runtime/log_writer.h"
 #include "runtime/observer_hub.h"
+#include "runtime/snapshot_transfer.h"
+#include "runtime/snapshotter.h"
 
 namespace keel::runtime {
 
@@ -45,6 +54,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Future<Index> barrier(Duration timeout);
   Future<Index> verify_leader(Duration timeout);
   Future<Index> read(Consistency consistency, Duration timeout);
+  Future<SnapshotMeta> snapshot(Duration timeout);
+  Result<SnapshotStore::Opened> open_snapshot(const std::string& id);
 
   RaftStats stats() const;
   Configuration configuration() const;
@@ -80,7 +91,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     Duration last_contact{0};
   };
 
-  RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed);
+  RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed,
+             std::optional<SnapshotMeta> restored, std::uint64_t entries_read);
   // An executor for a component: sharing the loop's thread if it never
   // blocks and the thread policy allows (Config::thread_policy).
   std::shared_ptr<Executor> component_executor(const std::string& name, bool never_blocks);
@@ -110,6 +122,16 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void handle_events(const std::vector<core::Event>& events);
   void publish_observations();
   void handle_read_states(const std::vector<core::ReadState>& states);
+
+  // Snapshots (all on the loop).
+  void on_snapshot_timer();
+  void maybe_snapshot();
+  void start_snapshot();
+  void on_snapshot_done(Result<SnapshotMeta> result);
+  void compact_after(const SnapshotMeta& meta);
+  void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta);
+  void install_snapshot(const core::SnapshotInstall& install);
+  void log_line(const std::string& line) const;
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
                std::optional<Promise<Index>> barrier, Duration timeout);
@@ -142,8 +164,15 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   std::shared_ptr<Executor> loop_;        // the same (threads marked at start())
   std::shared_ptr<Executor> writer_executor_;
   std::shared_ptr<Executor> applier_executor_;
+  std::shared_ptr<Executor> snapshot_executor_;  // persist: may block for long
+  std::shared_ptr<Executor> transfer_executor_;  // snapshot chunks' store I/O
   std::shared_ptr<LogWriter> writer_;
   std::shared_ptr<Applier> applier_;
+  std::shared_ptr<Snapshotter> snapshotter_;
+  std::unique_ptr<SnapshotTransfers> transfers_;
+  const Index boot_applied_index_;
+  const Term boot_applied_term_;
+  const std::uint64_t entries_read_at_open_;
   ObserverHub observers_;
   const core::DecodeLimits decode_limits_;
 
@@ -175,6 +204,20 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Duration last_contact_{0};
   std::uint64_t log_writes_ = 0;
   std::uint64_t entries_written_ = 0;
+  // Snapshots.
+  std::optional<SnapshotMeta> last_snapshot_;  // the newest durable one
+  Duration last_snapshot_duration_{0};
+  bool snapshot_in_progress_ = false;
+  Duration snapshot_started_{0};
+  Duration snapshot_retry_at_{0};  // after a failure, no automatic one before this
+  std::vector<Promise<SnapshotMeta>> snapshot_waiters_;
+  std::uint64_t bytes_since_snapshot_ = 0;  // of entries handed to the applier
+  std::uint64_t snapshots_taken_ = 0;
+  std::uint64_t snapshot_failures_ = 0;
+  std::uint64_t snapshots_installed_ = 0;
+  // Snapshots received whole, by index, until the core installs them.
+  std::map<Index, SnapshotMeta> received_snapshots_;
+  std::optional<SnapshotMeta> installing_;  // handed to the applier to restore
 
   // --- any thread ---------------------------------------------------------------
   std::atomic<std::uint64_t> frames_rejected_{0};

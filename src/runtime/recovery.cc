@@ -48,8 +48,10 @@ Result<core::HardState> load_hard_state(const StableStore& store) {
 namespace {
 
 // The configuration in force is the last one in the log (thesis §4.1: a
-// server uses the newest configuration in its log, committed or not).
-Result<Configuration> latest_configuration(const std::vector<LogEntry>& entries) {
+// server uses the newest configuration in its log, committed or not), else
+// the one the snapshot holds.
+Result<Configuration> latest_configuration(const std::vector<LogEntry>& entries,
+                                           const std::optional<SnapshotMeta>& snapshot) {
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     if (it->type != EntryType::kConfiguration) continue;
     Result<Configuration> decoded = core::decode_configuration(it->data);
@@ -59,6 +61,7 @@ Result<Configuration> latest_configuration(const std::vector<LogEntry>& entries)
     }
     return decoded;
   }
+  if (snapshot && !snapshot->configuration.servers.empty()) return snapshot->configuration;
   return Status::invalid_argument(
       "the log holds no configuration: bootstrap the cluster first (bootstrap_cluster)");
 }
@@ -98,7 +101,68 @@ Status check_log(const std::vector<LogEntry>& entries, Index first, Index last) 
   return Status::ok();
 }
 
-Result<Recovered> recover(LogStore& log_store, StableStore& stable_store) {
+namespace {
+
+std::string text(Index index) { return std::to_string(index.value); }
+
+// Where reading the log starts, after the snapshot (0/0 without one), and
+// whether the stored log must first be reset to continue after it.
+struct LogStart {
+  Index base;
+  Term base_term;
+  bool reset = false;
+};
+
+Result<LogStart> log_start(const LogStore& log_store, const std::optional<SnapshotMeta>& snapshot) {
+  const Index first = log_store.first_index();
+  const Index last = log_store.last_index();
+  const bool has_entries = last >= first && last >= Index{1};
+  if (!snapshot) {
+    if (has_entries && first != Index{1}) {
+      return Status::corruption("open: the log starts at entry " + text(first) +
+                                " and no snapshot covers entries 1.." + text(first.prev()) +
+                                ": they are lost");
+    }
+    return LogStart{};
+  }
+  const Index base = snapshot->index;
+  LogStart start{base, snapshot->term, false};
+  if (!has_entries) {
+    if (last > base) {
+      return Status::corruption("open: the log was cut through entry " + text(last) +
+                                " but the newest snapshot ends at entry " + text(base) +
+                                ": entries " + text(base.next()) + ".." + text(last) +
+                                " are lost");
+    }
+    start.reset = last < base;  // empty: it must continue right after the snapshot
+    return start;
+  }
+  if (first > base.next()) {
+    return Status::corruption("open: the log starts at entry " + text(first) +
+                              " but the newest snapshot ends at entry " + text(base) +
+                              ": entries " + text(base.next()) + ".." + text(first.prev()) +
+                              " are lost");
+  }
+  if (last < base || first > base) {
+    // Ends before the snapshot (everything it holds is in the snapshot), or
+    // starts right after it (compacted to it): keep what follows, if any.
+    start.reset = last < base;
+    return start;
+  }
+  Result<std::vector<LogEntry>> at = log_store.read(base, base);
+  if (!at.is_ok()) return at.status();
+  if (at->size() != 1 || at->front().index != base) {
+    return Status::corruption("open: the log store's read of entry " + text(base) +
+                              " returned something else");
+  }
+  start.reset = at->front().term != snapshot->term;
+  return start;
+}
+
+}  // namespace
+
+Result<Recovered> recover(LogStore& log_store, StableStore& stable_store,
+                          const std::optional<SnapshotMeta>& snapshot) {
   Result<std::optional<core::HardState>> found = find_hard_state(stable_store);
   if (!found.is_ok()) return found.status();
   if (!found->has_value() && log_store.last_index() >= Index{1}) {
@@ -115,19 +179,29 @@ Result<Recovered> recover(LogStore& log_store, StableStore& stable_store) {
   }
   Recovered recovered;
   recovered.hard_state = hard_state;
-  const Index first = log_store.first_index();
+  Result<LogStart> start = log_start(log_store, snapshot);
+  if (!start.is_ok()) return start.status();
+  recovered.base_index = start->base;
+  recovered.base_term = start->base_term;
+  if (start->reset) {
+    Status reset = log_store.reset(start->base);
+    if (!reset.is_ok()) return reset;
+  }
+  const Index first = std::max(log_store.first_index(), start->base.next());
   const Index last = log_store.last_index();
   if (last >= first && last >= Index{1}) {
-    if (first != Index{1}) {
-      return Status::invalid_argument("open: log starts at index " + std::to_string(first.value) +
-                                      " but snapshots are not supported yet");
-    }
     Result<std::vector<LogEntry>> read = log_store.read(first, last);
     if (!read.is_ok()) return read.status();
     if (Status valid = check_log(*read, first, last); !valid.is_ok()) return valid;
+    if (!read->empty() && read->front().term < start->base_term) {
+      return Status::corruption("open: " + at(first) + " has term " +
+                                std::to_string(read->front().term.value) +
+                                ", below the term of the snapshot before it");
+    }
+    recovered.entries_read = read->size();
     recovered.entries = std::move(read).value();
   }
-  Result<Configuration> configuration = latest_configuration(recovered.entries);
+  Result<Configuration> configuration = latest_configuration(recovered.entries, snapshot);
   if (!configuration.is_ok()) return configuration.status();
   recovered.configuration = std::move(configuration).value();
   core::HardState& hard = recovered.hard_state;

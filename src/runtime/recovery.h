@@ -16,6 +16,15 @@
 // very entries). The term is raised to the log's last term, with no vote,
 // and stored before the server starts.
 //
+// With a snapshot (the newest valid one, restored into the FSM), only the
+// log after it is read: the core's log starts right after the snapshot's
+// last entry. A log store that starts later than that lost entries nothing
+// covers: Corruption. A log that does not hold the snapshot's last entry
+// (it ends before it, or holds another term there: a crash came between
+// receiving a leader's snapshot and dropping the log it replaced) is reset
+// to continue after the snapshot, as the install would have (Figure 13,
+// rule 7).
+//
 // Thread safety: functions of their arguments (the stores are called from
 // the opening thread).
 #pragma once
@@ -25,14 +34,21 @@
 
 #include "core/node.h"
 #include "keel/log_store.h"
+#include "keel/snapshot_store.h"
 #include "keel/status.h"
 
 namespace keel::runtime {
 
 struct Recovered {
   core::HardState hard_state;
-  std::vector<LogEntry> entries;  // indices 1.. last
-  Configuration configuration;    // the newest in the log (thesis §4.1)
+  // The log: entries after (base_index, base_term), the snapshot's end.
+  Index base_index;
+  Term base_term;
+  std::vector<LogEntry> entries;
+  // The newest in the log (thesis §4.1), else the snapshot's.
+  Configuration configuration;
+  // Entries read from the log store (for the tests that bound open's work).
+  std::uint64_t entries_read = 0;
 };
 
 // The stored hard state; nullopt if none was ever stored.
@@ -40,9 +56,11 @@ Result<std::optional<core::HardState>> find_hard_state(const StableStore& store)
 // The stored hard state; a zero one if none was ever stored.
 Result<core::HardState> load_hard_state(const StableStore& store);
 
-// Reads and checks both stores; writes the raised hard state back if the
-// log's last term is newer than the stored one.
-Result<Recovered> recover(LogStore& log_store, StableStore& stable_store);
+// Reads and checks both stores, the log after `snapshot` only; writes the
+// raised hard state back if the log's last term is newer than the stored
+// one, and resets a log that conflicts with the snapshot.
+Result<Recovered> recover(LogStore& log_store, StableStore& stable_store,
+                          const std::optional<SnapshotMeta>& snapshot);
 
 // Checks entries read for [first, last]: contiguous, of non-decreasing
 // terms of at least 1, of known types. Exposed for its tests.

@@ -57,4 +57,53 @@ std::string KvFsm::cas_command(const std::string& key, const std::string& expect
 
 std::string KvFsm::delete_command(const std::string& key) { return "del " + key; }
 
+std::string KvFsm::encode_state(const std::map<std::string, std::string>& data) {
+  std::string out;
+  for (const auto& [key, value] : data) {
+    for (const std::string* part : {&key, &value}) {
+      out += std::to_string(part->size());
+      out += ':';
+      out += *part;
+    }
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::string>> KvFsm::decode_state(std::string_view bytes) {
+  std::map<std::string, std::string> data;
+  auto next = [&bytes](std::string& out) -> bool {
+    const std::size_t colon = bytes.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 9) return false;
+    std::size_t size = 0;
+    for (char c : bytes.substr(0, colon)) {
+      if (c < '0' || c > '9') return false;
+      size = size * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (bytes.size() - colon - 1 < size) return false;
+    out.assign(bytes.substr(colon + 1, size));
+    bytes.remove_prefix(colon + 1 + size);
+    return true;
+  };
+  while (!bytes.empty()) {
+    std::string key;
+    std::string value;
+    if (!next(key) || !next(value)) return Status::corruption("KvFsm: malformed snapshot");
+    data[std::move(key)] = std::move(value);
+  }
+  return data;
+}
+
+Result<std::unique_ptr<FsmSnapshot>> KvFsm::snapshot() {
+  return std::unique_ptr<FsmSnapshot>(std::make_unique<CopiedSnapshot>(encode_state(data_)));
+}
+
+Status KvFsm::restore(const SnapshotMeta& /*meta*/, SnapshotReader& reader) {
+  Result<std::string> bytes = read_whole_snapshot(reader, 1ULL << 30);
+  if (!bytes.is_ok()) return bytes.status();
+  Result<std::map<std::string, std::string>> data = decode_state(*bytes);
+  if (!data.is_ok()) return data.status();
+  data_ = std::move(data).value();
+  return Status::ok();
+}
+
 }  // namespace keel::sim

@@ -11,6 +11,8 @@
 // server's KvFsm, on the simulator's one thread.
 //
 // The semantics match the register model of sim/linearizability.h.
+// Snapshots copy the map (encode_state: each key and value as
+// "<length>:<bytes>").
 //
 // Thread safety: none. In the simulator everything runs on one thread; the
 // applier mutates it only inside its own tasks.
@@ -27,6 +29,8 @@ namespace keel::sim {
 class KvFsm final : public Fsm {
  public:
   std::string apply(const LogEntry& entry) override;
+  Result<std::unique_ptr<FsmSnapshot>> snapshot() override;
+  Status restore(const SnapshotMeta& meta, SnapshotReader& reader) override;
 
   std::optional<std::string> get(const std::string& key) const;
   const std::map<std::string, std::string>& data() const { return data_; }
@@ -35,6 +39,8 @@ class KvFsm final : public Fsm {
   static std::string cas_command(const std::string& key, const std::string& expected,
                                  const std::string& value);
   static std::string delete_command(const std::string& key);
+  static std::string encode_state(const std::map<std::string, std::string>& data);
+  static Result<std::map<std::string, std::string>> decode_state(std::string_view bytes);
 
  private:
   std::map<std::string, std::string> data_;

@@ -14,7 +14,8 @@ class MemoryNodeStorage final : public NodeStorage {
   void crash() override {}  // a returned append or set is durable: nothing is lost
 
  private:
-  NodeStores stores_{std::make_shared<MemoryLogStore>(), std::make_shared<MemoryStableStore>()};
+  NodeStores stores_{std::make_shared<MemoryLogStore>(), std::make_shared<MemoryStableStore>(),
+                     std::make_shared<MemorySnapshotStore>(2)};
 };
 
 storage::SimFsFidelity draw_fidelity(std::uint64_t seed) {
@@ -58,7 +59,14 @@ class DiskNodeStorage final : public NodeStorage {
     stable.file_system = disk_;
     Result<std::shared_ptr<FileStableStore>> hard_state = FileStableStore::open("/stable", stable);
     if (!hard_state.is_ok()) return hard_state.status();
-    return NodeStores{std::move(log).value(), std::move(hard_state).value()};
+    FileSnapshotStoreOptions snapshots;
+    snapshots.retain_count = 2;
+    snapshots.file_system = disk_;
+    Result<std::shared_ptr<FileSnapshotStore>> snapshot_store =
+        FileSnapshotStore::open("/snapshots", snapshots);
+    if (!snapshot_store.is_ok()) return snapshot_store.status();
+    return NodeStores{std::move(log).value(), std::move(hard_state).value(),
+                      std::move(snapshot_store).value()};
   }
 
   // Handles opened before the crash go stale: the old incarnation's stores

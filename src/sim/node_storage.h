@@ -26,6 +26,7 @@
 #include <memory>
 
 #include "keel/log_store.h"
+#include "keel/snapshot_store.h"
 #include "keel/status.h"
 #include "keel/types.h"
 
@@ -34,6 +35,7 @@ namespace keel::sim {
 struct NodeStores {
   std::shared_ptr<LogStore> log;
   std::shared_ptr<StableStore> stable;
+  std::shared_ptr<SnapshotStore> snapshots;
 };
 
 class NodeStorage {
@@ -56,9 +58,11 @@ class NodeStorage {
 using NodeStorageFactory =
     std::function<std::unique_ptr<NodeStorage>(ServerId id, std::uint64_t seed)>;
 
-// MemoryLogStore and MemoryStableStore that survive crashes whole.
+// MemoryLogStore, MemoryStableStore and MemorySnapshotStore that survive
+// crashes whole.
 std::unique_ptr<NodeStorage> make_memory_storage(ServerId id, std::uint64_t seed);
-// WalLogStore and FileStableStore on a SimFileSystem of their own (small
+// WalLogStore, FileStableStore and FileSnapshotStore on a SimFileSystem of
+// their own (small
 // segments, so that a run creates and drops several). How unkind the disk
 // is (storage::SimFsFidelity: crashes that keep unsynced writes and
 // directory changes out of order, failed fsyncs that drop writes, failed

@@ -29,6 +29,7 @@ void SafetyChecker::violation(const std::string& what) {
 void SafetyChecker::on_start(ServerId id) {
   NodeState& node = nodes_[id];
   node.applied.clear();
+  node.unseen_through = Index{0};
   node.seen_stats = false;
   node.completeness_checked.clear();
 }
@@ -42,11 +43,24 @@ void SafetyChecker::on_apply(ServerId id, const LogEntry& entry, const LogStore&
     return;
   }
   // The FSM sees commands only; what lies between must be keel's own entries,
-  // and the applied entry itself must be the one in the store.
-  Result<std::vector<LogEntry>> stored = store.read(last.next(), entry.index);
-  if (!stored.is_ok() || stored->size() != entry.index - last) {
+  // and the applied entry itself must be the one in the store. Those of
+  // them that compaction already removed were applied (compaction never
+  // passes the applied index), and were no commands (the FSM would have
+  // shown them): only the rest can be read back.
+  const Index from = std::max(last.next(), store.first_index());
+  if (from > entry.index) {
+    // The store moved past it already (a snapshot installed after this
+    // entry was handed to the FSM reset the log): nothing to compare with
+    // but what others applied.
+    node.unseen_through = std::max(node.unseen_through, entry.index.prev());
+    record_applied(id, entry);
+    return;
+  }
+  if (from > last.next()) node.unseen_through = std::max(node.unseen_through, from.prev());
+  Result<std::vector<LogEntry>> stored = store.read(from, entry.index);
+  if (!stored.is_ok() || stored->size() != entry.index - from + 1) {
     violation("contiguous apply: " + server(id) + " applies " + describe(entry) +
-              " but its log store cannot produce indices " + std::to_string(last.value + 1) + ".." +
+              " but its log store cannot produce indices " + std::to_string(from.value) + ".." +
               std::to_string(entry.index.value) + ": " + stored.status().to_string());
     return;
   }
@@ -67,11 +81,52 @@ void SafetyChecker::on_apply(ServerId id, const LogEntry& entry, const LogStore&
   record_applied(id, entry);
 }
 
+void SafetyChecker::on_restore(ServerId id, Index index, Term term) {
+  NodeState& node = nodes_[id];
+  const std::size_t position = index.value - 1;
+  if (index.is_zero()) {
+    violation("snapshot safety: " + server(id) + " restores a snapshot at index 0");
+    return;
+  }
+  if (position < committed_.size() && committed_[position].known &&
+      committed_[position].entry.term != term) {
+    violation("state-machine safety: " + server(id) + " restores a snapshot ending at " +
+              std::to_string(index.value) + "/" + std::to_string(term.value) + " where " +
+              server(committed_[position].first_applied_by) + " applied " +
+              describe(committed_[position].entry));
+    return;
+  }
+  if (position >= committed_.size() || !committed_[position].known) {
+    // Ends after the last command anyone applied: at keel's own entries,
+    // which the checker records only once a command follows them. Checked
+    // when that entry is recorded.
+    unverified_snapshots_.emplace(index, std::make_pair(term, id));
+  }
+  node.applied.clear();
+  node.unseen_through = index;
+  node.applied.emplace_back(index, term);
+}
+
 void SafetyChecker::record_applied(ServerId id, const LogEntry& entry) {
-  nodes_[id].applied.emplace_back(entry.index, entry.term);
+  NodeState& node = nodes_[id];
+  node.applied.emplace_back(entry.index, entry.term);
   const std::size_t position = entry.index.value - 1;
+  if (position > committed_.size() && node.unseen_through.value >= position) {
+    // This server restored a snapshot past what the checker knows: the
+    // entries before this one are in that snapshot, unseen one by one.
+    while (committed_.size() < position) {
+      LogEntry unknown;
+      unknown.index = Index{committed_.size() + 1};
+      committed_.push_back(Committed{unknown, id, highest_term_, /*known=*/false});
+    }
+  }
   if (position < committed_.size()) {
-    const Committed& known = committed_[position];
+    Committed& known = committed_[position];
+    if (!known.known) {
+      known = Committed{entry, id, known.bound, true};
+      check_unverified_snapshots(entry, id);
+      return;
+    }
     if (known.entry != entry) {
       violation("state-machine safety: " + server(id) + " applies " + describe(entry) + " where " +
                 server(known.first_applied_by) + " applied " + describe(known.entry));
@@ -85,6 +140,20 @@ void SafetyChecker::record_applied(ServerId id, const LogEntry& entry) {
     return;
   }
   committed_.push_back(Committed{entry, id, highest_term_});
+  check_unverified_snapshots(entry, id);
+}
+
+void SafetyChecker::check_unverified_snapshots(const LogEntry& entry, ServerId id) {
+  auto [first, last] = unverified_snapshots_.equal_range(entry.index);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.first != entry.term) {
+      violation("state-machine safety: " + server(it->second.second) +
+                " restored a snapshot ending at " + std::to_string(entry.index.value) + "/" +
+                std::to_string(it->second.first.value) + " where " + server(id) + " applied " +
+                describe(entry));
+    }
+  }
+  unverified_snapshots_.erase(first, last);
 }
 
 void SafetyChecker::record_leader(ServerId id, Term term, const char* source) {
@@ -112,6 +181,9 @@ void SafetyChecker::on_observation(ServerId id, const Observation& observation) 
     case Observation::Kind::kLeaderReady:
       record_leader(id, observation.term, "a leader-ready observation");
       break;
+    case Observation::Kind::kSnapshotTaken:
+    case Observation::Kind::kSnapshotInstalled:
+      break;  // restores are checked as the FSM sees them (on_restore)
   }
 }
 
@@ -164,11 +236,14 @@ void SafetyChecker::check_leader_completeness(ServerId id, Term term, const LogS
   std::size_t owed = 0;
   while (owed < committed_.size() && committed_[owed].bound < term) ++owed;
   if (owed == 0) return;
+  // Entries before the store's first index were compacted into a snapshot
+  // (whose end on_restore checks when one is restored).
+  const Index first = std::max(store.first_index(), Index{1});
   const Index last = store.last_index();
   const Index readable{std::min<std::uint64_t>(owed, last.value)};
   std::vector<LogEntry> stored;
-  if (!readable.is_zero()) {
-    Result<std::vector<LogEntry>> read = store.read(Index{1}, readable);
+  if (readable >= first) {
+    Result<std::vector<LogEntry>> read = store.read(first, readable);
     if (!read.is_ok()) {
       violation("log store: " + server(id) +
                 " cannot read its own log: " + read.status().to_string());
@@ -176,15 +251,18 @@ void SafetyChecker::check_leader_completeness(ServerId id, Term term, const LogS
     }
     stored = std::move(read).value();
   }
-  for (std::size_t i = 0; i < owed; ++i) {
+  const std::size_t skipped = static_cast<std::size_t>(first.value - 1);
+  for (std::size_t i = std::min(skipped, owed); i < owed; ++i) {
+    if (!committed_[i].known) continue;
     const LogEntry& want = committed_[i].entry;
-    if (i < stored.size() && stored[i] == want) continue;
+    const std::size_t at = i - skipped;
+    if (at < stored.size() && stored[at] == want) continue;
     violation("leader completeness: " + server(id) + " leads term " + std::to_string(term.value) +
               " without the committed entry " + describe(want) + " (first applied by " +
               server(committed_[i].first_applied_by) + " while the highest term was " +
               std::to_string(committed_[i].bound.value) + "); " +
-              (i < stored.size() ? "it holds " + describe(stored[i])
-                                 : "its log ends at index " + std::to_string(last.value)));
+              (at < stored.size() ? "it holds " + describe(stored[at])
+                                  : "its log ends at index " + std::to_string(last.value)));
     return;
   }
 }
@@ -196,8 +274,7 @@ void SafetyChecker::check_logs(const std::map<ServerId, const LogStore*>& stores
     const Index first = store->first_index();
     const Index last = store->last_index();
     std::vector<LogEntry> entries;
-    if (first != Index{1}) continue;  // compacted logs are not compared (no snapshots yet)
-    if (last >= first) {
+    if (last >= first && !last.is_zero()) {
       Result<std::vector<LogEntry>> read = store->read(first, last);
       if (!read.is_ok()) {
         violation("log store: " + server(id) +
@@ -225,16 +302,21 @@ void SafetyChecker::check_logs(const std::map<ServerId, const LogStore*>& stores
 void SafetyChecker::check_log_matching(ServerId a, const std::vector<LogEntry>& x, ServerId b,
                                        const std::vector<LogEntry>& y) {
   // §5.3: find the highest index where both hold an entry of the same term;
-  // everything up to it must be identical. Both logs start at index 1 (no
-  // snapshots yet), so position i holds index i + 1.
-  std::size_t top = std::min(x.size(), y.size());
-  while (top > 0 && x[top - 1].term != y[top - 1].term) --top;
-  for (std::size_t i = 0; i < top; ++i) {
-    if (x[i] != y[i]) {
+  // everything up to it, down to where both logs still hold entries (they
+  // may start at different indices after compaction), must be identical.
+  if (x.empty() || y.empty()) return;
+  const std::uint64_t low = std::max(x.front().index.value, y.front().index.value);
+  std::uint64_t top = std::min(x.back().index.value, y.back().index.value);
+  auto at = [](const std::vector<LogEntry>& log, std::uint64_t index) -> const LogEntry& {
+    return log[static_cast<std::size_t>(index - log.front().index.value)];
+  };
+  while (top >= low && at(x, top).term != at(y, top).term) --top;
+  for (std::uint64_t i = low; i <= top && top >= low; ++i) {
+    if (at(x, i) != at(y, i)) {
       violation("log matching: " + server(a) + " and " + server(b) +
                 " both hold an entry at index " + std::to_string(top) + " of term " +
-                std::to_string(x[top - 1].term.value) + " but differ below it: " + describe(x[i]) +
-                " versus " + describe(y[i]));
+                std::to_string(at(x, top).term.value) + " but differ below it: " +
+                describe(at(x, i)) + " versus " + describe(at(y, i)));
       return;
     }
   }

@@ -86,6 +86,11 @@ class SafetyChecker {
   void on_start(ServerId id);
   // Server `id`'s FSM is about to apply `entry`; `store` is its log store.
   void on_apply(ServerId id, const LogEntry& entry, const LogStore& store);
+  // Server `id`'s FSM now holds a snapshot's state through (index, term):
+  // at open, or a leader's snapshot installed. Its applies continue after
+  // it. The snapshot must end at an entry that was committed, or at one
+  // that is (a later apply by anyone must find the same entry there).
+  void on_restore(ServerId id, Index index, Term term);
   void on_observation(ServerId id, const Observation& observation);
   // What server `id` published, read after one of its tasks ran.
   void on_stats(ServerId id, const RaftStats& stats, const LogStore& store);
@@ -138,15 +143,24 @@ class SafetyChecker {
     LogEntry entry;
     ServerId first_applied_by;
     Term bound;  // see the top of this file
+    // False for an entry no server applied one by one yet: a server that
+    // restored a snapshot past the known prefix skipped it (filled in when
+    // another server applies it).
+    bool known = true;
   };
   struct NodeState {
     std::vector<std::pair<Index, Term>> applied;
+    // Entries up to here this incarnation's FSM reflects without the checker
+    // having seen them one by one: a restored snapshot's, and keel's own
+    // entries that compaction removed before a command followed them.
+    Index unseen_through;
     bool seen_stats = false;
     RaftStats last;
     std::set<Term> completeness_checked;  // terms in which a ready leader was checked
   };
 
   void record_applied(ServerId id, const LogEntry& entry);
+  void check_unverified_snapshots(const LogEntry& entry, ServerId id);
   void record_leader(ServerId id, Term term, const char* source);
   void check_monotonic(ServerId id, NodeState& node, const RaftStats& stats);
   void check_leader_completeness(ServerId id, Term term, const LogStore& store);
@@ -155,6 +169,9 @@ class SafetyChecker {
   void violation(const std::string& what);
 
   Report report_;
+  // Snapshot ends (index -> term, server) past what was applied when they
+  // were restored; checked once the entry there is recorded.
+  std::multimap<Index, std::pair<Term, ServerId>> unverified_snapshots_;
   std::map<ServerId, NodeState> nodes_;
   std::vector<Committed> committed_;  // committed_[i] is index i + 1
   std::map<Term, ServerId> leaders_;

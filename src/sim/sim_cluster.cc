@@ -42,6 +42,12 @@ std::string describe(const Observation& observation) {
     case Observation::Kind::kLeaderReady:
       return "leader-ready term=" + std::to_string(observation.term.value) +
              " index=" + std::to_string(observation.index.value);
+    case Observation::Kind::kSnapshotTaken:
+      return "snapshot-taken index=" + std::to_string(observation.index.value) +
+             " bytes=" + std::to_string(observation.snapshot.size_bytes);
+    case Observation::Kind::kSnapshotInstalled:
+      return "snapshot-installed index=" + std::to_string(observation.index.value) +
+             " bytes=" + std::to_string(observation.snapshot.size_bytes);
   }
   return "?";
 }
@@ -75,6 +81,14 @@ class SimCluster::RecordingFsm final : public BatchingFsm {
     responses.reserve(entries.size());
     for (const LogEntry& entry : entries) responses.push_back(inner_->apply(entry));
     return responses;
+  }
+
+  Result<std::unique_ptr<FsmSnapshot>> snapshot() override { return inner_->snapshot(); }
+
+  Status restore(const SnapshotMeta& meta, SnapshotReader& reader) override {
+    Status status = inner_->restore(meta, reader);
+    if (status.is_ok()) cluster_.checker_.on_restore(id_, meta.index, meta.term);
+    return status;
   }
 
  private:
@@ -282,16 +296,23 @@ void SimCluster::start(Node& n) {
       });
   n.env->set_latency("keel-writer", n.disk_latency_low, n.disk_latency_high);
   n.env->set_latency("keel-apply", n.apply_latency_low, n.apply_latency_high);
+  // Persisting and transferring snapshots touch the disk too: a crash can
+  // land while one is under way.
+  n.env->set_latency("keel-snapshot", n.disk_latency_low, n.disk_latency_high);
+  n.env->set_latency("keel-transfer", n.disk_latency_low, n.disk_latency_high);
   checker_.on_start(id);
   std::shared_ptr<Fsm> user_fsm = options_.fsm_factory(id);
   (void)network_executor(id);  // made where the network used to make its own: same schedule
   auto transport = std::make_shared<SimTransport>(*this, id, network_->transport(id));
   n.sim_transport = transport;
-  RaftDependencies deps{
-      n.config,    std::make_shared<RecordingFsm>(*this, id, user_fsm, stores->log),
-      stores->log, stores->stable,
-      transport,   n.env,
-      {}};
+  RaftDependencies deps{n.config,
+                        std::make_shared<RecordingFsm>(*this, id, user_fsm, stores->log),
+                        stores->log,
+                        stores->stable,
+                        stores->snapshots,
+                        transport,
+                        n.env,
+                        {}};
   deps.observers.push_back([this, id](const Observation& observation) {
     checker_.on_observation(id, observation);
     trace_.event(now(), node_name(id) + " " + describe(observation));
@@ -516,7 +537,11 @@ void SimCluster::set_disk_latency(ServerId id, Duration low, Duration high) {
   Node& n = node(id);
   n.disk_latency_low = low;
   n.disk_latency_high = high;
-  if (n.env) n.env->set_latency("keel-writer", low, high);
+  if (n.env) {
+    n.env->set_latency("keel-writer", low, high);
+    n.env->set_latency("keel-snapshot", low, high);
+    n.env->set_latency("keel-transfer", low, high);
+  }
 }
 
 void SimCluster::set_apply_latency(ServerId id, Duration low, Duration high) {

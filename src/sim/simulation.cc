@@ -33,7 +33,11 @@ std::string describe(const Config& config) {
          " append_entries=" + std::to_string(config.max_append_entries) +
          " inflight=" + std::to_string(config.max_inflight_appends) +
          " apply_batch=" + std::to_string(config.max_apply_batch) +
-         " write_batch=" + std::to_string(config.max_write_batch_entries);
+         " write_batch=" + std::to_string(config.max_write_batch_entries) +
+         " snapshot_every=" + std::to_string(config.snapshot_threshold_entries) +
+         " trailing=" + std::to_string(config.trailing_log_entries) +
+         " chunk=" + std::to_string(config.max_snapshot_chunk_bytes) + "x" +
+         std::to_string(config.max_inflight_snapshot_chunks);
 }
 
 template <typename T, std::size_t N>
@@ -78,6 +82,31 @@ Config swarm_config(std::uint64_t seed, bool vary) {
   return config;
 }
 
+namespace {
+
+// Snapshots are always on, with thresholds small enough that a run takes
+// many, compacts, and sends them (in several chunks) to servers that were
+// down or cut off. Drawn from a stream of their own.
+void snapshot_config(Config& config, std::uint64_t seed, bool vary) {
+  config.snapshot_interval = config.heartbeat_interval;
+  config.snapshot_transfer_idle_timeout = 2 * config.election_timeout;
+  config.max_snapshot_chunk_bytes = 1024;
+  config.snapshot_threshold_entries = 25;
+  config.trailing_log_entries = 5;
+  if (!vary) return;
+  core::Prng prng(seed);
+  const std::uint64_t thresholds[] = {8, 25, 80};
+  config.snapshot_threshold_entries = pick(prng, thresholds);
+  const std::uint64_t trailing[] = {0, 3, 20};
+  config.trailing_log_entries = pick(prng, trailing);
+  const std::uint64_t chunks[] = {1024, 4096};
+  config.max_snapshot_chunk_bytes = pick(prng, chunks);
+  const std::size_t inflight[] = {1, 4};
+  config.max_inflight_snapshot_chunks = pick(prng, inflight);
+}
+
+}  // namespace
+
 ClusterShape cluster_shape(const SimulationOptions& options) {
   core::Prng prng(derive_seed(options.seed, "shape"));
   // 1 voter in 3 of 20 seeds, 3 in 11, 5 in 6; no learner in half the seeds.
@@ -118,6 +147,7 @@ struct Simulation::Run {
 void Simulation::Run::set_up(const SimulationOptions& options) {
   shape = cluster_shape(options);
   config = swarm_config(derive_seed(options.seed, "config"), options.swarm);
+  snapshot_config(config, derive_seed(options.seed, "snapshots"), options.swarm);
 #ifdef KEEL_CANARIES
   config.canary = options.canary;
 #endif
@@ -224,11 +254,39 @@ void Simulation::Run::check_convergence() {
   const ServerId first = cluster->ids().front();
   const auto& reference = cluster->checker().applied(first);
   auto reference_fsm = std::dynamic_pointer_cast<KvFsm>(cluster->fsm(first));
+  // A server that restored a snapshot applied only what followed it, and
+  // keel's own entries are seen only once a command follows them (or as a
+  // snapshot's end): the sequences (in index order) must agree at every
+  // index both hold. That all reached the same index was checked above.
+  auto agree = [](const std::vector<std::pair<Index, Term>>& a,
+                  const std::vector<std::pair<Index, Term>>& b) {
+    auto x = a.begin();
+    auto y = b.begin();
+    while (x != a.end() && y != b.end()) {
+      if (x->first < y->first) {
+        ++x;
+      } else if (y->first < x->first) {
+        ++y;
+      } else {
+        if (x->second != y->second) return false;
+        ++x;
+        ++y;
+      }
+    }
+    return true;
+  };
   for (ServerId id : cluster->ids()) {
     const std::string which = "convergence: server " + std::to_string(id.value);
-    if (cluster->checker().applied(id) != reference) {
+    const auto& mine = cluster->checker().applied(id);
+    if (!agree(mine, reference)) {
+      auto last = [](const std::vector<std::pair<Index, Term>>& applied) {
+        return applied.empty() ? std::string("nothing")
+                               : std::to_string(applied.back().first.value) + "/" +
+                                     std::to_string(applied.back().second.value);
+      };
       cluster->report_violation(which + " applied a different sequence of entries than server " +
-                                std::to_string(first.value));
+                                std::to_string(first.value) + " (ending at " + last(mine) +
+                                " and " + last(reference) + ")");
       return;
     }
     auto fsm = std::dynamic_pointer_cast<KvFsm>(cluster->fsm(id));

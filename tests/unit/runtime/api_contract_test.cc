@@ -71,6 +71,7 @@ RaftDependencies deps_with_log(std::shared_ptr<LogStore> log, std::shared_ptr<St
                           std::make_shared<KvFsm>(),
                           std::move(log),
                           std::move(stable),
+                          std::make_shared<MemorySnapshotStore>(),
                           network.transport(ServerId{1}),
                           std::move(env)};
 }

@@ -323,6 +323,7 @@ TEST(RaftOpen, RefusesStoresThatWereNeverBootstrapped) {
                         std::make_shared<KvFsm>(),
                         std::make_shared<MemoryLogStore>(),
                         std::make_shared<MemoryStableStore>(),
+                        std::make_shared<MemorySnapshotStore>(),
                         network.transport(ServerId{1}),
                         env};
   Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));

@@ -62,6 +62,37 @@ class KvFsm final : public Fsm {
     std::lock_guard lock(mutex_);
     return applied_;
   }
+  // The count and the values, one "KEY VALUE" line each after the count.
+  Result<std::unique_ptr<FsmSnapshot>> snapshot() override {
+    std::lock_guard lock(mutex_);
+    std::string state = std::to_string(applied_) + "\n";
+    for (const auto& [key, value] : values_) state += key + " " + value + "\n";
+    return std::unique_ptr<FsmSnapshot>(std::make_unique<CopiedSnapshot>(std::move(state)));
+  }
+  Status restore(const SnapshotMeta& /*meta*/, SnapshotReader& reader) override {
+    Result<std::string> state = read_whole_snapshot(reader, 1ULL << 30);
+    if (!state.is_ok()) return state.status();
+    std::lock_guard lock(mutex_);
+    values_.clear();
+    std::string_view rest = *state;
+    const std::size_t first = rest.find('\n');
+    if (first == std::string_view::npos) return Status::corruption("KvFsm: no count");
+    applied_ = std::stoull(std::string(rest.substr(0, first)));
+    rest.remove_prefix(first + 1);
+    while (!rest.empty()) {
+      const std::size_t end = rest.find('\n');
+      const std::size_t space = rest.find(' ');
+      if (end == std::string_view::npos || space > end) return Status::corruption("KvFsm: bad line");
+      values_[std::string(rest.substr(0, space))] = std::string(rest.substr(space + 1, end - space - 1));
+      rest.remove_prefix(end + 1);
+    }
+    ++restores_;
+    return Status::ok();
+  }
+  std::size_t restores() const {
+    std::lock_guard lock(mutex_);
+    return restores_;
+  }
   std::string get(const std::string& key) const {
     std::lock_guard lock(mutex_);
     auto it = values_.find(key);
@@ -74,6 +105,7 @@ class KvFsm final : public Fsm {
   bool gate_open_ = true;
   int waiting_at_gate_ = 0;
   std::size_t applied_ = 0;
+  std::size_t restores_ = 0;
   std::map<std::string, std::string> values_;
 };
 
@@ -102,8 +134,13 @@ inline RaftDependencies solo_server_deps(std::shared_ptr<Env> env, InMemoryNetwo
   config.heartbeat_interval = 20ms;
   config.election_timeout = 100ms;
   config.lease_timeout = 50ms;
-  return RaftDependencies{config, std::make_shared<KvFsm>(),      log,
-                          stable, network.transport(ServerId{1}), std::move(env)};
+  return RaftDependencies{config,
+                          std::make_shared<KvFsm>(),
+                          log,
+                          stable,
+                          std::make_shared<MemorySnapshotStore>(),
+                          network.transport(ServerId{1}),
+                          std::move(env)};
 }
 
 class TestCluster {
@@ -118,6 +155,7 @@ class TestCluster {
       Member& m = members_[server.id];
       m.log = std::make_shared<MemoryLogStore>();
       m.stable = std::make_shared<MemoryStableStore>();
+      m.snapshots = std::make_shared<MemorySnapshotStore>();
       Status status = bootstrap_cluster(*m.log, *m.stable, configuration_);
       if (!status.is_ok()) std::abort();
     }
@@ -146,7 +184,8 @@ class TestCluster {
     if (gate_closed) m.fsm->close_gate();
     std::shared_ptr<Transport> transport = network_.transport(id);
     if (wrap_transport) transport = wrap_transport(id, std::move(transport));
-    RaftDependencies deps{config(id), m.fsm, m.log, m.stable, std::move(transport), env_};
+    RaftDependencies deps{config(id), m.fsm,  m.log, m.stable, m.snapshots, std::move(transport),
+                          env_};
     Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
     if (!raft.is_ok()) return raft.status();
     m.raft = std::move(raft).value();
@@ -172,6 +211,7 @@ class TestCluster {
   bool running(ServerId id) const { return members_.at(id).raft != nullptr; }
   KvFsm& fsm(ServerId id) { return *members_.at(id).fsm; }
   MemoryLogStore& log_store(ServerId id) { return *members_.at(id).log; }
+  MemorySnapshotStore& snapshot_store(ServerId id) { return *members_.at(id).snapshots; }
   InMemoryNetwork& network() { return network_; }
 
   // Lets a test put a decorator around a server's transport (set before start).
@@ -226,6 +266,7 @@ class TestCluster {
   struct Member {
     std::shared_ptr<MemoryLogStore> log;
     std::shared_ptr<MemoryStableStore> stable;
+    std::shared_ptr<MemorySnapshotStore> snapshots;
     std::shared_ptr<KvFsm> fsm;
     std::unique_ptr<Raft> raft;
   };

@@ -62,6 +62,15 @@ class CheckingFsm final : public Fsm {
     return {};
   }
   bool applies_quickly() const override { return true; }
+  // Holds no state of its own but the last index, which a snapshot carries.
+  Result<std::unique_ptr<FsmSnapshot>> snapshot() override {
+    return std::unique_ptr<FsmSnapshot>(std::make_unique<CopiedSnapshot>(std::string()));
+  }
+  Status restore(const SnapshotMeta& meta, SnapshotReader& /*reader*/) override {
+    std::lock_guard lock(mutex_);
+    last_ = meta.index;
+    return Status::ok();
+  }
   std::string problems() const {
     std::lock_guard lock(mutex_);
     return problems_;
@@ -101,6 +110,7 @@ Solo open_solo(std::shared_ptr<Env> env, InMemoryNetwork& network, ThreadPolicy 
   config.lease_timeout = 50ms;
   config.thread_policy = policy;
   auto opened = Raft::open(RaftDependencies{config, solo.fsm, solo.log, stable,
+                                            std::make_shared<MemorySnapshotStore>(),
                                             network.transport(ServerId{1}), std::move(env)});
   EXPECT_TRUE(opened.is_ok()) << opened.status();
   if (opened.is_ok()) solo.raft = std::move(opened).value();
@@ -159,6 +169,10 @@ TEST(ThreadPolicy, AnFsmOnTheLoopThreadMayCallTheRaftFromApply) {
       }
       return {};
     }
+    Result<std::unique_ptr<FsmSnapshot>> snapshot() override {
+      return std::unique_ptr<FsmSnapshot>(std::make_unique<CopiedSnapshot>(std::string()));
+    }
+    Status restore(const SnapshotMeta&, SnapshotReader&) override { return Status::ok(); }
     bool applies_quickly() const override { return true; }
   };
   auto fsm = std::make_shared<CallingFsm>();

@@ -43,6 +43,7 @@ class DurableCluster {
   struct Stores {
     std::shared_ptr<WalLogStore> log;
     std::shared_ptr<FileStableStore> stable;
+    std::shared_ptr<FileSnapshotStore> snapshots;
   };
 
   Stores open_stores(ServerId id) {
@@ -50,17 +51,21 @@ class DurableCluster {
     WalOptions wal_options;
     wal_options.segment_size_bytes = 64 << 10;  // several segments in a short test
     FileStableStoreOptions stable_options;
+    FileSnapshotStoreOptions snapshot_options;
     if (disks_.count(id) != 0) {
       wal_options.file_system = disks_.at(id);
       stable_options.file_system = disks_.at(id);
+      snapshot_options.file_system = disks_.at(id);
     }
     auto log = WalLogStore::open(dir + "/wal", wal_options);
     auto stable = FileStableStore::open(dir + "/stable", stable_options);
-    if (!log.is_ok() || !stable.is_ok()) {
-      ADD_FAILURE() << log.status() << " / " << stable.status();
+    auto snapshots = FileSnapshotStore::open(dir + "/snapshots", snapshot_options);
+    if (!log.is_ok() || !stable.is_ok() || !snapshots.is_ok()) {
+      ADD_FAILURE() << log.status() << " / " << stable.status() << " / " << snapshots.status();
       std::abort();
     }
-    return Stores{std::move(log).value(), std::move(stable).value()};
+    return Stores{std::move(log).value(), std::move(stable).value(),
+                  std::move(snapshots).value()};
   }
 
   // Starts a server from what its directory holds, with a fresh FSM.
@@ -73,8 +78,8 @@ class DurableCluster {
     config.heartbeat_interval = 20ms;
     config.election_timeout = 200ms;
     config.lease_timeout = 100ms;
-    RaftDependencies deps{config, member.fsm, stores.log, stores.stable, network_.transport(id),
-                          env_};
+    RaftDependencies deps{config,           member.fsm, stores.log, stores.stable, stores.snapshots,
+                          network_.transport(id), env_};
     Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
     if (!raft.is_ok()) return raft.status();
     member.raft = std::move(raft).value();
