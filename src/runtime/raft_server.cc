@@ -146,6 +146,13 @@ Status RaftServer::start() {
       });
     }
   };
+  hooks.post_to_loop_after = [weak](Duration delay, std::function<void()> task) {
+    if (auto self = weak.lock()) {
+      self->post_timer(delay, [task = std::move(task)](RaftServer& s) {
+        if (!s.failed_) task();
+      });
+    }
+  };
   hooks.send_failed = [weak](ServerId peer) {
     if (auto self = weak.lock()) {
       self->node_.report_snapshot_failed(peer);
@@ -300,6 +307,13 @@ void RaftServer::on_frame(std::string frame) {
     if (node_.is_leader()) transfers_->on_chunk_response(message);
     return;
   }
+  if (message.type == core::MessageType::kSnapshotRequest) {
+    // Made by a shell for its own core once it holds the whole snapshot;
+    // from the network it would have the core install a snapshot it never
+    // received.
+    frames_rejected_.fetch_add(1);
+    return;
+  }
   node_.step(message);
   const bool from_leader = message.type == core::MessageType::kAppendRequest ||
                            message.type == core::MessageType::kHeartbeatRequest;
@@ -345,8 +359,8 @@ void RaftServer::handle_ready(core::Ready& ready) {
   if (must_persist || (!ready.messages_after_persist.empty() && writes_outstanding_ > 0)) {
     // Through the writer even when only messages wait: they must not overtake
     // an earlier write they depend on (a vote reply after its term change).
+    if (ready.snapshot && !install_snapshot(*ready.snapshot)) return;  // failed: stopping
     ++writes_outstanding_;
-    if (ready.snapshot) install_snapshot(*ready.snapshot);
     writer_->submit(WriteJob{hard_state, std::move(ready.entries),
                              std::move(ready.messages_after_persist), ready.snapshot,
                              std::nullopt});
@@ -361,8 +375,10 @@ void RaftServer::handle_ready(core::Ready& ready) {
 void RaftServer::send_message(const core::Message& message) {
   if (message.type == core::MessageType::kSnapshotRequest) {
     // The core wants the follower sent a snapshot: the transfer carries the
-    // bytes, and the follower's core hears of it once they are durable.
-    transfers_->start_sending(message);
+    // bytes, and the follower's core hears of it once they are durable. A
+    // request that waited for a write while this server stepped down is
+    // dropped (a stale transfer would hold compaction back).
+    if (node_.is_leader() && message.term == node_.term()) transfers_->start_sending(message);
     return;
   }
   for (const Server& server : configuration_.servers) {
@@ -737,6 +753,7 @@ void RaftServer::start_snapshot() {
       Status why = captured.snapshot.is_ok()
                        ? Status::unavailable("nothing is applied yet: there is nothing to snapshot")
                        : captured.snapshot.status();
+      if (captured.snapshot.is_ok() && *captured.snapshot) (*captured.snapshot)->release();
       if (auto self = weak.lock()) {
         self->loop_->post([self, why] {
           if (!self->stopped_) self->on_snapshot_done(why);
@@ -815,18 +832,21 @@ void RaftServer::on_snapshot_received(const core::Message& install, const Snapsh
   schedule_flush();
 }
 
-void RaftServer::install_snapshot(const core::SnapshotInstall& install) {
+bool RaftServer::install_snapshot(const core::SnapshotInstall& install) {
   auto it = received_snapshots_.find(install.index);
   if (it == received_snapshots_.end()) {
+    // Nothing of this Ready may be carried out: its write would reset the
+    // log store with no snapshot behind it.
     fail(Status::corruption("the core installs snapshot " + std::to_string(install.index.value) +
                             ", which this server never received"));
-    return;
+    return false;
   }
   installing_ = it->second;
   received_snapshots_.erase(received_snapshots_.begin(), std::next(it));
   // In order with the entries: everything handed over before is applied
   // first, then the FSM takes the snapshot's state.
   applier_->restore(installing_->id, install.index, install.term);
+  return true;
 }
 
 Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {

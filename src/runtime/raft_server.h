@@ -130,7 +130,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void on_snapshot_done(Result<SnapshotMeta> result);
   void compact_after(const SnapshotMeta& meta);
   void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta);
-  void install_snapshot(const core::SnapshotInstall& install);
+  // False if the install cannot be carried out (the server then stops).
+  bool install_snapshot(const core::SnapshotInstall& install);
   void log_line(const std::string& line) const;
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,

@@ -118,6 +118,10 @@ Result<LogStart> log_start(const LogStore& log_store, const std::optional<Snapsh
   const Index last = log_store.last_index();
   const bool has_entries = last >= first && last >= Index{1};
   if (!snapshot) {
+    if (!has_entries && last >= Index{1}) {
+      return Status::corruption("open: the log was cut through entry " + text(last) +
+                                " and no snapshot covers it (none listed, or none restores)");
+    }
     if (has_entries && first != Index{1}) {
       return Status::corruption("open: the log starts at entry " + text(first) +
                                 " and no snapshot covers entries 1.." + text(first.prev()) +

@@ -46,6 +46,7 @@ SnapshotTransfers::SnapshotTransfers(ServerId self, const Config& config,
       chunk_bytes_(config.max_snapshot_chunk_bytes),
       max_inflight_(config.max_inflight_snapshot_chunks),
       idle_timeout_(config.snapshot_transfer_idle_timeout),
+      retry_delay_(config.heartbeat_interval),
       store_(std::move(store)),
       io_(std::move(io)),
       hooks_(std::move(hooks)) {}
@@ -95,7 +96,12 @@ void SnapshotTransfers::open_for(ServerId peer, std::uint64_t generation, std::u
             break;
           }
         }
-        if (id.empty()) status = Status::not_found("the store no longer holds it");
+        // Gone (pruned, or damaged): the newest one serves as well, if it
+        // covers at least as much; the follower's answer names it.
+        if (id.empty() && !list->snapshots.empty() && list->snapshots.front().index >= index) {
+          id = list->snapshots.front().id;
+        }
+        if (id.empty()) status = Status::not_found("the store holds no snapshot that covers it");
       }
     }
     if (status.is_ok()) {
@@ -123,6 +129,12 @@ void SnapshotTransfers::open_for(ServerId peer, std::uint64_t generation, std::u
       it->second.reader = box;
       it->second.read_offset = skip;
       it->second.busy = false;
+      // Chunks name the snapshot actually sent.
+      it->second.request.prev_log_index = meta.index;
+      it->second.request.prev_log_term = meta.term;
+      // Opening (which checks the whole snapshot) and skipping take as long
+      // as the snapshot is large: not a lack of progress.
+      it->second.last_progress = hooks_.now();
       pump(peer);
     });
   });
@@ -259,7 +271,13 @@ void SnapshotTransfers::abandon_outgoing(ServerId peer, const std::string& why) 
              std::to_string(peer.value) + ": " + why);
   outgoing_.erase(it);
   ++stats_.abandoned;
-  hooks_.send_failed(peer);
+  report_failed_later(peer);
+}
+
+void SnapshotTransfers::report_failed_later(ServerId peer) {
+  hooks_.post_to_loop_after(retry_delay_, [this, peer] {
+    if (!outgoing_.contains(peer)) hooks_.send_failed(peer);
+  });
 }
 
 // --- receiver ----------------------------------------------------------------------
@@ -333,6 +351,10 @@ void SnapshotTransfers::process_incoming() {
   while (incoming_ && !incoming_->busy && !incoming_->queued.empty()) {
     core::Message chunk = std::move(incoming_->queued.front());
     incoming_->queued.pop_front();
+    if (chunk.snapshot_offset + chunk.chunk.size() > incoming_->first.snapshot_size) {
+      abandon_incoming("a chunk reaches past the snapshot's size", /*refuse=*/true);
+      return;
+    }
     if (chunk.snapshot_offset != incoming_->received ||
         core::crc32c(chunk.chunk) != chunk.chunk_crc) {
       // Not the next bytes (a resume, a loss, a repeat) or damaged on the
@@ -446,13 +468,15 @@ void SnapshotTransfers::check_idle() {
   const Duration now = hooks_.now();
   std::vector<ServerId> idle;
   for (const auto& [peer, out] : outgoing_) {
-    if (now - out.last_progress > idle_timeout_) idle.push_back(peer);
+    // Time spent on this server's own I/O (opening, reading) is not the
+    // follower's lack of progress.
+    if (!out.busy && now - out.last_progress > idle_timeout_) idle.push_back(peer);
   }
   for (ServerId peer : idle) {
     if (outgoing_.at(peer).delivered) {
       // Its acknowledgement was lost: the core probes the follower again.
       outgoing_.erase(peer);
-      hooks_.send_failed(peer);
+      report_failed_later(peer);
     } else {
       abandon_outgoing(peer, "no progress within the idle timeout");
     }

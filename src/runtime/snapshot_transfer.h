@@ -24,7 +24,9 @@
 //  - Progress, not total size, bounds a transfer: one that sees no chunk
 //    acknowledged (sender) or received (receiver) for
 //    Config::snapshot_transfer_idle_timeout is abandoned; the sender then
-//    tells the core, which asks again. A leader that loses its leadership
+//    tells the core, which asks again -- a heartbeat interval later, so that
+//    a snapshot that cannot be opened or read costs one attempt per
+//    heartbeat, not a busy loop. A leader that loses its leadership
 //    stops sending; a receiver accepts chunks only from the leader it
 //    follows, in its current term.
 //
@@ -61,8 +63,10 @@ class SnapshotTransfers {
   struct Hooks {
     // Sends a frame (the caller picks the lane from the type).
     std::function<void(const core::Message&)> send;
-    // Runs `task` on the raft loop, unless the server stopped meanwhile.
+    // Runs `task` on the raft loop, unless the server stopped meanwhile (at
+    // once, or after a delay).
     std::function<void(std::function<void()>)> post_to_loop;
+    std::function<void(Duration, std::function<void()>)> post_to_loop_after;
     // Sender: the transfer to `peer` was abandoned (report it to the core).
     std::function<void(ServerId peer)> send_failed;
     // Receiver: the whole snapshot is committed in the store as `meta`;
@@ -137,6 +141,7 @@ class SnapshotTransfers {
   void pump(ServerId peer);
   void read_next(ServerId peer);
   void abandon_outgoing(ServerId peer, const std::string& why);
+  void report_failed_later(ServerId peer);
 
   static bool same_snapshot(const core::Message& a, const core::Message& b);
   void start_incoming(const core::Message& chunk);
@@ -150,6 +155,7 @@ class SnapshotTransfers {
   const std::uint64_t chunk_bytes_;
   const std::size_t max_inflight_;
   const Duration idle_timeout_;
+  const Duration retry_delay_;
   std::shared_ptr<SnapshotStore> store_;
   std::shared_ptr<Executor> io_;
   Hooks hooks_;

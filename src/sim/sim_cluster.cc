@@ -29,6 +29,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// What persisting a snapshot takes besides the disk's latency (see start).
+constexpr Duration kSnapshotLatencyLow = 1ms;
+constexpr Duration kSnapshotLatencyHigh = 30ms;
+
 std::string node_name(ServerId id) { return "n" + std::to_string(id.value); }
 
 std::string describe(const Observation& observation) {
@@ -296,9 +300,11 @@ void SimCluster::start(Node& n) {
       });
   n.env->set_latency("keel-writer", n.disk_latency_low, n.disk_latency_high);
   n.env->set_latency("keel-apply", n.apply_latency_low, n.apply_latency_high);
-  // Persisting and transferring snapshots touch the disk too: a crash can
-  // land while one is under way.
-  n.env->set_latency("keel-snapshot", n.disk_latency_low, n.disk_latency_high);
+  // Persisting and transferring snapshots touch the disk too, and an FSM's
+  // persist takes its time even on a fast disk: a crash can land while one
+  // is under way.
+  n.env->set_latency("keel-snapshot", n.disk_latency_low + kSnapshotLatencyLow,
+                     n.disk_latency_high + kSnapshotLatencyHigh);
   n.env->set_latency("keel-transfer", n.disk_latency_low, n.disk_latency_high);
   checker_.on_start(id);
   std::shared_ptr<Fsm> user_fsm = options_.fsm_factory(id);
@@ -539,7 +545,7 @@ void SimCluster::set_disk_latency(ServerId id, Duration low, Duration high) {
   n.disk_latency_high = high;
   if (n.env) {
     n.env->set_latency("keel-writer", low, high);
-    n.env->set_latency("keel-snapshot", low, high);
+    n.env->set_latency("keel-snapshot", low + kSnapshotLatencyLow, high + kSnapshotLatencyHigh);
     n.env->set_latency("keel-transfer", low, high);
   }
 }

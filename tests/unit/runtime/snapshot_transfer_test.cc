@@ -81,6 +81,9 @@ struct Pair {
       loop->post([this, m] { deliver(m); });
     };
     h.post_to_loop = [this](std::function<void()> task) { loop->post(std::move(task)); };
+    h.post_to_loop_after = [this](Duration delay, std::function<void()> task) {
+      loop->post_after(delay, std::move(task));
+    };
     h.send_failed = [this](ServerId peer) { failed.push_back(peer); };
     h.received = [this](const core::Message& install, const SnapshotMeta& meta) {
       installs.push_back(install);
@@ -111,6 +114,11 @@ struct Pair {
   }
 
   void run() { env.run_until_idle(); }
+  // Past the heartbeat interval after which an abandoned transfer is reported.
+  void settle() {
+    env.advance(200ms);
+    env.run_until_idle();
+  }
 
   std::uint64_t bytes_sent() const {
     std::uint64_t total = 0;
@@ -192,7 +200,7 @@ TEST(SnapshotTransfer, ATransferStartedAgainResumesWhereTheFollowerIs) {
   pair.run();
   pair.env.advance(600ms);  // idle: the leader gives up
   pair.leader->check_idle();
-  pair.run();
+  pair.settle();
   ASSERT_EQ(pair.failed, std::vector<ServerId>{kFollower});
   EXPECT_TRUE(pair.installs.empty());
   EXPECT_TRUE(pair.follower_store.list()->snapshots.empty()) << "nothing half-installed";
@@ -222,6 +230,8 @@ TEST(SnapshotTransfer, AWholeThatDoesNotMatchItsChecksumIsRefusedAndNothingInsta
   pair.run();
   EXPECT_TRUE(pair.installs.empty());
   EXPECT_TRUE(pair.follower_store.list()->snapshots.empty());
+  EXPECT_TRUE(pair.failed.empty()) << "reported a heartbeat later, not at once";
+  pair.settle();
   EXPECT_EQ(pair.failed, std::vector<ServerId>{kFollower}) << "the refusal stops the sender";
 }
 
@@ -238,7 +248,7 @@ TEST(SnapshotTransfer, ChunksFromALeaderTheFollowerDoesNotFollowAreIgnoredOrRefu
   pair.term = Term{6};
   pair.leader->stop_sending();
   pair.leader->start_sending(request_for(meta, Term{5}));
-  pair.run();
+  pair.settle();
   EXPECT_TRUE(pair.installs.empty());
   EXPECT_EQ(pair.failed, std::vector<ServerId>{kFollower});
 }

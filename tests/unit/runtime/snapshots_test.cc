@@ -3,11 +3,15 @@
 // (skipping a damaged one) and reads only the log after it, a follower far
 // behind caught up by a snapshot under load, and the log of a cluster that
 // applies a million commands staying bounded.
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "keel/file_stores.h"
 #include "test_cluster.h"
 
 namespace keel::testing {
@@ -143,19 +147,43 @@ TEST(Snapshots, AFailedPersistKeepsTheLogAndCountsTheFailure) {
   EXPECT_TRUE(listed->snapshots.empty()) << "a failed persist leaves no snapshot";
 }
 
+// The durable stores of one server in a fresh directory (real files).
+void use_file_stores(RaftDependencies& deps, const std::string& dir) {
+  auto log = WalLogStore::open(dir + "/wal", {});
+  auto stable = FileStableStore::open(dir + "/stable", {});
+  auto snapshots = FileSnapshotStore::open(dir + "/snapshots", {});
+  ASSERT_TRUE(log.is_ok() && stable.is_ok() && snapshots.is_ok())
+      << log.status() << stable.status() << snapshots.status();
+  deps.log_store = std::move(log).value();
+  deps.stable_store = std::move(stable).value();
+  deps.snapshot_store = std::move(snapshots).value();
+}
+
 TEST(Snapshots, ARestartRestoresTheNewestSnapshotAndReadsOnlyTheLogAfterIt) {
+  const std::string dir = ::testing::TempDir() + "/keel-snapshot-restart-" +
+                          std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
   auto env = make_thread_env();
   InMemoryNetwork network(env);
   RaftDependencies deps = solo_server_deps(env, network);
   deps.config.snapshot_threshold_entries = 1000;
   deps.config.trailing_log_entries = 100;
   deps.config.snapshot_interval = deps.config.heartbeat_interval;
+  use_file_stores(deps, dir);
+  ASSERT_TRUE(bootstrap_cluster(*deps.log_store, *deps.stable_store,
+                                Configuration{{Server{ServerId{1}, "solo"}}})
+                  .is_ok());
   {
     auto raft = Raft::open(deps).value();
     ASSERT_TRUE(eventually([&] { return raft->state() == RaftState::kLeader; }));
     apply_many(*raft, 100'000);
     ASSERT_TRUE(eventually([&] { return raft->stats().last_snapshot.index.value > 99'000; }));
   }
+  // A new process: everything comes back from the files.
+  deps.log_store.reset();
+  deps.stable_store.reset();
+  deps.snapshot_store.reset();
+  use_file_stores(deps, dir);
   auto fsm = std::make_shared<KvFsm>();
   deps.fsm = fsm;
   deps.transport = network.transport(ServerId{1});
@@ -175,6 +203,8 @@ TEST(Snapshots, ARestartRestoresTheNewestSnapshotAndReadsOnlyTheLogAfterIt) {
   EXPECT_EQ(fsm->applied(), 100'000u);
   EXPECT_EQ(fsm->get("k99999"), "v99999");
   ASSERT_TRUE(raft->barrier(10s).get().is_ok());
+  raft.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Snapshots, ADamagedNewestSnapshotIsSkippedForTheOlderOne) {
