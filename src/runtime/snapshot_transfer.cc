@@ -8,11 +8,11 @@
 
 namespace keel::runtime {
 
-struct SnapshotTransfers::ReaderBox {
+struct SnapshotReaderBox {
   std::unique_ptr<SnapshotReader> reader;
 };
 
-struct SnapshotTransfers::SinkBox {
+struct SnapshotSinkBox {
   std::unique_ptr<SnapshotSink> sink;
 };
 

@@ -58,6 +58,42 @@ struct TransferStats {
   std::uint64_t abandoned = 0;   // transfers given up (idle, refused, damaged, failed I/O)
 };
 
+// The store's reader and sink, used on the io executor only (defined in the
+// .cc file).
+struct SnapshotReaderBox;
+struct SnapshotSinkBox;
+
+// One transfer, as the loop sees it (namespace level, not nested in
+// SnapshotTransfers: std::optional of a nested class with default member
+// initializers is not constructible inside the enclosing class for clang).
+struct OutgoingTransfer {
+  std::uint64_t generation = 0;
+  core::Message request;
+  SnapshotMeta meta;
+  std::shared_ptr<SnapshotReaderBox> reader;
+  bool busy = true;  // opening, reading or seeking on the io executor
+  bool sent_any = false;
+  bool delivered = false;  // the follower holds it whole
+  std::uint64_t read_offset = 0;  // where the next chunk starts
+  std::uint64_t acked = 0;        // bytes the receiver said it holds
+  // The offset last sent from again after a repeated answer (one rewind
+  // per stuck offset, not one per chunk still in flight).
+  std::uint64_t rewound_to = UINT64_MAX;
+  std::deque<std::uint64_t> inflight_ends;
+  Duration last_progress{0};
+};
+
+struct IncomingTransfer {
+  std::uint64_t generation = 0;
+  core::Message first;  // names the snapshot: index, terms, size, checksum, configuration
+  std::shared_ptr<SnapshotSinkBox> sink;
+  bool busy = true;  // creating, writing or committing on the io executor
+  std::uint64_t received = 0;
+  std::uint32_t crc = 0;
+  std::deque<core::Message> queued;
+  Duration last_progress{0};
+};
+
 class SnapshotTransfers {
  public:
   struct Hooks {
@@ -108,34 +144,10 @@ class SnapshotTransfers {
   const TransferStats& stats() const { return stats_; }
 
  private:
-  struct ReaderBox;  // the store's reader, used on the io executor only
-  struct SinkBox;    // the store's sink, likewise
-  struct Outgoing {
-    std::uint64_t generation = 0;
-    core::Message request;
-    SnapshotMeta meta;
-    std::shared_ptr<ReaderBox> reader;
-    bool busy = true;             // opening, reading or seeking on the io executor
-    bool sent_any = false;
-    bool delivered = false;       // the follower holds it whole
-    std::uint64_t read_offset = 0;  // where the next chunk starts
-    std::uint64_t acked = 0;        // bytes the receiver said it holds
-    // The offset last sent from again after a repeated answer (one rewind
-    // per stuck offset, not one per chunk still in flight).
-    std::uint64_t rewound_to = UINT64_MAX;
-    std::deque<std::uint64_t> inflight_ends;
-    Duration last_progress{0};
-  };
-  struct Incoming {
-    std::uint64_t generation = 0;
-    core::Message first;  // names the snapshot: index, terms, size, checksum, configuration
-    std::shared_ptr<SinkBox> sink;
-    bool busy = true;  // creating, writing or committing on the io executor
-    std::uint64_t received = 0;
-    std::uint32_t crc = 0;
-    std::deque<core::Message> queued;
-    Duration last_progress{0};
-  };
+  using ReaderBox = SnapshotReaderBox;
+  using SinkBox = SnapshotSinkBox;
+  using Outgoing = OutgoingTransfer;
+  using Incoming = IncomingTransfer;
 
   void open_for(ServerId peer, std::uint64_t generation, std::uint64_t skip);
   void pump(ServerId peer);
