@@ -746,14 +746,29 @@ void RaftServer::start_snapshot() {
   std::weak_ptr<RaftServer> weak = weak_from_this();
   const Configuration configuration = configuration_;
   std::shared_ptr<Snapshotter> snapshotter = snapshotter_;
+  const Index newest = last_snapshot_ ? last_snapshot_->index : Index{0};
   // On the applier's executor, between two applies: the FSM's view and the
   // entry it reflects. The slow part, persist, goes to the snapshotter.
-  applier_->capture([weak, configuration, snapshotter](Captured captured) {
+  // (The loop's applied index may lag the applier's: only the applier
+  // knows whether anything was applied since the newest snapshot.)
+  applier_->capture([weak, configuration, snapshotter, newest](Captured captured) {
+    if (captured.snapshot.is_ok() && *captured.snapshot == nullptr) {
+      captured.snapshot = Status::invalid_argument("Fsm::snapshot() returned no snapshot");
+    }
+    if (captured.snapshot.is_ok() && !captured.index.is_zero() && captured.index <= newest) {
+      (*captured.snapshot)->release();
+      if (auto self = weak.lock()) {
+        self->loop_->post([self] {
+          if (!self->stopped_) self->on_snapshot_unchanged();
+        });
+      }
+      return;
+    }
     if (!captured.snapshot.is_ok() || captured.index.is_zero()) {
       Status why = captured.snapshot.is_ok()
                        ? Status::unavailable("nothing is applied yet: there is nothing to snapshot")
                        : captured.snapshot.status();
-      if (captured.snapshot.is_ok() && *captured.snapshot) (*captured.snapshot)->release();
+      if (captured.snapshot.is_ok()) (*captured.snapshot)->release();
       if (auto self = weak.lock()) {
         self->loop_->post([self, why] {
           if (!self->stopped_) self->on_snapshot_done(why);
@@ -769,6 +784,14 @@ void RaftServer::start_snapshot() {
     meta.configuration_index = Index{1};
     snapshotter->persist(std::move(captured.snapshot).value(), std::move(meta));
   });
+}
+
+void RaftServer::on_snapshot_unchanged() {
+  // Nothing applied since the newest snapshot: that one is the answer.
+  snapshot_in_progress_ = false;
+  std::vector<Promise<SnapshotMeta>> waiters;
+  waiters.swap(snapshot_waiters_);
+  for (auto& waiter : waiters) waiter.resolve(*last_snapshot_);
 }
 
 void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
@@ -858,10 +881,6 @@ Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {
           [promise, deadline](RaftServer& s) {
             if (s.snapshot_in_progress_) {
               promise.resolve(Status::unavailable("a snapshot is being taken"));
-              return;
-            }
-            if (s.last_snapshot_ && s.last_snapshot_->index >= s.applied_) {
-              promise.resolve(*s.last_snapshot_);  // nothing applied since
               return;
             }
             s.snapshot_waiters_.push_back(promise);

@@ -128,6 +128,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void maybe_snapshot();
   void start_snapshot();
   void on_snapshot_done(Result<SnapshotMeta> result);
+  void on_snapshot_unchanged();
   void compact_after(const SnapshotMeta& meta);
   void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta);
   // False if the install cannot be carried out (the server then stops).
