@@ -473,12 +473,16 @@ void Node::become_leader() {
 
 // --- follower side -----------------------------------------------------------
 
-void Node::handle_append(const Message& m) {
+void Node::follow_sender(const Message& m) {
   KEEL_CHECK("election safety: one leader per term", !is_leader());
   if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
   set_leader(m.from);
   election_elapsed_ = 0;
   leader_contact_elapsed_ = 0;
+}
+
+void Node::handle_append(const Message& m) {
+  follow_sender(m);
   append_from_leader(m);
 }
 
@@ -526,11 +530,7 @@ void Node::append_from_leader(const Message& m) {
 }
 
 void Node::handle_snapshot(const Message& m) {
-  KEEL_CHECK("election safety: one leader per term", !is_leader());
-  if (!std::holds_alternative<FollowerRole>(role_)) set_role(FollowerRole{});
-  set_leader(m.from);
-  election_elapsed_ = 0;
-  leader_contact_elapsed_ = 0;
+  follow_sender(m);
   const Index index = m.prev_log_index;
   Message reply{.type = MessageType::kAppendResponse, .to = m.from, .term = term_};
   if (index <= commit_) {

@@ -196,6 +196,8 @@ class Node {
   void start_campaign(bool leadership_transfer);
   void reset_election_timer();
 
+  // A leader's append or snapshot arrived: follow it, restart the timers.
+  void follow_sender(const Message& m);
   void handle_append(const Message& m);
   void handle_heartbeat(const Message& m);
   void handle_vote_request(const Message& m);

@@ -443,13 +443,7 @@ void RaftServer::on_applied(Index index) {
     // The FSM restored the leader's snapshot.
     ++snapshots_installed_;
     last_snapshot_ = *installing_;
-    Observation observation;
-    observation.kind = Observation::Kind::kSnapshotInstalled;
-    observation.state = to_raft_state(node_.role());
-    observation.term = node_.term();
-    observation.index = index;
-    observation.snapshot = *installing_;
-    unpublished_observations_.push_back(std::move(observation));
+    observe_snapshot(Observation::Kind::kSnapshotInstalled, *installing_, Duration{0});
     installing_.reset();
     bytes_since_snapshot_ = 0;
   }
@@ -786,25 +780,39 @@ void RaftServer::start_snapshot() {
   });
 }
 
+void RaftServer::observe_snapshot(Observation::Kind kind, const SnapshotMeta& meta,
+                                  Duration duration) {
+  Observation observation;
+  observation.kind = kind;
+  observation.state = to_raft_state(node_.role());
+  observation.term = node_.term();
+  observation.index = meta.index;
+  observation.snapshot = meta;
+  observation.duration = duration;
+  unpublished_observations_.push_back(std::move(observation));
+}
+
+void RaftServer::resolve_snapshot_waiters(const Result<SnapshotMeta>& result) {
+  std::vector<Promise<SnapshotMeta>> waiters;
+  waiters.swap(snapshot_waiters_);
+  for (auto& waiter : waiters) waiter.resolve(result);
+}
+
 void RaftServer::on_snapshot_unchanged() {
   // Nothing applied since the newest snapshot: that one is the answer.
   snapshot_in_progress_ = false;
-  std::vector<Promise<SnapshotMeta>> waiters;
-  waiters.swap(snapshot_waiters_);
-  for (auto& waiter : waiters) waiter.resolve(*last_snapshot_);
+  resolve_snapshot_waiters(*last_snapshot_);
 }
 
 void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
   snapshot_in_progress_ = false;
-  std::vector<Promise<SnapshotMeta>> waiters;
-  waiters.swap(snapshot_waiters_);
   if (!result.is_ok()) {
     ++snapshot_failures_;
     // Automatic snapshots wait an interval before trying again.
     snapshot_retry_at_ = deps_.env->now() + deps_.config.snapshot_interval;
     log_line("could not take a snapshot: " + result.status().to_string());
     publish();  // stats agree with the outcome before anyone hears of it
-    for (auto& waiter : waiters) waiter.resolve(result.status());
+    resolve_snapshot_waiters(result.status());
     return;
   }
   const SnapshotMeta& meta = *result;
@@ -813,16 +821,9 @@ void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
   if (!last_snapshot_ || meta.index > last_snapshot_->index) last_snapshot_ = meta;
   node_.on_snapshot(meta.index, meta.term);
   compact_after(meta);
-  Observation observation;
-  observation.kind = Observation::Kind::kSnapshotTaken;
-  observation.state = to_raft_state(node_.role());
-  observation.term = node_.term();
-  observation.index = meta.index;
-  observation.snapshot = meta;
-  observation.duration = last_snapshot_duration_;
-  unpublished_observations_.push_back(std::move(observation));
+  observe_snapshot(Observation::Kind::kSnapshotTaken, meta, last_snapshot_duration_);
   publish();
-  for (auto& waiter : waiters) waiter.resolve(meta);
+  resolve_snapshot_waiters(meta);
   schedule_flush();
 }
 

@@ -129,6 +129,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void start_snapshot();
   void on_snapshot_done(Result<SnapshotMeta> result);
   void on_snapshot_unchanged();
+  void observe_snapshot(Observation::Kind kind, const SnapshotMeta& meta, Duration duration);
+  void resolve_snapshot_waiters(const Result<SnapshotMeta>& result);
   void compact_after(const SnapshotMeta& meta);
   void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta);
   // False if the install cannot be carried out (the server then stops).
