@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential g++ cmake ninja-build
   libgtest-dev libgmock-dev libbenchmark-dev
   ccache clang clang-format clang-tidy
+  libasio-dev libssl-dev openssl
 )
 
 missing=()

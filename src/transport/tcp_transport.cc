@@ -1,0 +1,961 @@
+// TcpTransport (keel/tcp_transport.h): keel's frames over TCP on standalone
+// Asio, optionally inside TLS. The only file with Asio and OpenSSL headers.
+//
+// Objects (all driven by the one I/O thread unless said otherwise):
+//   Outbound  one per (peer, lane): the queue send() fills (under its mutex,
+//             from any thread), the dialled connection, its handshake, the
+//             gathering writes, the backoff after a failure.
+//   Inbound   one per accepted connection: TLS and hello checks, then reads
+//             into a reused buffer, frames parsed in place and handed to the
+//             receiver in one task per read.
+//   the watchdog, one timer for the transport: write, connect and idle
+//             timeouts, and keepalives on quiet outbound connections.
+//
+// send() wakes the I/O thread only when nothing there will look at the
+// queue anyway (no write in flight, no dial under way): a busy connection
+// takes what accumulated when its write completes, in one gathering write.
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/prng.h"
+#include "keel/tcp_transport.h"
+#include "transport/receiver_gate.h"
+#include "transport/tcp_frame.h"
+
+namespace keel {
+
+namespace {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using transport::FrameKind;
+using transport::HandshakeCode;
+using transport::ParsedFrame;
+
+std::size_t lane_index(Lane lane) { return lane == Lane::kControl ? 0 : 1; }
+const char* lane_name(Lane lane) { return lane == Lane::kControl ? "control" : "replication"; }
+
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+// "host:port", "[v6]:port".
+Result<HostPort> split_address(const std::string& address) {
+  const std::size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) {
+    return Status::invalid_argument("address '" + address + "' has no port (host:port)");
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) return Status::invalid_argument("address '" + address + "' has no host");
+  return HostPort{host, address.substr(colon + 1)};
+}
+
+std::string endpoint_text(const tcp::socket& socket) {
+  asio::error_code ec;
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return remote.address().to_string() + ":" + std::to_string(remote.port());
+}
+
+struct LaneCounters {
+  std::atomic<std::uint64_t> frames_sent{0}, bytes_sent{0}, frames_received{0},
+      bytes_received{0}, frames_dropped{0};
+  TcpLaneStats snapshot() const {
+    return {frames_sent.load(), bytes_sent.load(), frames_received.load(), bytes_received.load(),
+            frames_dropped.load()};
+  }
+};
+
+// A TCP socket, plain or inside TLS: with TLS off the ssl::stream is only a
+// holder and every operation goes to its next layer.
+class Stream {
+ public:
+  Stream(asio::io_context& io, asio::ssl::context& context, bool tls)
+      : stream_(io, context), tls_(tls) {}
+  tcp::socket& socket() { return stream_.next_layer(); }
+  asio::ssl::stream<tcp::socket>& tls_stream() { return stream_; }
+  bool tls() const { return tls_; }
+
+  template <class Buffers, class Handler>
+  void write(const Buffers& buffers, Handler&& handler) {
+    if (tls_) {
+      asio::async_write(stream_, buffers, std::forward<Handler>(handler));
+    } else {
+      asio::async_write(stream_.next_layer(), buffers, std::forward<Handler>(handler));
+    }
+  }
+  template <class Buffers, class Handler>
+  void read_exactly(const Buffers& buffers, Handler&& handler) {
+    if (tls_) {
+      asio::async_read(stream_, buffers, std::forward<Handler>(handler));
+    } else {
+      asio::async_read(stream_.next_layer(), buffers, std::forward<Handler>(handler));
+    }
+  }
+  template <class Buffers, class Handler>
+  void read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) {
+      stream_.async_read_some(buffers, std::forward<Handler>(handler));
+    } else {
+      stream_.next_layer().async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+  void close() {
+    asio::error_code ignored;
+    stream_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.next_layer().close(ignored);
+  }
+
+ private:
+  asio::ssl::stream<tcp::socket> stream_;
+  bool tls_;
+};
+
+class TcpTransportImpl;
+
+class Outbound : public std::enable_shared_from_this<Outbound> {
+ public:
+  Outbound(TcpTransportImpl& owner, ServerId peer, Lane lane, std::uint64_t seed);
+
+  // Any thread.
+  void enqueue(const Server& to, std::string frame);
+  // I/O thread.
+  void pump();
+  void watchdog(Clock::time_point now);
+  void shut();
+
+ private:
+  enum class Phase { kIdle, kConnecting, kReady, kBackoff, kShut };
+  void start_connect();
+  void on_connected();
+  void send_hello();
+  void write_batch();
+  void write_keepalive();
+  void fail(const std::string& why);
+  void on_backoff_done();
+
+  TcpTransportImpl& owner_;
+  const ServerId peer_;
+  const Lane lane_;
+
+  std::mutex mutex_;  // guards the fields up to the blank line
+  std::string address_;  // the peer's address as last given to send()
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool io_will_look_ = false;  // a pump is posted, or a write or dial will pump
+
+  // I/O thread only.
+  Phase phase_ = Phase::kIdle;
+  std::unique_ptr<Stream> stream_;
+  std::uint64_t generation_ = 0;  // bumped per connection: stale handlers see a newer one
+  Clock::time_point phase_started_{};
+  bool writing_ = false;
+  Clock::time_point write_started_{};
+  Clock::time_point last_write_{};
+  std::vector<std::string> payloads_;  // the batch being written
+  std::string headers_;
+  std::vector<asio::const_buffer> buffers_;
+  std::string hello_;
+  std::array<char, transport::kAnswerBytes> answer_{};
+  std::string keepalive_;
+  std::chrono::milliseconds backoff_;
+  asio::steady_timer backoff_timer_;
+  std::unique_ptr<tcp::resolver> resolver_;
+  std::string dialled_host_;
+  std::uint64_t failures_in_a_row_ = 0;
+  core::Prng prng_;
+};
+
+class Inbound : public std::enable_shared_from_this<Inbound> {
+ public:
+  Inbound(TcpTransportImpl& owner, std::unique_ptr<Stream> stream);
+  void begin();
+  void watchdog(Clock::time_point now);
+  void shut(const std::string& why);
+  bool closed() const { return closed_; }
+
+ private:
+  void read_hello();
+  void on_hello();
+  void refuse(HandshakeCode code, const std::string& why);
+  void read_frames();
+  void on_read(std::size_t bytes);
+
+  TcpTransportImpl& owner_;
+  std::unique_ptr<Stream> stream_;
+  std::string peer_text_;
+  bool handshaken_ = false;
+  bool closed_ = false;
+  Clock::time_point opened_ = Clock::now();
+  Clock::time_point last_read_ = Clock::now();
+  std::array<char, transport::kHelloBytes> hello_bytes_{};
+  transport::Hello hello_;
+  std::string answer_;
+  std::vector<char> buffer_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+class TcpTransportImpl final : public TcpTransport,
+                               public std::enable_shared_from_this<TcpTransportImpl> {
+ public:
+  explicit TcpTransportImpl(TcpTransportOptions options)
+      : options_(std::move(options)),
+        tls_context_(asio::ssl::context::tls),
+        acceptor_(io_),
+        watchdog_timer_(io_),
+        work_(asio::make_work_guard(io_)),
+        gate_(std::make_shared<transport::ReceiverGate>()) {}
+
+  ~TcpTransportImpl() override {
+    gate_->close();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+    // Connections and their handlers go with io_ (declared first, destroyed last).
+    std::lock_guard lock(mutex_);
+    outbound_.clear();
+    inbound_.clear();
+  }
+
+  Status init() {
+    if (options_.tls) {
+      asio::error_code ec;
+      tls_context_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                                   asio::ssl::context::no_tlsv1_1,
+                               ec);
+      const TcpTlsOptions& tls = *options_.tls;
+      tls_context_.use_certificate_chain_file(tls.certificate_file, ec);
+      if (ec) return Status::invalid_argument("tcp transport: tls certificate_file '" + tls.certificate_file + "': " + ec.message());
+      tls_context_.use_private_key_file(tls.private_key_file, asio::ssl::context::pem, ec);
+      if (ec) return Status::invalid_argument("tcp transport: tls private_key_file '" + tls.private_key_file + "': " + ec.message());
+      tls_context_.load_verify_file(tls.ca_file, ec);
+      if (ec) return Status::invalid_argument("tcp transport: tls ca_file '" + tls.ca_file + "': " + ec.message());
+      tls_context_.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    }
+    Result<HostPort> listen = split_address(options_.listen_address);
+    if (!listen.is_ok()) return Status::invalid_argument("tcp transport: listen_address: " + listen.status().message());
+    asio::error_code ec;
+    tcp::resolver resolver(io_);
+    auto endpoints = resolver.resolve(listen->host, listen->port, tcp::resolver::passive, ec);
+    if (ec || endpoints.empty()) {
+      return Status::invalid_argument("tcp transport: cannot resolve listen_address '" +
+                                      options_.listen_address + "': " + ec.message());
+    }
+    const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status::unavailable("tcp transport: cannot listen on " + options_.listen_address + ": " +
+                                 ec.message());
+    }
+    const tcp::endpoint bound = acceptor_.local_endpoint(ec);
+    listen_address_ = (bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                               : bound.address().to_string()) +
+                      ":" + std::to_string(bound.port());
+    if (!options_.outgoing_address.empty()) {
+      outgoing_ = asio::ip::make_address(options_.outgoing_address, ec);
+      if (ec) {
+        return Status::invalid_argument("tcp transport: outgoing_address '" + options_.outgoing_address +
+                                        "' is not an IP address");
+      }
+    }
+    accept();
+    arm_watchdog();
+    thread_ = std::thread([this] { io_.run(); });
+    return Status::ok();
+  }
+
+  Status start(Receiver receiver, std::shared_ptr<Executor> deliver_on) override {
+    {
+      std::lock_guard lock(mutex_);
+      deliver_on_ = std::move(deliver_on);
+      stopped_ = false;
+    }
+    return gate_->open(std::move(receiver));
+  }
+  using Transport::start;
+
+  void send(const Server& to, Lane lane, std::string frame) override {
+    LaneCounters& counters = lanes_[lane_index(lane)];
+    if (frame.size() > options_.max_frame_bytes) {
+      counters.frames_dropped.fetch_add(1, std::memory_order_relaxed);
+      log_once_per_second("drops a frame of " + std::to_string(frame.size()) +
+                          " bytes for server " + std::to_string(to.id.value) +
+                          ": larger than max_frame_bytes");
+      return;
+    }
+    std::shared_ptr<Outbound> outbound;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopped_) {
+        counters.frames_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      auto& slot = outbound_[{to.id.value, lane_index(lane)}];
+      if (!slot) slot = std::make_shared<Outbound>(*this, to.id, lane, seed_++);
+      outbound = slot;
+    }
+    outbound->enqueue(to, std::move(frame));
+  }
+
+  void stop() override {
+    gate_->close();
+    std::vector<std::shared_ptr<Outbound>> outbound;
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+      deliver_on_.reset();
+      for (auto& [key, o] : outbound_) outbound.push_back(o);
+      outbound_.clear();
+    }
+    // Connections close on the I/O thread; stop() does not wait for it (the
+    // gate already guarantees nothing more is delivered).
+    asio::post(io_, [this, outbound = std::move(outbound)] {
+      for (const auto& o : outbound) o->shut();
+      for (const auto& i : inbound_) i->shut("the transport stopped");
+      inbound_.clear();
+    });
+  }
+
+  std::string listen_address() const override { return listen_address_; }
+
+  TcpTransportStats stats() const override {
+    TcpTransportStats s;
+    s.connections_made = connections_made_.load();
+    s.connections_failed = connections_failed_.load();
+    s.connections_accepted = connections_accepted_.load();
+    s.connections_refused = connections_refused_.load();
+    s.rejected_malformed_frame = rejected_malformed_.load();
+    s.rejected_oversized_frame = rejected_oversized_.load();
+    s.rejected_wrong_cluster = rejected_wrong_cluster_.load();
+    s.rejected_bad_handshake = rejected_bad_handshake_.load();
+    s.writes = writes_.load();
+    s.control = lanes_[0].snapshot();
+    s.replication = lanes_[1].snapshot();
+    return s;
+  }
+
+  // For Outbound and Inbound.
+  const TcpTransportOptions& options() const { return options_; }
+  asio::io_context& io() { return io_; }
+  asio::ssl::context& tls_context() { return tls_context_; }
+  const std::optional<asio::ip::address>& outgoing() const { return outgoing_; }
+  LaneCounters& lane(Lane lane) { return lanes_[lane_index(lane)]; }
+  void log(const std::string& line) {
+    const std::string full = "keel tcp: server " + std::to_string(options_.id.value) + " " + line;
+    if (options_.log) {
+      options_.log(full);
+    } else {
+      std::fprintf(stderr, "%s\n", full.c_str());
+    }
+  }
+  void log_once_per_second(const std::string& line) {
+    const auto now = Clock::now().time_since_epoch().count();
+    auto last = last_rate_limited_log_.load();
+    if (now - last < std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count()) return;
+    if (last_rate_limited_log_.compare_exchange_strong(last, now)) log(line);
+  }
+  // Frames parsed from one read of an inbound connection, for the receiver.
+  void deliver(std::vector<std::string> frames) {
+    std::shared_ptr<Executor> executor;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopped_) return;
+      executor = deliver_on_;
+    }
+    const std::optional<std::uint64_t> epoch = gate_->epoch();
+    if (!epoch) return;  // not started: nothing is delivered before start()
+    auto task = [gate = gate_, epoch = *epoch, frames = std::move(frames)]() mutable {
+      for (std::string& frame : frames) gate->deliver(epoch, std::move(frame));
+    };
+    if (executor) {
+      executor->post(std::move(task));
+    } else {
+      task();
+    }
+  }
+
+  std::atomic<std::uint64_t> connections_made_{0}, connections_failed_{0}, connections_accepted_{0},
+      connections_refused_{0}, rejected_malformed_{0}, rejected_oversized_{0},
+      rejected_wrong_cluster_{0}, rejected_bad_handshake_{0}, writes_{0};
+
+ private:
+  void accept() {
+    auto stream = std::make_shared<std::unique_ptr<Stream>>(
+        std::make_unique<Stream>(io_, tls_context_, options_.tls.has_value()));
+    acceptor_.async_accept((*stream)->socket(), [this, stream](const asio::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        std::erase_if(inbound_, [](const auto& i) { return i->closed(); });
+        if (inbound_.size() >= options_.max_inbound_connections) {
+          connections_refused_.fetch_add(1);
+          log_once_per_second("refuses a connection from " + endpoint_text((*stream)->socket()) +
+                              ": max_inbound_connections (" +
+                              std::to_string(options_.max_inbound_connections) + ") are open");
+          (*stream)->close();
+        } else {
+          auto inbound = std::make_shared<Inbound>(*this, std::move(*stream));
+          inbound_.push_back(inbound);
+          inbound->begin();
+        }
+      }
+      accept();
+    });
+  }
+
+  std::chrono::milliseconds watchdog_period() const {
+    auto period = std::min({options_.connect_timeout, options_.write_timeout, options_.idle_timeout / 3}) / 4;
+    return std::clamp(period, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+  }
+  void arm_watchdog() {
+    watchdog_timer_.expires_after(watchdog_period());
+    watchdog_timer_.async_wait([this](const asio::error_code& ec) {
+      if (ec) return;
+      const auto now = Clock::now();
+      std::vector<std::shared_ptr<Outbound>> outbound;
+      {
+        std::lock_guard lock(mutex_);
+        for (auto& [key, o] : outbound_) outbound.push_back(o);
+      }
+      for (const auto& o : outbound) o->watchdog(now);
+      for (const auto& i : inbound_) i->watchdog(now);
+      std::erase_if(inbound_, [](const auto& i) { return i->closed(); });
+      arm_watchdog();
+    });
+  }
+
+  const TcpTransportOptions options_;
+  asio::io_context io_;  // before everything that uses it: destroyed after them
+  asio::ssl::context tls_context_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer watchdog_timer_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::optional<asio::ip::address> outgoing_;
+  std::string listen_address_;
+  std::thread thread_;
+  std::shared_ptr<transport::ReceiverGate> gate_;
+  LaneCounters lanes_[2];
+  std::atomic<Clock::rep> last_rate_limited_log_{0};
+
+  std::mutex mutex_;  // guards the fields below
+  std::map<std::pair<std::uint64_t, std::size_t>, std::shared_ptr<Outbound>> outbound_;
+  std::shared_ptr<Executor> deliver_on_;
+  bool stopped_ = false;
+  std::uint64_t seed_ = 0x6b65656c;
+
+  std::vector<std::shared_ptr<Inbound>> inbound_;  // I/O thread only
+};
+
+// --- Outbound --------------------------------------------------------------------------
+
+Outbound::Outbound(TcpTransportImpl& owner, ServerId peer, Lane lane, std::uint64_t seed)
+    : owner_(owner),
+      peer_(peer),
+      lane_(lane),
+      backoff_(owner.options().backoff_initial),
+      backoff_timer_(owner.io()),
+      prng_(seed ^ (peer.value * 0x9e3779b97f4a7c15ULL) ^ lane_index(lane)) {
+  keepalive_ = transport::encode_frame_header(FrameKind::kKeepalive, {});
+}
+
+void Outbound::enqueue(const Server& to, std::string frame) {
+  bool post = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (address_ != to.address) address_ = to.address;
+    if (queued_bytes_ + frame.size() > owner_.options().max_queued_bytes) {
+      owner_.lane(lane_).frames_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    if (!io_will_look_) post = io_will_look_ = true;
+  }
+  if (post) asio::post(owner_.io(), [self = shared_from_this()] { self->pump(); });
+}
+
+void Outbound::pump() {
+  switch (phase_) {
+    case Phase::kShut:
+    case Phase::kConnecting:  // on_connected pumps
+    case Phase::kBackoff:     // on_backoff_done dials if anything is queued
+      return;
+    case Phase::kIdle:
+      start_connect();
+      return;
+    case Phase::kReady:
+      if (!writing_) write_batch();
+      return;
+  }
+}
+
+void Outbound::start_connect() {
+  std::string address;
+  {
+    std::lock_guard lock(mutex_);
+    address = address_;
+  }
+  phase_ = Phase::kConnecting;
+  phase_started_ = Clock::now();
+  const std::uint64_t generation = ++generation_;
+  Result<HostPort> target = split_address(address);
+  if (!target.is_ok()) {
+    fail("has no usable address for it: " + target.status().message());
+    return;
+  }
+  dialled_host_ = target->host;
+  stream_ = std::make_unique<Stream>(owner_.io(), owner_.tls_context(), owner_.options().tls.has_value());
+  resolver_ = std::make_unique<tcp::resolver>(owner_.io());
+  resolver_->async_resolve(
+      target->host, target->port,
+      [self = shared_from_this(), generation](const asio::error_code& ec,
+                                              tcp::resolver::results_type results) {
+        if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
+        if (ec || results.empty()) {
+          self->fail("cannot resolve its address: " + (ec ? ec.message() : std::string("no result")));
+          return;
+        }
+        tcp::endpoint endpoint = results.begin()->endpoint();
+        asio::error_code open_ec;
+        tcp::socket& socket = self->stream_->socket();
+        socket.open(endpoint.protocol(), open_ec);
+        if (!open_ec && self->owner_.outgoing()) {
+          socket.bind(tcp::endpoint(*self->owner_.outgoing(), 0), open_ec);
+        }
+        if (open_ec) {
+          self->fail("cannot open a socket to it: " + open_ec.message());
+          return;
+        }
+        socket.async_connect(endpoint, [self, generation](const asio::error_code& connect_ec) {
+          if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
+          if (connect_ec) {
+            self->fail("cannot connect: " + connect_ec.message());
+            return;
+          }
+          asio::error_code ignored;
+          self->stream_->socket().set_option(tcp::no_delay(true), ignored);
+          if (!self->stream_->tls()) {
+            self->send_hello();
+            return;
+          }
+          auto& tls = self->stream_->tls_stream();
+          if (self->owner_.options().tls->verify_peer_names) {
+            tls.set_verify_callback(asio::ssl::host_name_verification(self->dialled_host_));
+          }
+          tls.async_handshake(asio::ssl::stream_base::client,
+                              [self, generation](const asio::error_code& tls_ec) {
+                                if (generation != self->generation_) return;
+                                if (tls_ec) {
+                                  self->fail("TLS handshake failed: " + tls_ec.message());
+                                  return;
+                                }
+                                self->send_hello();
+                              });
+        });
+      });
+}
+
+void Outbound::send_hello() {
+  const std::uint64_t generation = generation_;
+  hello_ = transport::encode_hello({transport::kTcpProtocolVersion, lane_,
+                                    owner_.options().cluster_id, owner_.options().id.value,
+                                    peer_.value});
+  stream_->write(asio::buffer(hello_), [self = shared_from_this(), generation](
+                                           const asio::error_code& ec, std::size_t) {
+    if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
+    if (ec) {
+      self->fail("cannot send its hello: " + ec.message());
+      return;
+    }
+    self->stream_->read_exactly(
+        asio::buffer(self->answer_), [self, generation](const asio::error_code& read_ec, std::size_t) {
+          if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
+          if (read_ec) {
+            self->fail("closed the connection during the handshake: " + read_ec.message());
+            return;
+          }
+          Result<HandshakeCode> code =
+              transport::decode_answer(std::string_view(self->answer_.data(), self->answer_.size()));
+          if (!code.is_ok()) {
+            self->fail("answered the hello with garbage: " + code.status().message());
+            return;
+          }
+          if (*code != HandshakeCode::kAccepted) {
+            self->fail(std::string("refused the connection: ") + transport::to_string(*code));
+            return;
+          }
+          self->on_connected();
+        });
+  });
+}
+
+void Outbound::on_connected() {
+  phase_ = Phase::kReady;
+  owner_.connections_made_.fetch_add(1);
+  if (failures_in_a_row_ > 0) {
+    owner_.log("reaches server " + std::to_string(peer_.value) + " (" + lane_name(lane_) +
+               " lane) again after " + std::to_string(failures_in_a_row_) + " failed attempt(s)");
+  }
+  failures_in_a_row_ = 0;
+  backoff_ = owner_.options().backoff_initial;
+  last_write_ = Clock::now();
+  write_batch();
+}
+
+void Outbound::write_batch() {
+  payloads_.clear();
+  {
+    std::lock_guard lock(mutex_);
+    const std::size_t take = std::min(queue_.size(), owner_.options().max_frames_per_write);
+    for (std::size_t i = 0; i < take; ++i) {
+      queued_bytes_ -= queue_.front().size();
+      payloads_.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (payloads_.empty()) {
+      io_will_look_ = false;
+      return;
+    }
+  }
+  headers_.clear();
+  headers_.reserve(payloads_.size() * transport::kFrameHeaderBytes);  // no reallocation below
+  buffers_.clear();
+  std::size_t bytes = 0;
+  for (const std::string& payload : payloads_) {
+    const std::size_t at = headers_.size();
+    headers_ += transport::encode_frame_header(FrameKind::kMessage, payload);
+    buffers_.emplace_back(headers_.data() + at, transport::kFrameHeaderBytes);
+    buffers_.emplace_back(payload.data(), payload.size());
+    bytes += transport::kFrameHeaderBytes + payload.size();
+  }
+  writing_ = true;
+  write_started_ = Clock::now();
+  const std::uint64_t generation = generation_;
+  const std::size_t frames = payloads_.size();
+  stream_->write(buffers_, [self = shared_from_this(), generation, frames, bytes](
+                               const asio::error_code& ec, std::size_t) {
+    if (generation != self->generation_) return;
+    self->writing_ = false;
+    if (ec) {
+      self->owner_.lane(self->lane_).frames_dropped.fetch_add(frames, std::memory_order_relaxed);
+      self->fail("write failed: " + ec.message());
+      return;
+    }
+    LaneCounters& counters = self->owner_.lane(self->lane_);
+    counters.frames_sent.fetch_add(frames, std::memory_order_relaxed);
+    counters.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+    self->owner_.writes_.fetch_add(1, std::memory_order_relaxed);
+    self->last_write_ = Clock::now();
+    self->write_batch();
+  });
+}
+
+void Outbound::write_keepalive() {
+  writing_ = true;
+  write_started_ = Clock::now();
+  const std::uint64_t generation = generation_;
+  stream_->write(asio::buffer(keepalive_),
+                 [self = shared_from_this(), generation](const asio::error_code& ec, std::size_t) {
+                   if (generation != self->generation_) return;
+                   self->writing_ = false;
+                   if (ec) {
+                     self->fail("keepalive failed: " + ec.message());
+                     return;
+                   }
+                   self->last_write_ = Clock::now();
+                   self->write_batch();  // frames queued meanwhile wait for no wake-up
+                 });
+}
+
+void Outbound::watchdog(Clock::time_point now) {
+  const TcpTransportOptions& o = owner_.options();
+  if (phase_ == Phase::kConnecting && now - phase_started_ > o.connect_timeout) {
+    fail("did not complete the connection within connect_timeout");
+  } else if (phase_ == Phase::kReady && writing_ && now - write_started_ > o.write_timeout) {
+    fail("write made no progress within write_timeout");
+  } else if (phase_ == Phase::kReady && !writing_ && now - last_write_ >= o.idle_timeout / 3) {
+    write_keepalive();
+  }
+}
+
+void Outbound::fail(const std::string& why) {
+  if (phase_ == Phase::kShut) return;
+  ++generation_;  // handlers of this connection find themselves stale
+  if (phase_ == Phase::kConnecting) owner_.connections_failed_.fetch_add(1);
+  if (failures_in_a_row_++ == 0) {
+    owner_.log("cannot use its connection to server " + std::to_string(peer_.value) + " (" +
+               lane_name(lane_) + " lane): it " + why + "; retrying with backoff");
+  }
+  if (stream_) stream_->close();
+  if (resolver_) resolver_->cancel();
+  writing_ = false;
+  std::size_t dropped = 0;
+  {
+    // What was queued for a broken connection is stale by the time a new one
+    // exists: dropped (Raft retransmits what still matters).
+    std::lock_guard lock(mutex_);
+    dropped = queue_.size();
+    queue_.clear();
+    queued_bytes_ = 0;
+    io_will_look_ = false;
+  }
+  owner_.lane(lane_).frames_dropped.fetch_add(dropped, std::memory_order_relaxed);
+  phase_ = Phase::kBackoff;
+  const auto cap = backoff_.count();
+  const auto delay = std::chrono::milliseconds(cap / 2 + static_cast<long>(prng_.uniform(0, cap / 2 + 1)));
+  backoff_ = std::min(backoff_ * 2, owner_.options().backoff_max);
+  backoff_timer_.expires_after(delay);
+  backoff_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (!ec) self->on_backoff_done();
+  });
+}
+
+void Outbound::on_backoff_done() {
+  if (phase_ != Phase::kBackoff) return;
+  phase_ = Phase::kIdle;
+  bool queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    queued = !queue_.empty();
+  }
+  if (queued) start_connect();
+}
+
+void Outbound::shut() {
+  phase_ = Phase::kShut;
+  ++generation_;
+  backoff_timer_.cancel();
+  if (resolver_) resolver_->cancel();
+  if (stream_) stream_->close();
+  std::lock_guard lock(mutex_);
+  queue_.clear();
+  queued_bytes_ = 0;
+}
+
+// --- Inbound ---------------------------------------------------------------------------
+
+Inbound::Inbound(TcpTransportImpl& owner, std::unique_ptr<Stream> stream)
+    : owner_(owner), stream_(std::move(stream)) {
+  peer_text_ = endpoint_text(stream_->socket());
+}
+
+void Inbound::begin() {
+  asio::error_code ignored;
+  stream_->socket().set_option(tcp::no_delay(true), ignored);
+  if (!stream_->tls()) {
+    read_hello();
+    return;
+  }
+  stream_->tls_stream().async_handshake(
+      asio::ssl::stream_base::server, [self = shared_from_this()](const asio::error_code& ec) {
+        if (self->closed_) return;
+        if (ec) {
+          self->owner_.connections_refused_.fetch_add(1);
+          self->shut("TLS handshake failed: " + ec.message());
+          return;
+        }
+        self->read_hello();
+      });
+}
+
+void Inbound::read_hello() {
+  stream_->read_exactly(asio::buffer(hello_bytes_), [self = shared_from_this()](
+                                                        const asio::error_code& ec, std::size_t) {
+    if (self->closed_) return;
+    if (ec) {
+      self->owner_.connections_refused_.fetch_add(1);
+      self->owner_.rejected_bad_handshake_.fetch_add(1);
+      self->shut("closed before a complete hello: " + ec.message());
+      return;
+    }
+    self->on_hello();
+  });
+}
+
+void Inbound::on_hello() {
+  Result<transport::Hello> hello =
+      transport::decode_hello(std::string_view(hello_bytes_.data(), hello_bytes_.size()));
+  const TcpTransportOptions& o = owner_.options();
+  if (!hello.is_ok()) {
+    refuse(HandshakeCode::kMalformed, hello.status().message());
+    return;
+  }
+  hello_ = *hello;
+  if (hello_.version != transport::kTcpProtocolVersion) {
+    refuse(HandshakeCode::kUnsupportedVersion,
+           "protocol version " + std::to_string(hello_.version) + " (this server speaks " +
+               std::to_string(transport::kTcpProtocolVersion) + ")");
+    return;
+  }
+  if (hello_.cluster_id != o.cluster_id) {
+    refuse(HandshakeCode::kWrongCluster, "cluster id " + std::to_string(hello_.cluster_id) +
+                                             " (this cluster is " + std::to_string(o.cluster_id) + ")");
+    return;
+  }
+  if (hello_.to != o.id.value) {
+    refuse(HandshakeCode::kWrongDestination,
+           "a hello for server " + std::to_string(hello_.to) + " (this is " + std::to_string(o.id.value) + ")");
+    return;
+  }
+  if (hello_.from == 0) {
+    refuse(HandshakeCode::kUnknownSender, "a hello from server id 0");
+    return;
+  }
+  if (stream_->tls() && o.tls->verify_peer_names) {
+    X509* certificate = SSL_get1_peer_certificate(stream_->tls_stream().native_handle());
+    const std::string name = "keel-" + std::to_string(hello_.from);
+    const bool matches =
+        certificate != nullptr && X509_check_host(certificate, name.data(), name.size(), 0, nullptr) == 1;
+    if (certificate != nullptr) X509_free(certificate);
+    if (!matches) {
+      refuse(HandshakeCode::kUnknownSender,
+             "a certificate that does not name '" + name + "', the server it claims to be");
+      return;
+    }
+  }
+  answer_ = transport::encode_answer(HandshakeCode::kAccepted);
+  stream_->write(asio::buffer(answer_), [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+    if (self->closed_) return;
+    if (ec) {
+      self->shut("closed during the handshake: " + ec.message());
+      return;
+    }
+    self->handshaken_ = true;
+    self->owner_.connections_accepted_.fetch_add(1);
+    self->buffer_.resize(self->owner_.options().read_buffer_bytes);
+    self->read_frames();
+  });
+}
+
+void Inbound::refuse(HandshakeCode code, const std::string& why) {
+  owner_.connections_refused_.fetch_add(1);
+  if (code == HandshakeCode::kWrongCluster) {
+    owner_.rejected_wrong_cluster_.fetch_add(1);
+  } else {
+    owner_.rejected_bad_handshake_.fetch_add(1);
+  }
+  owner_.log("refuses a connection from " + peer_text_ + ": it sent " + why);
+  // The answer tells a keel peer why; then the connection closes whatever it
+  // does. Nothing it sent reaches the receiver.
+  answer_ = transport::encode_answer(code);
+  stream_->write(asio::buffer(answer_), [self = shared_from_this()](const asio::error_code&, std::size_t) {
+    self->closed_ = true;
+    self->stream_->close();
+  });
+}
+
+void Inbound::read_frames() {
+  stream_->read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
+                     [self = shared_from_this()](const asio::error_code& ec, std::size_t bytes) {
+                       if (self->closed_) return;
+                       if (ec) {
+                         // The dialler closed or the network failed: normal life of a
+                         // connection, not worth a log line.
+                         self->closed_ = true;
+                         self->stream_->close();
+                         return;
+                       }
+                       self->on_read(bytes);
+                     });
+}
+
+void Inbound::on_read(std::size_t bytes) {
+  last_read_ = Clock::now();
+  end_ += bytes;
+  const TcpTransportOptions& o = owner_.options();
+  LaneCounters& counters = owner_.lane(hello_.lane);
+  counters.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+  std::vector<std::string> frames;
+  std::size_t needed = transport::kFrameHeaderBytes;
+  for (;;) {
+    const std::string_view input(buffer_.data() + begin_, end_ - begin_);
+    ParsedFrame parsed = transport::parse_frame(input, o.max_frame_bytes);
+    if (parsed.outcome == ParsedFrame::Outcome::kError) {
+      if (parsed.error.message().find("exceeds max_frame_bytes") != std::string::npos) {
+        owner_.rejected_oversized_.fetch_add(1);
+      } else {
+        owner_.rejected_malformed_.fetch_add(1);
+      }
+      // Frames parsed before the bad one were intact and checksummed: they
+      // are delivered; nothing after it is read.
+      if (!frames.empty()) owner_.deliver(std::move(frames));
+      shut("sent a bad frame: " + parsed.error.message());
+      return;
+    }
+    if (parsed.outcome == ParsedFrame::Outcome::kNeedMore) {
+      needed = parsed.needed;
+      break;
+    }
+    begin_ += parsed.consumed;
+    if (parsed.kind == FrameKind::kMessage) frames.emplace_back(parsed.payload);
+  }
+  counters.frames_received.fetch_add(frames.size(), std::memory_order_relaxed);
+  if (!frames.empty()) owner_.deliver(std::move(frames));
+  // Keep the partial frame at the front, in a buffer that holds it whole.
+  const std::size_t partial = end_ - begin_;
+  if (partial == 0) {
+    begin_ = end_ = 0;
+    if (buffer_.size() > o.read_buffer_bytes) {
+      buffer_.resize(o.read_buffer_bytes);  // a large frame passed: give the memory back
+      buffer_.shrink_to_fit();
+    }
+  } else if (buffer_.size() - begin_ < needed || end_ == buffer_.size()) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, partial);
+    begin_ = 0;
+    end_ = partial;
+    if (buffer_.size() < needed) buffer_.resize(needed);
+  }
+  read_frames();
+}
+
+void Inbound::watchdog(Clock::time_point now) {
+  if (closed_) return;
+  const TcpTransportOptions& o = owner_.options();
+  if (!handshaken_ && now - opened_ > o.connect_timeout) {
+    owner_.connections_refused_.fetch_add(1);
+    owner_.rejected_bad_handshake_.fetch_add(1);
+    shut("did not complete its handshake within connect_timeout");
+  } else if (handshaken_ && now - last_read_ > o.idle_timeout) {
+    shut("sent nothing within idle_timeout");
+  }
+}
+
+void Inbound::shut(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  owner_.log("closes the connection from " + peer_text_ +
+             (handshaken_ ? " (server " + std::to_string(hello_.from) + ", " + lane_name(hello_.lane) + " lane)"
+                          : std::string()) +
+             ": " + why);
+  stream_->close();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<TcpTransport>> make_tcp_transport(TcpTransportOptions options) {
+  Status valid = validate(options);
+  if (!valid.is_ok()) return valid;
+  auto transport = std::make_shared<TcpTransportImpl>(std::move(options));
+  Status started = transport->init();
+  if (!started.is_ok()) return started;
+  return std::shared_ptr<TcpTransport>(std::move(transport));
+}
+
+}  // namespace keel

@@ -1,0 +1,235 @@
+// keel::Raft clusters of 3 and 5 servers in one process over the TCP
+// transport on 127.0.0.1: election, replication, losing the leader, a
+// restarted server catching up through a snapshot, and heartbeats that a
+// stream of large appends does not hold back.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+
+#include "../runtime/test_cluster.h"
+#include "keel/raft.h"
+#include "keel/tcp_transport.h"
+
+namespace keel {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::KvFsm;
+
+constexpr std::uint64_t kCluster = 0x6b65656c;
+
+class TcpCluster {
+ public:
+  explicit TcpCluster(std::size_t size) : env_(make_thread_env()) {
+    for (std::size_t i = 1; i <= size; ++i) {
+      const ServerId id{i};
+      Member& m = members_[id];
+      m.transport = make_transport(id, "127.0.0.1:0");
+      configuration_.servers.push_back(Server{id, m.transport->listen_address(), Suffrage::kVoter});
+    }
+    for (auto& [id, m] : members_) {
+      m.log = std::make_shared<MemoryLogStore>();
+      m.stable = std::make_shared<MemoryStableStore>();
+      m.snapshots = std::make_shared<MemorySnapshotStore>();
+      if (!bootstrap_cluster(*m.log, *m.stable, configuration_).is_ok()) std::abort();
+    }
+  }
+  ~TcpCluster() {
+    for (auto& [id, m] : members_) m.raft.reset();
+  }
+
+  std::shared_ptr<TcpTransport> make_transport(ServerId id, const std::string& listen) {
+    TcpTransportOptions o;
+    o.id = id;
+    o.cluster_id = kCluster;
+    o.listen_address = listen;
+    o.backoff_initial = 10ms;
+    o.backoff_max = 200ms;
+    auto made = make_tcp_transport(o);
+    if (!made.is_ok()) {
+      ADD_FAILURE() << made.status().to_string();
+      std::abort();
+    }
+    return std::move(made).value();
+  }
+
+  Config config(ServerId id) const {
+    Config c;
+    c.id = id;
+    c.heartbeat_interval = 30ms;
+    c.election_timeout = 600ms;  // generous: sanitizers and two shared cores
+    c.lease_timeout = 300ms;
+    c.snapshot_threshold_entries = 200;
+    c.trailing_log_entries = 20;
+    if (tune) tune(c);
+    return c;
+  }
+
+  void start(ServerId id) {
+    Member& m = members_.at(id);
+    if (!m.transport) m.transport = make_transport(id, address(id));
+    m.fsm = std::make_shared<KvFsm>();
+    RaftDependencies deps{config(id), m.fsm, m.log, m.stable, m.snapshots, m.transport, env_};
+    auto opened = Raft::open(std::move(deps));
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    m.raft = std::move(opened).value();
+  }
+  void start_all() {
+    for (auto& [id, m] : members_) start(id);
+  }
+  // Closes the server and its transport: its port closes, as a crash would.
+  void stop(ServerId id) {
+    Member& m = members_.at(id);
+    m.raft.reset();
+    m.transport.reset();
+  }
+
+  std::string address(ServerId id) const {
+    for (const Server& s : configuration_.servers) {
+      if (s.id == id) return s.address;
+    }
+    return {};
+  }
+  bool running(ServerId id) const { return members_.at(id).raft != nullptr; }
+  Raft& raft(ServerId id) { return *members_.at(id).raft; }
+  KvFsm& fsm(ServerId id) { return *members_.at(id).fsm; }
+  TcpTransport& transport(ServerId id) { return *members_.at(id).transport; }
+  std::vector<ServerId> ids() const {
+    std::vector<ServerId> out;
+    for (const auto& [id, m] : members_) out.push_back(id);
+    return out;
+  }
+
+  ServerId wait_for_leader(std::chrono::milliseconds bound = 20s) {
+    ServerId found;
+    eventually(
+        [&] {
+          found = kNoServer;
+          int leaders = 0;
+          for (ServerId id : ids()) {
+            if (running(id) && raft(id).stats().ready_term.value != 0) {
+              found = id;
+              ++leaders;
+            }
+          }
+          return leaders == 1;
+        },
+        bound);
+    return found;
+  }
+
+  // Applies `count` commands on `leader`, at most `window` in flight.
+  bool apply(ServerId leader, int count, const std::string& prefix, std::size_t value_bytes = 8,
+             std::size_t window = 64) {
+    std::deque<Future<ApplyResult>> inflight;
+    const std::string value(value_bytes, 'v');
+    for (int i = 0; i < count; ++i) {
+      inflight.push_back(raft(leader).apply("set " + prefix + std::to_string(i) + " " + value, 10s));
+      while (inflight.size() >= window) {
+        if (!inflight.front().get().is_ok()) return false;
+        inflight.pop_front();
+      }
+    }
+    for (auto& f : inflight) {
+      if (!f.get().is_ok()) return false;
+    }
+    return true;
+  }
+
+  std::string describe() {
+    std::string out;
+    for (ServerId id : ids()) {
+      out += "\n  server " + std::to_string(id.value) + ": ";
+      if (!running(id)) {
+        out += "stopped";
+        continue;
+      }
+      RaftStats s = raft(id).stats();
+      out += std::string(to_string(s.state)) + " term=" + std::to_string(s.term.value) +
+             " commit=" + std::to_string(s.commit_index.value) +
+             " applied=" + std::to_string(s.applied_index.value);
+    }
+    return out;
+  }
+
+  std::function<void(Config&)> tune;
+
+ private:
+  struct Member {
+    std::shared_ptr<TcpTransport> transport;
+    std::shared_ptr<MemoryLogStore> log;
+    std::shared_ptr<MemoryStableStore> stable;
+    std::shared_ptr<MemorySnapshotStore> snapshots;
+    std::shared_ptr<KvFsm> fsm;
+    std::unique_ptr<Raft> raft;
+  };
+  std::shared_ptr<Env> env_;
+  Configuration configuration_;
+  std::map<ServerId, Member> members_;
+};
+
+class TcpClusterTest : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(TcpClusterTest, ElectsReplicatesLosesTheLeaderAndCatchesUpARestartedServer) {
+  TcpCluster cluster(GetParam());
+  cluster.start_all();
+  const ServerId first = cluster.wait_for_leader();
+  ASSERT_NE(first, kNoServer) << cluster.describe();
+  ASSERT_TRUE(cluster.apply(first, 300, "a")) << cluster.describe();
+  for (ServerId id : cluster.ids()) {
+    ASSERT_TRUE(eventually([&] { return cluster.fsm(id).applied() == 300; })) << cluster.describe();
+    EXPECT_EQ(cluster.fsm(id).get("a299"), "vvvvvvvv");
+  }
+
+  // The leader goes away; the others elect one and go on without it.
+  cluster.stop(first);
+  ServerId second = cluster.wait_for_leader();
+  ASSERT_NE(second, kNoServer) << cluster.describe();
+  ASSERT_NE(second, first);
+  ASSERT_TRUE(cluster.apply(second, 500, "b")) << cluster.describe();
+
+  // Restarted on its port, it is behind the others' snapshots: it catches up
+  // through an install over TCP, then through appends.
+  cluster.start(first);
+  ASSERT_TRUE(eventually([&] { return cluster.fsm(first).get("b499") == "vvvvvvvv"; }, 30s))
+      << cluster.describe();
+  EXPECT_GE(cluster.raft(first).stats().snapshots_installed, 1u);
+  EXPECT_EQ(cluster.raft(first).stats().frames_rejected, 0u);
+  const TcpTransportStats stats = cluster.transport(second).stats();
+  EXPECT_GT(stats.control.frames_sent, 0u);
+  EXPECT_GT(stats.replication.frames_sent, 0u);
+  EXPECT_EQ(stats.rejected_malformed_frame + stats.rejected_wrong_cluster, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, TcpClusterTest, ::testing::Values(3, 5),
+                         [](const auto& info) { return std::to_string(info.param) + "Servers"; });
+
+TEST(TcpClusterHeartbeats, AStreamOfLargeAppendsDoesNotCauseElections) {
+  TcpCluster cluster(3);
+  cluster.tune = [](Config& c) {
+    c.snapshot_threshold_entries = 1'000'000;
+    c.snapshot_threshold_bytes = 1ULL << 40;
+  };
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_NE(leader, kNoServer) << cluster.describe();
+  const Term term = cluster.raft(leader).stats().term;
+  // About 400 MiB of 256 KiB entries (50 MiB under sanitizers) through the
+  // replication lane while heartbeats travel on the control lane.
+#ifdef KEEL_TEST_SANITIZED
+  constexpr int kEntries = 200;
+#else
+  constexpr int kEntries = 1600;
+#endif
+  ASSERT_TRUE(cluster.apply(leader, kEntries, "big", 256 << 10, 16)) << cluster.describe();
+  EXPECT_EQ(cluster.raft(leader).stats().term, term) << "an election happened during the stream";
+  EXPECT_EQ(cluster.raft(leader).state(), RaftState::kLeader);
+  const TcpTransportStats stats = cluster.transport(leader).stats();
+  EXPECT_GT(stats.replication.bytes_sent, 2ULL * kEntries * (256 << 10));  // to two followers
+  EXPECT_GT(stats.control.frames_sent, 0u);
+}
+
+}  // namespace
+}  // namespace keel
