@@ -24,7 +24,7 @@ define configure
 endef
 
 .PHONY: all deps configure build test run clean format format-check tidy test-clang test-asan test-tsan \
-        test-canary sim-long
+        test-canary sim-long fuzz
 
 all: build
 
@@ -77,6 +77,26 @@ test-canary: deps
 	cmake --build build-canary -j$(JOBS) --target keel-sim
 	ctest --test-dir build-canary $(CTEST_FLAGS) -L canary
 
+# libFuzzer targets (fuzz/) for the network decoders: built with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer, each run for FUZZ_SECONDS
+# from its seed corpus (new inputs go to build-fuzz/corpus, the repository's
+# corpus is only read). A crash or sanitizer report fails, leaving the input
+# in build-fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := tcp_frame tcp_handshake codec
+fuzz: deps
+	$(call configure,build-fuzz,-DCMAKE_BUILD_TYPE=RelWithDebInfo '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g' -DKEEL_FUZZ=ON -DKEEL_SANITIZE=address$(,)undefined -DKEEL_WERROR=$(WERROR),CC=clang CXX=clang++)
+	cmake --build build-fuzz -j$(JOBS)
+	@mkdir -p build-fuzz/artifacts
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/bin/keel-fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/artifacts/$$t- build-fuzz/corpus/$$t fuzz/corpus/$$t 2>&1 \
+	    | grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|INFO: Seed|.*ERROR)' ; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+
 # Seeds of the simulator until interrupted (or SIM_COUNT of them), from a
 # random start unless SIM_START is given; each seed draws its cluster's shape
 # unless SIM_NODES fixes the voters (e.g. SIM_NODES=3,5).
@@ -90,7 +110,7 @@ sim-long: build
 	  $(if $(SIM_COUNT),--count $(SIM_COUNT)) --out sim-reports $(SIM_ARGS) | grep -v ' ok$$'
 
 clean:
-	rm -rf build build-clang build-asan build-tsan build-canary
+	rm -rf build build-clang build-asan build-tsan build-canary build-fuzz
 
 format:
 	clang-format -i $(SOURCES)
