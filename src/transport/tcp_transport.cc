@@ -185,6 +185,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   Inbound(TcpTransportImpl& owner, std::unique_ptr<Stream> stream);
   void begin();
   void watchdog(Clock::time_point now);
+  // Closes the connection, logging `why` unless it is empty.
   void shut(const std::string& why);
   bool closed() const { return closed_; }
 
@@ -329,7 +330,7 @@ class TcpTransportImpl final : public TcpTransport,
     // gate already guarantees nothing more is delivered).
     asio::post(io_, [this, outbound = std::move(outbound)] {
       for (const auto& o : outbound) o->shut();
-      for (const auto& i : inbound_) i->shut("the transport stopped");
+      for (const auto& i : inbound_) i->shut({});  // not worth a log line
       inbound_.clear();
     });
   }
@@ -940,10 +941,12 @@ void Inbound::watchdog(Clock::time_point now) {
 void Inbound::shut(const std::string& why) {
   if (closed_) return;
   closed_ = true;
-  owner_.log("closes the connection from " + peer_text_ +
+  if (!why.empty()) {
+    owner_.log("closes the connection from " + peer_text_ +
              (handshaken_ ? " (server " + std::to_string(hello_.from) + ", " + lane_name(hello_.lane) + " lane)"
                           : std::string()) +
-             ": " + why);
+               ": " + why);
+  }
   stream_->close();
 }
 
