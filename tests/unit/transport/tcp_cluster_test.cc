@@ -10,6 +10,7 @@
 #include "../runtime/test_cluster.h"
 #include "keel/raft.h"
 #include "keel/tcp_transport.h"
+#include "tcp_test_util.h"
 
 namespace keel {
 namespace {
@@ -206,29 +207,80 @@ TEST_P(TcpClusterTest, ElectsReplicatesLosesTheLeaderAndCatchesUpARestartedServe
 INSTANTIATE_TEST_SUITE_P(Servers, TcpClusterTest, ::testing::Values(3, 5),
                          [](const auto& info) { return std::to_string(info.param) + "Servers"; });
 
-TEST(TcpClusterHeartbeats, AStreamOfLargeAppendsDoesNotCauseElections) {
+TEST(TcpClusterHeartbeats, LargeAppendsAndASnapshotTransferDoNotCauseElections) {
   TcpCluster cluster(3);
   cluster.tune = [](Config& c) {
-    c.snapshot_threshold_entries = 1'000'000;
-    c.snapshot_threshold_bytes = 1ULL << 40;
+    c.snapshot_threshold_entries = 100;
+    c.trailing_log_entries = 10;
   };
   cluster.start_all();
   const ServerId leader = cluster.wait_for_leader();
   ASSERT_NE(leader, kNoServer) << cluster.describe();
   const Term term = cluster.raft(leader).stats().term;
-  // About 400 MiB of 256 KiB entries (50 MiB under sanitizers) through the
+  // One follower goes away, so that it comes back behind a snapshot of
+  // everything streamed meanwhile.
+  const ServerId behind = leader == ServerId{1} ? ServerId{2} : ServerId{1};
+  cluster.stop(behind);
+
+  // 200 MiB of 256 KiB entries (50 MiB under sanitizers) through the
   // replication lane while heartbeats travel on the control lane.
 #ifdef KEEL_TEST_SANITIZED
   constexpr int kEntries = 200;
 #else
-  constexpr int kEntries = 1600;
+  constexpr int kEntries = 800;
 #endif
   ASSERT_TRUE(cluster.apply(leader, kEntries, "big", 256 << 10, 16)) << cluster.describe();
   EXPECT_EQ(cluster.raft(leader).stats().term, term) << "an election happened during the stream";
+
+  // Back, it installs the whole state (as large as the stream) in chunks on
+  // the replication lane while the leader goes on writing.
+  cluster.start(behind);
+  ASSERT_TRUE(cluster.apply(leader, 50, "small")) << cluster.describe();
+  ASSERT_TRUE(eventually([&] { return cluster.fsm(behind).get("small49") == "vvvvvvvv"; }, 60s))
+      << cluster.describe();
+  EXPECT_EQ(cluster.fsm(behind).get("big0"), std::string(256 << 10, 'v'));
+  EXPECT_GE(cluster.raft(behind).stats().snapshots_installed, 1u);
+  EXPECT_EQ(cluster.raft(leader).stats().term, term) << "an election happened during the transfer";
   EXPECT_EQ(cluster.raft(leader).state(), RaftState::kLeader);
   const TcpTransportStats stats = cluster.transport(leader).stats();
-  EXPECT_GT(stats.replication.bytes_sent, 2ULL * kEntries * (256 << 10));  // to two followers
+  EXPECT_GT(stats.replication.bytes_sent, 2ULL * kEntries * (256 << 10));  // a follower and the install
   EXPECT_GT(stats.control.frames_sent, 0u);
+}
+
+TEST(TcpClusterHostility, StrangersAndGarbageLeaveTheClusterUnaffected) {
+  TcpCluster cluster(3);
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_NE(leader, kNoServer) << cluster.describe();
+  const Term term = cluster.raft(leader).stats().term;
+
+  // A server of another cluster with the same ids, and raw garbage, at
+  // every member.
+  TcpTransportOptions o;
+  o.id = ServerId{1};
+  o.cluster_id = kCluster + 1;
+  o.listen_address = "127.0.0.1:0";
+  o.log = [](const std::string&) {};
+  auto stranger = make_tcp_transport(o).value();
+  for (ServerId id : cluster.ids()) {
+    const Server target{id, cluster.address(id), Suffrage::kVoter};
+    for (int i = 0; i < 20; ++i) stranger->send(target, Lane::kControl, "not a message");
+    testing::RawClient http(target.address);
+    http.send("POST /v1/kv/x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    testing::RawClient noise(target.address);
+    noise.send(std::string(5000, '\x7f'));
+    EXPECT_TRUE(http.closed_by_peer());
+    EXPECT_TRUE(noise.closed_by_peer());
+  }
+  for (ServerId id : cluster.ids()) {
+    ASSERT_TRUE(eventually([&] { return cluster.transport(id).stats().rejected_wrong_cluster >= 1; }));
+  }
+  ASSERT_TRUE(cluster.apply(leader, 100, "after")) << cluster.describe();
+  for (ServerId id : cluster.ids()) {
+    ASSERT_TRUE(eventually([&] { return cluster.fsm(id).get("after99") == "vvvvvvvv"; }));
+    EXPECT_EQ(cluster.raft(id).stats().frames_rejected, 0u) << "nothing hostile reached a runtime";
+  }
+  EXPECT_EQ(cluster.raft(leader).stats().term, term);
 }
 
 }  // namespace
