@@ -45,13 +45,6 @@ const char* to_string(Role role) {
   return "unknown";
 }
 
-std::size_t VoteTally::granted() const {
-  return static_cast<std::size_t>(
-      std::count_if(responses.begin(), responses.end(), [](const auto& r) { return r.second; }));
-}
-
-std::size_t VoteTally::rejected() const { return responses.size() - granted(); }
-
 Node::Node(CoreConfig config, BootState boot)
     : config_(config),
       configuration_(std::move(boot.configuration)),
@@ -61,6 +54,7 @@ Node::Node(CoreConfig config, BootState boot)
       log_(boot.log_base_index, boot.log_base_term, std::move(boot.entries)),
       role_(FollowerRole{}) {
   KEEL_CHECK("config is valid", config_.validate().is_ok());
+  quorum_ = JointConfig(MajorityConfig(configuration_.voters()));
   // The stored commit index may run ahead of the stored log when a crash fell
   // between the two writes; entries already applied are committed.
   commit_ = std::max(std::min(boot.hard_state.commit, log_.last_index()), boot.applied);
@@ -566,7 +560,7 @@ void Node::install_snapshot(const Message& m) {
   unstable_from_ = index.next();
   persisted_ = std::min(persisted_, index.prev());
   applied_handed_ = index;
-  if (!m.snapshot_configuration.servers.empty()) configuration_ = m.snapshot_configuration;
+  if (!m.snapshot_configuration.servers.empty()) set_configuration(m.snapshot_configuration);
   pending_install_ = SnapshotInstall{index, m.prev_log_term, m.snapshot_configuration,
                                      m.snapshot_configuration_index};
 }
@@ -631,16 +625,21 @@ void Node::handle_vote_response(const Message& m) {
     if (role == nullptr) return;
     tally = &role->votes;
   }
-  if (!configuration_.is_voter(m.from)) return;
+  if (!quorum_.contains(m.from)) return;
   tally->responses.emplace(m.from, !m.reject);  // first answer per voter counts
-  if (tally->granted() >= quorum()) {
-    if (pre_vote) {
-      become_candidate(/*leadership_transfer=*/false);
-    } else {
-      become_leader();
-    }
-  } else if (tally->rejected() >= quorum()) {
-    become_follower(term_, kNoServer);
+  switch (quorum_.vote_result(tally->responses)) {
+    case VoteResult::kWon:
+      if (pre_vote) {
+        become_candidate(/*leadership_transfer=*/false);
+      } else {
+        become_leader();
+      }
+      break;
+    case VoteResult::kLost:
+      become_follower(term_, kNoServer);
+      break;
+    case VoteResult::kPending:
+      break;
   }
 }
 
@@ -800,12 +799,13 @@ std::uint64_t Node::open_read_round() {
 void Node::release_confirmed_reads() {
   auto& leader = std::get<LeaderRole>(role_);
   // The highest round confirmed by a quorum of voters, counting ourselves.
-  std::vector<std::uint64_t>& rounds = quorum_scratch_;
-  rounds.assign(1, leader.read_round);
-  for (const auto& [peer, progress] : leader.progress) {
-    if (configuration_.is_voter(peer)) rounds.push_back(progress.read_round_acked);
-  }
-  const std::uint64_t confirmed = quorum_value(rounds);
+  const std::uint64_t confirmed = quorum_.committed(
+      [&](ServerId voter) -> std::uint64_t {
+        if (voter == id()) return leader.read_round;
+        auto it = leader.progress.find(voter);
+        return it == leader.progress.end() ? 0 : it->second.read_round_acked;
+      },
+      quorum_scratch_);
   if (confirmed <= leader.confirmed_round) return;
   leader.confirmed_round = confirmed;
   // The lease runs from when the confirmed round was sent: every follower
@@ -868,32 +868,28 @@ bool Node::in_leader_lease() const {
 
 Index Node::self_match() const { return std::min(persisted_, log_.last_index()); }
 
-std::uint64_t Node::quorum_value(std::vector<std::uint64_t>& values) const {
-  // The quorum()-th largest: reached by a majority. nth_element in a buffer
-  // kept across calls: no allocation and no full sort on every acknowledgement.
-  const auto kth = values.begin() + static_cast<std::ptrdiff_t>(quorum() - 1);
-  std::nth_element(values.begin(), kth, values.end(), std::greater<>());
-  return *kth;
+bool Node::quorum_active(const LeaderRole& leader) const {
+  return quorum_.agrees([&](ServerId voter) {
+    if (voter == id()) return true;
+    auto it = leader.progress.find(voter);
+    return it != leader.progress.end() && it->second.recent_active;
+  });
 }
 
-bool Node::quorum_active(const LeaderRole& leader) const {
-  std::size_t active = configuration_.is_voter(id()) ? 1 : 0;
-  for (const auto& [peer, progress] : leader.progress) {
-    if (progress.recent_active && configuration_.is_voter(peer)) ++active;
-  }
-  return active >= quorum();
+void Node::set_configuration(Configuration configuration) {
+  configuration_ = std::move(configuration);
+  quorum_ = JointConfig(MajorityConfig(configuration_.voters()));
 }
 
 void Node::maybe_commit() {
-  std::vector<std::uint64_t>& matches = quorum_scratch_;
-  matches.clear();
-  if (configuration_.is_voter(id())) matches.push_back(self_match().value);
   const auto& leader = std::get<LeaderRole>(role_);
-  for (const auto& [peer, progress] : leader.progress) {
-    if (configuration_.is_voter(peer)) matches.push_back(progress.match_index.value);
-  }
-  if (matches.size() < quorum()) return;
-  const Index candidate{quorum_value(matches)};
+  const Index candidate{quorum_.committed(
+      [&](ServerId voter) -> std::uint64_t {
+        if (voter == id()) return self_match().value;
+        auto it = leader.progress.find(voter);
+        return it == leader.progress.end() ? 0 : it->second.match_index.value;
+      },
+      quorum_scratch_)};
   // Figure 8 (§5.4.2): only an entry of the current term commits by counting
   // replicas; earlier entries commit with it. Counting an old-term entry could
   // "commit" something a later leader overwrites.

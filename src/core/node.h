@@ -27,6 +27,7 @@
 #include "core/message.h"
 #include "core/prng.h"
 #include "core/progress.h"
+#include "core/quorum.h"
 #include "core/ready.h"
 #include "keel/status.h"
 #include "keel/types.h"
@@ -49,12 +50,10 @@ struct BootState {
   Term snapshot_term;
 };
 
-// Votes gathered by a pre-candidate or candidate.
+// Votes gathered by a pre-candidate or candidate; quorum_.vote_result says
+// what they add up to.
 struct VoteTally {
   std::map<ServerId, bool> responses;  // voter -> granted
-
-  std::size_t granted() const;
-  std::size_t rejected() const;
 };
 
 struct FollowerRole {};
@@ -217,15 +216,14 @@ class Node {
   void maybe_announce_ready();
 
   Index self_match() const;
-  // The value a quorum of `values` (one per voter) has reached; reorders them.
-  std::uint64_t quorum_value(std::vector<std::uint64_t>& values) const;
   // Whether this node must refuse to help elect another leader now: it heard
   // from a leader within the election timeout (or just started, see .cc).
   bool in_leader_lease() const;
   // The round a new read joins: one whose heartbeats have not gone out yet.
   std::uint64_t round_for_new_read();
-  std::size_t quorum() const { return configuration_.quorum_size(); }
   bool quorum_active(const LeaderRole& leader) const;
+  // The configuration changed: the quorum rules follow it.
+  void set_configuration(Configuration configuration);
   Progress* find_progress(ServerId peer);
 
   void flush_replication();
@@ -288,7 +286,10 @@ class Node {
   std::vector<ReadState> read_states_;
   std::vector<Event> events_;
 
-  std::vector<std::uint64_t> quorum_scratch_;  // reused by quorum_value's callers
+  // Who decides, derived from configuration_ (set_configuration keeps the
+  // two together); every majority question goes to it.
+  JointConfig quorum_;
+  std::vector<std::uint64_t> quorum_scratch_;  // reused by quorum_.committed's callers
 
   // For the monotonicity invariants.
   Term checked_term_;
