@@ -95,8 +95,9 @@ void bench_codec() {
               parsed / parse_s / 1e6, parsed);
 }
 
-std::shared_ptr<keel::TcpTransport> transport(std::uint64_t id) {
+std::shared_ptr<keel::TcpTransport> transport(std::uint64_t id, bool inline_writes = true) {
   keel::TcpTransportOptions o;
+  o.inline_writes = inline_writes;
   o.id = keel::ServerId{id};
   o.cluster_id = 1;
   o.listen_address = "127.0.0.1:0";
@@ -117,9 +118,9 @@ Percentiles percentiles(std::vector<double> us) {
   return {us[us.size() / 2], us[us.size() * 99 / 100]};
 }
 
-void bench_rtt(int rounds) {
-  auto a = transport(1);
-  auto b = transport(2);
+Percentiles transport_rtt(int rounds, bool inline_writes) {
+  auto a = transport(1, inline_writes);
+  auto b = transport(2, inline_writes);
   const keel::Server to_b{keel::ServerId{2}, b->listen_address(), keel::Suffrage::kVoter};
   const keel::Server to_a{keel::ServerId{1}, a->listen_address(), keel::Suffrage::kVoter};
   std::mutex mutex;
@@ -140,10 +141,14 @@ void bench_rtt(int rounds) {
     cv.wait(lock, [&] { return returned == static_cast<std::uint64_t>(i + 1); });
     if (i >= 100) us.push_back(seconds_since(start) * 1e6);  // the first ones dial
   }
-  const Percentiles transport_rtt = percentiles(us);
   a->stop();
   b->stop();
+  return percentiles(us);
+}
 
+void bench_rtt(int rounds) {
+  const Percentiles with_inline = transport_rtt(rounds, true);
+  const Percentiles queued = transport_rtt(rounds, false);
   // The same exchange over a bare blocking socket pair on loopback.
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -178,7 +183,7 @@ void bench_rtt(int rounds) {
       if (!exchange(server, buffer, false)) return;
     }
   });
-  us.clear();
+  std::vector<double> us;
   char buffer[64] = {};
   for (int i = 0; i < rounds + 100; ++i) {
     const auto start = Clock::now();
@@ -190,8 +195,11 @@ void bench_rtt(int rounds) {
   ::close(server);
   ::close(listener);
   const Percentiles bare = percentiles(us);
-  std::printf("rtt      64 B frame there and back, %d rounds: transport p50 %.1f us p99 %.1f us; bare socket p50 %.1f us p99 %.1f us (ratio p50 %.2f)\n",
-              rounds, transport_rtt.p50, transport_rtt.p99, bare.p50, bare.p99, transport_rtt.p50 / bare.p50);
+  std::printf("rtt      64 B frame there and back, %d rounds, p50 / p99 in us: transport %.1f / %.1f, "
+              "transport without inline writes %.1f / %.1f, bare socket %.1f / %.1f "
+              "(p50 ratios to bare: %.2f and %.2f)\n",
+              rounds, with_inline.p50, with_inline.p99, queued.p50, queued.p99, bare.p50, bare.p99,
+              with_inline.p50 / bare.p50, queued.p50 / bare.p50);
 }
 
 void bench_stream(std::uint64_t frames) {

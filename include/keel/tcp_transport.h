@@ -9,7 +9,8 @@
 // a handshake that checks the protocol version and the cluster id and names
 // the sending server, and is re-dialled after a failure with capped
 // exponential backoff and jitter. Frames queued while a write is in flight
-// go out together in one gathering write, each payload from its own buffer.
+// go out together in one gathering write, each payload from its own buffer;
+// a lone frame on an idle plain-TCP connection is written by send() itself.
 // Formats: docs/formats.md ("TCP transport"); set-up and TLS:
 // docs/transport.md.
 //
@@ -87,6 +88,13 @@ struct TcpTransportOptions {
   std::size_t read_buffer_bytes = 64ULL << 10;
   // Inbound connections open at once; more are closed as they arrive.
   std::size_t max_inbound_connections = 256;
+  // On plain TCP, send() writes a frame to the socket itself (without
+  // blocking) when the connection is idle and has written nothing for at
+  // least inline_write_min_idle: a lone frame then costs no wake-up of the
+  // I/O thread. Frames sent closer together are queued and gathered by the
+  // I/O thread instead (one write for many). Off: every frame is queued.
+  bool inline_writes = true;
+  std::chrono::microseconds inline_write_min_idle{10};
 
   std::chrono::milliseconds connect_timeout{3000};  // dial + TLS + handshake
   // A write that makes no progress for this long fails the connection.

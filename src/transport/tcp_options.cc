@@ -27,6 +27,7 @@ Status validate(const TcpTransportOptions& o) {
     return bad("read_buffer_bytes must be within [4 KiB, max_frame_bytes]");
   }
   if (o.max_inbound_connections == 0) return bad("max_inbound_connections must be positive");
+  if (o.inline_write_min_idle.count() < 0) return bad("inline_write_min_idle must not be negative");
   const std::chrono::milliseconds zero{0};
   if (o.connect_timeout <= zero) return bad("connect_timeout must be positive");
   if (o.write_timeout <= zero) return bad("write_timeout must be positive");

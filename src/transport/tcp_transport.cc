@@ -14,10 +14,16 @@
 // send() wakes the I/O thread only when nothing there will look at the
 // queue anyway (no write in flight, no dial under way): a busy connection
 // takes what accumulated when its write completes, in one gathering write.
+// On an idle plain-TCP connection (nothing written for inline_write_min_idle)
+// send() does not wake it at all: it writes the frame itself, without
+// blocking, and hands over to the I/O thread only what the socket would not
+// take at once.
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <atomic>
@@ -133,6 +139,9 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
 
   // Any thread.
   void enqueue(const Server& to, std::string frame);
+  // Writes `frame` whole to the socket without blocking, or nothing but a
+  // part kept in partial_; false when it must be queued. Under mutex_.
+  bool try_direct_write(const std::string& frame);
   // I/O thread.
   void pump();
   void watchdog(Clock::time_point now);
@@ -157,6 +166,14 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;
   bool io_will_look_ = false;  // a pump is posted, or a write or dial will pump
+  // Plain TCP, connected, nothing queued or being written: send() may write
+  // straight to the socket (`fd_`) from its own thread, under this mutex,
+  // and spare the I/O thread a wake-up. Cleared under the mutex before the
+  // I/O thread writes or closes the socket.
+  bool direct_ok_ = false;
+  int fd_ = -1;
+  // The unwritten rest of a frame a direct write sent in part: goes first.
+  std::string partial_;
 
   // I/O thread only.
   Phase phase_ = Phase::kIdle;
@@ -165,8 +182,9 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   Clock::time_point phase_started_{};
   bool writing_ = false;
   Clock::time_point write_started_{};
-  Clock::time_point last_write_{};
+  std::atomic<Clock::rep> last_write_{0};  // direct writes update it too
   std::vector<std::string> payloads_;  // the batch being written
+  std::string partial_in_flight_;      // partial_, while it is written
   std::string headers_;
   std::vector<asio::const_buffer> buffers_;
   std::string hello_;
@@ -219,6 +237,7 @@ class TcpTransportImpl final : public TcpTransport,
         tls_context_(asio::ssl::context::tls),
         acceptor_(io_),
         watchdog_timer_(io_),
+        accept_retry_timer_(io_),
         work_(asio::make_work_guard(io_)),
         gate_(std::make_shared<transport::ReceiverGate>()) {}
 
@@ -403,7 +422,16 @@ class TcpTransportImpl final : public TcpTransport,
         std::make_unique<Stream>(io_, tls_context_, options_.tls.has_value()));
     acceptor_.async_accept((*stream)->socket(), [this, stream](const asio::error_code& ec) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
+      if (ec) {
+        // Out of file descriptors, say: retry a little later rather than spin.
+        log_once_per_second("cannot accept a connection: " + ec.message());
+        accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
+        accept_retry_timer_.async_wait([this](const asio::error_code& timer_ec) {
+          if (!timer_ec) accept();
+        });
+        return;
+      }
+      {
         std::erase_if(inbound_, [](const auto& i) { return i->closed(); });
         if (inbound_.size() >= options_.max_inbound_connections) {
           connections_refused_.fetch_add(1);
@@ -447,6 +475,7 @@ class TcpTransportImpl final : public TcpTransport,
   asio::ssl::context tls_context_;
   tcp::acceptor acceptor_;
   asio::steady_timer watchdog_timer_;
+  asio::steady_timer accept_retry_timer_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::optional<asio::ip::address> outgoing_;
   std::string listen_address_;
@@ -485,11 +514,43 @@ void Outbound::enqueue(const Server& to, std::string frame) {
       owner_.lane(lane_).frames_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    if (direct_ok_ && !io_will_look_) {
+      const auto now = Clock::now().time_since_epoch();
+      const auto idle = now - Clock::duration(last_write_.load(std::memory_order_relaxed));
+      if (idle >= owner_.options().inline_write_min_idle && try_direct_write(frame)) return;
+    }
     queued_bytes_ += frame.size();
     queue_.push_back(std::move(frame));
     if (!io_will_look_) post = io_will_look_ = true;
   }
   if (post) asio::post(owner_.io(), [self = shared_from_this()] { self->pump(); });
+}
+
+bool Outbound::try_direct_write(const std::string& frame) {
+  const std::string header = transport::encode_frame_header(FrameKind::kMessage, frame);
+  iovec parts[2] = {{const_cast<char*>(header.data()), header.size()},
+                    {const_cast<char*>(frame.data()), frame.size()}};
+  msghdr message{};
+  message.msg_iov = parts;
+  message.msg_iovlen = 2;
+  const ssize_t written = ::sendmsg(fd_, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (written <= 0) return false;  // would block, or failed: the I/O thread takes over and sees why
+  const std::size_t total = header.size() + frame.size();
+  const auto done = static_cast<std::size_t>(written);
+  LaneCounters& counters = owner_.lane(lane_);
+  counters.bytes_sent.fetch_add(done, std::memory_order_relaxed);
+  owner_.writes_.fetch_add(1, std::memory_order_relaxed);
+  last_write_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  if (done < total) {
+    // The socket took part: the rest must follow before any other frame.
+    partial_ = (done < header.size() ? header.substr(done) + frame : frame.substr(done - header.size()));
+    direct_ok_ = false;
+    io_will_look_ = true;
+    asio::post(owner_.io(), [self = shared_from_this()] { self->pump(); });
+    return true;
+  }
+  counters.frames_sent.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void Outbound::pump() {
@@ -616,29 +677,46 @@ void Outbound::on_connected() {
   }
   failures_in_a_row_ = 0;
   backoff_ = owner_.options().backoff_initial;
-  last_write_ = Clock::now();
+  last_write_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   write_batch();
 }
 
 void Outbound::write_batch() {
   payloads_.clear();
+  std::string partial;
   {
     std::lock_guard lock(mutex_);
+    partial = std::move(partial_);
+    partial_.clear();
     const std::size_t take = std::min(queue_.size(), owner_.options().max_frames_per_write);
     for (std::size_t i = 0; i < take; ++i) {
       queued_bytes_ -= queue_.front().size();
       payloads_.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    if (payloads_.empty()) {
+    if (payloads_.empty() && partial.empty()) {
       io_will_look_ = false;
+      if (!stream_->tls() && owner_.options().inline_writes) {
+        fd_ = stream_->socket().native_handle();
+        direct_ok_ = true;
+      }
       return;
     }
+    direct_ok_ = false;
   }
   headers_.clear();
   headers_.reserve(payloads_.size() * transport::kFrameHeaderBytes);  // no reallocation below
   buffers_.clear();
   std::size_t bytes = 0;
+  std::size_t frames = payloads_.size();
+  if (!partial.empty()) {
+    // The rest of a frame a direct write began: its bytes first, counted as
+    // the whole frame.
+    partial_in_flight_ = std::move(partial);
+    buffers_.emplace_back(partial_in_flight_.data(), partial_in_flight_.size());
+    bytes += partial_in_flight_.size();
+    ++frames;
+  }
   for (const std::string& payload : payloads_) {
     const std::size_t at = headers_.size();
     headers_ += transport::encode_frame_header(FrameKind::kMessage, payload);
@@ -649,7 +727,6 @@ void Outbound::write_batch() {
   writing_ = true;
   write_started_ = Clock::now();
   const std::uint64_t generation = generation_;
-  const std::size_t frames = payloads_.size();
   stream_->write(buffers_, [self = shared_from_this(), generation, frames, bytes](
                                const asio::error_code& ec, std::size_t) {
     if (generation != self->generation_) return;
@@ -663,12 +740,19 @@ void Outbound::write_batch() {
     counters.frames_sent.fetch_add(frames, std::memory_order_relaxed);
     counters.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
     self->owner_.writes_.fetch_add(1, std::memory_order_relaxed);
-    self->last_write_ = Clock::now();
+    self->last_write_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     self->write_batch();
   });
 }
 
 void Outbound::write_keepalive() {
+  {
+    std::lock_guard lock(mutex_);
+    // Something is about to be written anyway (and a keepalive must never
+    // land inside the rest of a frame a direct write began).
+    if (!partial_.empty() || !queue_.empty()) return;
+    direct_ok_ = false;  // write_batch re-enables direct writes after it
+  }
   writing_ = true;
   write_started_ = Clock::now();
   const std::uint64_t generation = generation_;
@@ -680,7 +764,8 @@ void Outbound::write_keepalive() {
                      self->fail("keepalive failed: " + ec.message());
                      return;
                    }
-                   self->last_write_ = Clock::now();
+                   self->last_write_.store(Clock::now().time_since_epoch().count(),
+                                           std::memory_order_relaxed);
                    self->write_batch();  // frames queued meanwhile wait for no wake-up
                  });
 }
@@ -691,7 +776,9 @@ void Outbound::watchdog(Clock::time_point now) {
     fail("did not complete the connection within connect_timeout");
   } else if (phase_ == Phase::kReady && writing_ && now - write_started_ > o.write_timeout) {
     fail("write made no progress within write_timeout");
-  } else if (phase_ == Phase::kReady && !writing_ && now - last_write_ >= o.idle_timeout / 3) {
+  } else if (phase_ == Phase::kReady && !writing_ &&
+             now - Clock::time_point(Clock::duration(last_write_.load(std::memory_order_relaxed))) >=
+                 o.idle_timeout / 3) {
     write_keepalive();
   }
 }
@@ -704,19 +791,22 @@ void Outbound::fail(const std::string& why) {
     owner_.log("cannot use its connection to server " + std::to_string(peer_.value) + " (" +
                lane_name(lane_) + " lane): it " + why + "; retrying with backoff");
   }
-  if (stream_) stream_->close();
-  if (resolver_) resolver_->cancel();
-  writing_ = false;
   std::size_t dropped = 0;
   {
     // What was queued for a broken connection is stale by the time a new one
-    // exists: dropped (Raft retransmits what still matters).
+    // exists: dropped (Raft retransmits what still matters). No direct write
+    // may touch the socket once it is closed below.
     std::lock_guard lock(mutex_);
-    dropped = queue_.size();
+    dropped = queue_.size() + (partial_.empty() ? 0 : 1);
     queue_.clear();
+    partial_.clear();
     queued_bytes_ = 0;
     io_will_look_ = false;
+    direct_ok_ = false;
   }
+  if (stream_) stream_->close();
+  if (resolver_) resolver_->cancel();
+  writing_ = false;
   owner_.lane(lane_).frames_dropped.fetch_add(dropped, std::memory_order_relaxed);
   phase_ = Phase::kBackoff;
   const auto cap = backoff_.count();
@@ -742,12 +832,16 @@ void Outbound::on_backoff_done() {
 void Outbound::shut() {
   phase_ = Phase::kShut;
   ++generation_;
+  {
+    std::lock_guard lock(mutex_);
+    direct_ok_ = false;
+    queue_.clear();
+    partial_.clear();
+    queued_bytes_ = 0;
+  }
   backoff_timer_.cancel();
   if (resolver_) resolver_->cancel();
   if (stream_) stream_->close();
-  std::lock_guard lock(mutex_);
-  queue_.clear();
-  queued_bytes_ = 0;
 }
 
 // --- Inbound ---------------------------------------------------------------------------

@@ -189,7 +189,7 @@ TEST_P(TcpProcesses, SurviveSigkillOfTheLeaderAndARestartCatchesUp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, TcpProcesses, ::testing::Values(3, 5),
-                         [](const auto& info) { return std::to_string(info.param) + "Processes"; });
+                         [](const auto& test_param) { return std::to_string(test_param.param) + "Processes"; });
 
 }  // namespace
 }  // namespace keel
