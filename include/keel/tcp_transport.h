@@ -27,7 +27,9 @@
 //
 // Thread safety: every method may be called from any thread. send() never
 // blocks: a frame past a queue's bound is dropped and counted (Raft
-// retransmits).
+// retransmits). The last reference to a transport must not be dropped on
+// its own I/O thread (from a receiver started without an executor, or from
+// the log callback): its destructor joins that thread.
 #pragma once
 
 #include <chrono>
@@ -53,8 +55,8 @@ struct TcpTlsOptions {
   // Also check names: the dialler accepts the listener only if its
   // certificate names the host it dialled (a DNS or IP subjectAltName), and
   // the listener accepts a dialler only if its certificate names the server
-  // id it claims in the handshake as "keel-<id>" (common name or a DNS
-  // subjectAltName). Off: any certificate of the CA is accepted.
+  // id it claims in the handshake as "keel-<id>" (a DNS subjectAltName or
+  // the common name). Off: any certificate of the CA is accepted.
   bool verify_peer_names = false;
 };
 
@@ -78,10 +80,11 @@ struct TcpTransportOptions {
   // send (counted) and close the connection on receipt. Must exceed the
   // runtime's largest message (Config's message and chunk bounds).
   std::size_t max_frame_bytes = 64ULL << 20;
-  // Bytes queued (not yet written) per peer and lane; a frame that would pass
-  // it is dropped and counted.
+  // Payload bytes queued or being written per peer and lane; a frame that
+  // would pass it is dropped and counted.
   std::size_t max_queued_bytes = 64ULL << 20;
-  // Frames one gathering write takes at most (each frame is two buffers).
+  // Frames one gathering write takes at most (each frame is two buffers;
+  // Asio hands the kernel up to 64 buffers per sendmsg).
   std::size_t max_frames_per_write = 256;
   // The read buffer each inbound connection starts with; it grows up to the
   // largest frame received, and shrinks back after one that was large.
@@ -97,7 +100,8 @@ struct TcpTransportOptions {
   std::chrono::microseconds inline_write_min_idle{10};
 
   std::chrono::milliseconds connect_timeout{3000};  // dial + TLS + handshake
-  // A write that makes no progress for this long fails the connection.
+  // A write that moves no byte for this long fails the connection (however
+  // long a large write takes while it moves).
   std::chrono::milliseconds write_timeout{10000};
   // An inbound connection that receives nothing (not even a keepalive) for
   // this long is closed; outbound connections send a keepalive after a third
@@ -109,7 +113,9 @@ struct TcpTransportOptions {
   std::chrono::milliseconds backoff_max{2000};
 
   // Where the transport's log lines go (refused peers, closed connections);
-  // null: stderr.
+  // null: stderr. Called from the I/O thread and from threads in send(),
+  // possibly at once: it must be thread-safe. Lines about inbound
+  // connections are limited to 20 a second, others to what changed.
   std::function<void(const std::string& line)> log;
 };
 

@@ -21,7 +21,7 @@ Status validate(const TcpTransportOptions& o) {
     return bad("max_queued_bytes must be at least max_frame_bytes (a largest frame must fit)");
   }
   if (o.max_frames_per_write == 0 || o.max_frames_per_write > 512) {
-    return bad("max_frames_per_write must be within [1, 512] (two buffers each, IOV_MAX is 1024)");
+    return bad("max_frames_per_write must be within [1, 512]");
   }
   if (o.read_buffer_bytes < 4096 || o.read_buffer_bytes > o.max_frame_bytes) {
     return bad("read_buffer_bytes must be within [4 KiB, max_frame_bytes]");

@@ -104,6 +104,14 @@ class Stream {
       asio::async_write(stream_.next_layer(), buffers, std::forward<Handler>(handler));
     }
   }
+  template <class Buffers, class Condition, class Handler>
+  void write(const Buffers& buffers, Condition condition, Handler&& handler) {
+    if (tls_) {
+      asio::async_write(stream_, buffers, condition, std::forward<Handler>(handler));
+    } else {
+      asio::async_write(stream_.next_layer(), buffers, condition, std::forward<Handler>(handler));
+    }
+  }
   template <class Buffers, class Handler>
   void read_exactly(const Buffers& buffers, Handler&& handler) {
     if (tls_) {
@@ -150,10 +158,23 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
  private:
   enum class Phase { kIdle, kConnecting, kReady, kBackoff, kShut };
   void start_connect();
+  // Dials endpoints_[next], then the ones after it, until one connects.
+  void connect_to(std::size_t next, std::uint64_t generation, const std::string& last_error);
   void on_connected();
+  // A read kept pending on the connection, which carries nothing towards
+  // this side after the handshake: it completes when the peer closes.
+  void watch_for_close();
   void send_hello();
   void write_batch();
   void write_keepalive();
+  // Asio's "transfer all", which also notes the time of each step, so that
+  // write_timeout measures a stall rather than the length of a write.
+  auto progress_condition() {
+    return [this](const asio::error_code& ec, std::size_t) -> std::size_t {
+      write_progress_ = Clock::now();
+      return ec ? 0 : asio::detail::default_max_transfer_size;
+    };
+  }
   void fail(const std::string& why);
   void on_backoff_done();
 
@@ -181,7 +202,6 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   std::uint64_t generation_ = 0;  // bumped per connection: stale handlers see a newer one
   Clock::time_point phase_started_{};
   bool writing_ = false;
-  Clock::time_point write_started_{};
   std::atomic<Clock::rep> last_write_{0};  // direct writes update it too
   std::vector<std::string> payloads_;  // the batch being written
   std::string partial_in_flight_;      // partial_, while it is written
@@ -193,6 +213,9 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   std::chrono::milliseconds backoff_;
   asio::steady_timer backoff_timer_;
   std::unique_ptr<tcp::resolver> resolver_;
+  std::vector<tcp::endpoint> endpoints_;  // what the address resolved to
+  std::array<char, 1> close_probe_{};
+  Clock::time_point write_progress_{};  // the last time the write in flight moved bytes
   std::string dialled_host_;
   std::uint64_t failures_in_a_row_ = 0;
   core::Prng prng_;
@@ -303,6 +326,7 @@ class TcpTransportImpl final : public TcpTransport,
   }
 
   Status start(Receiver receiver, std::shared_ptr<Executor> deliver_on) override {
+    if (gate_->epoch()) return Status::invalid_argument("transport: already started");
     {
       std::lock_guard lock(mutex_);
       deliver_on_ = std::move(deliver_on);
@@ -389,19 +413,40 @@ class TcpTransportImpl final : public TcpTransport,
   void log_once_per_second(const std::string& line) {
     const auto now = Clock::now().time_since_epoch().count();
     auto last = last_rate_limited_log_.load();
-    if (now - last < std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count()) return;
+    if (last != 0 && now - last < std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count()) {
+      return;
+    }
     if (last_rate_limited_log_.compare_exchange_strong(last, now)) log(line);
+  }
+  // About inbound connections: at most kInboundLogLinesPerSecond lines a
+  // second, so that a port scanner or a misconfigured client cannot flood
+  // the log (every refusal is still counted in stats()).
+  static constexpr int kInboundLogLinesPerSecond = 20;
+  void log_inbound(const std::string& line) {
+    {
+      std::lock_guard lock(inbound_log_mutex_);
+      const auto now = Clock::now();
+      if (now - inbound_log_window_ >= std::chrono::seconds(1)) {
+        inbound_log_window_ = now;
+        inbound_log_lines_ = 0;
+      }
+      if (++inbound_log_lines_ > kInboundLogLinesPerSecond) return;
+    }
+    log(line);
   }
   // Frames parsed from one read of an inbound connection, for the receiver.
   void deliver(std::vector<std::string> frames) {
+    // The epoch before the executor: start() sets the executor before it
+    // opens a new epoch, so a frame never reaches a new receiver through
+    // the executor of an earlier start (a stale epoch is dropped by the gate).
+    const std::optional<std::uint64_t> epoch = gate_->epoch();
+    if (!epoch) return;  // not started: nothing is delivered before start()
     std::shared_ptr<Executor> executor;
     {
       std::lock_guard lock(mutex_);
       if (stopped_) return;
       executor = deliver_on_;
     }
-    const std::optional<std::uint64_t> epoch = gate_->epoch();
-    if (!epoch) return;  // not started: nothing is delivered before start()
     auto task = [gate = gate_, epoch = *epoch, frames = std::move(frames)]() mutable {
       for (std::string& frame : frames) gate->deliver(epoch, std::move(frame));
     };
@@ -483,6 +528,9 @@ class TcpTransportImpl final : public TcpTransport,
   std::shared_ptr<transport::ReceiverGate> gate_;
   LaneCounters lanes_[2];
   std::atomic<Clock::rep> last_rate_limited_log_{0};
+  std::mutex inbound_log_mutex_;  // guards the two below
+  Clock::time_point inbound_log_window_{};
+  int inbound_log_lines_ = 0;
 
   std::mutex mutex_;  // guards the fields below
   std::map<std::pair<std::uint64_t, std::size_t>, std::shared_ptr<Outbound>> outbound_;
@@ -583,7 +631,6 @@ void Outbound::start_connect() {
     return;
   }
   dialled_host_ = target->host;
-  stream_ = std::make_unique<Stream>(owner_.io(), owner_.tls_context(), owner_.options().tls.has_value());
   resolver_ = std::make_unique<tcp::resolver>(owner_.io());
   resolver_->async_resolve(
       target->host, target->port,
@@ -594,21 +641,38 @@ void Outbound::start_connect() {
           self->fail("cannot resolve its address: " + (ec ? ec.message() : std::string("no result")));
           return;
         }
-        tcp::endpoint endpoint = results.begin()->endpoint();
-        asio::error_code open_ec;
-        tcp::socket& socket = self->stream_->socket();
-        socket.open(endpoint.protocol(), open_ec);
-        if (!open_ec && self->owner_.outgoing()) {
-          socket.bind(tcp::endpoint(*self->owner_.outgoing(), 0), open_ec);
+        self->endpoints_.clear();
+        for (const auto& entry : results) {
+          // With an outgoing address, only endpoints of its family can be reached.
+          if (!self->owner_.outgoing() ||
+              entry.endpoint().address().is_v6() == self->owner_.outgoing()->is_v6()) {
+            self->endpoints_.push_back(entry.endpoint());
+          }
         }
-        if (open_ec) {
-          self->fail("cannot open a socket to it: " + open_ec.message());
-          return;
-        }
-        socket.async_connect(endpoint, [self, generation](const asio::error_code& connect_ec) {
+        self->connect_to(0, generation, "no address of its family");
+      });
+}
+
+void Outbound::connect_to(std::size_t next, std::uint64_t generation, const std::string& last_error) {
+  if (next >= endpoints_.size()) {
+    fail("cannot connect: " + last_error);
+    return;
+  }
+  // A fresh socket per address tried.
+  stream_ = std::make_unique<Stream>(owner_.io(), owner_.tls_context(), owner_.options().tls.has_value());
+  const tcp::endpoint endpoint = endpoints_[next];
+  asio::error_code open_ec;
+  tcp::socket& socket = stream_->socket();
+  socket.open(endpoint.protocol(), open_ec);
+  if (!open_ec && owner_.outgoing()) socket.bind(tcp::endpoint(*owner_.outgoing(), 0), open_ec);
+  if (open_ec) {
+    connect_to(next + 1, generation, open_ec.message());
+    return;
+  }
+  socket.async_connect(endpoint, [self = shared_from_this(), generation, next](const asio::error_code& connect_ec) {
           if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
           if (connect_ec) {
-            self->fail("cannot connect: " + connect_ec.message());
+            self->connect_to(next + 1, generation, connect_ec.message());
             return;
           }
           asio::error_code ignored;
@@ -631,7 +695,6 @@ void Outbound::start_connect() {
                                 self->send_hello();
                               });
         });
-      });
 }
 
 void Outbound::send_hello() {
@@ -678,7 +741,18 @@ void Outbound::on_connected() {
   failures_in_a_row_ = 0;
   backoff_ = owner_.options().backoff_initial;
   last_write_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  watch_for_close();
   write_batch();
+}
+
+void Outbound::watch_for_close() {
+  const std::uint64_t generation = generation_;
+  stream_->read_some(asio::buffer(close_probe_), [self = shared_from_this(), generation](
+                                                     const asio::error_code& ec, std::size_t) {
+    if (generation != self->generation_ || self->phase_ != Phase::kReady) return;
+    self->fail(ec ? "closed the connection (" + ec.message() + ")"
+                  : std::string("sent bytes on a connection that carries none its way"));
+  });
 }
 
 void Outbound::write_batch() {
@@ -688,9 +762,10 @@ void Outbound::write_batch() {
     std::lock_guard lock(mutex_);
     partial = std::move(partial_);
     partial_.clear();
+    // queued_bytes_ keeps counting the batch until it is written, so the
+    // bound covers what is queued and what is in flight.
     const std::size_t take = std::min(queue_.size(), owner_.options().max_frames_per_write);
     for (std::size_t i = 0; i < take; ++i) {
-      queued_bytes_ -= queue_.front().size();
       payloads_.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -709,6 +784,7 @@ void Outbound::write_batch() {
   buffers_.clear();
   std::size_t bytes = 0;
   std::size_t frames = payloads_.size();
+  partial_in_flight_.clear();
   if (!partial.empty()) {
     // The rest of a frame a direct write began: its bytes first, counted as
     // the whole frame.
@@ -725,12 +801,19 @@ void Outbound::write_batch() {
     bytes += transport::kFrameHeaderBytes + payload.size();
   }
   writing_ = true;
-  write_started_ = Clock::now();
+  write_progress_ = Clock::now();
   const std::uint64_t generation = generation_;
-  stream_->write(buffers_, [self = shared_from_this(), generation, frames, bytes](
+  const std::size_t payload_bytes = bytes - partial_in_flight_.size() - payloads_.size() * transport::kFrameHeaderBytes;
+  stream_->write(buffers_, progress_condition(), [self = shared_from_this(), generation, frames, bytes, payload_bytes](
                                const asio::error_code& ec, std::size_t) {
     if (generation != self->generation_) return;
     self->writing_ = false;
+    {
+      std::lock_guard lock(self->mutex_);
+      self->queued_bytes_ -= payload_bytes;
+    }
+    self->payloads_.clear();
+    self->partial_in_flight_.clear();
     if (ec) {
       self->owner_.lane(self->lane_).frames_dropped.fetch_add(frames, std::memory_order_relaxed);
       self->fail("write failed: " + ec.message());
@@ -754,9 +837,9 @@ void Outbound::write_keepalive() {
     direct_ok_ = false;  // write_batch re-enables direct writes after it
   }
   writing_ = true;
-  write_started_ = Clock::now();
+  write_progress_ = Clock::now();
   const std::uint64_t generation = generation_;
-  stream_->write(asio::buffer(keepalive_),
+  stream_->write(asio::buffer(keepalive_), progress_condition(),
                  [self = shared_from_this(), generation](const asio::error_code& ec, std::size_t) {
                    if (generation != self->generation_) return;
                    self->writing_ = false;
@@ -764,6 +847,8 @@ void Outbound::write_keepalive() {
                      self->fail("keepalive failed: " + ec.message());
                      return;
                    }
+                   self->owner_.lane(self->lane_).bytes_sent.fetch_add(self->keepalive_.size(),
+                                                                       std::memory_order_relaxed);
                    self->last_write_.store(Clock::now().time_since_epoch().count(),
                                            std::memory_order_relaxed);
                    self->write_batch();  // frames queued meanwhile wait for no wake-up
@@ -774,7 +859,7 @@ void Outbound::watchdog(Clock::time_point now) {
   const TcpTransportOptions& o = owner_.options();
   if (phase_ == Phase::kConnecting && now - phase_started_ > o.connect_timeout) {
     fail("did not complete the connection within connect_timeout");
-  } else if (phase_ == Phase::kReady && writing_ && now - write_started_ > o.write_timeout) {
+  } else if (phase_ == Phase::kReady && writing_ && now - write_progress_ > o.write_timeout) {
     fail("write made no progress within write_timeout");
   } else if (phase_ == Phase::kReady && !writing_ &&
              now - Clock::time_point(Clock::duration(last_write_.load(std::memory_order_relaxed))) >=
@@ -791,13 +876,15 @@ void Outbound::fail(const std::string& why) {
     owner_.log("cannot use its connection to server " + std::to_string(peer_.value) + " (" +
                lane_name(lane_) + " lane): it " + why + "; retrying with backoff");
   }
-  std::size_t dropped = 0;
+  // A batch still being written is lost with the connection (its handler,
+  // now stale, will not count it).
+  std::size_t dropped = writing_ ? payloads_.size() + (partial_in_flight_.empty() ? 0 : 1) : 0;
   {
     // What was queued for a broken connection is stale by the time a new one
     // exists: dropped (Raft retransmits what still matters). No direct write
     // may touch the socket once it is closed below.
     std::lock_guard lock(mutex_);
-    dropped = queue_.size() + (partial_.empty() ? 0 : 1);
+    dropped += queue_.size() + (partial_.empty() ? 0 : 1);
     queue_.clear();
     partial_.clear();
     queued_bytes_ = 0;
@@ -832,13 +919,16 @@ void Outbound::on_backoff_done() {
 void Outbound::shut() {
   phase_ = Phase::kShut;
   ++generation_;
+  std::size_t dropped = 0;
   {
     std::lock_guard lock(mutex_);
     direct_ok_ = false;
+    dropped = queue_.size() + (partial_.empty() ? 0 : 1);
     queue_.clear();
     partial_.clear();
     queued_bytes_ = 0;
   }
+  owner_.lane(lane_).frames_dropped.fetch_add(dropped, std::memory_order_relaxed);
   backoff_timer_.cancel();
   if (resolver_) resolver_->cancel();
   if (stream_) stream_->close();
@@ -917,7 +1007,8 @@ void Inbound::on_hello() {
     X509* certificate = SSL_get1_peer_certificate(stream_->tls_stream().native_handle());
     const std::string name = "keel-" + std::to_string(hello_.from);
     const bool matches =
-        certificate != nullptr && X509_check_host(certificate, name.data(), name.size(), 0, nullptr) == 1;
+        certificate != nullptr && X509_check_host(certificate, name.data(), name.size(),
+                                                    X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT, nullptr) == 1;
     if (certificate != nullptr) X509_free(certificate);
     if (!matches) {
       refuse(HandshakeCode::kUnknownSender,
@@ -946,12 +1037,12 @@ void Inbound::refuse(HandshakeCode code, const std::string& why) {
   } else {
     owner_.rejected_bad_handshake_.fetch_add(1);
   }
-  owner_.log("refuses a connection from " + peer_text_ + ": it sent " + why);
+  owner_.log_inbound("refuses a connection from " + peer_text_ + ": it sent " + why);
   // The answer tells a keel peer why; then the connection closes whatever it
   // does. Nothing it sent reaches the receiver.
   answer_ = transport::encode_answer(code);
+  closed_ = true;  // counted once; the watchdog leaves it alone
   stream_->write(asio::buffer(answer_), [self = shared_from_this()](const asio::error_code&, std::size_t) {
-    self->closed_ = true;
     self->stream_->close();
   });
 }
@@ -961,8 +1052,15 @@ void Inbound::read_frames() {
                      [self = shared_from_this()](const asio::error_code& ec, std::size_t bytes) {
                        if (self->closed_) return;
                        if (ec) {
-                         // The dialler closed or the network failed: normal life of a
-                         // connection, not worth a log line.
+                         if (self->end_ > self->begin_) {
+                           // Gone in the middle of a frame: what it began is dropped.
+                           self->owner_.rejected_malformed_.fetch_add(1);
+                           self->shut("closed the connection inside a frame (" +
+                                      std::to_string(self->end_ - self->begin_) + " bytes of it received)");
+                           return;
+                         }
+                         // The dialler closed or the network failed between frames:
+                         // normal life of a connection, not worth a log line.
                          self->closed_ = true;
                          self->stream_->close();
                          return;
@@ -990,6 +1088,7 @@ void Inbound::on_read(std::size_t bytes) {
       }
       // Frames parsed before the bad one were intact and checksummed: they
       // are delivered; nothing after it is read.
+      counters.frames_received.fetch_add(frames.size(), std::memory_order_relaxed);
       if (!frames.empty()) owner_.deliver(std::move(frames));
       shut("sent a bad frame: " + parsed.error.message());
       return;
@@ -1011,11 +1110,16 @@ void Inbound::on_read(std::size_t bytes) {
       buffer_.resize(o.read_buffer_bytes);  // a large frame passed: give the memory back
       buffer_.shrink_to_fit();
     }
-  } else if (buffer_.size() - begin_ < needed || end_ == buffer_.size()) {
+  } else if (buffer_.size() - begin_ < needed) {
+    // The frame does not fit where it starts: move it to the front.
     std::memmove(buffer_.data(), buffer_.data() + begin_, partial);
     begin_ = 0;
     end_ = partial;
-    if (buffer_.size() < needed) buffer_.resize(needed);
+  }
+  if (end_ == buffer_.size() && buffer_.size() < needed) {
+    // Full, and the frame is larger: grow by doubling as its bytes arrive
+    // (never to what a header merely claims), up to the frame's size.
+    buffer_.resize(std::min(needed, buffer_.size() * 2));
   }
   read_frames();
 }
@@ -1036,7 +1140,7 @@ void Inbound::shut(const std::string& why) {
   if (closed_) return;
   closed_ = true;
   if (!why.empty()) {
-    owner_.log("closes the connection from " + peer_text_ +
+    owner_.log_inbound("closes the connection from " + peer_text_ +
              (handshaken_ ? " (server " + std::to_string(hello_.from) + ", " + lane_name(hello_.lane) + " lane)"
                           : std::string()) +
                ": " + why);
