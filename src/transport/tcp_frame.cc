@@ -126,6 +126,7 @@ ParsedFrame parse_frame(std::string_view input, std::size_t max_payload_bytes) {
     return parsed;
   };
   if (length > max_payload_bytes) {
+    parsed.oversized = true;
     return fail("payload of " + std::to_string(length) + " bytes exceeds max_frame_bytes (" +
                 std::to_string(max_payload_bytes) + ")");
   }

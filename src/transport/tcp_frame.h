@@ -90,8 +90,10 @@ struct ParsedFrame {
   FrameKind kind = FrameKind::kMessage;
   std::string_view payload;
   std::size_t consumed = 0;
-  // kError: why (a length past the bound, an unknown kind, a non-zero
-  // reserved byte, a checksum mismatch).
+  // kError: whether the length passed the bound (else the frame is
+  // malformed: an unknown kind, a non-zero reserved byte, a checksum
+  // mismatch), and why, in words.
+  bool oversized = false;
   Status error;
 };
 // Parses the frame at the front of `input`, whose payload may be at most

@@ -1081,7 +1081,7 @@ void Inbound::on_read(std::size_t bytes) {
     const std::string_view input(buffer_.data() + begin_, end_ - begin_);
     ParsedFrame parsed = transport::parse_frame(input, o.max_frame_bytes);
     if (parsed.outcome == ParsedFrame::Outcome::kError) {
-      if (parsed.error.message().find("exceeds max_frame_bytes") != std::string::npos) {
+      if (parsed.oversized) {
         owner_.rejected_oversized_.fetch_add(1);
       } else {
         owner_.rejected_malformed_.fetch_add(1);

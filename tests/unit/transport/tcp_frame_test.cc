@@ -86,6 +86,7 @@ TEST(TcpFrame, OversizedLengthFailsFromTheHeaderAlone) {
   const std::string big = encode_frame_header(FrameKind::kMessage, std::string(5000, 'y'));
   ParsedFrame parsed = parse_frame(big, 4096);  // only the header: the payload never came
   ASSERT_EQ(parsed.outcome, ParsedFrame::Outcome::kError);
+  EXPECT_TRUE(parsed.oversized);
   EXPECT_NE(parsed.error.message().find("exceeds max_frame_bytes"), std::string::npos);
 }
 
@@ -93,6 +94,7 @@ TEST(TcpFrame, CorruptFramesAreErrorsWithTheirReason) {
   std::string flipped = frame(FrameKind::kMessage, "payload");
   flipped.back() ^= 0x20;
   EXPECT_NE(parse_frame(flipped, 4096).error.message().find("checksum"), std::string::npos);
+  EXPECT_FALSE(parse_frame(flipped, 4096).oversized);
 
   std::string kind = frame(FrameKind::kMessage, "payload");
   kind[4] = 7;
