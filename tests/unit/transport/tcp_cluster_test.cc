@@ -236,25 +236,39 @@ TEST(TcpClusterHeartbeats, LargeAppendsAndASnapshotTransferDoNotCauseElections) 
   cluster.stop(behind);
 
   // 200 MiB of 256 KiB entries (50 MiB under sanitizers) through the
-  // replication lane while heartbeats travel on the control lane.
+  // replication lane while heartbeats travel on the control lane. Elections
+  // are counted by the term. Under sanitizers, on two cores shared with
+  // other tests, a server's loop can be starved of CPU for longer than even
+  // a 3 s election timeout, which says nothing about the lanes: there the
+  // bound is a couple of elections, not none.
 #ifdef KEEL_TEST_SANITIZED
   constexpr int kEntries = 200;
+  constexpr std::uint64_t kElectionsAllowed = 2;
 #else
   constexpr int kEntries = 800;
+  constexpr std::uint64_t kElectionsAllowed = 0;
 #endif
   ASSERT_TRUE(cluster.apply(leader, kEntries, "big", 256 << 10, 16)) << cluster.describe();
-  EXPECT_EQ(cluster.raft(leader).stats().term, term) << "an election happened during the stream";
+  EXPECT_LE(cluster.raft(leader).stats().term.value - term.value, kElectionsAllowed)
+      << "elections during the stream";
 
   // Back, it installs the whole state (as large as the stream) in chunks on
   // the replication lane while the leader goes on writing.
   cluster.start(behind);
-  ASSERT_TRUE(cluster.apply(leader, 50, "small")) << cluster.describe();
+  ServerId writer = cluster.wait_for_leader();
+  ASSERT_NE(writer, kNoServer) << cluster.describe();
+  ASSERT_TRUE(cluster.apply(writer, 50, "small")) << cluster.describe();
   ASSERT_TRUE(eventually([&] { return cluster.fsm(behind).get("small49") == "vvvvvvvv"; }, 60s))
       << cluster.describe();
   EXPECT_EQ(cluster.fsm(behind).get("big0"), std::string(256 << 10, 'v'));
   EXPECT_GE(cluster.raft(behind).stats().snapshots_installed, 1u);
-  EXPECT_EQ(cluster.raft(leader).stats().term, term) << "an election happened during the transfer";
-  EXPECT_EQ(cluster.raft(leader).state(), RaftState::kLeader);
+  writer = cluster.wait_for_leader();
+  ASSERT_NE(writer, kNoServer) << cluster.describe();
+  EXPECT_LE(cluster.raft(writer).stats().term.value - term.value, kElectionsAllowed)
+      << "elections during the stream and the transfer";
+  if (kElectionsAllowed == 0) {
+    EXPECT_EQ(writer, leader);
+  }
   const TcpTransportStats stats = cluster.transport(leader).stats();
   EXPECT_GT(stats.replication.bytes_sent, 2ULL * kEntries * (256 << 10));  // a follower and the install
   EXPECT_GT(stats.control.frames_sent, 0u);
