@@ -37,6 +37,21 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A listening socket on 127.0.0.1 with a port the kernel picked; sets
+// `address` to "127.0.0.1:PORT". The caller closes the descriptor.
+inline int listen_on_loopback(int backlog, std::string& address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::listen(fd, backlog);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  return fd;
+}
+
 // A blocking TCP client on loopback that writes raw bytes.
 class RawClient {
  public:

@@ -201,17 +201,7 @@ TEST(TcpTransport, AFrameLargerThanTheBoundIsDroppedOnSend) {
 // backlog) but never complete a handshake.
 class SilentListener {
  public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    address_ = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  }
+  SilentListener() { fd_ = testing::listen_on_loopback(16, address_); }
   ~SilentListener() { ::close(fd_); }
   const std::string& address() const { return address_; }
 
@@ -225,15 +215,7 @@ class SilentListener {
 class FakePeer {
  public:
   explicit FakePeer(bool close_after_handshake) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listener_, 4);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    address_ = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    listener_ = testing::listen_on_loopback(4, address_);
     thread_ = std::thread([this, close_after_handshake] {
       connection_ = ::accept(listener_, nullptr, nullptr);
       if (connection_ < 0) return;
