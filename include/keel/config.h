@@ -130,6 +130,10 @@ struct Config {
   // snapshot on a slow link takes as long as it takes. [1 heartbeat
   // interval, 1 hour]
   std::chrono::milliseconds snapshot_transfer_idle_timeout{10000};
+  // The largest snapshot Raft::restore() accepts. A restore travels through
+  // the log, so every server holds its bytes in memory (in its log) until the
+  // snapshot taken at its end lets the log be cut. [0, 16 GiB]
+  std::uint64_t max_restore_bytes = 256ULL << 20;
   // On open, restore the FSM from the newest valid snapshot (true), or
   // leave it as constructed (false: an FSM that keeps its own durable state
   // and already reflects at least that snapshot; applying resumes after it).

@@ -81,13 +81,14 @@ struct Observation {
                      // entry committed before the term began (index = term start)
     kSnapshotTaken,      // a snapshot through `index` is durable (`snapshot` says more)
     kSnapshotInstalled,  // the FSM now holds the leader's snapshot through `index`
+    kRestored,           // the FSM now holds the snapshot restore() replicated, at `index`
   };
   Kind kind = Kind::kStateChanged;
   RaftState state = RaftState::kFollower;
   Term term;
   LeaderInfo leader;
   Index index;
-  // kSnapshotTaken, kSnapshotInstalled: the snapshot.
+  // kSnapshotTaken, kSnapshotInstalled, kRestored: the snapshot.
   SnapshotMeta snapshot;
   Duration duration{0};  // kSnapshotTaken: from snapshot() to durable
 };
@@ -111,6 +112,10 @@ struct RaftStats {
   std::uint64_t observer_callback_failures = 0;
   // Frames received that failed to decode or were not meant for this server.
   std::uint64_t frames_rejected = 0;
+  // Why this server stopped itself, if it did (state kShutdown): a write
+  // or an fsync that failed, a committed entry it cannot apply, an FSM
+  // restore that failed. Ok while it runs, and after a shutdown() asked for.
+  Status failure;
 
   // Snapshots and compaction.
   Index first_index;               // the oldest entry still in the log
@@ -120,6 +125,7 @@ struct RaftStats {
   std::uint64_t snapshots_taken = 0;
   std::uint64_t snapshot_failures = 0;   // taken but not made durable (persist or store)
   std::uint64_t snapshots_installed = 0; // received from a leader and restored
+  std::uint64_t restores_applied = 0;    // Raft::restore runs applied here
   std::uint64_t snapshots_sent = 0;      // transfers to followers completed
   std::uint64_t snapshot_bytes_sent = 0;
 };
@@ -184,6 +190,29 @@ class Raft {
   virtual Future<SnapshotMeta> snapshot(Duration timeout) = 0;
   // Opens a snapshot of this server's store by id (SnapshotMeta::id).
   virtual Result<SnapshotStore::Opened> open_snapshot(const std::string& id) = 0;
+
+  // Disaster recovery, on the leader: the cluster's state becomes the
+  // snapshot `reader` yields (a backup taken with snapshot() and kept with
+  // open_snapshot(), say), on every server, in log order. `meta` describes
+  // it: its size_bytes (at most Config::max_restore_bytes) and crc32c are
+  // checked against the bytes read; its index, term and configuration are
+  // ignored (the restore gets the index where it enters the log, and keeps
+  // the present configuration). The bytes go through the log as a run of
+  // kRestore entries appended in one step, so every server, a follower that
+  // is behind or restarts halfway included, restores exactly the same
+  // state at exactly the same index, and a snapshot is taken there.
+  // Resolves with that index once this server's FSM holds the restored
+  // state. Commands this leader had accepted but not yet committed when the
+  // restore entered the log are applied before it and then undone by it:
+  // their futures fail with AbortedByRestore (their effect is certainly
+  // gone). Commands accepted after it apply to the restored state.
+  // Failures: NotLeader; Unavailable while another restore is under way;
+  // InvalidArgument for a size above the bound or bytes that do not match
+  // `meta`; the reader's own error (nothing was appended in these cases);
+  // OutcomeUnknown if leadership was lost or the timeout passed after the
+  // entries were appended (the restore may still take effect).
+  virtual Future<Index> restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
+                                Duration timeout) = 0;
 
   virtual RaftState state() const = 0;
   virtual LeaderInfo leader() const = 0;

@@ -32,6 +32,8 @@ enum class StatusCode : std::uint8_t {
   kShutdown,
   kLeadershipTransferInProgress,
   kConfigurationChangeInProgress,
+  // The command was applied, then undone by a Raft::restore that entered
+  // the log after it: its effect is certainly gone.
   kAbortedByRestore,
   kInvalidArgument,
   // A bound was reached (queue full, too many bytes in flight); retry later.

@@ -67,6 +67,10 @@ enum class EntryType : std::uint8_t {
   kBarrier = 2,
   // A cluster configuration (membership) change.
   kConfiguration = 3,
+  // One piece of a snapshot that Raft::restore() replicates: a run of them,
+  // appended together by one leader, replaces the state machine's whole
+  // state once the last one applies (docs/snapshots.md).
+  kRestore = 4,
 };
 
 const char* to_string(EntryType type);

@@ -77,6 +77,10 @@ enum class Canary : std::uint8_t {
   // snapshot is durable: a crash during persist (or a failed one) loses the
   // entries nothing covers (runtime canary).
   kCompactPastSnapshot = 17,
+  // The applier captures snapshots between the entries of a restore's run:
+  // a server restarted from one meets the rest of the run without its start
+  // (runtime canary).
+  kSnapshotInsideRestore = 18,
 };
 
 inline constexpr Canary kAllCanaries[] = {
@@ -97,6 +101,7 @@ inline constexpr Canary kAllCanaries[] = {
     Canary::kStoredCommitCoversEntries,
     Canary::kInstallKeepsConflictingLog,
     Canary::kCompactPastSnapshot,
+    Canary::kSnapshotInsideRestore,
 };
 
 // The names keel-sim --canary accepts.
@@ -138,6 +143,8 @@ constexpr std::string_view canary_name(Canary canary) {
       return "install-keeps-conflicting-log";
     case Canary::kCompactPastSnapshot:
       return "compact-past-snapshot";
+    case Canary::kSnapshotInsideRestore:
+      return "snapshot-inside-restore";
   }
   return "unknown";
 }

@@ -105,7 +105,7 @@ auto& field_value(M& m, Field field) {
 
 constexpr std::uint8_t kLastMessageType =
     static_cast<std::uint8_t>(MessageType::kSnapshotChunkResponse);
-constexpr std::uint8_t kLastEntryType = static_cast<std::uint8_t>(EntryType::kConfiguration);
+constexpr std::uint8_t kLastEntryType = static_cast<std::uint8_t>(EntryType::kRestore);
 constexpr std::uint8_t kLastSuffrage = static_cast<std::uint8_t>(Suffrage::kLearner);
 
 // The fewest bytes an encoded entry / server can take (every varint, the type

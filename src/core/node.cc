@@ -233,6 +233,25 @@ Result<Index> Node::propose(EntryType type, std::string data) {
   return index;
 }
 
+Result<Index> Node::propose_run(EntryType type, std::vector<std::string> data) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return Status::not_leader(leader_);
+  if (!leader->transfer_target.is_zero()) {
+    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
+                             "leadership is being transferred");
+  }
+  if (data.empty()) return Status::invalid_argument("propose_run: no entries");
+  const Index first = log_.last_index().next();
+  for (std::string& bytes : data) {
+    LogEntry entry{term_, log_.last_index().next(), type, std::move(bytes)};
+    leader->uncommitted_bytes += entry_size_bytes(entry);
+    log_.append(std::move(entry));
+  }
+  needs_flush_ = true;
+  check_invariants();
+  return first;
+}
+
 Status Node::read_index(std::uint64_t request_id) {
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) {

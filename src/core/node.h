@@ -108,6 +108,11 @@ class Node {
   // Appends an entry as leader; returns its index, or NotLeader (with the
   // known leader), LeadershipTransferInProgress or ResourceExhausted.
   Result<Index> propose(EntryType type, std::string data);
+  // Appends one entry of `type` per element of `data`, at consecutive
+  // indices, all or none, and returns the first index: a run nothing may be
+  // interleaved with (Raft::restore's pieces). Not held to
+  // max_uncommitted_bytes (the caller bounds the run); counted in it.
+  Result<Index> propose_run(EntryType type, std::vector<std::string> data);
   // Starts a ReadIndex read (thesis §6.4). On a leader the read index is its
   // commit index, released as a ReadState once a quorum confirms leadership;
   // refused (Unavailable) until an entry of the leader's term has committed,

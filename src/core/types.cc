@@ -12,6 +12,7 @@ const char* to_string(EntryType type) {
     case EntryType::kTermStart: return "term-start";
     case EntryType::kBarrier: return "barrier";
     case EntryType::kConfiguration: return "config";
+    case EntryType::kRestore: return "restore";
   }
   return "unknown";
 }

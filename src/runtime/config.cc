@@ -120,6 +120,10 @@ Status check_snapshots(const Config& c) {
     return out_of_range("snapshot_interval", millis(c.heartbeat_interval) + " (heartbeat_interval)",
                         "86400000 ms", millis(c.snapshot_interval));
   }
+  if (c.max_restore_bytes > (16ULL << 30)) {
+    return out_of_range("max_restore_bytes", "0", std::to_string(16ULL << 30),
+                        std::to_string(c.max_restore_bytes));
+  }
   if (c.snapshot_transfer_idle_timeout < c.heartbeat_interval ||
       c.snapshot_transfer_idle_timeout > std::chrono::hours(1)) {
     return out_of_range("snapshot_transfer_idle_timeout",

@@ -45,14 +45,16 @@ inline core::DecodeLimits to_decode_limits(const Config& config) {
   core::DecodeLimits limits;
   limits.max_entries_per_message =
       std::max<std::uint64_t>(limits.max_entries_per_message, config.max_append_entries);
-  limits.max_entry_bytes =
-      std::max<std::uint64_t>(limits.max_entry_bytes, config.max_command_bytes + 64);
+  // A restore entry holds one snapshot chunk and, in the first of its run,
+  // the configuration (at most max_servers addresses).
+  limits.max_entry_bytes = std::max<std::uint64_t>(
+      {limits.max_entry_bytes, config.max_command_bytes + 64,
+       config.max_snapshot_chunk_bytes + limits.max_servers * (limits.max_address_bytes + 32)});
   // One append holds up to max_append_bytes, or a single larger command.
   limits.max_chunk_bytes = config.max_snapshot_chunk_bytes;
   limits.max_frame_bytes = std::max<std::uint64_t>(
       limits.max_frame_bytes,
-      std::max({config.max_append_bytes, config.max_command_bytes,
-                config.max_snapshot_chunk_bytes}) +
+      std::max({config.max_append_bytes, config.max_command_bytes, limits.max_entry_bytes}) +
           (1ULL << 16));
   return limits;
 }

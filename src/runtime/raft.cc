@@ -110,6 +110,10 @@ class RaftHandle final : public Raft {
   void shutdown() override { server_->shutdown(); }
   Future<Index> stopped() const override { return server_->stopped(); }
   Future<SnapshotMeta> snapshot(Duration timeout) override { return server_->snapshot(timeout); }
+  Future<Index> restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
+                        Duration timeout) override {
+    return server_->restore(meta, std::move(reader), timeout);
+  }
   Result<SnapshotStore::Opened> open_snapshot(const std::string& id) override {
     return server_->open_snapshot(id);
   }

@@ -6,8 +6,10 @@
 
 #include "core/canary.h"
 #include "core/codec.h"
+#include "core/crc32c.h"
 #include "runtime/core_config.h"
 #include "runtime/keel_thread.h"
+#include "runtime/restore_entry.h"
 
 namespace keel::runtime {
 
@@ -115,18 +117,30 @@ Status RaftServer::start() {
 #ifdef KEEL_CANARIES
   writer_->set_canary(deps_.config.canary);
 #endif
-  applier_ = std::make_shared<Applier>(
-      deps_.fsm, deps_.snapshot_store, applier_executor_, boot_applied_index_, boot_applied_term_,
-      [weak](Index index) {
-        if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
-      },
-      [weak](Status failure) {
-        if (auto self = weak.lock()) {
-          self->loop_->post([self, failure] {
-            if (!self->stopped_) self->fail(failure);
-          });
-        }
+  Applier::Hooks applier_hooks;
+  applier_hooks.on_applied = [weak](Index index) {
+    if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
+  };
+  applier_hooks.on_failed = [weak](Status failure) {
+    if (auto self = weak.lock()) {
+      self->loop_->post([self, failure] {
+        if (!self->stopped_) self->fail(failure);
       });
+    }
+  };
+  applier_hooks.on_restored = [weak](const SnapshotMeta& meta) {
+    if (auto self = weak.lock()) {
+      self->loop_->post([self, meta] {
+        if (!self->stopped_) self->on_restored(meta);
+      });
+    }
+  };
+  applier_ = std::make_shared<Applier>(deps_.fsm, deps_.snapshot_store, applier_executor_,
+                                       boot_applied_index_, boot_applied_term_,
+                                       std::move(applier_hooks));
+#ifdef KEEL_CANARIES
+  applier_->set_canary(deps_.config.canary);
+#endif
   snapshotter_ = std::make_shared<Snapshotter>(
       deps_.snapshot_store, snapshot_executor_, [weak](Result<SnapshotMeta> result) {
         if (auto self = weak.lock()) {
@@ -417,12 +431,13 @@ void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
   items.reserve(entries.size());
   for (LogEntry& entry : entries) {
     bytes_since_snapshot_ += entry_size_bytes(entry);
-    ApplyItem item{std::move(entry), std::nullopt, std::nullopt};
+    ApplyItem item{std::move(entry), std::nullopt, std::nullopt, Index{}};
     auto it = proposals_.find(item.entry.index);
     if (it != proposals_.end()) {
       if (it->second.term == item.entry.term) {
         item.apply = it->second.apply;
         item.barrier = it->second.barrier;
+        item.overtaken_by = it->second.overtaken_by;
         it->second.handed_to_applier = true;
       } else {
         // Another leader's entry committed at this index: ours never will.
@@ -451,8 +466,14 @@ void RaftServer::on_applied(Index index) {
   applied_ = index;
   node_.on_applied(index);
   for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= index;) {
+    if (it->second.overtaken_until > index) {
+      ++it;  // the applier tells it once its restore's run is applied
+      continue;
+    }
     it = erase_proposal(it);
   }
+  if (restoring_ && restoring_->last <= index) restoring_.reset();
+  if (restored_ && restored_->index <= index) finish_restored();
   resolve_apply_waiters();
   // Besides the interval: a log that grows faster than the interval would
   // otherwise overshoot the threshold by what one interval applies.
@@ -516,7 +537,8 @@ void RaftServer::propose(EntryType type, std::string data,
   }
   const Term term = node_.term();
   const Deadlines::iterator at = proposal_deadlines_.emplace(deadline, *index);
-  proposals_.emplace(*index, Proposal{term, false, std::move(apply), std::move(barrier), at});
+  proposals_.emplace(*index, Proposal{term, false, std::move(apply), std::move(barrier), at,
+                                      Index{}, Index{}});
   arm_proposal_deadline(deadline);
   schedule_flush();
 }
@@ -549,6 +571,7 @@ std::map<Index, RaftServer::Proposal>::iterator RaftServer::erase_proposal(
 }
 
 void RaftServer::abandon_proposals(const char* why) {
+  restoring_.reset();  // its run is in the log or not: the applier will see
   const Status unknown =
       Status::outcome_unknown(std::string(why) + "; the command may still commit");
   for (auto it = proposals_.begin(); it != proposals_.end();) {
@@ -896,6 +919,132 @@ Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {
   return promise.future();
 }
 
+// --- restores ----------------------------------------------------------------------
+
+Future<Index> RaftServer::restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
+                                  Duration timeout) {
+  if (timeout <= Duration::zero()) return Future<Index>::ready(expired_timeout());
+  if (reader == nullptr) {
+    return Future<Index>::ready(Status::invalid_argument("restore: no reader"));
+  }
+  if (meta.size_bytes > deps_.config.max_restore_bytes) {
+    return Future<Index>::ready(Status::invalid_argument(
+        "restore: the snapshot holds " + std::to_string(meta.size_bytes) +
+        " bytes, more than max_restore_bytes (" + std::to_string(deps_.config.max_restore_bytes) +
+        ")"));
+  }
+  Promise<Index> promise;
+  const Duration deadline = deadline_after(timeout);
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  // shared_ptr: std::function needs a copyable task.
+  auto shared_reader = std::shared_ptr<SnapshotReader>(std::move(reader));
+  const bool posted = post_to_loop(
+      [promise, deadline, meta, shared_reader](RaftServer& s) {
+        if (!s.node_.is_leader()) {
+          promise.resolve(s.not_leader_status());
+          return;
+        }
+        if (s.restore_reading_ || s.restoring_) {
+          promise.resolve(Status::unavailable("another restore is under way"));
+          return;
+        }
+        s.restore_reading_ = promise;
+        const std::uint64_t number = ++s.restores_started_;
+        const Term term = s.node_.term();
+        const std::uint64_t bound = s.deps_.config.max_restore_bytes;
+        s.post_timer(deadline - s.deps_.env->now(), [promise, number](RaftServer& server) {
+          // Once appended, the proposal's own deadline answers (OutcomeUnknown).
+          if (!server.restore_reading_ || server.restores_started_ != number) return;
+          server.restore_reading_.reset();
+          promise.resolve(Status::timeout("the restore's snapshot was not read before the deadline"));
+        });
+        std::weak_ptr<RaftServer> weak = s.weak_from_this();
+        // The reader may block on disk: read on the transfers' executor,
+        // then append on the loop. Nothing is in the log until the bytes
+        // were read whole and matched `meta`.
+        s.transfer_executor_->post([weak, promise, deadline, meta, shared_reader, term, bound] {
+          Result<std::string> bytes = read_whole_snapshot(*shared_reader, bound);
+          if (bytes.is_ok() && (bytes->size() != meta.size_bytes ||
+                                core::crc32c(*bytes) != meta.crc32c)) {
+            bytes = Status::invalid_argument(
+                "restore: the bytes read (" + std::to_string(bytes->size()) +
+                ") do not match the snapshot's size and checksum in its metadata");
+          }
+          auto self = weak.lock();
+          if (!self) return;
+          self->post_to_loop(
+              [promise, deadline, term, bytes = std::move(bytes)](RaftServer& server) {
+                if (promise.is_resolved()) return;  // its deadline passed
+                server.restore_reading_.reset();
+                if (!bytes.is_ok()) {
+                  promise.resolve(bytes.status());
+                  return;
+                }
+                server.append_restore(*bytes, term, promise, deadline);
+              },
+              [promise] { promise.resolve(Status::shutdown()); });
+        });
+      },
+      refuse);
+  if (!posted) refuse();
+  return promise.future();
+}
+
+void RaftServer::append_restore(const std::string& bytes, Term term, Promise<Index> promise,
+                                Duration deadline) {
+  if (promise.is_resolved()) return;  // the deadline passed while it was read
+  if (!node_.is_leader() || node_.term() != term) {
+    promise.resolve(not_leader_status());
+    return;
+  }
+  const Index first = node_.last_index().next();
+  std::vector<std::string> pieces =
+      make_restore_entries(bytes, first, deps_.config.max_snapshot_chunk_bytes, configuration_,
+                           Index{1});  // the configuration is fixed at bootstrap for now
+  const auto count = pieces.size();
+  Result<Index> appended = node_.propose_run(EntryType::kRestore, std::move(pieces));
+  if (!appended.is_ok()) {
+    promise.resolve(appended.status().code() == StatusCode::kNotLeader ? not_leader_status()
+                                                                       : appended.status());
+    return;
+  }
+  const Index last = first + (count - 1);
+  // Commands not committed yet are applied before the run and undone by it.
+  const Index committed = node_.commit_index();
+  for (auto it = proposals_.upper_bound(committed); it != proposals_.end() && it->first < first;
+       ++it) {
+    if (!it->second.apply) continue;
+    it->second.overtaken_by = first;
+    it->second.overtaken_until = last;
+  }
+  const Deadlines::iterator at = proposal_deadlines_.emplace(deadline, last);
+  proposals_.emplace(last, Proposal{term, false, std::nullopt, std::move(promise), at, Index{},
+                                    Index{}});
+  arm_proposal_deadline(deadline);
+  restoring_ = RestoreRun{term, first, last};
+  log_line("restores a snapshot of " + std::to_string(bytes.size()) + " bytes as log entries " +
+           std::to_string(first.value) + ".." + std::to_string(last.value));
+  schedule_flush();
+}
+
+void RaftServer::on_restored(const SnapshotMeta& meta) {
+  restored_ = meta;
+  if (applied_ >= meta.index) finish_restored();
+}
+
+void RaftServer::finish_restored() {
+  const SnapshotMeta meta = *restored_;
+  restored_.reset();
+  ++restores_applied_;
+  if (!last_snapshot_ || meta.index > last_snapshot_->index) last_snapshot_ = meta;
+  bytes_since_snapshot_ = 0;
+  node_.on_snapshot(meta.index, meta.term);
+  compact_after(meta);  // the run itself goes with the log before it
+  observe_snapshot(Observation::Kind::kRestored, meta, Duration{0});
+  publish();
+  schedule_flush();
+}
+
 Result<SnapshotStore::Opened> RaftServer::open_snapshot(const std::string& id) {
   return deps_.snapshot_store->open(id);
 }
@@ -939,6 +1088,8 @@ void RaftServer::publish() {
   stats.snapshots_taken = snapshots_taken_;
   stats.snapshot_failures = snapshot_failures_;
   stats.snapshots_installed = snapshots_installed_;
+  stats.restores_applied = restores_applied_;
+  stats.failure = failure_;
   if (transfers_) {
     stats.snapshots_sent = transfers_->stats().sent;
     stats.snapshot_bytes_sent = transfers_->stats().bytes_sent;
@@ -952,6 +1103,7 @@ void RaftServer::fail(const Status& status) {
   std::fprintf(stderr, "keel: server %llu stops: %s\n",
                static_cast<unsigned long long>(deps_.config.id.value), status.to_string().c_str());
   failed_ = true;  // from now on queued client tasks refuse instead of running
+  if (failure_.is_ok()) failure_ = status;  // the first cause, published at shutdown
   std::lock_guard lock(shutdown_mutex_);
   if (stopping_) return;
   stopping_ = true;
@@ -1006,6 +1158,8 @@ void RaftServer::shutdown_on_loop() {
   reads_.clear();
   for (auto& waiter : snapshot_waiters_) waiter.resolve(Status::shutdown());
   snapshot_waiters_.clear();
+  if (restore_reading_) restore_reading_->resolve(Status::shutdown());  // nothing appended
+  restore_reading_.reset();
   parked_reads_.clear();
   apply_waiters_.clear();
   observers_.stop_all();

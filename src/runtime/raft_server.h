@@ -55,6 +55,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Future<Index> verify_leader(Duration timeout);
   Future<Index> read(Consistency consistency, Duration timeout);
   Future<SnapshotMeta> snapshot(Duration timeout);
+  Future<Index> restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
+                        Duration timeout);
   Result<SnapshotStore::Opened> open_snapshot(const std::string& id);
 
   RaftStats stats() const;
@@ -72,8 +74,19 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     Term term;
     bool handed_to_applier = false;  // committed; the applier resolves it
     std::optional<Promise<ApplyResult>> apply;
-    std::optional<Promise<Index>> barrier;
+    std::optional<Promise<Index>> barrier;  // or a restore's, on its run's last entry
     Deadlines::iterator deadline;
+    // A command a restore overtook (runtime/applier.h): that restore's run.
+    // Kept here until the run is applied, so that a deadline or a shutdown
+    // still resolves it while the applier waits for the run.
+    Index overtaken_by;
+    Index overtaken_until;
+  };
+  // A restore this leader appended, until it is applied or leadership is lost.
+  struct RestoreRun {
+    Term term;
+    Index first;
+    Index last;
   };
   enum class ReadKind : std::uint8_t { kLinearizable, kLease, kVerifyLeader };
   // A read stays here from the call until it resolves, so its deadline and
@@ -135,6 +148,12 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta);
   // False if the install cannot be carried out (the server then stops).
   bool install_snapshot(const core::SnapshotInstall& install);
+  // Restores (all on the loop): appending the run once its bytes are read,
+  // and the applier's report that the FSM holds it.
+  void append_restore(const std::string& bytes, Term term, Promise<Index> promise,
+                      Duration deadline);
+  void on_restored(const SnapshotMeta& meta);
+  void finish_restored();
   void log_line(const std::string& line) const;
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
@@ -189,6 +208,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   bool flush_scheduled_ = false;
   bool stopped_ = false;
   bool failed_ = false;  // a write failed: refuse everything, shutdown follows
+  Status failure_;       // why (stats().failure)
   // The core's time is ticks; they are derived from the Env's clock so that a
   // loop held up (a pause, a slow task) catches up instead of losing time —
   // a lease measured in lost ticks would outlive its real duration.
@@ -222,6 +242,14 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   // Snapshots received whole, by index, until the core installs them.
   std::map<Index, SnapshotMeta> received_snapshots_;
   std::optional<SnapshotMeta> installing_;  // handed to the applier to restore
+  // Restores: one at a time, from the call until applied here or abandoned.
+  // The restore whose bytes are being read, and its number (so that a
+  // deadline timer knows whether it still reads the one it was set for).
+  std::optional<Promise<Index>> restore_reading_;
+  std::uint64_t restores_started_ = 0;
+  std::optional<RestoreRun> restoring_;  // appended
+  std::optional<SnapshotMeta> restored_;  // the applier restored it; applied_ not there yet
+  std::uint64_t restores_applied_ = 0;
 
   // --- any thread ---------------------------------------------------------------
   std::atomic<std::uint64_t> frames_rejected_{0};

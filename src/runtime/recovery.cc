@@ -18,6 +18,7 @@ bool known_type(EntryType type) {
     case EntryType::kTermStart:
     case EntryType::kBarrier:
     case EntryType::kConfiguration:
+    case EntryType::kRestore:
       return true;
   }
   return false;

@@ -236,7 +236,7 @@ Result<std::vector<LogEntry>> decode_entries(const RecordHeader& header, std::st
     entry.term = Term(reader.varint("term"));
     if (reader.ok() && entry.term > kMaxTerm) reader.fail("term above kMaxTerm");
     const std::uint8_t type = reader.u8("type");
-    if (type > static_cast<std::uint8_t>(EntryType::kConfiguration))
+    if (type > static_cast<std::uint8_t>(EntryType::kRestore))
       reader.fail("unknown entry type");
     entry.type = static_cast<EntryType>(type);
     entry.data = std::string(reader.length_prefixed("data", payload.size(), "record payload"));

@@ -369,8 +369,8 @@ TEST(CodecTest, unknown_entry_type_is_refused) {
   m.entries = {LogEntry{Term(1), Index(1), EntryType::kCommand, ""}};
   std::string frame = encode(m);
   // The entry's type byte sits before its (empty) data's length byte.
-  frame[frame.size() - 2] = 4;
-  expect_corruption(decode(frame).status(), "entry 0: unknown entry type 4");
+  frame[frame.size() - 2] = 5;
+  expect_corruption(decode(frame).status(), "entry 0: unknown entry type 5");
 }
 
 TEST(CodecTest, unknown_field_bit_is_refused) {

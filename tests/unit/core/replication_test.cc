@@ -350,5 +350,34 @@ TEST(LogReplication, FollowerCutOffWhileTheWindowFilledCatchesUpWithNothingLeftT
   EXPECT_EQ(catch_up_after_window_filled(commands), commands);
 }
 
+// --- runs (Raft::restore's pieces) -------------------------------------------------
+
+TEST(LogReplication, ARunIsAppendedAtConsecutiveIndicesAllOrNone) {
+  CoreConfig config = plain_config();
+  config.max_uncommitted_bytes = 100;
+  Node leader = make_node(1, 3, config);
+  make_leader(leader);
+  const Index before = leader.last_index();
+  Result<Index> first = leader.propose_run(EntryType::kRestore, {std::string(80, 'a'),
+                                                                 std::string(80, 'b'), "c"});
+  ASSERT_TRUE(first.is_ok()) << first.status();
+  EXPECT_EQ(*first, before.next());
+  EXPECT_EQ(leader.last_index(), before + 3);
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(leader.log().at(before + (i + 1)).type, EntryType::kRestore);
+    EXPECT_EQ(leader.log().at(before + (i + 1)).term, leader.term());
+  }
+  // Beyond max_uncommitted_bytes (the caller bounds a run), and counted in
+  // it: a command must now wait.
+  EXPECT_EQ(leader.propose(EntryType::kCommand, std::string(50, 'x')).status().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_EQ(leader.propose_run(EntryType::kRestore, {}).status().code(),
+            StatusCode::kInvalidArgument);
+  Node follower = make_node(2, 3);
+  EXPECT_EQ(follower.propose_run(EntryType::kRestore, {"x"}).status().code(),
+            StatusCode::kNotLeader);
+  EXPECT_EQ(follower.last_index(), Index{0});
+}
+
 }  // namespace
 }  // namespace keel::core
