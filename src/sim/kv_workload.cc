@@ -1,10 +1,12 @@
 #include "sim/kv_workload.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "core/crc32c.h"
 #include "core/prng.h"
 #include "sim/kv_fsm.h"
 
@@ -14,7 +16,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-enum class Action : std::uint8_t { kPut, kCas, kDelete, kGetLinearizable, kGetLease, kGetStale };
+enum class Action : std::uint8_t {
+  kPut,
+  kCas,
+  kDelete,
+  kGetLinearizable,
+  kGetLease,
+  kGetStale,
+  kRestore,
+};
 
 const char* to_string(Action action) {
   switch (action) {
@@ -30,6 +40,8 @@ const char* to_string(Action action) {
       return "get(lease)";
     case Action::kGetStale:
       return "get(stale)";
+    case Action::kRestore:
+      return "restore";
   }
   return "?";
 }
@@ -57,15 +69,33 @@ struct Client {
   std::uint64_t id = 0;
   std::shared_ptr<Executor> executor;
   core::Prng prng{0};
+  core::Prng restore_prng{0};  // whether to restore: apart, so as not to shift `prng`
   ServerId target;
   std::uint64_t sequence = 0;    // for unique values
   std::uint64_t generation = 0;  // of the operation in flight; late answers are ignored
   bool in_flight = false;
   bool done = false;
   Operation pending;
+  std::vector<Operation> pending_restore;  // kRestore: one write per key
   Action action = Action::kPut;
   std::map<std::string, std::string> last_seen;  // per key: a value to compare against
   std::function<void(bool)> on_done;             // probe writes only
+};
+
+// The bytes of a restore, handed to Raft::restore.
+class StringReader final : public SnapshotReader {
+ public:
+  explicit StringReader(std::string bytes) : bytes_(std::move(bytes)) {}
+  Result<std::size_t> read(std::span<char> out) override {
+    const std::size_t n = std::min(out.size(), bytes_.size() - offset_);
+    std::copy_n(bytes_.data() + offset_, n, out.data());
+    offset_ += n;
+    return n;
+  }
+
+ private:
+  std::string bytes_;
+  std::size_t offset_ = 0;
 };
 
 // The answer to an operation, carried from the then() callback to the client.
@@ -133,8 +163,13 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
       return;
     }
     ++issued;
-    const Action action = pick_action(client);
+    Action action = pick_action(client);
     const std::string key = "k" + std::to_string(client.prng.uniform(0, options.keys));
+    if (options.restore_fraction > 0 &&
+        static_cast<double>(client.restore_prng.next() >> 11) * 0x1.0p-53 <
+            options.restore_fraction) {
+      action = Action::kRestore;
+    }
     ServerId target = client.target;
     if (action == Action::kGetLinearizable &&
         static_cast<double>(client.prng.next() >> 11) * 0x1.0p-53 <
@@ -177,8 +212,34 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
         op.checked = action == Action::kGetLinearizable ||
                      (action == Action::kGetLease && options.lease_reads_checked);
         break;
+      case Action::kRestore:
+        break;  // see describe_restore
     }
     return op;
+  }
+
+  // A restore of a fresh state: every key absent or holding a new unique
+  // value, long enough that the state spans several restore entries. The
+  // history sees one write per key (a put, or a delete for an absent key),
+  // all with the restore's times: a restore is a write of the whole state.
+  std::string describe_restore(Client& client) {
+    std::map<std::string, std::string> state;
+    client.pending_restore.clear();
+    for (std::size_t k = 0; k < options.keys; ++k) {
+      Operation op;
+      op.client = client.id;
+      op.key = "k" + std::to_string(k);
+      op.call_time = cluster.now().count();
+      if (client.prng.uniform(0, 4) == 0) {
+        op.kind = OpKind::kDelete;
+      } else {
+        op.kind = OpKind::kPut;
+        op.value = unique_value(client) + "r" + std::string(options.restore_value_padding, 'x');
+        state[op.key] = op.value;
+      }
+      client.pending_restore.push_back(std::move(op));
+    }
+    return KvFsm::encode_state(state);
   }
 
   // Runs `step(state)` on the client's executor, if the operation
@@ -199,6 +260,7 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
   void send(Client& client, Action action, const std::string& key, ServerId target) {
     std::string command;
     Operation op = describe_call(client, action, key, command);
+    if (action == Action::kRestore) command = describe_restore(client);
     const std::uint64_t generation = ++client.generation;
     client.in_flight = true;
     client.pending = op;
@@ -232,6 +294,16 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
         });
       }
     };
+    if (action == Action::kRestore) {
+      SnapshotMeta meta;
+      meta.size_bytes = command.size();
+      meta.crc32c = core::crc32c(command);
+      raft->restore(meta, std::make_unique<StringReader>(std::move(command)), options.op_timeout)
+          .then([deliver](const Result<Index>& result) {
+            deliver(Answer{result.status(), std::nullopt, {}});
+          });
+      return;
+    }
     if (is_write(action)) {
       raft->apply(command, options.op_timeout).then([deliver](const Result<ApplyResult>& result) {
         deliver(Answer{result.status(), std::nullopt, result.is_ok() ? result->response : ""});
@@ -273,12 +345,42 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
     client.target = code == StatusCode::kNotLeader && !hint.is_zero() && hint != client.target
                         ? hint
                         : next_server(client.target);
-    const bool failed = !is_write(client.action) || certainly_not_applied(code);
+    // A restore is refused whole before anything enters the log, except
+    // when it answers OutcomeUnknown (raft.h): every other failure is
+    // definite, and the checker holds keel to that.
+    const bool failed = client.action == Action::kRestore
+                            ? code != StatusCode::kOutcomeUnknown
+                            : !is_write(client.action) || certainly_not_applied(code);
     finish(client, failed ? Outcome::kFailed : Outcome::kUnknown, std::move(answer));
+  }
+
+  void finish_restore(Client& client, Outcome outcome, const Answer& answer) {
+    for (Operation& op : client.pending_restore) {
+      op.outcome = outcome;
+      op.return_time = cluster.now().count();
+      if (outcome == Outcome::kOk) {
+        if (op.kind == OpKind::kPut) {
+          client.last_seen[op.key] = op.value;
+        } else {
+          client.last_seen.erase(op.key);
+        }
+      }
+      history.record(std::move(op));
+    }
+    client.pending_restore.clear();
+    ++outcomes[outcome];
+    std::string line = "c" + std::to_string(client.id) + " return " + sim::to_string(outcome);
+    if (outcome != Outcome::kOk) line += " (" + answer.status.to_string() + ")";
+    cluster.trace().event(cluster.now(), line);
   }
 
   void finish(Client& client, Outcome outcome, Answer answer) {
     client.in_flight = false;
+    if (client.action == Action::kRestore) {
+      finish_restore(client, outcome, answer);
+      schedule_next(client);
+      return;
+    }
     Operation op = std::move(client.pending);
     op.outcome = outcome;
     op.return_time = cluster.now().count();
@@ -321,6 +423,7 @@ KvWorkload::KvWorkload(SimCluster& cluster, const KvWorkloadOptions& options)
     client->id = i;
     client->executor = cluster.make_executor("client-" + std::to_string(i));
     client->prng = core::Prng(cluster.seed_for("client", i));
+    client->restore_prng = core::Prng(cluster.seed_for("client-restores", i));
     client->target = ids[client->prng.uniform(0, ids.size())];
     if (i <= state_->options.clients) {
       state_->clients.push_back(std::move(client));

@@ -2,8 +2,9 @@
 // KvFsm servers, recording a History for the linearizability checker.
 //
 // Each client is a state machine on its own executor: think, pick an
-// operation (put, cas, delete, or a get at Linearizable, Lease or Stale
-// consistency), send it to the server it believes leads, wait for the
+// operation (put, cas, delete, a get at Linearizable, Lease or Stale
+// consistency, or now and then a restore of the whole state, recorded as a
+// write of every key), send it to the server it believes leads, wait for the
 // future's then() callback, record the outcome, go again. Never a blocking
 // get(): the simulator has one thread.
 //
@@ -52,6 +53,10 @@ struct KvWorkloadOptions {
   unsigned linearizable_get_weight = 3;
   unsigned lease_get_weight = 2;
   unsigned stale_get_weight = 1;
+  // Share of operations that are a Raft::restore of a fresh state (every key
+  // absent or given a new value of restore_value_padding more bytes).
+  double restore_fraction = 0;
+  std::size_t restore_value_padding = 400;
   // Share of linearizable gets sent to a random server instead of the leader.
   double follower_read_fraction = 0.25;
   // The timeout passed to apply() and read(); the client gives up (Unknown)

@@ -183,6 +183,7 @@ void SafetyChecker::on_observation(ServerId id, const Observation& observation) 
       break;
     case Observation::Kind::kSnapshotTaken:
     case Observation::Kind::kSnapshotInstalled:
+    case Observation::Kind::kRestored:
       break;  // restores are checked as the FSM sees them (on_restore)
   }
 }
@@ -192,6 +193,14 @@ void SafetyChecker::on_stats(ServerId id, const RaftStats& stats, const LogStore
   highest_term_ = std::max(highest_term_, stats.term);
   highest_commit_ = std::max(highest_commit_, stats.commit_index);
   check_monotonic(id, node, stats);
+  if (stats.failure.code() == StatusCode::kCorruption && !node.reported_corruption) {
+    // No fault of the simulator damages bytes a store made durable (a crash
+    // tears only unsynced writes, which keel must expect): keel stopping on
+    // Corruption means it broke its own log or snapshot rules.
+    node.reported_corruption = true;
+    violation("fail-stop without damage: " + server(id) + " stopped on " +
+              stats.failure.to_string());
+  }
   node.last = stats;
   node.seen_stats = true;
   if (stats.state != RaftState::kLeader) return;

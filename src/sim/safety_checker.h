@@ -45,7 +45,11 @@
 //                         is at least the highest commit index any server had
 //                         published by then (thesis §6.4). Checked on the
 //                         index alone, so a stale read is caught even when the
-//                         value it returned happens to be the same.
+//                         value it returned happens to be the same;
+//   fail-stop without     no server stops itself on Corruption (stats().failure):
+//   damage                no fault damages bytes a store made durable, so that
+//                         means keel broke its own log, snapshot or restore
+//                         rules (a snapshot inside a restore's run, say).
 //
 // Leader completeness, precisely: when an entry is first seen applied, the
 // highest term any server has published bounds the term of the leader that
@@ -157,6 +161,7 @@ class SafetyChecker {
     bool seen_stats = false;
     RaftStats last;
     std::set<Term> completeness_checked;  // terms in which a ready leader was checked
+    bool reported_corruption = false;     // a fail-stop on Corruption, reported once
   };
 
   void record_applied(ServerId id, const LogEntry& entry);

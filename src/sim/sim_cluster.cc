@@ -52,6 +52,9 @@ std::string describe(const Observation& observation) {
     case Observation::Kind::kSnapshotInstalled:
       return "snapshot-installed index=" + std::to_string(observation.index.value) +
              " bytes=" + std::to_string(observation.snapshot.size_bytes);
+    case Observation::Kind::kRestored:
+      return "restored index=" + std::to_string(observation.index.value) +
+             " bytes=" + std::to_string(observation.snapshot.size_bytes);
   }
   return "?";
 }

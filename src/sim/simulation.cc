@@ -180,6 +180,13 @@ void Simulation::Run::set_up(const SimulationOptions& options) {
   const double follower_reads[] = {0.1, 0.25, 0.5, 0.8};
   workload_options.follower_read_fraction = options.swarm ? pick(reads, follower_reads) : 0.25;
   workload_options.lease_reads_checked = plan.lease_safe();
+  // Restores: in every run, from rare to frequent, so that a restore meets
+  // crashes, partitions, snapshots and elections mid-run.
+  core::Prng restores(derive_seed(options.seed, "restores"));
+  const double restore_fractions[] = {0.005, 0.02, 0.05};
+  workload_options.restore_fraction = options.swarm ? pick(restores, restore_fractions) : 0.02;
+  // A value of about a chunk: a restore is a run of several entries.
+  workload_options.restore_value_padding = config.max_snapshot_chunk_bytes;
   workload_options.op_timeout = std::max<Duration>(5 * config.election_timeout, 500ms);
   // Spread the operations over 20 to 60 election timeouts, so that the
   // nemesis has time to act while they run.

@@ -84,4 +84,5 @@ if(KEEL_CANARIES)
   keel_sim_canary(election-timer-not-reset 100 --expect-violation safety)             # [16 %]
   keel_sim_canary(install-keeps-conflicting-log 100 --expect-violation safety)        # [8 %]
   keel_sim_canary(compact-past-snapshot 100 --expect-violation safety)                # [19 %]
+  keel_sim_canary(snapshot-inside-restore 300 --expect-violation safety)              # [2.7 %]
 endif()

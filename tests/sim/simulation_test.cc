@@ -58,11 +58,14 @@ TEST(Determinism, the_same_seed_gives_the_same_run_bit_for_bit) {
 //    timer is armed for the earliest deadline (fewer tasks per command).
 //    The thread policy, delivery into the loop's executor and shared
 //    payloads left every hash as it was.
+//  - 2026-12: restores. 2 % of the clients' operations (0.5 to 5 % in the
+//    swarm) are a Raft::restore of a fresh state, a run of entries of about
+//    a chunk each that every server stages and applies.
 TEST(Determinism, the_schedule_of_a_seed_changes_only_when_this_test_says_why) {
   const std::pair<std::uint64_t, std::uint64_t> pinned[] = {
-      {1, 0x34800ee45b807889}, {2, 0x198549a42da209e0}, {3, 0x064126fcc7dbb422},
-      {4, 0x074a2c0d7ab3bcd0}, {5, 0x51973bfea198878f}, {6, 0x8320a6947fb6932b},
-      {7, 0x581df13abfbc228f}, {8, 0x8e2fe295d4b5e5ef},
+      {1, 0x3fee15656ed27f3d}, {2, 0xde83e62baa55ac85}, {3, 0xa970bc5151321b1d},
+      {4, 0x28cbd1c229ac9118}, {5, 0x71fa1a4fdb1ea7c9}, {6, 0x1a897a288efa06be},
+      {7, 0x93fa6b18597c0041}, {8, 0xe66b3ca138fafc33},
   };
   for (const auto& [seed, hash] : pinned) {
     SimulationOptions options;
