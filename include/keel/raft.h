@@ -181,12 +181,29 @@ class Raft {
   // Consistency). The value is the index the FSM has reached.
   virtual Future<Index> read(Consistency consistency, Duration timeout) = 0;
 
+  // Hands leadership to `target`, or without one to the other voter whose
+  // log is most up to date (thesis §3.10): once the target's log matches
+  // this leader's, it is told to campaign at once (TimeoutNow), ahead of
+  // every election timer. Meanwhile this leader refuses new commands with
+  // LeadershipTransferInProgress (fail fast; nothing enters the log).
+  // Resolves with the new leader once this server has heard from it. If the
+  // target has not taken over within one election timeout, or by the
+  // timeout if that comes first, this server goes on leading and the
+  // future fails with Timeout (a TimeoutNow already sent may still let the
+  // target win later; either way the cluster keeps a leader). Also:
+  // NotLeader; InvalidArgument for a target that is not another voter (or
+  // no other voter); LeadershipTransferInProgress while another runs;
+  // NotLeader naming the winner if a server other than the target won.
+  virtual Future<LeaderInfo> transfer_leadership(std::optional<ServerId> target,
+                                                 Duration timeout) = 0;
+
   // Takes a snapshot now (on any server), whatever the thresholds say, and
   // cuts the log after it as the automatic ones do. Resolves with the
   // snapshot's metadata once it is durable; open it with open_snapshot()
   // (for a backup, say). Fails with the FSM's or the store's error, or with
-  // Unavailable if a snapshot is being taken right now. With nothing
-  // applied since the newest snapshot, resolves with that one.
+  // Unavailable if a snapshot is being taken right now or a restore's run
+  // is being applied. With nothing applied since the newest snapshot,
+  // resolves with that one.
   virtual Future<SnapshotMeta> snapshot(Duration timeout) = 0;
   // Opens a snapshot of this server's store by id (SnapshotMeta::id).
   virtual Result<SnapshotStore::Opened> open_snapshot(const std::string& id) = 0;
@@ -196,21 +213,29 @@ class Raft {
   // open_snapshot(), say), on every server, in log order. `meta` describes
   // it: its size_bytes (at most Config::max_restore_bytes) and crc32c are
   // checked against the bytes read; its index, term and configuration are
-  // ignored (the restore gets the index where it enters the log, and keeps
-  // the present configuration). The bytes go through the log as a run of
-  // kRestore entries appended in one step, so every server, a follower that
-  // is behind or restarts halfway included, restores exactly the same
-  // state at exactly the same index, and a snapshot is taken there.
+  // ignored (the restore keeps the present configuration). The bytes go
+  // through the log as a run of kRestore entries appended in one step, so
+  // every server, a follower that is behind or restarts halfway included,
+  // restores exactly the same state at exactly the same index: the run's
+  // last, where a snapshot of it is stored and the log is cut.
   // Resolves with that index once this server's FSM holds the restored
-  // state. Commands this leader had accepted but not yet committed when the
-  // restore entered the log are applied before it and then undone by it:
-  // their futures fail with AbortedByRestore (their effect is certainly
-  // gone). Commands accepted after it apply to the restored state.
-  // Failures: NotLeader; Unavailable while another restore is under way;
-  // InvalidArgument for a size above the bound or bytes that do not match
-  // `meta`; the reader's own error (nothing was appended in these cases);
-  // OutcomeUnknown if leadership was lost or the timeout passed after the
-  // entries were appended (the restore may still take effect).
+  // state (and stats() says so). Commands this leader had accepted but not
+  // yet committed when the run entered the log are applied before it and
+  // then undone by it: their futures fail with AbortedByRestore (their
+  // effect is certainly gone), or get their responses after all if a change
+  // of leader cut the run short. Commands accepted after it apply to the
+  // restored state.
+  // The bytes must be a state every server's Fsm::restore accepts: once the
+  // run commits it cannot be taken back, and an FSM that refuses it stops
+  // its server (fail-stop), again at every restart. Try a backup on a
+  // scratch FSM first.
+  // Failures that leave the log as it was: NotLeader; Unavailable while
+  // another restore of this leader's is under way; InvalidArgument for a
+  // size above the bound, a null reader or bytes that do not match `meta`;
+  // the reader's own error; Timeout while the bytes were still being read;
+  // Shutdown; LeadershipTransferInProgress. OutcomeUnknown once the run is
+  // in the log and leadership is lost, the timeout passes or the server
+  // stops (the restore may still take effect).
   virtual Future<Index> restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
                                 Duration timeout) = 0;
 

@@ -339,6 +339,19 @@ Status Node::transfer_leadership(ServerId target) {
   return Status::ok();
 }
 
+void Node::abort_leadership_transfer() {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr || leader->transfer_target.is_zero()) return;
+  leader->transfer_target = kNoServer;
+  needs_flush_ = true;
+  check_invariants();
+}
+
+ServerId Node::transfer_target() const {
+  const auto* leader = std::get_if<LeaderRole>(&role_);
+  return leader == nullptr ? kNoServer : leader->transfer_target;
+}
+
 // --- snapshots -----------------------------------------------------------------
 
 void Node::on_snapshot(Index index, Term term) {

@@ -128,6 +128,13 @@ class Node {
   // current, it is told to campaign at once. Proposals are refused meanwhile;
   // the transfer is abandoned after an election timeout.
   Status transfer_leadership(ServerId target);
+  // Gives a transfer in progress up: proposals are accepted again. A
+  // TimeoutNow already sent cannot be recalled (its target may still win),
+  // so this leader's lease stays void for the rest of its term.
+  void abort_leadership_transfer();
+  // The target of the transfer in progress, or kNoServer (also on a
+  // follower, and once the transfer was abandoned after an election timeout).
+  ServerId transfer_target() const;
 
   // --- snapshots ------------------------------------------------------------
   // The shell made a snapshot of the state machine through `index` (whose

@@ -1,5 +1,8 @@
 #include "runtime/applier.h"
 
+#include <algorithm>
+#include <span>
+#include <string_view>
 #include <utility>
 
 #include "core/canary.h"
@@ -7,6 +10,26 @@
 #include "runtime/restore_entry.h"
 
 namespace keel::runtime {
+
+namespace {
+
+// The staged bytes of a restore, for Fsm::restore.
+class BytesReader final : public SnapshotReader {
+ public:
+  explicit BytesReader(std::string_view bytes) : bytes_(bytes) {}
+  Result<std::size_t> read(std::span<char> out) override {
+    const std::size_t n = std::min(out.size(), bytes_.size() - offset_);
+    std::copy_n(bytes_.data() + offset_, n, out.data());
+    offset_ += n;
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
+  std::size_t offset_ = 0;
+};
+
+}  // namespace
 
 Applier::Applier(std::shared_ptr<Fsm> fsm, std::shared_ptr<SnapshotStore> snapshots,
                  std::shared_ptr<Executor> executor, Index applied_index, Term applied_term,
@@ -21,6 +44,11 @@ Applier::Applier(std::shared_ptr<Fsm> fsm, std::shared_ptr<SnapshotStore> snapsh
 
 void Applier::capture(std::function<void(Captured)> done) {
   executor_->post([self = shared_from_this(), done = std::move(done)] {
+    if (self->failed_) {
+      done(Captured{Status::unavailable("the server is stopping"), self->applied_index_,
+                    self->applied_term_});
+      return;
+    }
     bool refuse = self->staged_.has_value();
 #ifdef KEEL_CANARIES
     if (self->canary_ == static_cast<std::uint8_t>(core::Canary::kSnapshotInsideRestore)) {
@@ -45,6 +73,7 @@ void Applier::restore(std::string id, Index index, Term term) {
 }
 
 void Applier::restore_now(const std::string& id, Index index, Term term) {
+  if (failed_) return;  // stopping: the FSM's state is not to be trusted
   // The leader's snapshot replaces whatever a restore run had staged here,
   // and nobody can tell any more whether that run completed.
   drop_staged();
@@ -58,9 +87,8 @@ void Applier::restore_now(const std::string& id, Index index, Term term) {
   Status status = opened.status();
   if (status.is_ok()) status = fsm_->restore(opened->meta, *opened->reader);
   if (!status.is_ok()) {
-    hooks_.on_failed(Status::with_code(
-        status.code(),
-        "restoring the FSM from the leader's snapshot " + id + " failed: " + status.message()));
+    fail(Status::with_code(status.code(), "restoring the FSM from the leader's snapshot " + id +
+                                              " failed: " + status.message()));
     return;
   }
   applied_index_ = index;
@@ -74,7 +102,9 @@ void Applier::submit(std::vector<ApplyItem> items) {
 }
 
 void Applier::apply(std::vector<ApplyItem>& items) {
-  if (items.empty()) return;
+  // After a failure nothing more is applied or answered: the loop resolves
+  // what is left (OutcomeUnknown) as the server stops.
+  if (items.empty() || failed_) return;
   std::size_t i = 0;
   while (i < items.size()) {
     const LogEntry& entry = items[i].entry;
@@ -131,8 +161,8 @@ bool Applier::apply_restore_piece(ApplyItem& item) {
   const LogEntry& entry = item.entry;
   Result<RestorePiece> decoded = decode_restore_piece(entry.data.view());
   if (!decoded.is_ok()) {
-    hooks_.on_failed(Status::corruption("committed log entry " + std::to_string(entry.index.value) +
-                                        ": " + decoded.status().message()));
+    fail(Status::corruption("committed log entry " + std::to_string(entry.index.value) + ": " +
+                            decoded.status().message()));
     return false;
   }
   const RestorePiece& piece = *decoded;
@@ -144,22 +174,10 @@ bool Applier::apply_restore_piece(ApplyItem& item) {
     if (piece.number != 0 || entry.index != piece.first) {
       // Every run's first entry precedes the others, and no snapshot is
       // taken inside a run: this one's start was never applied here.
-      hooks_.on_failed(Status::corruption(
-          "committed log entry " + std::to_string(entry.index.value) + " is piece " +
-          std::to_string(piece.number) + " of a restore that starts at " +
-          std::to_string(piece.first.value) + ", which was not applied before it"));
-      return false;
-    }
-    SnapshotMeta meta;
-    meta.index = piece.last();
-    meta.term = entry.term;
-    meta.configuration = piece.configuration;
-    meta.configuration_index = piece.configuration_index;
-    Result<std::unique_ptr<SnapshotSink>> sink = snapshots_->create(meta);
-    if (!sink.is_ok()) {
-      hooks_.on_failed(Status::with_code(
-          sink.status().code(), "cannot stage the restore at " + std::to_string(entry.index.value) +
-                                    ": " + sink.status().message()));
+      fail(Status::corruption("committed log entry " + std::to_string(entry.index.value) +
+                              " is piece " + std::to_string(piece.number) +
+                              " of a restore that starts at " + std::to_string(piece.first.value) +
+                              ", which was not applied before it"));
       return false;
     }
     staged_.emplace();
@@ -168,51 +186,55 @@ bool Applier::apply_restore_piece(ApplyItem& item) {
     staged_->term = entry.term;
     staged_->total_bytes = piece.total_bytes;
     staged_->crc32c = piece.crc32c;
-    staged_->sink = std::move(sink).value();
+    staged_->configuration = piece.configuration;
+    staged_->configuration_index = piece.configuration_index;
+    staged_->bytes.reserve(std::min<std::uint64_t>(piece.total_bytes, 64ULL << 20));
     staged_->next = 0;
   }
   StagedRestore& staged = *staged_;
-  if (staged.written + piece.bytes.size() > staged.total_bytes) {
-    hooks_.on_failed(Status::corruption("restore entry " + std::to_string(entry.index.value) +
-                                        " holds more bytes than its snapshot"));
+  if (staged.bytes.size() + piece.bytes.size() > staged.total_bytes) {
+    fail(Status::corruption("restore entry " + std::to_string(entry.index.value) +
+                            " holds more bytes than its snapshot"));
     return false;
   }
-  Status written = staged.sink->write(piece.bytes);
-  if (!written.is_ok()) {
-    hooks_.on_failed(Status::with_code(written.code(), "cannot stage the restore at " +
-                                                           std::to_string(staged.first.value) +
-                                                           ": " + written.message()));
-    return false;
-  }
-  staged.written += piece.bytes.size();
-  staged.running_crc =
-      core::crc32c_extend(staged.running_crc, piece.bytes.data(), piece.bytes.size());
+  staged.bytes.append(piece.bytes);
   ++staged.next;
-  if (entry.index == staged.last) return finish_restore(item);
+  if (entry.index == staged.last) return finish_restore();
   return true;
 }
 
-bool Applier::finish_restore(ApplyItem& item) {
+bool Applier::finish_restore() {
   StagedRestore staged = std::move(*staged_);
   staged_.reset();
-  if (staged.written != staged.total_bytes || staged.running_crc != staged.crc32c) {
-    staged.sink->cancel();
-    hooks_.on_failed(Status::corruption("the restore at " + std::to_string(staged.first.value) +
-                                        ".." + std::to_string(staged.last.value) +
-                                        " does not add up to its snapshot (size or checksum)"));
+  const std::string where = "the restore at " + std::to_string(staged.first.value) + ".." +
+                            std::to_string(staged.last.value);
+  if (staged.bytes.size() != staged.total_bytes || core::crc32c(staged.bytes) != staged.crc32c) {
+    fail(Status::corruption(where + " does not add up to its snapshot (size or checksum)"));
     return false;
   }
-  Result<SnapshotMeta> committed = staged.sink->commit();
-  Status status = committed.status();
-  if (status.is_ok()) {
-    Result<SnapshotStore::Opened> opened = snapshots_->open(committed->id);
-    status = opened.status();
-    if (status.is_ok()) status = fsm_->restore(opened->meta, *opened->reader);
-  }
+  SnapshotMeta meta;
+  meta.index = staged.last;
+  meta.term = staged.term;
+  meta.configuration = std::move(staged.configuration);
+  meta.configuration_index = staged.configuration_index;
+  meta.size_bytes = staged.bytes.size();
+  meta.crc32c = staged.crc32c;
+  // The FSM first, the store after: a snapshot of the restore is listed
+  // only once the FSM took it, so a restart never finds one its FSM may
+  // not reflect (with restore_snapshot_on_start off) or one it refused.
+  BytesReader reader(staged.bytes);
+  Status status = fsm_->restore(meta, reader);
   if (!status.is_ok()) {
-    hooks_.on_failed(Status::with_code(
-        status.code(),
-        "the restore at " + std::to_string(staged.last.value) + " failed: " + status.message()));
+    fail(Status::with_code(status.code(),
+                           where + ": the FSM refused the snapshot: " + status.message()));
+    return false;
+  }
+  Result<SnapshotMeta> committed = store_restored(meta, staged.bytes);
+  if (!committed.is_ok()) {
+    // The FSM holds the restored state, but no snapshot backs it: the log
+    // (the run included) must stay, and only a restart replays it.
+    fail(Status::with_code(committed.status().code(),
+                           where + ": cannot store its snapshot: " + committed.status().message()));
     return false;
   }
   applied_index_ = staged.last;
@@ -227,15 +249,28 @@ bool Applier::finish_restore(ApplyItem& item) {
   }
   std::erase_if(overtaken_,
                 [&](const OvertakenCommand& o) { return o.restore_first == staged.first; });
-  if (item.barrier) item.barrier->resolve(staged.last);
+  // The restore's own future resolves on the loop, once stats agree
+  // (RaftServer::finish_restored).
   return true;
 }
 
-void Applier::drop_staged() {
-  if (!staged_) return;
-  staged_->sink->cancel();
-  staged_.reset();
+Result<SnapshotMeta> Applier::store_restored(const SnapshotMeta& meta, std::string_view bytes) {
+  Result<std::unique_ptr<SnapshotSink>> sink = snapshots_->create(meta);
+  if (!sink.is_ok()) return sink.status();
+  Status written = (*sink)->write(bytes);
+  if (!written.is_ok()) {
+    (*sink)->cancel();
+    return written;
+  }
+  return (*sink)->commit();
 }
+
+void Applier::fail(Status status) {
+  failed_ = true;
+  hooks_.on_failed(std::move(status));
+}
+
+void Applier::drop_staged() { staged_.reset(); }
 
 void Applier::release_overtaken(Index index) {
   std::erase_if(overtaken_, [&](OvertakenCommand& overtaken) {

@@ -14,9 +14,10 @@
 // snapshot's index as applied.
 //
 // A run of kRestore entries (Raft::restore, runtime/restore_entry.h) is
-// staged here: each piece goes into a new snapshot of the store as it
-// applies, and the last one commits it there, under its own index and term,
-// and restores the FSM from it. A run cut short by a change of leader is
+// staged here: the pieces are gathered as they apply, and at the last one
+// the FSM restores the whole, and only then is it committed to the store as
+// a snapshot under that entry's index and term (so a restart never lists a
+// restore snapshot its FSM did not take). A run cut short by a change of leader is
 // dropped at the first entry that does not continue it. While a run is
 // staged no snapshot can be captured (its point would fall inside the run).
 // Commands the restore overtook (proposed here before it, not yet committed
@@ -31,6 +32,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "keel/env.h"
@@ -44,8 +47,8 @@ namespace keel::runtime {
 struct ApplyItem {
   LogEntry entry;
   std::optional<Promise<ApplyResult>> apply;  // a command proposed here
-  // A barrier proposed here, or (on the last entry of a restore run) the
-  // promise of the restore() that proposed it.
+  // A barrier proposed here. (On the last entry of a restore run, the
+  // restore()'s promise: the loop resolves it, not the applier.)
   std::optional<Promise<Index>> barrier;
   // A command a restore overtook: the first index of that restore's run.
   Index overtaken_by;
@@ -65,10 +68,10 @@ struct StagedRestore {
   Term term;
   std::uint32_t next = 1;  // the piece expected next
   std::uint64_t total_bytes = 0;
-  std::uint64_t written = 0;
   std::uint32_t crc32c = 0;  // expected
-  std::uint32_t running_crc = 0;
-  std::unique_ptr<SnapshotSink> sink;
+  Configuration configuration;
+  Index configuration_index;
+  std::string bytes;  // the pieces so far (at most max_restore_bytes on the leader)
 };
 // A command a restore overtook, applied, its future held until the run ends.
 struct OvertakenCommand {
@@ -113,8 +116,12 @@ class Applier : public std::enable_shared_from_this<Applier> {
   void restore_now(const std::string& id, Index index, Term term);
   // A kRestore entry; false if the server must stop (on_failed was called).
   bool apply_restore_piece(ApplyItem& item);
-  bool finish_restore(ApplyItem& item);
+  bool finish_restore();
   void drop_staged();
+  // Writes a restore's snapshot into the store and commits it.
+  Result<SnapshotMeta> store_restored(const SnapshotMeta& meta, std::string_view bytes);
+  // Reports a failure the server must stop on, and applies nothing more.
+  void fail(Status status);
   // After the entry at `index`: resolves, with their responses, the
   // overtaken commands whose restore can no longer complete (their run was
   // not started there, or was cut short).
@@ -125,6 +132,7 @@ class Applier : public std::enable_shared_from_this<Applier> {
   std::shared_ptr<SnapshotStore> snapshots_;
   std::shared_ptr<Executor> executor_;
   Hooks hooks_;
+  bool failed_ = false;  // see fail()
 #ifdef KEEL_CANARIES
   std::uint8_t canary_ = 0;
 #endif

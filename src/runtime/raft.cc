@@ -110,6 +110,10 @@ class RaftHandle final : public Raft {
   void shutdown() override { server_->shutdown(); }
   Future<Index> stopped() const override { return server_->stopped(); }
   Future<SnapshotMeta> snapshot(Duration timeout) override { return server_->snapshot(timeout); }
+  Future<LeaderInfo> transfer_leadership(std::optional<ServerId> target,
+                                         Duration timeout) override {
+    return server_->transfer_leadership(target, timeout);
+  }
   Future<Index> restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
                         Duration timeout) override {
     return server_->restore(meta, std::move(reader), timeout);

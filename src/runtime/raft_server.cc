@@ -349,6 +349,7 @@ void RaftServer::flush() {
     });
   }
   if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
+  if (transfer_) check_transfer();
   // Stats first, then the observations: a kLeaderReady observer that reads
   // stats() at once sees the applied index and ready term it announces.
   publish();
@@ -453,6 +454,7 @@ void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
 }
 
 void RaftServer::on_applied(Index index) {
+  if (failed_) return;  // the applier failed: nothing it reports is trusted
   catch_up_ticks();
   if (installing_ && installing_->index == index) {
     // The FSM restored the leader's snapshot.
@@ -465,6 +467,8 @@ void RaftServer::on_applied(Index index) {
   if (index <= applied_) return;
   applied_ = index;
   node_.on_applied(index);
+  // Before the proposals go: a restore's future resolves there.
+  while (!restored_.empty() && restored_.front().index <= index) finish_restored();
   for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= index;) {
     if (it->second.overtaken_until > index) {
       ++it;  // the applier tells it once its restore's run is applied
@@ -473,7 +477,6 @@ void RaftServer::on_applied(Index index) {
     it = erase_proposal(it);
   }
   if (restoring_ && restoring_->last <= index) restoring_.reset();
-  if (restored_ && restored_->index <= index) finish_restored();
   resolve_apply_waiters();
   // Besides the interval: a log that grows faster than the interval would
   // otherwise overshoot the threshold by what one interval applies.
@@ -853,8 +856,8 @@ void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
 // Cuts the log after a durable snapshot, keeping trailing_log_entries before
 // it, and never past a snapshot still being sent (the follower continues
 // from the log once it holds that one).
-void RaftServer::compact_after(const SnapshotMeta& meta) {
-  const std::uint64_t trailing = deps_.config.trailing_log_entries;
+void RaftServer::compact_after(const SnapshotMeta& meta, bool keep_trailing) {
+  const std::uint64_t trailing = keep_trailing ? deps_.config.trailing_log_entries : 0;
   Index through = meta.index.value > trailing ? Index{meta.index.value - trailing} : Index{0};
   if (std::optional<Index> sending = transfers_->lowest_index_sent()) {
     through = std::min(through, *sending);
@@ -917,6 +920,106 @@ Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {
     refuse();
   }
   return promise.future();
+}
+
+// --- leadership transfer -----------------------------------------------------------
+
+Future<LeaderInfo> RaftServer::transfer_leadership(std::optional<ServerId> target,
+                                                   Duration timeout) {
+  if (timeout <= Duration::zero()) return Future<LeaderInfo>::ready(expired_timeout());
+  Promise<LeaderInfo> promise;
+  const Duration deadline = deadline_after(timeout);
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  if (!post_to_loop(
+          [target, promise, deadline](RaftServer& s) {
+            s.start_transfer(target, promise, deadline);
+          },
+          refuse)) {
+    refuse();
+  }
+  return promise.future();
+}
+
+void RaftServer::start_transfer(std::optional<ServerId> target, Promise<LeaderInfo> promise,
+                                Duration deadline) {
+  if (!node_.is_leader()) {
+    promise.resolve(not_leader_status());
+    return;
+  }
+  if (transfer_ || !node_.transfer_target().is_zero()) {
+    promise.resolve(Status::with_code(StatusCode::kLeadershipTransferInProgress,
+                                      "a leadership transfer is already in progress"));
+    return;
+  }
+  ServerId chosen = target.value_or(kNoServer);
+  if (!target) {
+    // The voter that needs the least catching up: the transfer is quickest.
+    Index best;
+    for (ServerId voter : node_.configuration().voters()) {
+      const core::Progress* progress = voter == deps_.config.id ? nullptr : node_.progress(voter);
+      if (progress == nullptr) continue;
+      if (chosen.is_zero() || progress->match_index > best) {
+        chosen = voter;
+        best = progress->match_index;
+      }
+    }
+    if (chosen.is_zero()) {
+      promise.resolve(Status::invalid_argument("there is no other voter to transfer leadership to"));
+      return;
+    }
+  }
+  Status started = node_.transfer_leadership(chosen);
+  if (!started.is_ok()) {
+    promise.resolve(started);
+    return;
+  }
+  const std::uint64_t number = ++transfers_started_;
+  transfer_ = PendingTransfer{promise, chosen, !target.has_value(), number};
+  log_line("transfers leadership to server " + std::to_string(chosen.value));
+  post_timer(deadline - deps_.env->now(),
+             [number](RaftServer& s) { s.on_transfer_deadline(number); });
+  schedule_flush();
+}
+
+void RaftServer::check_transfer() {
+  if (node_.is_leader()) {
+    if (node_.transfer_target().is_zero()) {
+      // The core gave up: the target did not take over within an election
+      // timeout, and this server leads on.
+      transfer_->promise.resolve(Status::timeout(
+          "server " + std::to_string(transfer_->target.value) +
+          " did not take over within an election timeout; this server still leads"));
+      transfer_.reset();
+    }
+    return;
+  }
+  const ServerId leader = node_.leader();
+  if (leader.is_zero()) return;  // stepped down; the election is under way
+  if (leader == transfer_->target || (transfer_->any && leader != deps_.config.id)) {
+    transfer_->promise.resolve(leader_info(leader));
+  } else {
+    // Leadership moved, but not where it was asked to: the hint names the
+    // server that won.
+    const LeaderInfo winner = leader_info(leader);
+    transfer_->promise.resolve(Status::not_leader(winner.id, winner.address));
+  }
+  transfer_.reset();
+}
+
+void RaftServer::on_transfer_deadline(std::uint64_t number) {
+  if (!transfer_ || transfer_->number != number) return;
+  if (node_.is_leader()) {
+    node_.abort_leadership_transfer();
+    transfer_->promise.resolve(Status::timeout(
+        "server " + std::to_string(transfer_->target.value) +
+        " did not take over before the deadline; this server leads on (a TimeoutNow already "
+        "sent may still make it win an election)"));
+    schedule_flush();
+  } else {
+    transfer_->promise.resolve(Status::timeout(
+        "this server stepped down for the transfer, but no new leader was known by the deadline"));
+  }
+  transfer_.reset();
 }
 
 // --- restores ----------------------------------------------------------------------
@@ -1028,20 +1131,25 @@ void RaftServer::append_restore(const std::string& bytes, Term term, Promise<Ind
 }
 
 void RaftServer::on_restored(const SnapshotMeta& meta) {
-  restored_ = meta;
-  if (applied_ >= meta.index) finish_restored();
+  restored_.push_back(meta);
+  while (!restored_.empty() && restored_.front().index <= applied_) finish_restored();
 }
 
 void RaftServer::finish_restored() {
-  const SnapshotMeta meta = *restored_;
-  restored_.reset();
+  const SnapshotMeta meta = restored_.front();
+  restored_.pop_front();
   ++restores_applied_;
   if (!last_snapshot_ || meta.index > last_snapshot_->index) last_snapshot_ = meta;
   bytes_since_snapshot_ = 0;
   node_.on_snapshot(meta.index, meta.term);
-  compact_after(meta);  // the run itself goes with the log before it
+  compact_after(meta, /*trailing=*/false);  // the run goes with the log before it
   observe_snapshot(Observation::Kind::kRestored, meta, Duration{0});
-  publish();
+  publish();  // stats agree with the restore before its caller hears of it
+  auto proposal = proposals_.find(meta.index);
+  if (proposal != proposals_.end() && proposal->second.term == meta.term &&
+      proposal->second.barrier) {
+    proposal->second.barrier->resolve(meta.index);
+  }
   schedule_flush();
 }
 
@@ -1160,6 +1268,8 @@ void RaftServer::shutdown_on_loop() {
   snapshot_waiters_.clear();
   if (restore_reading_) restore_reading_->resolve(Status::shutdown());  // nothing appended
   restore_reading_.reset();
+  if (transfer_) transfer_->promise.resolve(Status::shutdown());
+  transfer_.reset();
   parked_reads_.clear();
   apply_waiters_.clear();
   observers_.stop_all();

@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Future<SnapshotMeta> snapshot(Duration timeout);
   Future<Index> restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
                         Duration timeout);
+  Future<LeaderInfo> transfer_leadership(std::optional<ServerId> target, Duration timeout);
   Result<SnapshotStore::Opened> open_snapshot(const std::string& id);
 
   RaftStats stats() const;
@@ -144,7 +146,9 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void on_snapshot_unchanged();
   void observe_snapshot(Observation::Kind kind, const SnapshotMeta& meta, Duration duration);
   void resolve_snapshot_waiters(const Result<SnapshotMeta>& result);
-  void compact_after(const SnapshotMeta& meta);
+  // `trailing`: keep trailing_log_entries before the snapshot (false for a
+  // restore's, whose run and everything before it are in it).
+  void compact_after(const SnapshotMeta& meta, bool trailing = true);
   void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta);
   // False if the install cannot be carried out (the server then stops).
   bool install_snapshot(const core::SnapshotInstall& install);
@@ -154,6 +158,12 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
                       Duration deadline);
   void on_restored(const SnapshotMeta& meta);
   void finish_restored();
+  // Leadership transfers (on the loop): started, then judged after every
+  // flush (check_transfer) and at their deadline.
+  void start_transfer(std::optional<ServerId> target, Promise<LeaderInfo> promise,
+                      Duration deadline);
+  void check_transfer();
+  void on_transfer_deadline(std::uint64_t number);
   void log_line(const std::string& line) const;
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
@@ -248,8 +258,18 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   std::optional<Promise<Index>> restore_reading_;
   std::uint64_t restores_started_ = 0;
   std::optional<RestoreRun> restoring_;  // appended
-  std::optional<SnapshotMeta> restored_;  // the applier restored it; applied_ not there yet
+  // Restored by the applier, in order; each finished once applied_ reaches it.
+  std::deque<SnapshotMeta> restored_;
   std::uint64_t restores_applied_ = 0;
+  // The leadership transfer in progress.
+  struct PendingTransfer {
+    Promise<LeaderInfo> promise;
+    ServerId target;
+    bool any = false;  // no target was named
+    std::uint64_t number = 0;
+  };
+  std::optional<PendingTransfer> transfer_;
+  std::uint64_t transfers_started_ = 0;
 
   // --- any thread ---------------------------------------------------------------
   std::atomic<std::uint64_t> frames_rejected_{0};

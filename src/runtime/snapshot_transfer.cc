@@ -224,6 +224,21 @@ void SnapshotTransfers::on_chunk_response(const core::Message& response) {
     open_for(response.from, out.generation, offset);
     return;
   }
+  if (offset < out.acked && out.sent_any && !out.busy && out.rewound_to != offset &&
+      (offset == 0 || offset == out.low_answer)) {
+    // The follower holds less than it said (it restarted and lost the part
+    // it had): send from where it is now, rather than wait for the idle
+    // timeout with every chunk in flight answered the same way.
+    out.low_answer = UINT64_MAX;
+    out.acked = offset;
+    out.rewound_to = offset;
+    out.inflight_ends.clear();
+    out.generation = next_generation_++;
+    out.last_progress = hooks_.now();
+    open_for(response.from, out.generation, offset);
+    return;
+  }
+  if (offset < out.acked) out.low_answer = offset;
   if (offset <= out.acked && out.sent_any) return;  // stale, or a repeat
   out.last_progress = hooks_.now();
   out.acked = offset;

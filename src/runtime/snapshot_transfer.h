@@ -79,6 +79,9 @@ struct OutgoingTransfer {
   // The offset last sent from again after a repeated answer (one rewind
   // per stuck offset, not one per chunk still in flight).
   std::uint64_t rewound_to = UINT64_MAX;
+  // The last answer below `acked`: a late answer, or a follower that lost
+  // what it held (it restarted). The same one twice, or 0, means the latter.
+  std::uint64_t low_answer = UINT64_MAX;
   std::deque<std::uint64_t> inflight_ends;
   Duration last_progress{0};
 };

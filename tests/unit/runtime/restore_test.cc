@@ -134,7 +134,7 @@ TEST(Restore, ReplacesTheStateOfEveryServerAndIsSnapshottedWhereItEnds) {
   EXPECT_GT(next->index, *index);
 }
 
-TEST(Restore, AFollowerThatWasDownCatchesUpFromTheRestoresEntries) {
+TEST(Restore, AFollowerWhoseFsmLagsRestoresFromTheRunInItsOwnLog) {
   TestCluster cluster(3, small_pieces);
   cluster.start_all();
   const ServerId leader = cluster.wait_for_leader();
@@ -142,24 +142,26 @@ TEST(Restore, AFollowerThatWasDownCatchesUpFromTheRestoresEntries) {
   apply_all(cluster.raft(leader), 0, 500);
   const Backup backup = take_backup(cluster.raft(leader));
   apply_all(cluster.raft(leader), 500, 100);
-  const ServerId down = cluster.any_follower(leader);
-  cluster.stop(down);
+  // The follower's FSM is stuck on a command: the run reaches its log (and
+  // the leader cuts its own log behind the restore) before it applies.
+  const ServerId slow = cluster.any_follower(leader);
+  cluster.fsm(slow).close_gate();
+  ASSERT_TRUE(cluster.raft(leader).apply("set stuck 1", 10s).get().is_ok());
+  ASSERT_TRUE(eventually([&] { return cluster.fsm(slow).blocked_at_gate(); }));
   Result<Index> index = cluster.raft(leader).restore(backup.meta, backup.reader(), 30s).get();
   ASSERT_TRUE(index.is_ok()) << index.status();
-  // trailing_log_entries keeps the run in the leader's log: the follower
-  // stages it piece by piece itself when it comes back.
-  ASSERT_TRUE(cluster.start(down).is_ok());
+  ASSERT_TRUE(eventually([&] { return cluster.raft(slow).commit_index() >= *index; }));
+  EXPECT_GT(cluster.raft(leader).stats().first_index, *index)
+      << "a restore's snapshot covers its run: the log is cut through it";
+  cluster.fsm(slow).open_gate();
   expect_restored_everywhere(cluster, *index, 500);
-  EXPECT_EQ(cluster.raft(down).stats().restores_applied, 1u);
-  EXPECT_EQ(cluster.raft(down).stats().snapshots_installed, 0u);
-  EXPECT_EQ(cluster.raft(down).stats().last_snapshot.index, *index);
+  EXPECT_EQ(cluster.raft(slow).stats().restores_applied, 1u);
+  EXPECT_EQ(cluster.raft(slow).stats().snapshots_installed, 0u);
+  EXPECT_EQ(cluster.raft(slow).stats().last_snapshot.index, *index);
 }
 
-TEST(Restore, AFollowerBehindTheCutGetsTheSnapshotTakenAtItsEnd) {
-  TestCluster cluster(3, [](Config& config) {
-    small_pieces(config);
-    config.trailing_log_entries = 0;  // the restore's run is cut at once
-  });
+TEST(Restore, AFollowerThatWasDownGetsTheSnapshotTakenAtItsEnd) {
+  TestCluster cluster(3, small_pieces);
   cluster.start_all();
   const ServerId leader = cluster.wait_for_leader();
   ASSERT_FALSE(leader.is_zero());
@@ -260,6 +262,32 @@ TEST(Restore, RefusalsLeaveTheLogAsItWas) {
   ASSERT_TRUE(index.is_ok()) << index.status();
   EXPECT_EQ(raft.restore(backup.meta, nullptr, 10s).get().status().code(),
             StatusCode::kInvalidArgument);
+}
+
+TEST(Restore, BytesTheFsmRefusesStopTheServerAndLeaveNoSnapshotBehind) {
+  auto env = make_thread_env();
+  InMemoryNetwork network(env);
+  RaftDependencies deps = solo_server_deps(env, network);
+  small_pieces(deps.config);
+  auto store = std::static_pointer_cast<MemorySnapshotStore>(deps.snapshot_store);
+  auto raft = Raft::open(deps).value();
+  ASSERT_TRUE(eventually([&] { return raft->state() == RaftState::kLeader; }));
+  apply_all(*raft, 0, 10);
+  // Size and checksum match, but it is not a state this FSM can read.
+  const std::string junk = "not a state";
+  SnapshotMeta meta;
+  meta.size_bytes = junk.size();
+  meta.crc32c = core::crc32c(junk);
+  Result<Index> result = raft->restore(meta, std::make_unique<StringReader>(junk), 10s).get();
+  EXPECT_EQ(result.status().code(), StatusCode::kOutcomeUnknown) << result.status();
+  ASSERT_TRUE(eventually([&] { return raft->state() == RaftState::kShutdown; }));
+  const RaftStats stats = raft->stats();
+  EXPECT_EQ(stats.failure.code(), StatusCode::kCorruption) << stats.failure;
+  EXPECT_NE(stats.failure.message().find("the FSM refused the snapshot"), std::string::npos)
+      << stats.failure;
+  // The FSM first, the store after: nothing a restart could mistake for
+  // the restored state is listed.
+  EXPECT_TRUE(store->list()->snapshots.empty());
 }
 
 TEST(Restore, ARestartOnFileStoresOpensFromTheRestoredSnapshot) {

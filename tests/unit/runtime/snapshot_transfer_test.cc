@@ -216,6 +216,32 @@ TEST(SnapshotTransfer, ATransferStartedAgainResumesWhereTheFollowerIs) {
   EXPECT_LE(pair.bytes_sent(), meta.size_bytes - 3 * 1024 + 2 * 1024);
 }
 
+TEST(SnapshotTransfer, AFollowerThatLostWhatItHeldIsSentItAgainWithoutWaiting) {
+  Pair pair;
+  const SnapshotMeta meta = store_snapshot(pair.leader_store, 10 * 1024);
+  // After four chunks the follower restarts: what it held is gone, and the
+  // chunks still coming are answered with offset 0. (The old receiver stays
+  // alive, unreachable, for the tasks it still has queued.)
+  std::unique_ptr<SnapshotTransfers> before_restart;
+  MemorySnapshotStore fresh_store;
+  int passed = 0;
+  pair.lose = [&](const core::Message& m) {
+    if (m.type == core::MessageType::kSnapshotChunk && ++passed == 5) {
+      before_restart = std::move(pair.follower);
+      pair.follower = std::make_unique<SnapshotTransfers>(
+          kFollower, transfer_config(), std::shared_ptr<SnapshotStore>(&fresh_store, [](auto*) {}),
+          pair.env.make_executor("follower-io-restarted"), pair.hooks(false));
+    }
+    return false;
+  };
+  pair.leader->start_sending(request_for(meta));
+  pair.run();  // no time passes: an idle timeout cannot be what unsticks it
+  EXPECT_TRUE(pair.failed.empty());
+  ASSERT_EQ(pair.installs.size(), 1u);
+  EXPECT_EQ(pair.received[0].crc32c, meta.crc32c);
+  EXPECT_EQ(fresh_store.list()->snapshots.size(), 1u);
+}
+
 TEST(SnapshotTransfer, AWholeThatDoesNotMatchItsChecksumIsRefusedAndNothingInstalled) {
   Pair pair;
   const SnapshotMeta meta = store_snapshot(pair.leader_store, 3000);
