@@ -24,6 +24,8 @@ enum class Action : std::uint8_t {
   kGetLease,
   kGetStale,
   kRestore,
+  kSnapshot,  // Raft::snapshot on a random server: not in the history
+  kTransfer,  // Raft::transfer_leadership from the believed leader: not in the history
 };
 
 const char* to_string(Action action) {
@@ -42,6 +44,10 @@ const char* to_string(Action action) {
       return "get(stale)";
     case Action::kRestore:
       return "restore";
+    case Action::kSnapshot:
+      return "snapshot";
+    case Action::kTransfer:
+      return "transfer";
   }
   return "?";
 }
@@ -69,7 +75,9 @@ struct Client {
   std::uint64_t id = 0;
   std::shared_ptr<Executor> executor;
   core::Prng prng{0};
-  core::Prng restore_prng{0};  // whether to restore: apart, so as not to shift `prng`
+  // Whether to restore, snapshot or transfer instead of the drawn operation
+  // (what a restore writes is drawn from `prng`).
+  core::Prng admin_prng{0};
   ServerId target;
   std::uint64_t sequence = 0;    // for unique values
   std::uint64_t generation = 0;  // of the operation in flight; late answers are ignored
@@ -165,12 +173,20 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
     ++issued;
     Action action = pick_action(client);
     const std::string key = "k" + std::to_string(client.prng.uniform(0, options.keys));
-    if (options.restore_fraction > 0 &&
-        static_cast<double>(client.restore_prng.next() >> 11) * 0x1.0p-53 <
-            options.restore_fraction) {
-      action = Action::kRestore;
-    }
     ServerId target = client.target;
+    if (options.restore_fraction > 0 || options.snapshot_fraction > 0 ||
+        options.transfer_fraction > 0) {
+      const double draw = static_cast<double>(client.admin_prng.next() >> 11) * 0x1.0p-53;
+      if (draw < options.restore_fraction) {
+        action = Action::kRestore;
+      } else if (draw < options.restore_fraction + options.snapshot_fraction) {
+        action = Action::kSnapshot;
+        target = cluster.ids()[client.admin_prng.uniform(0, cluster.ids().size())];
+      } else if (draw < options.restore_fraction + options.snapshot_fraction +
+                            options.transfer_fraction) {
+        action = Action::kTransfer;
+      }
+    }
     if (action == Action::kGetLinearizable &&
         static_cast<double>(client.prng.next() >> 11) * 0x1.0p-53 <
             options.follower_read_fraction) {
@@ -212,8 +228,10 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
         op.checked = action == Action::kGetLinearizable ||
                      (action == Action::kGetLease && options.lease_reads_checked);
         break;
-      case Action::kRestore:
-        break;  // see describe_restore
+      case Action::kRestore:  // see describe_restore
+      case Action::kSnapshot:
+      case Action::kTransfer:
+        break;
     }
     return op;
   }
@@ -294,6 +312,25 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
         });
       }
     };
+    if (action == Action::kSnapshot) {
+      raft->snapshot(options.op_timeout).then([deliver](const Result<SnapshotMeta>& result) {
+        deliver(Answer{result.status(), std::nullopt, {}});
+      });
+      return;
+    }
+    if (action == Action::kTransfer) {
+      // Half the time to a named server (any, even a learner or itself:
+      // those are refused), else to the most caught-up voter.
+      std::optional<ServerId> to;
+      if (client.admin_prng.uniform(0, 2) == 0) {
+        to = cluster.ids()[client.admin_prng.uniform(0, cluster.ids().size())];
+      }
+      raft->transfer_leadership(to, options.op_timeout)
+          .then([deliver](const Result<LeaderInfo>& result) {
+            deliver(Answer{result.status(), std::nullopt, {}});
+          });
+      return;
+    }
     if (action == Action::kRestore) {
       SnapshotMeta meta;
       meta.size_bytes = command.size();
@@ -381,6 +418,14 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
       schedule_next(client);
       return;
     }
+    if (client.action == Action::kSnapshot || client.action == Action::kTransfer) {
+      // Not a key-value operation: the history does not hold it.
+      std::string line = "c" + std::to_string(client.id) + " " + to_string(client.action) + " " +
+                         (answer.status.is_ok() ? "done" : answer.status.to_string());
+      cluster.trace().event(cluster.now(), line);
+      schedule_next(client);
+      return;
+    }
     Operation op = std::move(client.pending);
     op.outcome = outcome;
     op.return_time = cluster.now().count();
@@ -423,7 +468,7 @@ KvWorkload::KvWorkload(SimCluster& cluster, const KvWorkloadOptions& options)
     client->id = i;
     client->executor = cluster.make_executor("client-" + std::to_string(i));
     client->prng = core::Prng(cluster.seed_for("client", i));
-    client->restore_prng = core::Prng(cluster.seed_for("client-restores", i));
+    client->admin_prng = core::Prng(cluster.seed_for("client-restores", i));
     client->target = ids[client->prng.uniform(0, ids.size())];
     if (i <= state_->options.clients) {
       state_->clients.push_back(std::move(client));

@@ -4,7 +4,8 @@
 // Each client is a state machine on its own executor: think, pick an
 // operation (put, cas, delete, a get at Linearizable, Lease or Stale
 // consistency, or now and then a restore of the whole state, recorded as a
-// write of every key), send it to the server it believes leads, wait for the
+// write of every key, an on-demand snapshot or a leadership transfer),
+// send it to the server it believes leads, wait for the
 // future's then() callback, record the outcome, go again. Never a blocking
 // get(): the simulator has one thread.
 //
@@ -57,6 +58,12 @@ struct KvWorkloadOptions {
   // absent or given a new value of restore_value_padding more bytes).
   double restore_fraction = 0;
   std::size_t restore_value_padding = 400;
+  // Share of operations that are a Raft::snapshot on a random server (not
+  // recorded in the history: they change no key).
+  double snapshot_fraction = 0;
+  // Share of operations that are a Raft::transfer_leadership from the
+  // believed leader (not in the history either).
+  double transfer_fraction = 0;
   // Share of linearizable gets sent to a random server instead of the leader.
   double follower_read_fraction = 0.25;
   // The timeout passed to apply() and read(); the client gives up (Unknown)

@@ -239,6 +239,9 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   Term highest_term;
   std::uint64_t term_rises = 0;
   std::optional<ChurnWatch> churn_watch;
+  // (target, term) of every TimeoutNow sent: a transfer's target campaigns
+  // when it arrives, however late that is.
+  std::set<std::pair<ServerId, Term>> timeout_now_to;
 
   State(SimCluster& c, FaultPlan p, std::uint64_t seed)
       : cluster(c), plan(std::move(p)), prng(seed), executor(c.make_executor("nemesis")) {
@@ -270,6 +273,13 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
             return self ? self->frame_fate(to, message) : FrameFate{};
           });
     }
+    // A leadership transfer raises the term on purpose: not churn.
+    cluster.on_send([weak = weak_from_this()](ServerId, const core::Message& message) {
+      auto self = weak.lock();
+      if (self && message.type == core::MessageType::kTimeoutNow) {
+        self->timeout_now_to.insert({message.to, message.term});
+      }
+    });
     if (plan.enabled.contains(Fault::kReadCrash)) {
       cluster.on_send([weak = weak_from_this()](ServerId from, const core::Message& message) {
         auto self = weak.lock();
@@ -909,6 +919,12 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     if (!churn_watch || churn_watch->term != highest_term) return;
     const Duration quiet_for = cluster.now() - churn_watch->since;
     if (quiet_for < settle_window()) return;
+    // A transfer's target campaigning is no churn.
+    if (timeout_now_to.lower_bound({riser, churn_watch->term}) !=
+            timeout_now_to.end() &&
+        timeout_now_to.lower_bound({riser, churn_watch->term})->first == riser) {
+      return;
+    }
     cluster.report_violation("term churn: n" + std::to_string(riser.value) + " began term " +
                                  std::to_string(new_term.value) + " while n" +
                                  std::to_string(churn_watch->leader.value) + " led term " +

@@ -65,8 +65,9 @@
 //  - no term churn: while a ready leader holds the highest term and reaches
 //    a majority of running voters both ways, with no partition, crash, pause
 //    or ack loss in force for two election timeouts, the highest term must
-//    not rise: nothing explains a new election. This one keeps watching
-//    after heal().
+//    not rise: nothing explains a new election (but a leadership transfer:
+//    the server a TimeoutNow of that term was sent to may campaign, however
+//    late it arrives). This one keeps watching after heal().
 // Raft promises either only where timing is sane, so both are off with
 // frame loss above 5 %, or when a round trip plus a disk write and an apply
 // could exceed a quarter of an election timeout (§5.6: broadcast time <<

@@ -351,6 +351,10 @@ void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore&
         }
       }
     }
+  } else if (m.type == MessageType::kTimeoutNow) {
+    // Its lease is void for the rest of the term (the target campaigns past
+    // every voter's lease protection): no promise to it binds any more.
+    timeout_now_sent_.insert({id, m.term});
   } else if (m.type == MessageType::kVoteRequest && !m.leadership_transfer) {
     check_lease_promise(id, id, m.term, context.now, m);
   } else if (m.type == MessageType::kVoteResponse && !m.reject) {
@@ -405,6 +409,7 @@ void SafetyChecker::check_lease_promise(ServerId voter, ServerId candidate, Term
   if (promises == promises_.end()) return;
   for (const auto& [leader, promise] : promises->second) {
     if (leader == candidate || promise.term >= term || now >= promise.lease_end) continue;
+    if (timeout_now_sent_.contains({leader, promise.term})) continue;  // it gave its lease up
     auto node = nodes_.find(leader);
     if (node == nodes_.end() || node->second.last.state != RaftState::kLeader ||
         node->second.last.term != promise.term) {

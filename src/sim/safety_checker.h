@@ -28,7 +28,8 @@
 //                         campaigns nor votes for another server while the lease
 //                         that heartbeat could confirm may still run and that
 //                         leader still leads (thesis §6.4.1), whether or not any
-//                         client reads then;
+//                         client reads then, unless that leader gave its lease
+//                         up by sending TimeoutNow in that term (a transfer);
 //   lease reads           a lease read is not served after a leader of a higher
 //                         term was elected, nor once the leases its voters'
 //                         acknowledgements give it have run out: a majority of
@@ -163,6 +164,9 @@ class SafetyChecker {
     std::set<Term> completeness_checked;  // terms in which a ready leader was checked
     bool reported_corruption = false;     // a fail-stop on Corruption, reported once
   };
+  // (leader, term) pairs in which that leader sent TimeoutNow: its lease is
+  // void for the rest of the term, so votes against it break no promise.
+  std::set<std::pair<ServerId, Term>> timeout_now_sent_;
 
   void record_applied(ServerId id, const LogEntry& entry);
   void check_unverified_snapshots(const LogEntry& entry, ServerId id);

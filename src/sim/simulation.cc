@@ -185,6 +185,12 @@ void Simulation::Run::set_up(const SimulationOptions& options) {
   core::Prng restores(derive_seed(options.seed, "restores"));
   const double restore_fractions[] = {0.005, 0.02, 0.05};
   workload_options.restore_fraction = options.swarm ? pick(restores, restore_fractions) : 0.02;
+  // On-demand snapshots, at points the thresholds would not choose.
+  const double snapshot_fractions[] = {0.0, 0.01, 0.03};
+  workload_options.snapshot_fraction = options.swarm ? pick(restores, snapshot_fractions) : 0.01;
+  // Leadership transfers under load, to a named server or the best voter.
+  const double transfer_fractions[] = {0.0, 0.01, 0.03};
+  workload_options.transfer_fraction = options.swarm ? pick(restores, transfer_fractions) : 0.01;
   // A value of about a chunk: a restore is a run of several entries.
   workload_options.restore_value_padding = config.max_snapshot_chunk_bytes;
   workload_options.op_timeout = std::max<Duration>(5 * config.election_timeout, 500ms);
