@@ -19,11 +19,6 @@ namespace keel::core {
 
 namespace {
 
-// Bound on remembered unconfirmed read rounds. Without check-quorum a leader
-// cut off from its followers keeps opening rounds; forgetting the oldest only
-// means those rounds cannot extend the lease, which is safe.
-constexpr std::size_t kMaxRememberedRounds = 1024;
-
 bool is_leader_message(MessageType type) {
   return type == MessageType::kAppendRequest || type == MessageType::kHeartbeatRequest ||
          type == MessageType::kTimeoutNow || type == MessageType::kSnapshotRequest;
@@ -275,7 +270,7 @@ Status Node::read_index(std::uint64_t request_id) {
     // the previous leader acknowledged.
     return Status::unavailable("leader has not yet committed an entry of its term");
   }
-  if (leader->pending_reads.size() >= config_.max_pending_reads) {
+  if (leader->reads.waiting() >= config_.max_pending_reads) {
     return Status::resource_exhausted("too many reads waiting for a quorum round");
   }
   if (configuration_.voter_count() == 1 || KEEL_CANARY(kReadWithoutConfirmation)) {
@@ -283,7 +278,7 @@ Status Node::read_index(std::uint64_t request_id) {
     return Status::ok();
   }
   const std::uint64_t round = round_for_new_read();
-  leader->pending_reads.push_back(PendingRead{request_id, id(), commit_, round});
+  leader->reads.wait(PendingRead{request_id, id(), commit_, round});
   return Status::ok();
 }
 
@@ -309,7 +304,8 @@ Result<Index> Node::lease_read_index() const {
   // whole election timeout, as the leader's own clock measures it.
   const std::uint64_t lease_ticks =
       KEEL_CANARY(kLeaseWithoutDriftMargin) ? config_.election_timeout_ticks : config_.lease_ticks;
-  if (!leader->lease_start_tick || ticks_ >= *leader->lease_start_tick + lease_ticks) {
+  const std::optional<std::uint64_t> lease_start = leader->reads.lease_start_tick();
+  if (!lease_start || ticks_ >= *lease_start + lease_ticks) {
     return Status::unavailable("leader lease has expired");
   }
   return commit_;
@@ -787,7 +783,7 @@ void Node::handle_read_index_request(const Message& m) {
                 .term = term_,
                 .request_id = m.request_id};
   if (leader == nullptr || (!committed_in_current_term() && !KEEL_CANARY(kReadWithoutTermStart)) ||
-      leader->pending_reads.size() >= config_.max_pending_reads) {
+      leader->reads.waiting() >= config_.max_pending_reads) {
     reply.reject = true;
     send(std::move(reply));
     return;
@@ -799,11 +795,9 @@ void Node::handle_read_index_request(const Message& m) {
   }
   // A follower asks again when an answer is late; the request still pending
   // will be answered (once) when its round confirms.
-  for (const PendingRead& read : leader->pending_reads) {
-    if (read.requester == m.from && read.request_id == m.request_id) return;
-  }
+  if (leader->reads.is_waiting(m.from, m.request_id)) return;
   const std::uint64_t round = round_for_new_read();
-  leader->pending_reads.push_back(PendingRead{m.request_id, m.from, commit_, round});
+  leader->reads.wait(PendingRead{m.request_id, m.from, commit_, round});
 }
 
 std::uint64_t Node::round_for_new_read() {
@@ -811,21 +805,17 @@ std::uint64_t Node::round_for_new_read() {
   // Thesis §6.4: the round that confirms a read must start after the read
   // arrived. A round whose heartbeats already went out proves leadership
   // only as of their sending; a newer leader may have committed since.
-  if (KEEL_CANARY(kReadConfirmedByEarlierRound) && !leader.round_sent_ticks.empty() &&
-      leader.round_sent_ticks.front().first > leader.confirmed_round) {
-    return leader.round_sent_ticks.front().first;  // the oldest round still unconfirmed
+  if (KEEL_CANARY(kReadConfirmedByEarlierRound)) {
+    if (std::optional<std::uint64_t> oldest = leader.reads.oldest_unconfirmed()) return *oldest;
   }
   return open_read_round();
 }
 
 std::uint64_t Node::open_read_round() {
   auto& leader = std::get<LeaderRole>(role_);
-  if (!leader.round_pending) {
-    ++leader.read_round;
-    leader.round_pending = true;
-    needs_flush_ = true;
-  }
-  return leader.read_round;
+  const auto [round, opened] = leader.reads.open();
+  if (opened) needs_flush_ = true;
+  return round;
 }
 
 void Node::release_confirmed_reads() {
@@ -833,25 +823,13 @@ void Node::release_confirmed_reads() {
   // The highest round confirmed by a quorum of voters, counting ourselves.
   const std::uint64_t confirmed = quorum_.committed(
       [&](ServerId voter) -> std::uint64_t {
-        if (voter == id()) return leader.read_round;
+        if (voter == id()) return leader.reads.round();
         auto it = leader.progress.find(voter);
         return it == leader.progress.end() ? 0 : it->second.read_round_acked;
       },
       quorum_scratch_);
-  if (confirmed <= leader.confirmed_round) return;
-  leader.confirmed_round = confirmed;
-  // The lease runs from when the confirmed round was sent: every follower
-  // that echoed it heard from us after that moment.
-  while (!leader.round_sent_ticks.empty() && leader.round_sent_ticks.front().first <= confirmed) {
-    if (leader.round_sent_ticks.front().first == confirmed) {
-      leader.lease_start_tick =
-          KEEL_CANARY(kLeaseFromAckTime) ? ticks_ : leader.round_sent_ticks.front().second;
-    }
-    leader.round_sent_ticks.pop_front();
-  }
-  while (!leader.pending_reads.empty() && leader.pending_reads.front().round <= confirmed) {
-    PendingRead read = leader.pending_reads.front();
-    leader.pending_reads.pop_front();
+  for (const PendingRead& read :
+       leader.reads.confirm(confirmed, ticks_, KEEL_CANARY(kLeaseFromAckTime))) {
     if (read.requester == id()) {
       read_states_.push_back(ReadState{read.request_id, read.index, Status::ok()});
     } else {
@@ -865,12 +843,11 @@ void Node::release_confirmed_reads() {
 }
 
 void Node::fail_pending_reads(LeaderRole& leader) {
-  for (const PendingRead& read : leader.pending_reads) {
+  for (const PendingRead& read : leader.reads.take_all()) {
     if (read.requester == id()) {
       read_states_.push_back(ReadState{read.request_id, read.index, Status::not_leader()});
     }
   }
-  leader.pending_reads.clear();
 }
 
 void Node::maybe_send_timeout_now(ServerId peer) {
@@ -973,7 +950,7 @@ void Node::flush_replication() {
     send_appends(peer, progress);
     send_commit_notice(peer, progress);
   }
-  if (leader->round_pending) send_heartbeats();
+  if (leader->reads.round_pending()) send_heartbeats();
 }
 
 void Node::send_appends(ServerId peer, Progress& pr) {
@@ -1035,9 +1012,7 @@ void Node::send_commit_notice(ServerId peer, Progress& pr) {
 
 void Node::send_heartbeats() {
   auto& leader = std::get<LeaderRole>(role_);
-  leader.round_pending = false;
-  leader.round_sent_ticks.emplace_back(leader.read_round, ticks_);
-  if (leader.round_sent_ticks.size() > kMaxRememberedRounds) leader.round_sent_ticks.pop_front();
+  leader.reads.sent(ticks_);
   for (auto& [peer, progress] : leader.progress) {
     const Index commit =
         KEEL_CANARY(kNoFollowerCommitClamp) ? commit_ : std::min(progress.match_index, commit_);
@@ -1045,7 +1020,7 @@ void Node::send_heartbeats() {
                  .to = peer,
                  .term = term_,
                  .commit = commit,
-                 .read_round = leader.read_round});
+                 .read_round = leader.reads.round()});
   }
 }
 

@@ -28,6 +28,7 @@
 #include "core/prng.h"
 #include "core/progress.h"
 #include "core/quorum.h"
+#include "core/read_index.h"
 #include "core/ready.h"
 #include "keel/status.h"
 #include "keel/types.h"
@@ -66,26 +67,12 @@ struct CandidateRole {
   VoteTally votes;
 };
 
-struct PendingRead {
-  std::uint64_t request_id = 0;
-  ServerId requester;  // this node, or the follower that forwarded the request
-  Index index;         // the commit index when the read arrived
-  std::uint64_t round = 0;
-};
-
 struct LeaderRole {
   std::map<ServerId, Progress> progress;  // every other server in the configuration
   Index term_start_index;
   bool ready_announced = false;
-  // Read rounds (thesis §6.4): each heartbeat broadcast carries a new round
-  // number; a round echoed by a quorum proves leadership as of its sending.
-  std::uint64_t read_round = 0;
-  bool round_pending = false;  // a round was opened but its heartbeats not yet sent
-  std::uint64_t confirmed_round = 0;
-  std::deque<PendingRead> pending_reads;
-  // When each unconfirmed round was sent (node ticks), for the lease.
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> round_sent_ticks;
-  std::optional<std::uint64_t> lease_start_tick;
+  // Read rounds, the reads waiting for them, and the lease (thesis §6.4).
+  ReadRounds reads;
   // Bytes of this leader's entries not yet committed (bounded by config).
   std::uint64_t uncommitted_bytes = 0;
   // Leadership transfer in progress: the target and when it started.
