@@ -50,6 +50,11 @@ struct Config {
   //   lease_timeout * (100 + clock_drift_percent) / 100
   //     <= election_timeout - 2 * heartbeat_interval
   std::chrono::milliseconds lease_timeout{500};
+  // A leader reports a follower it has not heard from for this long
+  // (Observation::kPeerContactLost), and again once it answers
+  // (kPeerContactResumed). 0: the election timeout. 0 or
+  // [1 heartbeat interval, 1 hour]
+  std::chrono::milliseconds peer_contact_timeout{0};
   // The largest rate difference assumed between any two servers' clocks, in
   // percent. [0, 100]
   std::uint32_t clock_drift_percent = 10;

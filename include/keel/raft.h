@@ -82,6 +82,14 @@ struct Observation {
     kSnapshotTaken,      // a snapshot through `index` is durable (`snapshot` says more)
     kSnapshotInstalled,  // the FSM now holds the leader's snapshot through `index`
     kRestored,           // the FSM now holds the snapshot restore() replicated, at `index`
+    // This leader has not heard from `peer` for longer than
+    // Config::peer_contact_timeout (`duration`: since its last answer).
+    kPeerContactLost,
+    // ...and now it answered again (`duration`: how long it was silent).
+    kPeerContactResumed,
+    // `peer` asks this server for its vote (`pre_vote`: only whether it
+    // would get it) in `term`, with its log ending at `index`.
+    kVoteRequested,
   };
   Kind kind = Kind::kStateChanged;
   RaftState state = RaftState::kFollower;
@@ -90,7 +98,11 @@ struct Observation {
   Index index;
   // kSnapshotTaken, kSnapshotInstalled, kRestored: the snapshot.
   SnapshotMeta snapshot;
-  Duration duration{0};  // kSnapshotTaken: from snapshot() to durable
+  // kSnapshotTaken: from snapshot() to durable; kPeerContact*: see above.
+  Duration duration{0};
+  // kPeerContactLost, kPeerContactResumed, kVoteRequested: the other server.
+  ServerId peer;
+  bool pre_vote = false;  // kVoteRequested
 };
 
 struct RaftStats {

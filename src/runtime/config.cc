@@ -120,6 +120,13 @@ Status check_snapshots(const Config& c) {
     return out_of_range("snapshot_interval", millis(c.heartbeat_interval) + " (heartbeat_interval)",
                         "86400000 ms", millis(c.snapshot_interval));
   }
+  if (c.peer_contact_timeout != milliseconds(0) &&
+      (c.peer_contact_timeout < c.heartbeat_interval ||
+       c.peer_contact_timeout > std::chrono::hours(1))) {
+    return out_of_range("peer_contact_timeout",
+                        millis(c.heartbeat_interval) + " (heartbeat_interval; or 0)",
+                        "3600000 ms", millis(c.peer_contact_timeout));
+  }
   if (c.max_restore_bytes > (16ULL << 30)) {
     return out_of_range("max_restore_bytes", "0", std::to_string(16ULL << 30),
                         std::to_string(c.max_restore_bytes));

@@ -267,6 +267,7 @@ void RaftServer::schedule_flush() {
 void RaftServer::on_tick() {
   catch_up_ticks();
   if (node_.is_leader()) last_contact_ = deps_.env->now();
+  check_peer_contact();
   reissue_forwarded_reads(/*leader_changed=*/false);
   retry_parked_reads();
   transfers_->check_idle();
@@ -328,6 +329,7 @@ void RaftServer::on_frame(std::string frame) {
     frames_rejected_.fetch_add(1);
     return;
   }
+  observe_peer(message);
   node_.step(message);
   const bool from_leader = message.type == core::MessageType::kAppendRequest ||
                            message.type == core::MessageType::kHeartbeatRequest;
@@ -496,6 +498,13 @@ void RaftServer::handle_events(const std::vector<core::Event>& events) {
           abandon_proposals("leadership lost");
           ready_term_ = Term{};
           transfers_->stop_sending();
+          peer_contact_.stop();
+        } else {
+          std::vector<ServerId> peers;
+          for (const Server& server : node_.configuration().servers) {
+            if (server.id != deps_.config.id) peers.push_back(server.id);
+          }
+          peer_contact_.start(peers, deps_.env->now());
         }
         break;
       case core::EventKind::kLeaderChanged:
@@ -920,6 +929,57 @@ Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {
     refuse();
   }
   return promise.future();
+}
+
+// --- observations about other servers -----------------------------------------------
+
+void RaftServer::observe_about(Observation::Kind kind, ServerId peer, Duration duration) {
+  Observation observation;
+  observation.kind = kind;
+  observation.state = to_raft_state(node_.role());
+  observation.term = node_.term();
+  observation.leader = leader_info(node_.leader());
+  observation.peer = peer;
+  observation.duration = duration;
+  unpublished_observations_.push_back(std::move(observation));
+}
+
+void RaftServer::observe_peer(const core::Message& message) {
+  using core::MessageType;
+  switch (message.type) {
+    case MessageType::kVoteRequest:
+    case MessageType::kPreVoteRequest: {
+      Observation observation;
+      observation.kind = Observation::Kind::kVoteRequested;
+      observation.state = to_raft_state(node_.role());
+      observation.term = message.term;
+      observation.leader = leader_info(node_.leader());
+      observation.index = message.last_log_index;
+      observation.peer = message.from;
+      observation.pre_vote = message.type == MessageType::kPreVoteRequest;
+      unpublished_observations_.push_back(std::move(observation));
+      return;
+    }
+    case MessageType::kAppendResponse:
+    case MessageType::kHeartbeatResponse:
+      if (!peer_contact_.watching() || message.term != node_.term()) return;
+      if (std::optional<Duration> silent = peer_contact_.heard_from(message.from, deps_.env->now())) {
+        observe_about(Observation::Kind::kPeerContactResumed, message.from, *silent);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void RaftServer::check_peer_contact() {
+  if (!peer_contact_.watching()) return;
+  const Duration timeout = deps_.config.peer_contact_timeout.count() == 0
+                               ? Duration(deps_.config.election_timeout)
+                               : Duration(deps_.config.peer_contact_timeout);
+  for (const auto& [peer, silent_for] : peer_contact_.newly_silent(deps_.env->now(), timeout)) {
+    observe_about(Observation::Kind::kPeerContactLost, peer, silent_for);
+  }
 }
 
 // --- leadership transfer -----------------------------------------------------------

@@ -41,6 +41,7 @@
 #include "runtime/applier.h"
 #include "runtime/log_writer.h"
 #include "runtime/observer_hub.h"
+#include "runtime/peer_contact.h"
 #include "runtime/snapshot_transfer.h"
 #include "runtime/snapshotter.h"
 
@@ -164,6 +165,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
                       Duration deadline);
   void check_transfer();
   void on_transfer_deadline(std::uint64_t number);
+  // Observations about other servers, from the frames they send and the tick.
+  void observe_peer(const core::Message& message);
+  void check_peer_contact();
+  void observe_about(Observation::Kind kind, ServerId peer, Duration duration);
   void log_line(const std::string& line) const;
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
@@ -269,6 +274,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     std::uint64_t number = 0;
   };
   std::optional<PendingTransfer> transfer_;
+  PeerContact peer_contact_;  // while leading: which followers answer
   std::uint64_t transfers_started_ = 0;
 
   // --- any thread ---------------------------------------------------------------

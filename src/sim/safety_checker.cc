@@ -185,6 +185,10 @@ void SafetyChecker::on_observation(ServerId id, const Observation& observation) 
     case Observation::Kind::kSnapshotInstalled:
     case Observation::Kind::kRestored:
       break;  // restores are checked as the FSM sees them (on_restore)
+    case Observation::Kind::kPeerContactLost:
+    case Observation::Kind::kPeerContactResumed:
+    case Observation::Kind::kVoteRequested:
+      break;  // about other servers: nothing to check here
   }
 }
 
@@ -354,7 +358,7 @@ void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore&
   } else if (m.type == MessageType::kTimeoutNow) {
     // Its lease is void for the rest of the term (the target campaigns past
     // every voter's lease protection): no promise to it binds any more.
-    timeout_now_sent_.insert({id, m.term});
+    timeout_now_terms_.insert(m.term);
   } else if (m.type == MessageType::kVoteRequest && !m.leadership_transfer) {
     check_lease_promise(id, id, m.term, context.now, m);
   } else if (m.type == MessageType::kVoteResponse && !m.reject) {
@@ -409,7 +413,11 @@ void SafetyChecker::check_lease_promise(ServerId voter, ServerId candidate, Term
   if (promises == promises_.end()) return;
   for (const auto& [leader, promise] : promises->second) {
     if (leader == candidate || promise.term >= term || now >= promise.lease_end) continue;
-    if (timeout_now_sent_.contains({leader, promise.term})) continue;  // it gave its lease up
+    // A TimeoutNow sent in a term from the promise's up to the vote's: by
+    // that leader (it gave its lease up), or by a newer leader, whose
+    // election already shows a majority past this lease.
+    auto transfer = timeout_now_terms_.lower_bound(promise.term);
+    if (transfer != timeout_now_terms_.end() && *transfer < term) continue;
     auto node = nodes_.find(leader);
     if (node == nodes_.end() || node->second.last.state != RaftState::kLeader ||
         node->second.last.term != promise.term) {

@@ -28,8 +28,10 @@
 //                         campaigns nor votes for another server while the lease
 //                         that heartbeat could confirm may still run and that
 //                         leader still leads (thesis §6.4.1), whether or not any
-//                         client reads then, unless that leader gave its lease
-//                         up by sending TimeoutNow in that term (a transfer);
+//                         client reads then, unless a TimeoutNow (a transfer)
+//                         was sent in a term from that leader's up to the
+//                         vote's: by it (it gave its lease up) or by a newer
+//                         leader (whose election shows its lease is over);
 //   lease reads           a lease read is not served after a leader of a higher
 //                         term was elected, nor once the leases its voters'
 //                         acknowledgements give it have run out: a majority of
@@ -164,9 +166,9 @@ class SafetyChecker {
     std::set<Term> completeness_checked;  // terms in which a ready leader was checked
     bool reported_corruption = false;     // a fail-stop on Corruption, reported once
   };
-  // (leader, term) pairs in which that leader sent TimeoutNow: its lease is
-  // void for the rest of the term, so votes against it break no promise.
-  std::set<std::pair<ServerId, Term>> timeout_now_sent_;
+  // Terms in which a leader sent TimeoutNow: its lease is void for the rest
+  // of the term (see check_lease_promise).
+  std::set<Term> timeout_now_terms_;
 
   void record_applied(ServerId id, const LogEntry& entry);
   void check_unverified_snapshots(const LogEntry& entry, ServerId id);

@@ -55,6 +55,14 @@ std::string describe(const Observation& observation) {
     case Observation::Kind::kRestored:
       return "restored index=" + std::to_string(observation.index.value) +
              " bytes=" + std::to_string(observation.snapshot.size_bytes);
+    case Observation::Kind::kPeerContactLost:
+      return "contact-lost peer=" + std::to_string(observation.peer.value);
+    case Observation::Kind::kPeerContactResumed:
+      return "contact-resumed peer=" + std::to_string(observation.peer.value);
+    case Observation::Kind::kVoteRequested:
+      return std::string(observation.pre_vote ? "pre-vote" : "vote") +
+             "-requested by=" + std::to_string(observation.peer.value) +
+             " term=" + std::to_string(observation.term.value);
   }
   return "?";
 }

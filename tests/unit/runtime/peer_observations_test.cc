@@ -1,0 +1,114 @@
+// Observations about other servers (ctest -L membership): a leader reports a
+// follower it stopped hearing from and the moment it answers again; every
+// server reports the vote and pre-vote requests it receives.
+#include <gtest/gtest.h>
+
+#include "runtime/peer_contact.h"
+#include "test_cluster.h"
+
+namespace keel::testing {
+namespace {
+
+// Every observation of one server, for a test to look through.
+class Recorder {
+ public:
+  std::function<void(const Observation&)> callback() {
+    return [this](const Observation& observation) {
+      std::lock_guard lock(mutex_);
+      seen_.push_back(observation);
+    };
+  }
+  std::vector<Observation> of(Observation::Kind kind) const {
+    std::lock_guard lock(mutex_);
+    std::vector<Observation> out;
+    for (const Observation& o : seen_) {
+      if (o.kind == kind) out.push_back(o);
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Observation> seen_;
+};
+
+TEST(PeerContact, ReportsASilentPeerOnceAndItsReturnOnce) {
+  runtime::PeerContact contact;
+  contact.start({ServerId{2}, ServerId{3}}, Duration{0});
+  EXPECT_TRUE(
+      contact.newly_silent(std::chrono::milliseconds(100), std::chrono::milliseconds(500)).empty());
+  EXPECT_FALSE(contact.heard_from(ServerId{2}, std::chrono::milliseconds(400)).has_value());
+  auto silent =
+      contact.newly_silent(std::chrono::milliseconds(600), std::chrono::milliseconds(500));
+  ASSERT_EQ(silent.size(), 1u);
+  EXPECT_EQ(silent[0].first, ServerId{3});
+  EXPECT_EQ(silent[0].second, std::chrono::milliseconds(600));
+  EXPECT_TRUE(
+      contact.newly_silent(std::chrono::milliseconds(900), std::chrono::milliseconds(500)).empty())
+      << "reported once";
+  std::optional<Duration> back = contact.heard_from(ServerId{3}, std::chrono::milliseconds(1000));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, std::chrono::milliseconds(1000));
+  EXPECT_FALSE(contact.heard_from(ServerId{3}, std::chrono::milliseconds(1100)).has_value());
+  EXPECT_FALSE(contact.heard_from(ServerId{9}, std::chrono::milliseconds(1100)).has_value())
+      << "not a peer";
+  contact.stop();
+  EXPECT_FALSE(contact.watching());
+}
+
+TEST(PeerObservations, ALeaderReportsAFollowerItLostAndRegained) {
+  TestCluster cluster(3, [](Config& config) { config.peer_contact_timeout = 100ms; });
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_FALSE(leader.is_zero());
+  Recorder recorder;
+  ASSERT_TRUE(cluster.raft(leader).subscribe(recorder.callback()).is_ok());
+  const ServerId follower = cluster.any_follower(leader);
+  cluster.network().cut(follower, leader);  // its answers are lost
+  ASSERT_TRUE(
+      eventually([&] { return !recorder.of(Observation::Kind::kPeerContactLost).empty(); }));
+  const Observation lost = recorder.of(Observation::Kind::kPeerContactLost).front();
+  EXPECT_EQ(lost.peer, follower);
+  EXPECT_GE(lost.duration, 100ms);
+  EXPECT_EQ(lost.term, cluster.raft(leader).term());
+  EXPECT_TRUE(recorder.of(Observation::Kind::kPeerContactResumed).empty());
+  cluster.network().heal();
+  ASSERT_TRUE(
+      eventually([&] { return !recorder.of(Observation::Kind::kPeerContactResumed).empty(); }));
+  const Observation resumed = recorder.of(Observation::Kind::kPeerContactResumed).front();
+  EXPECT_EQ(resumed.peer, follower);
+  EXPECT_GE(resumed.duration, lost.duration);
+  EXPECT_EQ(recorder.of(Observation::Kind::kPeerContactLost).size(), 1u) << "reported once";
+}
+
+TEST(PeerObservations, ServersReportTheVoteRequestsTheyReceive) {
+  TestCluster cluster(3);
+  std::map<ServerId, std::unique_ptr<Recorder>> recorders;
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_FALSE(leader.is_zero());
+  for (ServerId id : cluster.ids()) {
+    recorders[id] = std::make_unique<Recorder>();
+    ASSERT_TRUE(cluster.raft(id).subscribe(recorders[id]->callback()).is_ok());
+  }
+  const Term before = cluster.raft(leader).term();
+  cluster.stop(leader);  // the others campaign: pre-votes first, then votes
+  ASSERT_FALSE(cluster.wait_for_leader().is_zero());
+  bool saw_pre_vote = false;
+  bool saw_vote = false;
+  for (ServerId id : cluster.ids()) {
+    if (id == leader) continue;
+    for (const Observation& o : recorders[id]->of(Observation::Kind::kVoteRequested)) {
+      EXPECT_NE(o.peer, id);
+      EXPECT_NE(o.peer, leader);
+      EXPECT_GT(o.term, before);
+      EXPECT_GE(o.index.value, 1u);
+      (o.pre_vote ? saw_pre_vote : saw_vote) = true;
+    }
+  }
+  EXPECT_TRUE(saw_pre_vote);
+  EXPECT_TRUE(saw_vote);
+}
+
+}  // namespace
+}  // namespace keel::testing
