@@ -77,6 +77,19 @@ class CopiedSnapshot final : public FsmSnapshot {
   std::string bytes_;
 };
 
+// A snapshot's bytes held in memory, read back in order (a backup to hand
+// to Raft::restore, a state for Fsm::restore). Used by one thread.
+class StringSnapshotReader final : public SnapshotReader {
+ public:
+  explicit StringSnapshotReader(std::string bytes) : bytes_(std::move(bytes)) {}
+  Result<std::size_t> read(std::span<char> out) override;
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+  std::size_t offset_ = 0;
+};
+
 // Reads a snapshot to its end (for restore() of a small state). InvalidArgument
 // if it holds more than max_bytes; the reader's errors as they are.
 Result<std::string> read_whole_snapshot(SnapshotReader& reader, std::uint64_t max_bytes);

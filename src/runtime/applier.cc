@@ -11,26 +11,6 @@
 
 namespace keel::runtime {
 
-namespace {
-
-// The staged bytes of a restore, for Fsm::restore.
-class BytesReader final : public SnapshotReader {
- public:
-  explicit BytesReader(std::string_view bytes) : bytes_(bytes) {}
-  Result<std::size_t> read(std::span<char> out) override {
-    const std::size_t n = std::min(out.size(), bytes_.size() - offset_);
-    std::copy_n(bytes_.data() + offset_, n, out.data());
-    offset_ += n;
-    return n;
-  }
-
- private:
-  std::string_view bytes_;
-  std::size_t offset_ = 0;
-};
-
-}  // namespace
-
 Applier::Applier(std::shared_ptr<Fsm> fsm, std::shared_ptr<SnapshotStore> snapshots,
                  std::shared_ptr<Executor> executor, Index applied_index, Term applied_term,
                  Hooks hooks)
@@ -222,14 +202,14 @@ bool Applier::finish_restore() {
   // The FSM first, the store after: a snapshot of the restore is listed
   // only once the FSM took it, so a restart never finds one its FSM may
   // not reflect (with restore_snapshot_on_start off) or one it refused.
-  BytesReader reader(staged.bytes);
+  StringSnapshotReader reader(std::move(staged.bytes));
   Status status = fsm_->restore(meta, reader);
   if (!status.is_ok()) {
     fail(Status::with_code(status.code(),
                            where + ": the FSM refused the snapshot: " + status.message()));
     return false;
   }
-  Result<SnapshotMeta> committed = store_restored(meta, staged.bytes);
+  Result<SnapshotMeta> committed = store_restored(meta, reader.bytes());
   if (!committed.is_ok()) {
     // The FSM holds the restored state, but no snapshot backs it: the log
     // (the run included) must stay, and only a restart replays it.

@@ -1,4 +1,4 @@
-// CopiedSnapshot and read_whole_snapshot (keel/fsm.h).
+// CopiedSnapshot, StringSnapshotReader and read_whole_snapshot (keel/fsm.h).
 #include <algorithm>
 #include <string>
 
@@ -14,6 +14,13 @@ Status CopiedSnapshot::persist(SnapshotWriter& out) {
     if (!status.is_ok()) return status;
   }
   return Status::ok();
+}
+
+Result<std::size_t> StringSnapshotReader::read(std::span<char> out) {
+  const std::size_t n = std::min(out.size(), bytes_.size() - offset_);
+  std::copy_n(bytes_.data() + offset_, n, out.data());
+  offset_ += n;
+  return n;
 }
 
 Result<std::string> read_whole_snapshot(SnapshotReader& reader, std::uint64_t max_bytes) {

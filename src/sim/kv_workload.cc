@@ -90,21 +90,6 @@ struct Client {
   std::function<void(bool)> on_done;             // probe writes only
 };
 
-// The bytes of a restore, handed to Raft::restore.
-class StringReader final : public SnapshotReader {
- public:
-  explicit StringReader(std::string bytes) : bytes_(std::move(bytes)) {}
-  Result<std::size_t> read(std::span<char> out) override {
-    const std::size_t n = std::min(out.size(), bytes_.size() - offset_);
-    std::copy_n(bytes_.data() + offset_, n, out.data());
-    offset_ += n;
-    return n;
-  }
-
- private:
-  std::string bytes_;
-  std::size_t offset_ = 0;
-};
 
 // The answer to an operation, carried from the then() callback to the client.
 struct Answer {
@@ -335,7 +320,7 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
       SnapshotMeta meta;
       meta.size_bytes = command.size();
       meta.crc32c = core::crc32c(command);
-      raft->restore(meta, std::make_unique<StringReader>(std::move(command)), options.op_timeout)
+      raft->restore(meta, std::make_unique<StringSnapshotReader>(std::move(command)), options.op_timeout)
           .then([deliver](const Result<Index>& result) {
             deliver(Answer{result.status(), std::nullopt, {}});
           });

@@ -41,26 +41,11 @@ void apply_all(Raft& leader, std::uint64_t first, std::uint64_t count,
   }
 }
 
-// A snapshot's bytes, read back whole.
-class StringReader final : public SnapshotReader {
- public:
-  explicit StringReader(std::string bytes) : bytes_(std::move(bytes)) {}
-  Result<std::size_t> read(std::span<char> out) override {
-    const std::size_t n = std::min(out.size(), bytes_.size() - offset_);
-    std::copy_n(bytes_.data() + offset_, n, out.data());
-    offset_ += n;
-    return n;
-  }
-
- private:
-  std::string bytes_;
-  std::size_t offset_ = 0;
-};
 
 struct Backup {
   SnapshotMeta meta;
   std::string bytes;
-  std::unique_ptr<SnapshotReader> reader() const { return std::make_unique<StringReader>(bytes); }
+  std::unique_ptr<SnapshotReader> reader() const { return std::make_unique<StringSnapshotReader>(bytes); }
 };
 
 Backup take_backup(Raft& raft) {
@@ -246,7 +231,7 @@ TEST(Restore, RefusalsLeaveTheLogAsItWas) {
   std::string damaged = backup.bytes;
   damaged[damaged.size() / 2] ^= 0x20;
   Result<Index> mismatch =
-      raft.restore(backup.meta, std::make_unique<StringReader>(damaged), 10s).get();
+      raft.restore(backup.meta, std::make_unique<StringSnapshotReader>(damaged), 10s).get();
   EXPECT_EQ(mismatch.status().code(), StatusCode::kInvalidArgument) << mismatch.status();
   // A reader that fails: its error, as it is.
   struct FailingReader final : SnapshotReader {
@@ -278,7 +263,7 @@ TEST(Restore, BytesTheFsmRefusesStopTheServerAndLeaveNoSnapshotBehind) {
   SnapshotMeta meta;
   meta.size_bytes = junk.size();
   meta.crc32c = core::crc32c(junk);
-  Result<Index> result = raft->restore(meta, std::make_unique<StringReader>(junk), 10s).get();
+  Result<Index> result = raft->restore(meta, std::make_unique<StringSnapshotReader>(junk), 10s).get();
   EXPECT_EQ(result.status().code(), StatusCode::kOutcomeUnknown) << result.status();
   ASSERT_TRUE(eventually([&] { return raft->state() == RaftState::kShutdown; }));
   const RaftStats stats = raft->stats();
