@@ -146,6 +146,19 @@ struct Config {
   // Snapshot retention is the store's setting (MemorySnapshotStore's
   // retain_count, FileSnapshotStoreOptions::retain_count).
 
+  // --- membership --------------------------------------------------------
+  // Raft::add_voter makes a new server a learner first and promotes it once
+  // it has caught up: its log within this many entries of the leader's...
+  // [0, 1'000'000'000]
+  std::uint64_t promotion_max_lag_entries = 1024;
+  // ...at this many checks in a row, one per heartbeat interval (a server
+  // that keeps up, not one that passed by once). [1, 1000]
+  std::uint32_t promotion_rounds = 3;
+  // A server that learns it was removed from the configuration shuts itself
+  // down (after the kRemoved observation); false leaves it running as a
+  // non-member that never campaigns (stats().removed).
+  bool shutdown_on_remove = true;
+
 #ifdef KEEL_CANARIES
   // Test builds only (-DKEEL_CANARIES=ON): a protocol rule to break on
   // purpose, so that the simulator can show it catches the breakage. See

@@ -90,6 +90,17 @@ struct Observation {
     // `peer` asks this server for its vote (`pre_vote`: only whether it
     // would get it) in `term`, with its log ending at `index`.
     kVoteRequested,
+    // A committed configuration changed `peer` (index: the entry's; on
+    // every server that learns of the commit): it joined as a learner or a
+    // voter, a learner became a voter, a voter a learner, or it left.
+    kPeerAdded,
+    kPeerPromoted,
+    kPeerDemoted,
+    kPeerRemoved,
+    // This server is not in the committed configuration at `index` any
+    // more (stats().removed); with Config::shutdown_on_remove it then shuts
+    // itself down.
+    kRemoved,
   };
   Kind kind = Kind::kStateChanged;
   RaftState state = RaftState::kFollower;
@@ -100,8 +111,10 @@ struct Observation {
   SnapshotMeta snapshot;
   // kSnapshotTaken: from snapshot() to durable; kPeerContact*: see above.
   Duration duration{0};
-  // kPeerContactLost, kPeerContactResumed, kVoteRequested: the other server.
+  // kPeerContactLost, kPeerContactResumed, kVoteRequested, kPeer*: the
+  // other server.
   ServerId peer;
+  Suffrage suffrage = Suffrage::kVoter;  // kPeerAdded: what it joined as
   bool pre_vote = false;  // kVoteRequested
 };
 
@@ -128,6 +141,8 @@ struct RaftStats {
   // or an fsync that failed, a committed entry it cannot apply, an FSM
   // restore that failed. Ok while it runs, and after a shutdown() asked for.
   Status failure;
+  // This server was removed from the committed configuration (kRemoved).
+  bool removed = false;
 
   // Snapshots and compaction.
   Index first_index;               // the oldest entry still in the log
@@ -261,7 +276,61 @@ class Raft {
   // the Env's clock; zero if never.
   virtual Duration last_contact() const = 0;
   virtual RaftStats stats() const = 0;
-  virtual Configuration configuration() const = 0;
+  // The committed and the latest configuration with their entries' indices
+  // (as of the last published state, like stats()).
+  virtual ConfigurationState configuration() const = 0;
+
+  // --- membership (leader only; thesis chapter 4) -------------------------
+  // Each call changes the configuration by one log entry (or two, for a
+  // joint change) and resolves with the index of the entry that completes
+  // it, once that entry is committed. One change at a time: while another
+  // (this server's or one in the log that is not committed) is in progress,
+  // ConfigurationChangeInProgress. `prev_index` makes it a compare-and-set:
+  // unless 0, the change is made only if the latest configuration is still
+  // the one at that index (ConfigurationChangeInProgress otherwise).
+  // Failures before anything entered the log: NotLeader;
+  // InvalidArgument (a new server without an address, a voter added as a
+  // learner, the last voter removed...); Unavailable while this leader has
+  // not committed an entry of its term (a change must not start before:
+  // the single-server change bug of 2015; retry, or wait for kLeaderReady);
+  // LeadershipTransferInProgress; Timeout; Shutdown. Once the entry is in
+  // the log: OutcomeUnknown if leadership is lost, the timeout passes or the
+  // server stops first (the change may still take effect). A change that
+  // is already true (adding a voter that is one, removing a server that is
+  // not there) resolves at once with the latest configuration's index.
+  //
+  // A new learner: it receives the log (usually a snapshot first) and never
+  // votes. Also moves a learner to a new address.
+  virtual Future<Index> add_learner(ServerId id, std::string address, Index prev_index,
+                                    Duration timeout) = 0;
+  // A new voter, safely: a server that is not a member is added as a
+  // learner first, then promoted once it has caught up (within
+  // Config::promotion_max_lag_entries of this leader's log, at
+  // Config::promotion_rounds heartbeat intervals in a row); a learner is
+  // promoted once it has caught up. If it has not caught up by the timeout,
+  // the future fails with Timeout and the server stays a learner (remove
+  // it, or call add_voter again). The address may be empty for a learner.
+  virtual Future<Index> add_voter(ServerId id, std::string address, Index prev_index,
+                                  Duration timeout) = 0;
+  // A voter becomes a learner (keeps the log, stops voting). This leader
+  // may demote itself: it steps down once the change commits.
+  virtual Future<Index> demote_voter(ServerId id, Index prev_index, Duration timeout) = 0;
+  // A voter or learner leaves. Removing this leader: it replicates the
+  // change, and once a majority of the new configuration holds it, steps
+  // down and tells the most caught-up remaining voter to campaign at once.
+  // A removed server learns of its removal (kRemoved) when it can be
+  // reached, and can never raise the others' terms.
+  virtual Future<Index> remove_server(ServerId id, Index prev_index, Duration timeout) = 0;
+  // Several changes at once. When at most one voter comes or goes, one
+  // entry does it; otherwise joint consensus (thesis §4.3): the joint
+  // configuration C_old,new, under which elections and commits need a
+  // majority of both the old and the new voters, then C_new once that is
+  // committed; the future resolves when C_new is. kAddVoter here adds a
+  // voter at once, without a learner stage: add new servers as learners
+  // first and promote them here once they caught up (stats on the leader
+  // show their progress), or the new voters may hold commits back.
+  virtual Future<Index> change_membership(std::vector<ConfigurationChange> changes,
+                                          Index prev_index, Duration timeout) = 0;
 
   // Observations are delivered on a thread of the subscription's own (so at
   // most Config::max_subscriptions at once: ResourceExhausted beyond), in

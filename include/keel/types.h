@@ -198,17 +198,62 @@ struct Server {
 };
 
 // The set of servers in the cluster. Quorums are majorities of the voters.
+//
+// During a change of more than one voter (joint consensus, thesis §4.3) a
+// configuration is joint: `servers` is the configuration being entered
+// (C_new) and `outgoing` holds the voters of the one being left (C_old);
+// elections and commits then need a majority of each. Outside a change
+// `outgoing` is empty.
 struct Configuration {
   std::vector<Server> servers;
+  std::vector<Server> outgoing;  // joint only: C_old's voters
 
   bool operator==(const Configuration&) const = default;
 
+  bool joint() const { return !outgoing.empty(); }
+  bool empty() const { return servers.empty() && outgoing.empty(); }
+  // In either half.
   bool contains(ServerId id) const;
+  // A voter of either half: it may campaign and is asked for votes.
   bool is_voter(ServerId id) const;
+  // The voters of either half, sorted, each once.
   std::vector<ServerId> voters() const;
-  std::size_t voter_count() const;
-  // The number of voters that form a majority (0 for an empty configuration).
-  std::size_t quorum_size() const { return voter_count() / 2 + 1; }
+  std::size_t voter_count() const { return voters().size(); }
+  // The voters of `servers` (C_new) and of `outgoing` (C_old), sorted.
+  std::vector<ServerId> incoming_voters() const;
+  std::vector<ServerId> outgoing_voters() const;
+  // The server `id` (from `servers` first, then `outgoing`), or null.
+  const Server* find(ServerId id) const;
+  // Every server of either half, each once (`servers` first).
+  std::vector<Server> members() const;
+};
+
+// One change a membership call asks for (Raft::change_membership).
+struct ConfigurationChange {
+  enum class Kind : std::uint8_t {
+    kAddVoter,      // a new voter, or a learner promoted (the address may be empty then)
+    kAddLearner,    // a new learner (an existing learner's address may change)
+    kDemoteVoter,   // a voter becomes a learner
+    kRemoveServer,  // a voter or learner leaves
+  };
+  Kind kind = Kind::kAddVoter;
+  ServerId id;
+  std::string address;
+
+  bool operator==(const ConfigurationChange&) const = default;
+};
+const char* to_string(ConfigurationChange::Kind kind);
+
+// The configurations a server knows, with the indices of the entries that
+// hold them: the newest committed one, and the newest in its log (in force
+// as soon as it is appended, thesis §4.1). Equal outside a change.
+struct ConfigurationState {
+  Configuration committed;
+  Index committed_index;
+  Configuration latest;
+  Index latest_index;
+
+  bool operator==(const ConfigurationState&) const = default;
 };
 
 }  // namespace keel

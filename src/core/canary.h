@@ -81,6 +81,18 @@ enum class Canary : std::uint8_t {
   // a server restarted from one meets the rest of the run without its start
   // (runtime canary).
   kSnapshotInsideRestore = 18,
+  // A leader appends a configuration change before an entry of its own
+  // term has committed (the single-server change bug of 2015).
+  kConfigChangeWithoutTermCommit = 19,
+  // A joint configuration decides with the incoming majority alone: the
+  // outgoing voters' majority is not asked (thesis §4.3).
+  kJointSingleMajority = 20,
+  // Vote requests from servers that are not voters of the latest
+  // configuration are answered: a removed server can raise terms.
+  kRemovedServerVotes = 21,
+  // A leader accepts responses to an earlier life of a follower's progress
+  // (a server removed, wiped and added back under its id).
+  kStaleEpochAccepted = 22,
 };
 
 inline constexpr Canary kAllCanaries[] = {
@@ -102,6 +114,10 @@ inline constexpr Canary kAllCanaries[] = {
     Canary::kInstallKeepsConflictingLog,
     Canary::kCompactPastSnapshot,
     Canary::kSnapshotInsideRestore,
+    Canary::kConfigChangeWithoutTermCommit,
+    Canary::kJointSingleMajority,
+    Canary::kRemovedServerVotes,
+    Canary::kStaleEpochAccepted,
 };
 
 // The names keel-sim --canary accepts.
@@ -145,6 +161,14 @@ constexpr std::string_view canary_name(Canary canary) {
       return "compact-past-snapshot";
     case Canary::kSnapshotInsideRestore:
       return "snapshot-inside-restore";
+    case Canary::kConfigChangeWithoutTermCommit:
+      return "config-change-without-term-commit";
+    case Canary::kJointSingleMajority:
+      return "joint-single-majority";
+    case Canary::kRemovedServerVotes:
+      return "removed-server-votes";
+    case Canary::kStaleEpochAccepted:
+      return "stale-epoch-accepted";
   }
   return "unknown";
 }

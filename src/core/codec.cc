@@ -36,30 +36,40 @@ enum class Field : std::uint8_t {
   kSnapshotCrc,
   kChunkCrc,
   kSnapshotConfigurationIndex,
+  // Added with membership changes; their mask bits follow every flag above.
+  kEpoch,
 };
-constexpr std::size_t kNumericFieldCount = 16;
+constexpr std::size_t kNumericFieldCount = 17;
 constexpr std::size_t kFirstSnapshotField = static_cast<std::size_t>(Field::kSnapshotOffset);
+constexpr std::size_t kFirstMembershipField = static_cast<std::size_t>(Field::kEpoch);
 
 constexpr const char* kFieldNames[kNumericFieldCount] = {
     "prev_log_index", "prev_log_term",   "commit",       "match_index",
     "hint_index",     "hint_term",       "last_log_index", "last_log_term",
     "read_round",     "request_id",      "read_index",   "snapshot_offset",
     "snapshot_size",  "snapshot_crc",    "chunk_crc",    "snapshot_configuration_index",
+    "epoch",
 };
 
 // Flags that carry no value, and the variable-length parts. Bits 0-10 are
-// the first numeric fields, 14-18 the snapshot ones.
+// the first numeric fields, 14-18 the snapshot ones, 24 on the membership
+// ones.
 constexpr std::uint64_t kRejectBit = 1ULL << 11;
 constexpr std::uint64_t kLeadershipTransferBit = 1ULL << 12;
 constexpr std::uint64_t kEntriesBit = 1ULL << 13;
 constexpr std::uint64_t kLastChunkBit = 1ULL << 19;
 constexpr std::uint64_t kChunkBit = 1ULL << 20;
 constexpr std::uint64_t kSnapshotConfigurationBit = 1ULL << 21;
-constexpr std::uint64_t kKnownFieldsMask = (1ULL << 22) - 1;
+// Added with membership changes.
+constexpr std::uint64_t kSnapshotOutgoingBit = 1ULL << 22;
+constexpr std::uint64_t kFromAddressBit = 1ULL << 23;
+constexpr std::uint64_t kKnownFieldsMask = (1ULL << 25) - 1;
 
 constexpr std::uint64_t bit(Field field) {
   const auto position = static_cast<unsigned>(field);
-  return 1ULL << (position < kFirstSnapshotField ? position : position + 3);
+  if (position < kFirstSnapshotField) return 1ULL << position;
+  if (position < kFirstMembershipField) return 1ULL << (position + 3);
+  return 1ULL << (position + 8);
 }
 
 // One accessor for encode (const) and decode (mutable), so that both walk
@@ -99,6 +109,8 @@ auto& field_value(M& m, Field field) {
       return m.chunk_crc;
     case Field::kSnapshotConfigurationIndex:
       return m.snapshot_configuration_index.value;
+    case Field::kEpoch:
+      return m.epoch;
   }
   return m.read_index.value;  // unreachable: the switch covers every Field
 }
@@ -127,6 +139,8 @@ std::uint64_t field_mask(const Message& m) {
   if (m.last_chunk) mask |= kLastChunkBit;
   if (!m.chunk.empty()) mask |= kChunkBit;
   if (!m.snapshot_configuration.servers.empty()) mask |= kSnapshotConfigurationBit;
+  if (!m.snapshot_configuration.outgoing.empty()) mask |= kSnapshotOutgoingBit;
+  if (!m.from_address.empty()) mask |= kFromAddressBit;
   return mask;
 }
 
@@ -191,6 +205,14 @@ LogEntry read_entry(ByteReader& reader, const DecodeLimits& limits) {
   entry.type = static_cast<EntryType>(type);
   entry.data =
       std::string(reader.length_prefixed("data", limits.max_entry_bytes, "max_entry_bytes"));
+  if (reader.ok() && entry.type == EntryType::kConfiguration) {
+    // A core interprets every configuration entry it holds: one that does not
+    // decode is refused here, with the frame, not found later in the log.
+    Result<Configuration> configuration = decode_configuration(entry.data, limits);
+    if (!configuration.is_ok()) {
+      reader.fail("configuration entry: " + configuration.status().message());
+    }
+  }
   return entry;
 }
 
@@ -295,6 +317,28 @@ void write_servers(ByteWriter& writer, const std::vector<Server>& servers) {
   for (const Server& server : servers) write_server(writer, server);
 }
 
+// The outgoing half of a joint configuration: C_old's voters, at least one,
+// and a server in both halves has one address.
+void check_outgoing(ByteReader& reader, const Configuration& configuration) {
+  if (configuration.outgoing.empty()) {
+    reader.fail("joint configuration with no outgoing voters");
+    return;
+  }
+  for (const Server& server : configuration.outgoing) {
+    if (server.suffrage != Suffrage::kVoter) {
+      reader.fail("outgoing server " + std::to_string(server.id.value) + " is not a voter");
+      return;
+    }
+    for (const Server& incoming : configuration.servers) {
+      if (incoming.id == server.id && incoming.address != server.address) {
+        reader.fail("server " + std::to_string(server.id.value) +
+                    " has two addresses in a joint configuration");
+        return;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string encode(const Message& m) {
@@ -317,6 +361,10 @@ std::string encode(const Message& m) {
   if (!m.snapshot_configuration.servers.empty()) {
     write_servers(writer, m.snapshot_configuration.servers);
   }
+  if (!m.snapshot_configuration.outgoing.empty()) {
+    write_servers(writer, m.snapshot_configuration.outgoing);
+  }
+  if (!m.from_address.empty()) writer.length_prefixed(m.from_address);
   return writer.take();
 }
 
@@ -340,6 +388,15 @@ Result<Message> decode(std::string_view frame, const DecodeLimits& limits) {
     if (reader.ok() && m.snapshot_configuration.servers.empty()) {
       reader.fail("snapshot configuration present but empty");
     }
+  }
+  if (reader.ok() && (mask & kSnapshotOutgoingBit) != 0) {
+    m.snapshot_configuration.outgoing = read_servers(reader, limits);
+    if (reader.ok()) check_outgoing(reader, m.snapshot_configuration);
+  }
+  if (reader.ok() && (mask & kFromAddressBit) != 0) {
+    m.from_address = std::string(
+        reader.length_prefixed("from address", limits.max_address_bytes, "max_address_bytes"));
+    if (reader.ok() && m.from_address.empty()) reader.fail("from address present but empty");
   }
   for (const Term term : {m.prev_log_term, m.hint_term, m.last_log_term}) {
     if (reader.ok() && term > kMaxTerm) reader.fail("a term field above kMaxTerm");
@@ -376,17 +433,30 @@ Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& 
 
 std::string encode_configuration(const Configuration& configuration) {
   ByteWriter writer;
-  writer.u8(kConfigurationFormatVersion);
+  // A configuration outside a change keeps the first format, byte for byte.
+  writer.u8(configuration.joint() ? kJointConfigurationFormatVersion
+                                  : kConfigurationFormatVersion);
   write_servers(writer, configuration.servers);
+  if (configuration.joint()) write_servers(writer, configuration.outgoing);
   return writer.take();
 }
 
 Result<Configuration> decode_configuration(std::string_view bytes, const DecodeLimits& limits) {
   ByteReader reader(bytes, "configuration");
   check_frame_size(reader, bytes, limits);
-  check_version(reader, kConfigurationFormatVersion);
+  const std::uint8_t version = reader.u8("format version");
+  if (reader.ok() && version != kConfigurationFormatVersion &&
+      version != kJointConfigurationFormatVersion) {
+    reader.fail("unknown format version " + std::to_string(version) + " (this build reads " +
+                std::to_string(kConfigurationFormatVersion) + " and " +
+                std::to_string(kJointConfigurationFormatVersion) + ")");
+  }
   Configuration configuration;
   configuration.servers = read_servers(reader, limits);
+  if (reader.ok() && version == kJointConfigurationFormatVersion) {
+    configuration.outgoing = read_servers(reader, limits);
+    if (reader.ok()) check_outgoing(reader, configuration);
+  }
   reader.expect_end();
   if (!reader.ok()) return reader.status();
   return configuration;

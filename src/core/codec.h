@@ -32,6 +32,9 @@ namespace keel::core {
 inline constexpr std::uint8_t kMessageFormatVersion = 1;
 inline constexpr std::uint8_t kHardStateFormatVersion = 1;
 inline constexpr std::uint8_t kConfigurationFormatVersion = 1;
+// A joint configuration (thesis §4.3): version 1's servers, then the
+// outgoing voters. Written only for a joint configuration.
+inline constexpr std::uint8_t kJointConfigurationFormatVersion = 2;
 
 // Bounds on what a decoder accepts. Each stops a forged length or count from
 // making the receiver allocate or loop far beyond what a correct peer sends;

@@ -62,6 +62,12 @@ struct CoreConfig {
   std::uint32_t lease_ticks = 0;
   std::uint32_t lease_drift_percent = 10;
 
+  // A leader keeps telling a server removed from the configuration that it
+  // was removed (appends and heartbeats up to the commit of its removal) for
+  // at most this many ticks; one that stays unreachable is then forgotten.
+  // 0 means ten election timeouts.
+  std::uint64_t removed_notice_ticks = 0;
+
   // Seeds the node's PRNG (election timeouts). Same seed, same behaviour.
   std::uint64_t random_seed = 1;
 

@@ -75,6 +75,9 @@ struct Message {
 
   // Heartbeats and their responses: the leader's read round being confirmed.
   std::uint64_t read_round = 0;
+  // A leader's appends, heartbeats and snapshot requests, and the answers
+  // to them (echoed): the epoch of the follower's progress (progress.h).
+  std::uint64_t epoch = 0;
   // Read index requests and responses.
   std::uint64_t request_id = 0;
   Index read_index;
@@ -96,6 +99,11 @@ struct Message {
   // snapshot's index, and the index of the entry that held it.
   Configuration snapshot_configuration;
   Index snapshot_configuration_index;
+
+  // Set by the sending shell on a leader's messages to a server that may
+  // not know the leader yet (one just added, with an empty log): the
+  // leader's address, so that it can answer. Never read by a core.
+  std::string from_address;
 
   bool operator==(const Message&) const = default;
 };

@@ -6,6 +6,7 @@
 
 #include "core/canary.h"
 #include "core/check.h"
+#include "core/codec.h"
 
 // Whether the canary `name` (core/canary.h) is selected. Without
 // KEEL_CANARIES it is the constant false, so no rule can be broken.
@@ -42,14 +43,25 @@ const char* to_string(Role role) {
 
 Node::Node(CoreConfig config, BootState boot)
     : config_(config),
-      configuration_(std::move(boot.configuration)),
+      configurations_(std::move(boot.configuration), boot.configuration_index),
       prng_(config.random_seed),
       term_(boot.hard_state.term),
       vote_(boot.hard_state.vote),
       log_(boot.log_base_index, boot.log_base_term, std::move(boot.entries)),
       role_(FollowerRole{}) {
   KEEL_CHECK("config is valid", config_.validate().is_ok());
-  quorum_ = JointConfig(MajorityConfig(configuration_.voters()));
+  for (Index i = log_.first_index(); i <= log_.last_index(); i = i.next()) {
+    const LogEntry entry = log_.at(i);
+    if (entry.type != EntryType::kConfiguration) continue;
+    Result<Configuration> decoded = decode_configuration(entry.data);
+    KEEL_CHECK("the log's configuration entries decode (the shell checks them)",
+               decoded.is_ok());
+    configurations_.append(i, std::move(decoded).value());
+  }
+  for (Index i : {configurations_.at(Index{}).first, configurations_.latest_index()}) {
+    if (configurations_.at(i).second.contains(id())) was_member_ = true;
+  }
+  on_configuration_changed();
   // The stored commit index may run ahead of the stored log when a crash fell
   // between the two writes; entries already applied are committed.
   commit_ = std::max(std::min(boot.hard_state.commit, log_.last_index()), boot.applied);
@@ -67,6 +79,7 @@ Node::Node(CoreConfig config, BootState boot)
   checked_commit_ = commit_;
   leader_contact_elapsed_ = config_.election_timeout_ticks;  // no leader heard yet
   reset_election_timer();
+  after_commit();
 }
 
 Role Node::role() const {
@@ -97,7 +110,7 @@ void Node::tick() {
 
 void Node::tick_election() {
   ++election_elapsed_;
-  if (election_elapsed_ >= randomized_election_timeout_ && configuration_.is_voter(id())) {
+  if (election_elapsed_ >= randomized_election_timeout_ && configuration().is_voter(id())) {
     start_campaign(/*leadership_transfer=*/false);
   }
 }
@@ -116,6 +129,7 @@ void Node::tick_leader() {
       return;
     }
     for (auto& [peer, progress] : leader.progress) progress.recent_active = false;
+    forget_told_servers();
     if (!leader.transfer_target.is_zero()) {
       leader.transfer_target = kNoServer;  // abandoned: the target did not take over in time
     }
@@ -136,6 +150,12 @@ void Node::step(const Message& m) {
 bool Node::step_term(const Message& m) {
   const bool vote_request =
       m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
+  if (vote_request && !configuration().is_voter(m.from) && !KEEL_CANARY(kRemovedServerVotes)) {
+    // Not a voter of our latest configuration: a removed server that never
+    // learned it (or one not yet added). It may not make us raise our term,
+    // nor get a vote; one we are behind on only waits for a leader.
+    return false;
+  }
   if (m.term > term_) {
     if (vote_request && config_.check_quorum && in_leader_lease() && !m.leadership_transfer) {
       // Disruptive-server protection (thesis §4.2.3): we heard from a leader
@@ -156,6 +176,7 @@ bool Node::step_term(const Message& m) {
       // steps down instead of lingering as a leader nobody follows.
       Message reply{.type = MessageType::kAppendResponse, .to = m.from, .term = term_};
       reply.reject = true;
+      reply.epoch = m.epoch;
       send(std::move(reply));
     } else if (m.type == MessageType::kPreVoteRequest) {
       send(Message{
@@ -210,6 +231,9 @@ void Node::step_by_type(const Message& m) {
 Result<Index> Node::propose(EntryType type, std::string data) {
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) return Status::not_leader(leader_);
+  if (type == EntryType::kConfiguration) {
+    return Status::invalid_argument("configuration entries go through membership changes");
+  }
   if (!leader->transfer_target.is_zero()) {
     return Status::with_code(StatusCode::kLeadershipTransferInProgress,
                              "leadership is being transferred");
@@ -247,6 +271,74 @@ Result<Index> Node::propose_run(EntryType type, std::vector<std::string> data) {
   return first;
 }
 
+Result<Index> Node::propose_configuration_change(const std::vector<ConfigurationChange>& changes,
+                                                 Index prev_index) {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return Status::not_leader(leader_);
+  if (!leader->transfer_target.is_zero()) {
+    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
+                             "leadership is being transferred");
+  }
+  // The 2015 single-server change bug: until an entry of this term commits,
+  // the log may end in a previous leader's uncommitted change that a third
+  // leader can still overwrite; a change appended on top of it would be
+  // decided by a configuration that may never take effect, and two changes
+  // of one server each can then elect two leaders in one term.
+  if (!committed_in_current_term() && !KEEL_CANARY(kConfigChangeWithoutTermCommit)) {
+    return Status::unavailable("leader has not yet committed an entry of its term");
+  }
+  const Index latest = configurations_.latest_index();
+  if (latest > commit_ || configuration().joint()) {
+    return Status::with_code(StatusCode::kConfigurationChangeInProgress,
+                             "the configuration change at index " + std::to_string(latest.value) +
+                                 " is still in progress");
+  }
+  if (!prev_index.is_zero() && prev_index != latest) {
+    return Status::with_code(StatusCode::kConfigurationChangeInProgress,
+                             "the configuration changed since index " +
+                                 std::to_string(prev_index.value) + " (it is now at index " +
+                                 std::to_string(latest.value) + ")");
+  }
+  Result<Configuration> next = apply_changes(configuration(), changes);
+  if (!next.is_ok()) return next.status();
+  if (*next == configuration()) return latest;
+  Configuration entry_configuration = transition(configuration(), *next);
+  LogEntry entry{term_, log_.last_index().next(), EntryType::kConfiguration,
+                 encode_configuration(entry_configuration)};
+  const std::uint64_t bytes = entry_size_bytes(entry);
+  if (leader->uncommitted_bytes > 0 &&
+      leader->uncommitted_bytes + bytes > config_.max_uncommitted_bytes) {
+    return Status::resource_exhausted("too many uncommitted bytes on the leader");
+  }
+  leader->uncommitted_bytes += bytes;
+  const Index index = entry.index;
+  log_.append(std::move(entry));
+  needs_flush_ = true;
+  append_configuration(index, std::move(entry_configuration));
+  check_invariants();
+  return index;
+}
+
+ConfigurationState Node::configuration_state() const {
+  const auto& committed = configurations_.at(commit_);
+  return ConfigurationState{committed.second, committed.first, configuration(),
+                            configurations_.latest_index()};
+}
+
+const Server* Node::peer(ServerId id) const {
+  if (const Server* member = configuration().find(id)) return member;
+  if (const auto* leader = std::get_if<LeaderRole>(&role_)) {
+    auto it = leader->leaving.find(id);
+    if (it != leader->leaving.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+bool Node::sole_voter() const {
+  const std::vector<ServerId> voters = configuration().voters();
+  return voters.size() == 1 && voters.front() == id();
+}
+
 Status Node::read_index(std::uint64_t request_id) {
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) {
@@ -273,7 +365,7 @@ Status Node::read_index(std::uint64_t request_id) {
   if (leader->reads.waiting() >= config_.max_pending_reads) {
     return Status::resource_exhausted("too many reads waiting for a quorum round");
   }
-  if (configuration_.voter_count() == 1 || KEEL_CANARY(kReadWithoutConfirmation)) {
+  if (sole_voter() || KEEL_CANARY(kReadWithoutConfirmation)) {
     read_states_.push_back(ReadState{request_id, commit_, Status::ok()});
     return Status::ok();
   }
@@ -288,7 +380,7 @@ Result<Index> Node::lease_read_index() const {
   if (!committed_in_current_term() && !KEEL_CANARY(kReadWithoutTermStart)) {
     return Status::unavailable("leader has not yet committed an entry of its term");
   }
-  if (configuration_.voter_count() == 1) return commit_;
+  if (sole_voter()) return commit_;
   if (config_.lease_ticks == 0 || !config_.check_quorum) {
     return Status::unavailable("lease reads are disabled");
   }
@@ -320,7 +412,7 @@ Status Node::transfer_leadership(ServerId target) {
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) return Status::not_leader(leader_);
   if (target == id()) return Status::invalid_argument("this node already leads");
-  if (!configuration_.is_voter(target)) {
+  if (!configuration().is_voter(target)) {
     return Status::invalid_argument("transfer target is not a voter");
   }
   if (!leader->transfer_target.is_zero()) {
@@ -372,6 +464,7 @@ Status Node::compact(Index through) {
                                     std::to_string(snapshot_index_.value) + ")");
   }
   log_.compact(through);
+  configurations_.compact(through);
   check_invariants();
   return Status::ok();
 }
@@ -386,7 +479,7 @@ void Node::report_snapshot_failed(ServerId peer) {
 // --- roles -------------------------------------------------------------------
 
 void Node::start_campaign(bool leadership_transfer) {
-  if (is_leader() || !configuration_.is_voter(id())) return;
+  if (is_leader() || !configuration().is_voter(id())) return;
   if (config_.pre_vote && !leadership_transfer) {
     become_pre_candidate();
   } else {
@@ -437,7 +530,7 @@ void Node::become_pre_candidate() {
   handle_vote_response(Message{
       .type = MessageType::kPreVoteResponse, .from = id(), .to = id(), .term = term_.next()});
   if (!std::holds_alternative<PreCandidateRole>(role_)) return;  // won alone
-  for (ServerId voter : configuration_.voters()) {
+  for (ServerId voter : configuration().voters()) {
     if (voter == id()) continue;
     send(Message{.type = MessageType::kPreVoteRequest,
                  .to = voter,
@@ -456,7 +549,7 @@ void Node::become_candidate(bool leadership_transfer) {
   handle_vote_response(
       Message{.type = MessageType::kVoteResponse, .from = id(), .to = id(), .term = term_});
   if (!std::holds_alternative<CandidateRole>(role_)) return;  // won alone
-  for (ServerId voter : configuration_.voters()) {
+  for (ServerId voter : configuration().voters()) {
     if (voter == id()) continue;
     // Sent only after term and vote are durable (messages_after_persist):
     // otherwise a crash could let this node vote twice in one term.
@@ -471,11 +564,9 @@ void Node::become_candidate(bool leadership_transfer) {
 
 void Node::become_leader() {
   LeaderRole leader;
-  for (const Server& server : configuration_.servers) {
+  for (const Server& server : configuration().members()) {
     if (server.id == id()) continue;
-    leader.progress.emplace(server.id,
-                            Progress(log_.last_index().next(), config_.max_inflight_appends,
-                                     config_.max_inflight_bytes));
+    leader.progress.emplace(server.id, new_progress(log_.last_index().next()));
   }
   set_role(std::move(leader));
   set_leader(id());
@@ -509,7 +600,8 @@ void Node::handle_append(const Message& m) {
 }
 
 void Node::append_from_leader(const Message& m) {
-  Message reply{.type = MessageType::kAppendResponse, .to = m.from, .term = term_};
+  Message reply{
+      .type = MessageType::kAppendResponse, .to = m.from, .term = term_, .epoch = m.epoch};
   if (m.prev_log_index < commit_) {
     // Everything up to our commit index is committed and so matches the
     // leader's log; tell the leader to continue from there.
@@ -538,8 +630,19 @@ void Node::append_from_leader(const Message& m) {
       log_.truncate_from(entry.index);
       unstable_from_ = std::min(unstable_from_, entry.index);
       persisted_ = std::min(persisted_, entry.index.prev());
+      if (entry.index <= configurations_.latest_index()) {
+        // The configuration goes back to the one before the dropped entries.
+        configurations_.truncate_from(entry.index);
+        on_configuration_changed();
+      }
     }
     log_.append(entry);
+    if (entry.type == EntryType::kConfiguration) {
+      Result<Configuration> decoded = decode_configuration(entry.data);
+      KEEL_CHECK("configuration entries decode (the codec refuses frames otherwise)",
+                 decoded.is_ok());
+      append_configuration(entry.index, std::move(decoded).value());
+    }
   }
   const Index last_verified = m.prev_log_index + m.entries.size();
   // Follower commit clamp: the leader's commit index tells us nothing about
@@ -554,7 +657,8 @@ void Node::append_from_leader(const Message& m) {
 void Node::handle_snapshot(const Message& m) {
   follow_sender(m);
   const Index index = m.prev_log_index;
-  Message reply{.type = MessageType::kAppendResponse, .to = m.from, .term = term_};
+  Message reply{
+      .type = MessageType::kAppendResponse, .to = m.from, .term = term_, .epoch = m.epoch};
   if (index <= commit_) {
     // We hold everything the snapshot covers, committed: continue from our
     // commit index.
@@ -588,7 +692,11 @@ void Node::install_snapshot(const Message& m) {
   unstable_from_ = index.next();
   persisted_ = std::min(persisted_, index.prev());
   applied_handed_ = index;
-  if (!m.snapshot_configuration.servers.empty()) set_configuration(m.snapshot_configuration);
+  if (!m.snapshot_configuration.empty()) {
+    configurations_.reset(m.snapshot_configuration, m.snapshot_configuration_index);
+    on_configuration_changed();
+  }
+  after_commit();
   pending_install_ = SnapshotInstall{index, m.prev_log_term, m.snapshot_configuration,
                                      m.snapshot_configuration_index};
 }
@@ -605,7 +713,8 @@ void Node::handle_heartbeat(const Message& m) {
   send(Message{.type = MessageType::kHeartbeatResponse,
                .to = m.from,
                .term = term_,
-               .read_round = m.read_round});
+               .read_round = m.read_round,
+               .epoch = m.epoch});
 }
 
 void Node::handle_vote_request(const Message& m) {
@@ -687,7 +796,7 @@ void Node::handle_read_index_response(const Message& m) {
 }
 
 void Node::handle_timeout_now(const Message& m) {
-  if (m.from != leader_ || !configuration_.is_voter(id())) return;
+  if (m.from != leader_ || !configuration().is_voter(id())) return;
   start_campaign(/*leadership_transfer=*/true);
 }
 
@@ -704,9 +813,13 @@ const Progress* Node::progress(ServerId peer) const {
   return const_cast<Node*>(this)->find_progress(peer);  // NOLINT: read-only use
 }
 
+bool Node::current_epoch(const Progress& progress, const Message& m) const {
+  return m.epoch == progress.epoch || KEEL_CANARY(kStaleEpochAccepted);
+}
+
 void Node::handle_append_response(const Message& m) {
   Progress* pr = find_progress(m.from);
-  if (pr == nullptr) return;
+  if (pr == nullptr || !current_epoch(*pr, m)) return;
   pr->recent_active = true;
   needs_flush_ = true;
   if (!m.reject) {
@@ -750,7 +863,10 @@ void Node::handle_append_response(const Message& m) {
 
 void Node::handle_heartbeat_response(const Message& m) {
   Progress* pr = find_progress(m.from);
-  if (pr == nullptr) return;
+  if (pr == nullptr || !current_epoch(*pr, m)) return;
+  if (!pr->leaving_at.is_zero() && pr->told_round != 0 && m.read_round >= pr->told_round) {
+    pr->removal_told = true;  // it answered a heartbeat that carried its removal's commit
+  }
   pr->recent_active = true;
   pr->on_heartbeat_response();  // a live follower: resume a stalled probe or window
   needs_flush_ = true;
@@ -768,7 +884,8 @@ void Node::handle_heartbeat_response(const Message& m) {
                  .term = term_,
                  .prev_log_index = last,
                  .prev_log_term = log_.last_term(),
-                 .commit = commit_});
+                 .commit = commit_,
+                 .epoch = pr->epoch});
   }
   if (m.read_round > pr->read_round_acked) {
     pr->read_round_acked = m.read_round;
@@ -885,9 +1002,114 @@ bool Node::quorum_active(const LeaderRole& leader) const {
   });
 }
 
-void Node::set_configuration(Configuration configuration) {
-  configuration_ = std::move(configuration);
-  quorum_ = JointConfig(MajorityConfig(configuration_.voters()));
+void Node::append_configuration(Index index, Configuration configuration) {
+  configurations_.append(index, std::move(configuration));
+  on_configuration_changed();
+}
+
+Progress Node::new_progress(Index next) const {
+  Progress progress(next, config_.max_inflight_appends, config_.max_inflight_bytes);
+  progress.epoch = configurations_.latest_index().value;
+  return progress;
+}
+
+void Node::on_configuration_changed() {
+  const Configuration& latest = configuration();
+  MajorityConfig outgoing(latest.outgoing_voters());
+  if (KEEL_CANARY(kJointSingleMajority)) outgoing = MajorityConfig();
+  quorum_ = JointConfig(MajorityConfig(latest.incoming_voters()), std::move(outgoing));
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return;
+  for (const Server& server : latest.members()) {
+    if (server.id == id()) continue;
+    auto it = leader->progress.find(server.id);
+    // Probing starts at the entry that added it: the entry goes out at once.
+    const Index next = configurations_.latest_index();
+    if (it == leader->progress.end()) {
+      leader->progress.emplace(server.id, new_progress(next));
+    } else if (!it->second.leaving_at.is_zero()) {
+      it->second = new_progress(next);  // added back before it was told: a new life
+    }
+    leader->leaving.erase(server.id);
+  }
+  // Leaders only append, so the configuration before the latest is the one
+  // the removed servers were in.
+  const Configuration& before = configurations_.at(configurations_.latest_index().prev()).second;
+  for (auto& [peer, progress] : leader->progress) {
+    if (latest.contains(peer) || !progress.leaving_at.is_zero()) continue;
+    progress.leaving_at = configurations_.latest_index();
+    const std::uint64_t notice = config_.removed_notice_ticks != 0
+                                     ? config_.removed_notice_ticks
+                                     : 10ULL * config_.election_timeout_ticks;
+    progress.leaving_deadline = ticks_ + notice;
+    if (const Server* server = before.find(peer)) leader->leaving[peer] = *server;
+  }
+  if (!leader->transfer_target.is_zero() && !latest.is_voter(leader->transfer_target)) {
+    leader->transfer_target = kNoServer;
+  }
+  needs_flush_ = true;
+}
+
+void Node::forget_told_servers() {
+  auto& leader = std::get<LeaderRole>(role_);
+  for (auto it = leader.progress.begin(); it != leader.progress.end();) {
+    const Progress& pr = it->second;
+    if (!pr.leaving_at.is_zero() && (pr.removal_told || ticks_ >= pr.leaving_deadline)) {
+      leader.leaving.erase(it->first);
+      it = leader.progress.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Node::after_commit() {
+  const auto& committed = configurations_.at(commit_).second;
+  if (committed.contains(id())) {
+    was_member_ = true;
+    removed_ = false;
+  } else if (was_member_ && !committed.empty()) {
+    removed_ = true;
+  }
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr || commit_ < configurations_.latest_index() ||
+      !committed_in_current_term()) {
+    return;
+  }
+  if (configuration().joint()) {
+    // C_old,new is committed: go on to C_new (thesis §4.3). From here on
+    // C_new alone decides.
+    Configuration next = leave_joint(configuration());
+    LogEntry entry{term_, log_.last_index().next(), EntryType::kConfiguration,
+                   encode_configuration(next)};
+    leader->uncommitted_bytes += entry_size_bytes(entry);
+    const Index index = entry.index;
+    log_.append(std::move(entry));
+    needs_flush_ = true;
+    append_configuration(index, std::move(next));
+  } else if (!configuration().is_voter(id())) {
+    step_down_removed();
+  }
+}
+
+void Node::step_down_removed() {
+  // The configuration that no longer counts this leader is committed: it
+  // steps down (thesis §4.2.2). The most caught-up voter is told to campaign
+  // at once, so that the cluster is not without a leader for an election
+  // timeout.
+  auto& leader = std::get<LeaderRole>(role_);
+  ServerId successor;
+  for (const auto& [peer, progress] : leader.progress) {
+    if (configuration().is_voter(peer) && progress.match_index == log_.last_index()) {
+      successor = peer;
+      break;
+    }
+  }
+  if (!successor.is_zero()) {
+    leader.sent_timeout_now = true;
+    send(Message{.type = MessageType::kTimeoutNow, .to = successor, .term = term_});
+  }
+  become_follower(term_, kNoServer);
 }
 
 void Node::maybe_commit() {
@@ -912,6 +1134,7 @@ void Node::advance_commit_to(Index index) {
   const Index old_commit = commit_;
   commit_ = index;
   on_commit_advanced(old_commit);
+  after_commit();
 }
 
 void Node::on_commit_advanced(Index old_commit) {
@@ -974,7 +1197,8 @@ void Node::send_appends(ServerId peer, Progress& pr) {
                  .prev_log_index = prev,
                  .prev_log_term = *prev_term,
                  .entries = std::move(entries),
-                 .commit = commit_});
+                 .commit = commit_,
+                 .epoch = pr.epoch});
     pr.sent(last, bytes, /*had_entries=*/true);
   }
 }
@@ -983,13 +1207,16 @@ void Node::send_snapshot(ServerId peer, Progress& pr) {
   KEEL_CHECK("a durable snapshot covers the compacted entries",
              snapshot_index_ >= log_.base_index() && !snapshot_index_.is_zero());
   pr.become_snapshot(snapshot_index_);
+  const auto& [snapshot_config_index, snapshot_config] = configurations_.at(snapshot_index_);
   send(Message{.type = MessageType::kSnapshotRequest,
                .to = peer,
                .term = term_,
                .prev_log_index = snapshot_index_,
                .prev_log_term = snapshot_term_,
                .commit = commit_,
-               .snapshot_configuration = configuration_});
+               .epoch = pr.epoch,
+               .snapshot_configuration = snapshot_config,
+               .snapshot_configuration_index = snapshot_config_index});
 }
 
 void Node::send_commit_notice(ServerId peer, Progress& pr) {
@@ -1007,7 +1234,8 @@ void Node::send_commit_notice(ServerId peer, Progress& pr) {
                .term = term_,
                .prev_log_index = pr.match_index,
                .prev_log_term = *match_term,
-               .commit = commit_});
+               .commit = commit_,
+               .epoch = pr.epoch});
 }
 
 void Node::send_heartbeats() {
@@ -1016,11 +1244,16 @@ void Node::send_heartbeats() {
   for (auto& [peer, progress] : leader.progress) {
     const Index commit =
         KEEL_CANARY(kNoFollowerCommitClamp) ? commit_ : std::min(progress.match_index, commit_);
+    if (!progress.leaving_at.is_zero() && progress.told_round == 0 &&
+        commit >= progress.leaving_at) {
+      progress.told_round = leader.reads.round();  // this heartbeat tells it
+    }
     send(Message{.type = MessageType::kHeartbeatRequest,
                  .to = peer,
                  .term = term_,
                  .commit = commit,
-                 .read_round = leader.reads.round()});
+                 .read_round = leader.reads.round(),
+                 .epoch = progress.epoch});
   }
 }
 

@@ -24,6 +24,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/membership.h"
 #include "core/message.h"
 #include "core/prng.h"
 #include "core/progress.h"
@@ -44,7 +45,11 @@ struct BootState {
   std::vector<LogEntry> entries;
   // The highest index the state machine is known to have applied.
   Index applied;
+  // The configuration in force at the log base (the snapshot's; empty with
+  // no snapshot) and the index of the entry that held it. The node reads the
+  // configuration entries of `entries` itself: the newest is in force.
   Configuration configuration;
+  Index configuration_index;
   // The newest durable snapshot (zero if none): it covers the log base, so
   // log_base_index <= snapshot_index.
   Index snapshot_index;
@@ -80,6 +85,9 @@ struct LeaderRole {
   std::uint64_t transfer_started_tick = 0;
   // A TimeoutNow went out in this term: lease reads are off for good.
   bool sent_timeout_now = false;
+  // Servers the latest configuration removed that are still being told
+  // (their progress is in `progress`, marked leaving_at).
+  std::map<ServerId, Server> leaving;
 };
 
 using RoleState = std::variant<FollowerRole, PreCandidateRole, CandidateRole, LeaderRole>;
@@ -94,7 +102,22 @@ class Node {
   void step(const Message& message);
   // Appends an entry as leader; returns its index, or NotLeader (with the
   // known leader), LeadershipTransferInProgress or ResourceExhausted.
+  // Configuration entries go through propose_configuration_change.
   Result<Index> propose(EntryType type, std::string data);
+  // Appends the configuration entry that `changes` lead to (thesis ch. 4):
+  // the new configuration when at most one voter comes or goes, else the
+  // joint one, which this leader leaves for the new one by itself once it
+  // commits. Returns the entry's index; the change is done when the latest
+  // configuration is no longer joint and is committed. Refused with
+  // ConfigurationChangeInProgress while an earlier change is not committed
+  // (or its joint configuration not left) and when `prev_index` is not 0 and
+  // not the latest configuration's index; with Unavailable until an entry of
+  // this leader's term has committed (the single-server change bug of 2015:
+  // a change appended before that may be decided by a configuration a
+  // previous leader's uncommitted change already left); with InvalidArgument
+  // (apply_changes). Changes that change nothing return the latest index.
+  Result<Index> propose_configuration_change(const std::vector<ConfigurationChange>& changes,
+                                             Index prev_index);
   // Appends one entry of `type` per element of `data`, at consecutive
   // indices, all or none, and returns the first index: a run nothing may be
   // interleaved with (Raft::restore's pieces). Not held to
@@ -168,7 +191,20 @@ class Node {
   Term snapshot_term() const { return snapshot_term_; }
   Index last_index() const { return log_.last_index(); }
   const RaftLog& log() const { return log_; }
-  const Configuration& configuration() const { return configuration_; }
+  // The latest configuration (in force), and both with their indices.
+  const Configuration& configuration() const { return configurations_.latest(); }
+  ConfigurationState configuration_state() const;
+  // The configuration in force at `index` (>= the log base), and its index:
+  // what a snapshot through `index` records.
+  const std::pair<Index, Configuration>& configuration_at(Index index) const {
+    return configurations_.at(index);
+  }
+  // A server this node sends to: a member of the latest configuration, or
+  // one it removed that a leader is still telling so. Null otherwise.
+  const Server* peer(ServerId id) const;
+  // This server was a member of a committed configuration and the committed
+  // configuration no longer holds it.
+  bool removed() const { return removed_; }
   HardState hard_state() const { return HardState{term_, vote_, commit_}; }
   // The leader's view of a follower, or nullptr when not leading.
   const Progress* progress(ServerId peer) const;
@@ -221,9 +257,25 @@ class Node {
   // The round a new read joins: one whose heartbeats have not gone out yet.
   std::uint64_t round_for_new_read();
   bool quorum_active(const LeaderRole& leader) const;
-  // The configuration changed: the quorum rules follow it.
-  void set_configuration(Configuration configuration);
+  // A configuration entry entered the log at `index` (either role).
+  void append_configuration(Index index, Configuration configuration);
+  // The latest configuration changed (appended, truncated away, installed):
+  // the quorum rules and a leader's followers follow it.
+  void on_configuration_changed();
+  // After the commit index moved (either role): a leader leaves a committed
+  // joint configuration and steps down from one that no longer holds it as
+  // a voter; every node notes whether it was removed.
+  void after_commit();
+  void step_down_removed();
+  // A leader stops telling removed servers once they know, or in time.
+  void forget_told_servers();
   Progress* find_progress(ServerId peer);
+  // A follower's progress as this leader starts it, probing from `next`.
+  Progress new_progress(Index next) const;
+  // This node is the configuration's only voter.
+  bool sole_voter() const;
+  // A response answers this progress's life (see Progress::epoch).
+  bool current_epoch(const Progress& progress, const Message& m) const;
 
   void flush_replication();
   void send_appends(ServerId peer, Progress& progress);
@@ -240,7 +292,9 @@ class Node {
   void check_invariants();
 
   CoreConfig config_;
-  Configuration configuration_;
+  ConfigurationLog configurations_;
+  bool was_member_ = false;  // of a committed configuration, ever
+  bool removed_ = false;
   Prng prng_;
 
   Term term_;
@@ -285,8 +339,9 @@ class Node {
   std::vector<ReadState> read_states_;
   std::vector<Event> events_;
 
-  // Who decides, derived from configuration_ (set_configuration keeps the
-  // two together); every majority question goes to it.
+  // Who decides, derived from the latest configuration
+  // (on_configuration_changed keeps the two together); every majority
+  // question goes to it.
   JointConfig quorum_;
   std::vector<std::uint64_t> quorum_scratch_;  // reused by quorum_.committed's callers
 

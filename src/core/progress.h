@@ -77,6 +77,21 @@ struct Progress {
   Index commit_sent;
   // In snapshot state: the index of the snapshot being sent.
   Index pending_snapshot;
+  // Which life of this follower's progress a response answers: every
+  // request carries it and every response echoes it, so that a response
+  // to an earlier life (a server removed, wiped and added again under the
+  // same id) cannot move this one. The latest configuration's index when
+  // the progress was made.
+  std::uint64_t epoch = 0;
+  // Non-zero for a server the configuration at this index removed: the
+  // leader goes on replicating to it until it holds that entry and knows
+  // it committed (so it learns it was removed), or until the notice times
+  // out at tick leaving_deadline.
+  Index leaving_at;
+  std::uint64_t leaving_deadline = 0;
+  bool removal_told = false;
+  // The read round of the first heartbeat that carried the removal's commit.
+  std::uint64_t told_round = 0;
 
   // Records an acknowledgement up to `index`. Returns false if it was stale.
   bool acknowledge(Index index);

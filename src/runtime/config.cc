@@ -131,6 +131,13 @@ Status check_snapshots(const Config& c) {
     return out_of_range("max_restore_bytes", "0", std::to_string(16ULL << 30),
                         std::to_string(c.max_restore_bytes));
   }
+  if (c.promotion_max_lag_entries > 1'000'000'000) {
+    return out_of_range("promotion_max_lag_entries", "0", "1000000000",
+                        std::to_string(c.promotion_max_lag_entries));
+  }
+  if (Status rounds = check_count("promotion_rounds", c.promotion_rounds, 1000); !rounds.is_ok()) {
+    return rounds;
+  }
   if (c.snapshot_transfer_idle_timeout < c.heartbeat_interval ||
       c.snapshot_transfer_idle_timeout > std::chrono::hours(1)) {
     return out_of_range("snapshot_transfer_idle_timeout",

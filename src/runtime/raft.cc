@@ -102,7 +102,33 @@ class RaftHandle final : public Raft {
   Index last_index() const override { return server_->stats().last_index; }
   Duration last_contact() const override { return server_->last_contact(); }
   RaftStats stats() const override { return server_->stats(); }
-  Configuration configuration() const override { return server_->configuration(); }
+  ConfigurationState configuration() const override { return server_->configuration(); }
+  Future<Index> add_learner(ServerId id, std::string address, Index prev_index,
+                            Duration timeout) override {
+    return server_->change_membership(
+        {ConfigurationChange{ConfigurationChange::Kind::kAddLearner, id, std::move(address)}},
+        prev_index, false, timeout);
+  }
+  Future<Index> add_voter(ServerId id, std::string address, Index prev_index,
+                          Duration timeout) override {
+    return server_->change_membership(
+        {ConfigurationChange{ConfigurationChange::Kind::kAddVoter, id, std::move(address)}},
+        prev_index, true, timeout);
+  }
+  Future<Index> demote_voter(ServerId id, Index prev_index, Duration timeout) override {
+    return server_->change_membership(
+        {ConfigurationChange{ConfigurationChange::Kind::kDemoteVoter, id, {}}}, prev_index, false,
+        timeout);
+  }
+  Future<Index> remove_server(ServerId id, Index prev_index, Duration timeout) override {
+    return server_->change_membership(
+        {ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, id, {}}}, prev_index,
+        false, timeout);
+  }
+  Future<Index> change_membership(std::vector<ConfigurationChange> changes, Index prev_index,
+                                  Duration timeout) override {
+    return server_->change_membership(std::move(changes), prev_index, false, timeout);
+  }
   Result<std::uint64_t> subscribe(std::function<void(const Observation&)> observer) override {
     return server_->subscribe(std::move(observer));
   }
@@ -227,17 +253,16 @@ Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
   if (!snapshot.is_ok()) return snapshot.status();
   Result<Recovered> recovered = recover(*deps.log_store, *deps.stable_store, *snapshot);
   if (!recovered.is_ok()) return recovered.status();
-  if (!recovered->configuration.contains(deps.config.id)) {
-    return Status::invalid_argument("open: server " + std::to_string(deps.config.id.value) +
-                                    " is not in the configuration");
-  }
   core::BootState boot;
   boot.hard_state = recovered->hard_state;
   boot.log_base_index = recovered->base_index;
   boot.log_base_term = recovered->base_term;
   boot.entries = std::move(recovered->entries);
   boot.applied = recovered->base_index;
-  boot.configuration = std::move(recovered->configuration);
+  if (*snapshot) {
+    boot.configuration = (*snapshot)->configuration;
+    boot.configuration_index = (*snapshot)->configuration_index;
+  }
   boot.snapshot_index = recovered->base_index;
   boot.snapshot_term = recovered->base_term;
   std::shared_ptr<RaftServer> server(new RaftServer(std::move(deps), std::move(boot), seed,

@@ -15,6 +15,10 @@ namespace keel::runtime {
 
 namespace {
 
+// Leaders' addresses a server keeps before its configuration names them
+// (see on_frame): a few leaders in a row at most, in practice.
+constexpr std::size_t kMaxLearnedAddresses = 64;
+
 RaftState to_raft_state(core::Role role) {
   switch (role) {
     case core::Role::kFollower:
@@ -70,7 +74,6 @@ std::shared_ptr<Executor> RaftServer::component_executor(const std::string& name
 RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed,
                        std::optional<SnapshotMeta> restored, std::uint64_t entries_read)
     : deps_(std::move(deps)),
-      configuration_(boot.configuration),
       loop_inner_(deps_.env->make_executor("keel-loop")),
       loop_(loop_inner_),
       writer_executor_(component_executor("keel-writer", !deps_.log_store->may_block())),
@@ -86,6 +89,7 @@ RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_
       persisted_term_(boot.hard_state.term),
       persisted_vote_(boot.hard_state.vote),
       node_(to_core_config(deps_.config, seed), std::move(boot)),
+      membership_(node_, deps_.config, [this] { return not_leader_status(); }),
       next_read_id_(first_read_id(deps_)),
       applied_(boot_applied_index_),
       last_snapshot_(std::move(restored)) {}
@@ -302,9 +306,19 @@ void RaftServer::on_frame(std::string frame) {
     return;
   }
   core::Message message = std::move(decoded).value();
-  if (message.to != deps_.config.id || !configuration_.contains(message.from)) {
-    frames_rejected_.fetch_add(1);  // meant for another server or from a stranger
+  if (message.to != deps_.config.id || message.from.is_zero()) {
+    frames_rejected_.fetch_add(1);  // meant for another server
     return;
+  }
+  // From any server of the cluster (the transport checks the cluster id):
+  // the core judges who may do what (a non-voter's vote request, a response
+  // from a server it does not replicate to). A leader a new server does not
+  // know yet says where to answer.
+  if (!message.from_address.empty() && node_.peer(message.from) == nullptr) {
+    if (learned_addresses_.size() >= kMaxLearnedAddresses) {
+      learned_addresses_.erase(learned_addresses_.begin());
+    }
+    learned_addresses_[message.from] = message.from_address;
   }
 #ifdef KEEL_CANARIES
   // The canary steps frames without catching up: only the next tick does.
@@ -352,6 +366,7 @@ void RaftServer::flush() {
   }
   if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
   if (transfer_) check_transfer();
+  check_membership();
   // Stats first, then the observations: a kLeaderReady observer that reads
   // stats() at once sees the applied index and ready term it announces.
   publish();
@@ -398,12 +413,30 @@ void RaftServer::send_message(const core::Message& message) {
     if (node_.is_leader() && message.term == node_.term()) transfers_->start_sending(message);
     return;
   }
-  for (const Server& server : configuration_.servers) {
-    if (server.id == message.to) {
-      deps_.transport->send(server, lane_of(message), core::encode(message));
+  std::optional<Server> to = address_of(message.to);
+  if (!to) return;  // nobody knows where: it asks again, or learns it from the log
+  if (node_.is_leader()) {
+    // A follower that never answered this leader may not know it (one just
+    // added has an empty log): tell it where to answer.
+    const core::Progress* progress = node_.progress(message.to);
+    const Server* self = node_.configuration().find(deps_.config.id);
+    if (progress != nullptr && progress->match_index.is_zero() && self != nullptr) {
+      core::Message announced = message;
+      announced.from_address = self->address;
+      deps_.transport->send(*to, lane_of(message), core::encode(announced));
       return;
     }
   }
+  deps_.transport->send(*to, lane_of(message), core::encode(message));
+}
+
+std::optional<Server> RaftServer::address_of(ServerId peer) const {
+  if (const Server* server = node_.peer(peer)) return *server;
+  auto learned = learned_addresses_.find(peer);
+  if (learned != learned_addresses_.end()) {
+    return Server{peer, learned->second, Suffrage::kVoter};
+  }
+  return std::nullopt;
 }
 
 void RaftServer::on_write_done(WriteCompletion completion) {
@@ -773,14 +806,13 @@ void RaftServer::start_snapshot() {
   }
 #endif
   std::weak_ptr<RaftServer> weak = weak_from_this();
-  const Configuration configuration = configuration_;
   std::shared_ptr<Snapshotter> snapshotter = snapshotter_;
   const Index newest = last_snapshot_ ? last_snapshot_->index : Index{0};
   // On the applier's executor, between two applies: the FSM's view and the
   // entry it reflects. The slow part, persist, goes to the snapshotter.
   // (The loop's applied index may lag the applier's: only the applier
   // knows whether anything was applied since the newest snapshot.)
-  applier_->capture([weak, configuration, snapshotter, newest](Captured captured) {
+  applier_->capture([weak, snapshotter, newest](Captured captured) {
     if (captured.snapshot.is_ok() && *captured.snapshot == nullptr) {
       captured.snapshot = Status::invalid_argument("Fsm::snapshot() returned no snapshot");
     }
@@ -805,13 +837,31 @@ void RaftServer::start_snapshot() {
       }
       return;
     }
-    SnapshotMeta meta;
-    meta.index = captured.index;
-    meta.term = captured.term;
-    meta.configuration = configuration;
-    // The configuration is fixed at bootstrap for now: it is the first entry.
-    meta.configuration_index = Index{1};
-    snapshotter->persist(std::move(captured.snapshot).value(), std::move(meta));
+    // The configuration in force at the captured entry is the loop's to
+    // tell (the core keeps every one the log still holds).
+    auto snapshot = std::shared_ptr<FsmSnapshot>(std::move(captured.snapshot).value());
+    auto self = weak.lock();
+    if (!self) {
+      snapshot->release();
+      return;
+    }
+    self->loop_->post([self, snapshotter, snapshot, index = captured.index,
+                       term = captured.term]() mutable {
+      if (self->stopped_ || index < self->node_.log().base_index()) {
+        // Stopped, or a newer snapshot was installed meanwhile: this one
+        // would only be older than what the store holds.
+        snapshot->release();
+        if (!self->stopped_) self->on_snapshot_unchanged();
+        return;
+      }
+      SnapshotMeta meta;
+      meta.index = index;
+      meta.term = term;
+      const auto& [configuration_index, configuration] = self->node_.configuration_at(index);
+      meta.configuration = configuration;
+      meta.configuration_index = configuration_index;
+      snapshotter->persist(std::move(snapshot), std::move(meta));
+    });
   });
 }
 
@@ -1082,6 +1132,109 @@ void RaftServer::on_transfer_deadline(std::uint64_t number) {
   transfer_.reset();
 }
 
+// --- membership --------------------------------------------------------------------
+
+Future<Index> RaftServer::change_membership(std::vector<ConfigurationChange> changes,
+                                            Index prev_index, bool promote_after_catch_up,
+                                            Duration timeout) {
+  if (timeout <= Duration::zero()) return Future<Index>::ready(expired_timeout());
+  if (changes.empty()) {
+    return Future<Index>::ready(Status::invalid_argument("no membership change given"));
+  }
+  Promise<Index> promise;
+  const Duration deadline = deadline_after(timeout);
+  auto refuse = [promise] { promise.resolve(Status::shutdown()); };
+  const bool posted = post_to_loop(
+      [changes = std::move(changes), prev_index, promote_after_catch_up, promise,
+       deadline](RaftServer& s) mutable {
+        s.membership_.start(MembershipChange::Request{std::move(changes), prev_index,
+                                                      promote_after_catch_up, promise});
+        if (!s.membership_.active()) return;
+        const std::uint64_t number = s.membership_.number();
+        s.post_timer(deadline - s.deps_.env->now(),
+                     [number](RaftServer& server) { server.membership_.on_deadline(number); });
+        s.log_line("starts a membership change");
+        s.schedule_flush();
+      },
+      refuse);
+  if (!posted) refuse();
+  return promise.future();
+}
+
+void RaftServer::check_membership() {
+  membership_.check();
+  if (membership_.catching_up() && !membership_round_armed_) {
+    membership_round_armed_ = true;
+    post_timer(deps_.config.heartbeat_interval, [](RaftServer& s) { s.on_membership_round(); });
+  }
+  const ConfigurationState state = node_.configuration_state();
+  if (state.committed_index != observed_configuration_index_) observe_configuration(state);
+}
+
+void RaftServer::on_membership_round() {
+  membership_round_armed_ = false;
+  membership_.on_round();
+  schedule_flush();  // a promotion appended; or the next round is armed there
+}
+
+void RaftServer::observe_configuration(const ConfigurationState& state) {
+  const Configuration before = std::move(observed_configuration_);
+  const bool first = observed_configuration_index_.is_zero();
+  observed_configuration_ = state.committed;
+  observed_configuration_index_ = state.committed_index;
+  auto observe = [&](Observation::Kind kind, const Server& server) {
+    Observation observation;
+    observation.kind = kind;
+    observation.state = to_raft_state(node_.role());
+    observation.term = node_.term();
+    observation.index = state.committed_index;
+    observation.peer = server.id;
+    observation.suffrage = server.suffrage;
+    unpublished_observations_.push_back(observation);
+  };
+  // The first committed configuration this server sees (at open, or a new
+  // server's first) is where it starts, not a change.
+  if (!first && !before.empty()) {
+    for (const Server& server : state.committed.members()) {
+      const Server* old = before.find(server.id);
+      const bool voter = state.committed.is_voter(server.id);
+      if (old == nullptr) {
+        observe(Observation::Kind::kPeerAdded, server);
+      } else if (voter && !before.is_voter(server.id)) {
+        observe(Observation::Kind::kPeerPromoted, server);
+      } else if (!voter && before.is_voter(server.id)) {
+        observe(Observation::Kind::kPeerDemoted, server);
+      }
+    }
+    for (const Server& server : before.members()) {
+      if (!state.committed.contains(server.id)) observe(Observation::Kind::kPeerRemoved, server);
+    }
+  }
+  if (node_.removed() && !removed_) {
+    removed_ = true;
+    Observation observation;
+    observation.kind = Observation::Kind::kRemoved;
+    observation.state = to_raft_state(node_.role());
+    observation.term = node_.term();
+    observation.index = state.committed_index;
+    observation.peer = deps_.config.id;
+    unpublished_observations_.push_back(observation);
+    log_line("was removed from the configuration at index " +
+             std::to_string(state.committed_index.value) +
+             (deps_.config.shutdown_on_remove ? "; it shuts down" : "; it stays, as a non-member"));
+    if (deps_.config.shutdown_on_remove) {
+      // After this flush publishes the observation.
+      post_to_loop([](RaftServer& s) {
+        s.publish();
+        s.publish_observations();
+        s.shutdown_on_loop();
+      });
+    }
+  } else if (!node_.removed()) {
+    removed_ = false;
+  }
+}
+
 // --- restores ----------------------------------------------------------------------
 
 Future<Index> RaftServer::restore(const SnapshotMeta& meta, std::unique_ptr<SnapshotReader> reader,
@@ -1161,9 +1314,12 @@ void RaftServer::append_restore(const std::string& bytes, Term term, Promise<Ind
     return;
   }
   const Index first = node_.last_index().next();
+  // The run's snapshot records the configuration in force at its entries:
+  // the latest (a change appended later comes after the run).
+  const ConfigurationState configurations = node_.configuration_state();
   std::vector<std::string> pieces =
-      make_restore_entries(bytes, first, deps_.config.max_snapshot_chunk_bytes, configuration_,
-                           Index{1});  // the configuration is fixed at bootstrap for now
+      make_restore_entries(bytes, first, deps_.config.max_snapshot_chunk_bytes,
+                           configurations.latest, configurations.latest_index);
   const auto count = pieces.size();
   Result<Index> appended = node_.propose_run(EntryType::kRestore, std::move(pieces));
   if (!appended.is_ok()) {
@@ -1220,10 +1376,9 @@ Result<SnapshotStore::Opened> RaftServer::open_snapshot(const std::string& id) {
 // --- helpers ------------------------------------------------------------------------
 
 LeaderInfo RaftServer::leader_info(ServerId id) const {
-  for (const Server& server : configuration_.servers) {
-    if (server.id == id) return LeaderInfo{id, server.address};
-  }
-  return LeaderInfo{id, {}};
+  if (id.is_zero()) return LeaderInfo{};
+  std::optional<Server> server = address_of(id);
+  return LeaderInfo{id, server ? server->address : std::string()};
 }
 
 Status RaftServer::not_leader_status() const {
@@ -1258,6 +1413,8 @@ void RaftServer::publish() {
   stats.snapshots_installed = snapshots_installed_;
   stats.restores_applied = restores_applied_;
   stats.failure = failure_;
+  stats.removed = removed_;
+  published_.configuration = node_.configuration_state();
   if (transfers_) {
     stats.snapshots_sent = transfers_->stats().sent;
     stats.snapshot_bytes_sent = transfers_->stats().bytes_sent;
@@ -1330,6 +1487,7 @@ void RaftServer::shutdown_on_loop() {
   restore_reading_.reset();
   if (transfer_) transfer_->promise.resolve(Status::shutdown());
   transfer_.reset();
+  membership_.stop();
   parked_reads_.clear();
   apply_waiters_.clear();
   observers_.stop_all();
@@ -1455,7 +1613,10 @@ Duration RaftServer::last_contact() const {
   return published_.last_contact;
 }
 
-Configuration RaftServer::configuration() const { return configuration_; }
+ConfigurationState RaftServer::configuration() const {
+  std::lock_guard lock(published_mutex_);
+  return published_.configuration;
+}
 
 Result<std::uint64_t> RaftServer::subscribe(std::function<void(const Observation&)> observer) {
   return observers_.subscribe(std::move(observer));

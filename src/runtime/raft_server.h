@@ -40,6 +40,7 @@
 #include "keel/raft.h"
 #include "runtime/applier.h"
 #include "runtime/log_writer.h"
+#include "runtime/membership_change.h"
 #include "runtime/observer_hub.h"
 #include "runtime/peer_contact.h"
 #include "runtime/snapshot_transfer.h"
@@ -61,9 +62,12 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
                         Duration timeout);
   Future<LeaderInfo> transfer_leadership(std::optional<ServerId> target, Duration timeout);
   Result<SnapshotStore::Opened> open_snapshot(const std::string& id);
+  // Every membership call: see MembershipChange.
+  Future<Index> change_membership(std::vector<ConfigurationChange> changes, Index prev_index,
+                                  bool promote_after_catch_up, Duration timeout);
 
   RaftStats stats() const;
-  Configuration configuration() const;
+  ConfigurationState configuration() const;
   Duration last_contact() const;
   Result<std::uint64_t> subscribe(std::function<void(const Observation&)> observer);
   void unsubscribe(std::uint64_t subscription);
@@ -104,6 +108,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   };
   struct Published {
     RaftStats stats;
+    ConfigurationState configuration;
     Duration last_contact{0};
   };
 
@@ -165,6 +170,15 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
                       Duration deadline);
   void check_transfer();
   void on_transfer_deadline(std::uint64_t number);
+  // Membership (on the loop): the call under way, judged after every flush
+  // and every heartbeat interval while a new voter catches up; and what a
+  // newly committed configuration changed (observations, removal).
+  void check_membership();
+  void on_membership_round();
+  void observe_configuration(const ConfigurationState& state);
+  // Where to send to `peer`: from the configurations, else the address a
+  // leader announced in its frames (a server just added knows nobody).
+  std::optional<Server> address_of(ServerId peer) const;
   // Observations about other servers, from the frames they send and the tick.
   void observe_peer(const core::Message& message);
   void check_peer_contact();
@@ -197,7 +211,6 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
 
   // --- fixed at open ---------------------------------------------------------
   RaftDependencies deps_;
-  Configuration configuration_;
   std::shared_ptr<Executor> loop_inner_;  // the loop's executor, as the Env made it
   std::shared_ptr<Executor> loop_;        // the same (threads marked at start())
   std::shared_ptr<Executor> writer_executor_;
@@ -220,6 +233,15 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Term persisted_term_;
   ServerId persisted_vote_;
   core::Node node_;
+  MembershipChange membership_;
+  bool membership_round_armed_ = false;
+  // The committed configuration last observed (kPeer* observations).
+  Configuration observed_configuration_;
+  Index observed_configuration_index_;
+  bool removed_ = false;  // kRemoved observed
+  // Addresses leaders announced (Message::from_address) that no
+  // configuration holds yet, at most kMaxLearnedAddresses.
+  std::map<ServerId, std::string> learned_addresses_;
   bool flush_scheduled_ = false;
   bool stopped_ = false;
   bool failed_ = false;  // a write failed: refuse everything, shutdown follows

@@ -62,9 +62,9 @@ Result<Configuration> latest_configuration(const std::vector<LogEntry>& entries,
     }
     return decoded;
   }
-  if (snapshot && !snapshot->configuration.servers.empty()) return snapshot->configuration;
-  return Status::invalid_argument(
-      "the log holds no configuration: bootstrap the cluster first (bootstrap_cluster)");
+  if (snapshot) return snapshot->configuration;
+  // Never bootstrapped: a server that waits to be added to a cluster.
+  return Configuration{};
 }
 
 }  // namespace

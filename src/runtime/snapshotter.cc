@@ -38,9 +38,8 @@ Snapshotter::Snapshotter(std::shared_ptr<SnapshotStore> store, std::shared_ptr<E
                          OnDone on_done)
     : store_(std::move(store)), executor_(std::move(executor)), on_done_(std::move(on_done)) {}
 
-void Snapshotter::persist(std::unique_ptr<FsmSnapshot> snapshot, SnapshotMeta meta) {
-  executor_->post([self = shared_from_this(), snapshot = std::shared_ptr<FsmSnapshot>(
-                                                  std::move(snapshot)),
+void Snapshotter::persist(std::shared_ptr<FsmSnapshot> snapshot, SnapshotMeta meta) {
+  executor_->post([self = shared_from_this(), snapshot = std::move(snapshot),
                    meta = std::move(meta)] {
     Result<SnapshotMeta> result = self->write(*snapshot, meta);
     snapshot->release();

@@ -32,7 +32,7 @@ class Snapshotter : public std::enable_shared_from_this<Snapshotter> {
   // Writes `snapshot` as a snapshot with meta's index, term and
   // configuration; on_done (on the snapshotter's executor) gets the
   // committed metadata or the error.
-  void persist(std::unique_ptr<FsmSnapshot> snapshot, SnapshotMeta meta);
+  void persist(std::shared_ptr<FsmSnapshot> snapshot, SnapshotMeta meta);
   // From now on every write of a persist fails with Shutdown, so that a
   // long persist ends soon (any thread).
   void cancel() { cancelled_->store(true); }

@@ -15,7 +15,8 @@ CoreCluster::CoreCluster(Options options) : options_(std::move(options)) {
     configuration_.servers.push_back(Server{ServerId{i}, "node-" + std::to_string(i),
                                             learner ? Suffrage::kLearner : Suffrage::kVoter});
   }
-  for (ServerId id : ids()) {
+  for (const Server& server : configuration_.servers) {
+    const ServerId id = server.id;
     Member m;
     m.config = options_.config;
     m.config.id = id;
@@ -27,8 +28,39 @@ CoreCluster::CoreCluster(Options options) : options_(std::move(options)) {
 
 std::vector<ServerId> CoreCluster::ids() const {
   std::vector<ServerId> out;
-  for (const Server& server : configuration_.servers) out.push_back(server.id);
+  for (const auto& [id, m] : members_) out.push_back(id);
   return out;
+}
+
+void CoreCluster::add_server(ServerId id) {
+  KEEL_CHECK("a new server has a new id", members_.find(id) == members_.end());
+  Member m;
+  m.config = options_.config;
+  m.config.id = id;
+  m.config.random_seed = options_.seed * 1000003 + id.value;
+  m.founding = false;
+  members_.emplace(id, std::move(m));
+  restart(id);
+}
+
+void CoreCluster::wipe(ServerId id) {
+  crash(id);
+  Member& m = member(id);
+  m.durable_hard_state = core::HardState{};
+  m.durable_log_base = Index{};
+  m.durable_log_base_term = Term{};
+  m.durable_log.clear();
+  m.snapshots.clear();
+  m.founding = false;
+  restart(id);
+}
+
+Result<Index> CoreCluster::change_configuration(ServerId id,
+                                                std::vector<ConfigurationChange> changes,
+                                                Index prev_index) {
+  Result<Index> result = node(id).propose_configuration_change(changes, prev_index);
+  process(id);
+  return result;
 }
 
 CoreCluster::Member& CoreCluster::member(ServerId id) {
@@ -238,9 +270,12 @@ void CoreCluster::restart(ServerId id) {
   core::CoreConfig config = m.config;
   config.random_seed = m.config.random_seed + 7919 * m.restarts++;
   core::BootState boot{m.durable_hard_state, m.durable_log_base, m.durable_log_base_term,
-                       m.durable_log,        Index{0},           configuration_};
+                       m.durable_log,        Index{0},
+                       m.founding ? configuration_ : Configuration{}};
   if (!m.snapshots.empty()) {
     const Snapshot& newest = m.snapshots.rbegin()->second;
+    boot.configuration = newest.configuration;
+    boot.configuration_index = newest.configuration_index;
     boot.snapshot_index = newest.index;
     boot.snapshot_term = newest.term;
     boot.applied = newest.index;
@@ -272,7 +307,9 @@ Status CoreCluster::snapshot(ServerId id) {
   core::Node& n = node(id);
   const Index index = n.applied_index();
   if (index.is_zero()) return Status::invalid_argument("nothing applied to snapshot");
-  m.snapshots[index] = Snapshot{index, *n.log().term_at(index), m.applied};
+  const auto& [configuration_index, configuration] = n.configuration_at(index);
+  m.snapshots[index] =
+      Snapshot{index, *n.log().term_at(index), m.applied, configuration, configuration_index};
   n.on_snapshot(index, *n.log().term_at(index));
   process(id);
   return Status::ok();

@@ -57,6 +57,9 @@ class CoreCluster {
   Status read_index(ServerId id, std::uint64_t request_id);
   void campaign(ServerId id);
   Status transfer_leadership(ServerId from, ServerId to);
+  // Node::propose_configuration_change on `id`.
+  Result<Index> change_configuration(ServerId id, std::vector<ConfigurationChange> changes,
+                                     Index prev_index = Index{});
   void tick(ServerId id, std::size_t times = 1);
   void tick_all(std::size_t times = 1);
 
@@ -89,6 +92,12 @@ class CoreCluster {
   // Rebuilds the node from its durable state: its state machine starts from
   // its newest snapshot (or empty) and re-applies the committed log after it.
   void restart(ServerId id);
+  // A new server with empty stores (never bootstrapped: it waits for a
+  // leader to add it); its address is "node-<id>".
+  void add_server(ServerId id);
+  // Crashes the node and loses its stores: it restarts empty, like a new
+  // server under the old id.
+  void wipe(ServerId id);
 
   // --- snapshots -------------------------------------------------------------
   // Takes a durable snapshot of the node's state machine at its applied
@@ -126,6 +135,8 @@ class CoreCluster {
     Index index;
     Term term;
     std::vector<LogEntry> state;  // the state machine: entries 1..index
+    Configuration configuration;  // in force at index, and its entry's index
+    Index configuration_index;
   };
   struct Member {
     core::CoreConfig config;
@@ -142,6 +153,9 @@ class CoreCluster {
     std::vector<core::ReadState> read_states;
     std::vector<core::Event> events;
     std::uint64_t restarts = 0;
+    // Bootstrapped with the cluster's first configuration (false for
+    // servers added later and wiped ones: they start without one).
+    bool founding = true;
   };
 
   Member& member(ServerId id);

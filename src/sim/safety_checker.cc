@@ -188,7 +188,12 @@ void SafetyChecker::on_observation(ServerId id, const Observation& observation) 
     case Observation::Kind::kPeerContactLost:
     case Observation::Kind::kPeerContactResumed:
     case Observation::Kind::kVoteRequested:
-      break;  // about other servers: nothing to check here
+    case Observation::Kind::kPeerAdded:
+    case Observation::Kind::kPeerPromoted:
+    case Observation::Kind::kPeerDemoted:
+    case Observation::Kind::kPeerRemoved:
+    case Observation::Kind::kRemoved:
+      break;  // about membership and other servers: nothing to check here
   }
 }
 

@@ -63,6 +63,20 @@ std::string describe(const Observation& observation) {
       return std::string(observation.pre_vote ? "pre-vote" : "vote") +
              "-requested by=" + std::to_string(observation.peer.value) +
              " term=" + std::to_string(observation.term.value);
+    case Observation::Kind::kPeerAdded:
+      return "peer-added peer=" + std::to_string(observation.peer.value) +
+             " index=" + std::to_string(observation.index.value);
+    case Observation::Kind::kPeerPromoted:
+      return "peer-promoted peer=" + std::to_string(observation.peer.value) +
+             " index=" + std::to_string(observation.index.value);
+    case Observation::Kind::kPeerDemoted:
+      return "peer-demoted peer=" + std::to_string(observation.peer.value) +
+             " index=" + std::to_string(observation.index.value);
+    case Observation::Kind::kPeerRemoved:
+      return "peer-removed peer=" + std::to_string(observation.peer.value) +
+             " index=" + std::to_string(observation.index.value);
+    case Observation::Kind::kRemoved:
+      return "removed index=" + std::to_string(observation.index.value);
   }
   return "?";
 }

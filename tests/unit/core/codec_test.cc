@@ -24,7 +24,8 @@ std::vector<LogEntry> one_entry_of_each_type() {
       LogEntry{Term(7), Index(41), EntryType::kCommand, "set x=1"},
       LogEntry{Term(7), Index(42), EntryType::kTermStart, ""},
       LogEntry{Term(8), Index(43), EntryType::kBarrier, ""},
-      LogEntry{Term(8), Index(44), EntryType::kConfiguration, std::string("\0\xff\x80", 3)},
+      LogEntry{Term(8), Index(44), EntryType::kConfiguration,
+               encode_configuration(Configuration{{Server{ServerId(3), "c:3"}}})},
   };
 }
 
@@ -57,8 +58,11 @@ Message message_with_all_fields(MessageType type) {
   m.last_chunk = true;
   m.chunk = std::string("chunk\0bytes", 11);
   m.snapshot_configuration = Configuration{{Server{ServerId(1), "a:1", Suffrage::kVoter},
-                                            Server{ServerId(2), "b:2", Suffrage::kLearner}}};
+                                            Server{ServerId(2), "b:2", Suffrage::kLearner}},
+                                           {Server{ServerId(4), "d:4", Suffrage::kVoter}}};
   m.snapshot_configuration_index = Index(17);
+  m.epoch = 18;
+  m.from_address = "leader:7000";
   return m;
 }
 
@@ -374,7 +378,7 @@ TEST(CodecTest, unknown_entry_type_is_refused) {
 }
 
 TEST(CodecTest, unknown_field_bit_is_refused) {
-  ByteWriter writer = frame_header(1ULL << 22);
+  ByteWriter writer = frame_header(1ULL << 25);
   expect_corruption(decode(writer.take()).status(), "unknown fields");
 }
 

@@ -314,11 +314,14 @@ TEST(RaftCluster, AFailedLogWriteStopsTheServerAndResolvesItsFutures) {
   }));
 }
 
-TEST(RaftOpen, RefusesStoresThatWereNeverBootstrapped) {
+TEST(RaftOpen, StoresThatWereNeverBootstrappedWaitToBeAddedAndNeverCampaign) {
   auto env = make_thread_env();
   InMemoryNetwork network(env);
   Config config;
   config.id = ServerId{1};
+  config.heartbeat_interval = std::chrono::milliseconds(10);
+  config.election_timeout = std::chrono::milliseconds(50);
+  config.lease_timeout = std::chrono::milliseconds(20);
   RaftDependencies deps{config,
                         std::make_shared<KvFsm>(),
                         std::make_shared<MemoryLogStore>(),
@@ -327,7 +330,14 @@ TEST(RaftOpen, RefusesStoresThatWereNeverBootstrapped) {
                         network.transport(ServerId{1}),
                         env};
   Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
-  EXPECT_EQ(raft.status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(raft.is_ok()) << raft.status().to_string();
+  EXPECT_TRUE((*raft)->configuration().latest.empty());
+  // Ten election timeouts: a member would have campaigned (raised its term).
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ((*raft)->stats().term, Term{});
+  EXPECT_EQ((*raft)->state(), RaftState::kFollower);
+  EXPECT_EQ((*raft)->apply("set a 1", std::chrono::seconds(1)).get().status().code(),
+            StatusCode::kNotLeader);
 }
 
 TEST(RaftOpen, BootstrapRefusesStoresWithStateAndBadConfigurations) {

@@ -98,7 +98,7 @@ TEST(Snapshots, OnDemandSnapshotResolvesWithItsMetadataAndOpens) {
   ASSERT_TRUE(meta.is_ok()) << meta.status();
   EXPECT_EQ(meta->index, cluster.raft(leader).applied_index());
   EXPECT_EQ(meta->term, cluster.raft(leader).term());
-  EXPECT_EQ(meta->configuration, cluster.raft(leader).configuration());
+  EXPECT_EQ(meta->configuration, cluster.raft(leader).configuration().committed);
   EXPECT_GT(meta->size_bytes, 0u);
   Result<SnapshotStore::Opened> opened = cluster.raft(leader).open_snapshot(meta->id);
   ASSERT_TRUE(opened.is_ok()) << opened.status();
