@@ -288,12 +288,12 @@ class Raft {
   // ConfigurationChangeInProgress. `prev_index` makes it a compare-and-set:
   // unless 0, the change is made only if the latest configuration is still
   // the one at that index (ConfigurationChangeInProgress otherwise).
-  // Failures before anything entered the log: NotLeader;
+  // A new leader's call waits until the leader has committed an entry of
+  // its term (no change may start before: the single-server change bug of
+  // 2015). Failures before anything entered the log: NotLeader;
   // InvalidArgument (a new server without an address, a voter added as a
-  // learner, the last voter removed...); Unavailable while this leader has
-  // not committed an entry of its term (a change must not start before:
-  // the single-server change bug of 2015; retry, or wait for kLeaderReady);
-  // LeadershipTransferInProgress; Timeout; Shutdown. Once the entry is in
+  // learner, the last voter removed...); LeadershipTransferInProgress;
+  // Timeout; Shutdown. Once the entry is in
   // the log: OutcomeUnknown if leadership is lost, the timeout passes or the
   // server stops first (the change may still take effect). A change that
   // is already true (adding a voter that is one, removing a server that is

@@ -327,6 +327,9 @@ ConfigurationState Node::configuration_state() const {
 
 const Server* Node::peer(ServerId id) const {
   if (const Server* member = configuration().find(id)) return member;
+  // A leader the latest configuration removes still leads until that
+  // commits, and its followers answer it.
+  if (const Server* member = configurations_.at(commit_).second.find(id)) return member;
   if (const auto* leader = std::get_if<LeaderRole>(&role_)) {
     auto it = leader->leaving.find(id);
     if (it != leader->leaving.end()) return &it->second;

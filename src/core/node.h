@@ -199,8 +199,9 @@ class Node {
   const std::pair<Index, Configuration>& configuration_at(Index index) const {
     return configurations_.at(index);
   }
-  // A server this node sends to: a member of the latest configuration, or
-  // one it removed that a leader is still telling so. Null otherwise.
+  // A server this node sends to: a member of the latest or the committed
+  // configuration, or one a leader removed and is still telling so. Null
+  // otherwise.
   const Server* peer(ServerId id) const;
   // This server was a member of a committed configuration and the committed
   // configuration no longer holds it.

@@ -22,6 +22,15 @@ void MembershipChange::start(Request request) {
     return;
   }
   pending_ = Pending{request.promise, ++calls_};
+  if (!node_.committed_in_current_term()) {
+    pending_->phase = Phase::kWaitingForTermStart;
+    pending_->waiting = std::move(request);
+    return;
+  }
+  begin(std::move(request));
+}
+
+void MembershipChange::begin(Request request) {
   if (!request.promote_after_catch_up) {
     propose(request.changes, request.prev_index, /*then_promote=*/false);
     return;
@@ -89,6 +98,17 @@ void MembershipChange::propose(const std::vector<ConfigurationChange>& changes, 
 
 void MembershipChange::check() {
   if (!pending_) return;
+  if (pending_->phase == Phase::kWaitingForTermStart) {
+    if (!node_.is_leader()) {
+      resolve(not_leader_());
+    } else if (node_.committed_in_current_term()) {
+      Request request = std::move(*pending_->waiting);
+      pending_->waiting.reset();
+      pending_->phase = Phase::kCommitting;
+      begin(std::move(request));
+    }
+    return;
+  }
   if (pending_->phase == Phase::kCatchingUp) {
     // Leadership lost while it caught up: not promoted, it stays a learner.
     if (!node_.is_leader()) resolve(not_leader_());
@@ -116,9 +136,13 @@ void MembershipChange::check() {
 
 void MembershipChange::on_round() {
   if (!catching_up()) return;
+  // Caught up: it answers (heard from in this check-quorum window), its log
+  // matches ours (replicating, not probing or taking a snapshot), and it is
+  // no further behind than the bound.
   const core::Progress* progress = node_.progress(pending_->promote);
   const bool caught_up =
-      progress != nullptr &&
+      progress != nullptr && progress->recent_active &&
+      progress->state == core::ProgressState::kReplicate &&
       progress->match_index.value + config_.promotion_max_lag_entries >= node_.last_index().value;
   pending_->rounds_caught_up = caught_up ? pending_->rounds_caught_up + 1 : 0;
   if (pending_->rounds_caught_up < config_.promotion_rounds) return;
@@ -128,7 +152,11 @@ void MembershipChange::on_round() {
 
 void MembershipChange::on_deadline(std::uint64_t number) {
   if (!pending_ || pending_->number != number) return;
-  if (pending_->phase == Phase::kCatchingUp) {
+  if (pending_->phase == Phase::kWaitingForTermStart) {
+    resolve(Status::timeout(
+        "this new leader had not committed an entry of its term by the deadline; nothing "
+        "changed"));
+  } else if (pending_->phase == Phase::kCatchingUp) {
     resolve(Status::timeout(server_text(pending_->promote) +
                             " did not catch up before the deadline; it stays a learner"));
   } else {
@@ -140,7 +168,7 @@ void MembershipChange::on_deadline(std::uint64_t number) {
 
 void MembershipChange::stop() {
   if (!pending_) return;
-  if (pending_->phase == Phase::kCatchingUp) {
+  if (pending_->phase != Phase::kCommitting) {
     resolve(Status::shutdown());
   } else {
     resolve(Status::outcome_unknown(

@@ -11,7 +11,8 @@
 // then it is promoted. The RaftServer calls check() after every flush,
 // on_round() every heartbeat interval while catching_up(), and
 // on_deadline() at the call's deadline; whichever settles the call first
-// resolves the future.
+// resolves the future. A leader that has not yet committed an entry of its
+// term holds the call back until it has (bounded by the deadline).
 //
 // Thread safety: loop only.
 #pragma once
@@ -47,6 +48,9 @@ class MembershipChange {
   // Whether a call is under way (another is refused).
   bool active() const { return pending_.has_value(); }
   bool catching_up() const { return active() && pending_->phase == Phase::kCatchingUp; }
+  // Waiting for something on_round() checks: a new leader's first commit,
+  // or a new voter's catch-up.
+  bool waiting() const { return active() && pending_->phase != Phase::kCommitting; }
   // The call under way's number, for its deadline timer.
   std::uint64_t number() const { return active() ? pending_->number : 0; }
 
@@ -60,7 +64,9 @@ class MembershipChange {
   void stop();
 
  private:
-  enum class Phase : std::uint8_t { kCommitting, kCatchingUp };
+  // kWaitingForTermStart: this leader has not committed an entry of its
+  // term yet (no change may start before, core/node.h); the request waits.
+  enum class Phase : std::uint8_t { kWaitingForTermStart, kCommitting, kCatchingUp };
   struct Pending {
     Promise<Index> promise;
     std::uint64_t number = 0;
@@ -75,7 +81,12 @@ class MembershipChange {
     ServerId promote;
     Index promote_prev;
     std::uint32_t rounds_caught_up = 0;
+    // kWaitingForTermStart: the request, to start once it may.
+    std::optional<Request> waiting;
   };
+
+  // Starts `request` now that this leader may change the configuration.
+  void begin(Request request);
 
   // Proposes `changes`; on success the call waits for the entry to commit.
   void propose(const std::vector<ConfigurationChange>& changes, Index prev_index,

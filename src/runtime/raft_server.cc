@@ -366,11 +366,16 @@ void RaftServer::flush() {
   }
   if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
   if (transfer_) check_transfer();
-  check_membership();
+  const ConfigurationState configurations = node_.configuration_state();
+  if (configurations.committed_index != observed_configuration_index_) {
+    observe_configuration(configurations);
+  }
   // Stats first, then the observations: a kLeaderReady observer that reads
-  // stats() at once sees the applied index and ready term it announces.
+  // stats() at once sees the applied index and ready term it announces. A
+  // membership call resolves after them too: configuration() agrees.
   publish();
   publish_observations();
+  check_membership();
 }
 
 void RaftServer::handle_ready(core::Ready& ready) {
@@ -1163,12 +1168,10 @@ Future<Index> RaftServer::change_membership(std::vector<ConfigurationChange> cha
 
 void RaftServer::check_membership() {
   membership_.check();
-  if (membership_.catching_up() && !membership_round_armed_) {
+  if (membership_.waiting() && !membership_round_armed_) {
     membership_round_armed_ = true;
     post_timer(deps_.config.heartbeat_interval, [](RaftServer& s) { s.on_membership_round(); });
   }
-  const ConfigurationState state = node_.configuration_state();
-  if (state.committed_index != observed_configuration_index_) observe_configuration(state);
 }
 
 void RaftServer::on_membership_round() {

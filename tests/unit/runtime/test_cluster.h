@@ -202,13 +202,28 @@ class TestCluster {
     m.raft.reset();
   }
 
+  // A server with empty stores (not bootstrapped: it waits to be added),
+  // at address "server-<id>"; start() it like any other.
+  void add_server(ServerId id) {
+    Member& m = members_[id];
+    m.log = std::make_shared<MemoryLogStore>();
+    m.stable = std::make_shared<MemoryStableStore>();
+    m.snapshots = std::make_shared<MemorySnapshotStore>();
+  }
+  static std::string address(ServerId id) { return "server-" + std::to_string(id.value); }
+
+  // Every server, founding or added.
   std::vector<ServerId> ids() const {
     std::vector<ServerId> out;
-    for (const Server& server : configuration_.servers) out.push_back(server.id);
+    for (const auto& [id, m] : members_) out.push_back(id);
     return out;
   }
   Raft& raft(ServerId id) { return *members_.at(id).raft; }
-  bool running(ServerId id) const { return members_.at(id).raft != nullptr; }
+  // Open and not shut down (a removed server may shut itself down).
+  bool running(ServerId id) const {
+    const auto& raft = members_.at(id).raft;
+    return raft != nullptr && raft->state() != RaftState::kShutdown;
+  }
   KvFsm& fsm(ServerId id) { return *members_.at(id).fsm; }
   MemoryLogStore& log_store(ServerId id) { return *members_.at(id).log; }
   MemorySnapshotStore& snapshot_store(ServerId id) { return *members_.at(id).snapshots; }
