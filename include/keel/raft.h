@@ -371,6 +371,21 @@ class Raft {
 // again with the same configuration.
 Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
                          const Configuration& configuration);
+// DELIBERATELY UNSAFE: the way out after a permanent loss of quorum (a
+// majority of the voters destroyed for good), when nothing else can make
+// the cluster available again. Writes `configuration` (usually: the
+// surviving servers) into one stopped server's stores as a new last log
+// entry, in a new term. Opened, that server campaigns under it at once and
+// the survivors it names follow it (they need no recovery of their own).
+// What is lost: every entry the lost servers held and this server did not,
+// committed ones included; so pick the survivor with the longest log (the
+// highest last index in stats()), and run this on that one server only:
+// recovering two with different logs can make them diverge for good. Add
+// replacements afterwards with add_voter. Logs a warning on stderr.
+// InvalidArgument for a joint or voterless configuration, or stores with no
+// state.
+Status recover_cluster(LogStore& log_store, StableStore& stable_store,
+                       const Configuration& configuration);
 // Whether the stores hold any Raft state (a term, a vote or log entries),
 // other than what an interrupted bootstrap_cluster left (its configuration,
 // term 1, no vote, an empty log).

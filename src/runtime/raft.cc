@@ -2,9 +2,11 @@
 // RaftServer. Also bootstrap_cluster and has_existing_state.
 #include "keel/raft.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -187,6 +189,50 @@ Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
   if (!stored.is_ok()) return stored;
   const LogEntry first{Term{1}, Index{1}, EntryType::kConfiguration, encoded};
   return log_store.append(std::span<const LogEntry>(&first, 1));
+}
+
+Status recover_cluster(LogStore& log_store, StableStore& stable_store,
+                       const Configuration& configuration) {
+  Status valid = check_configuration(configuration);
+  if (!valid.is_ok()) return valid;
+  if (configuration.joint()) {
+    return Status::invalid_argument("recover_cluster: the configuration must not be joint");
+  }
+  Result<StoredState> stored_state = inspect(log_store, stable_store);
+  if (!stored_state.is_ok()) return stored_state.status();
+  if (!stored_state->existing) {
+    return Status::invalid_argument(
+        "recover_cluster: the stores hold no Raft state to recover (bootstrap_cluster starts a "
+        "new cluster)");
+  }
+  Result<core::HardState> hard_state = runtime::load_hard_state(stable_store);
+  if (!hard_state.is_ok()) return hard_state.status();
+  Term last_term;
+  const Index last = log_store.last_index();
+  if (last >= Index{1} && last >= log_store.first_index()) {
+    Result<std::vector<LogEntry>> read = log_store.read(last, last);
+    if (!read.is_ok()) return read.status();
+    if (read->size() != 1) {
+      return Status::corruption("recover_cluster: the log store did not return its last entry");
+    }
+    last_term = read->front().term;
+  }
+  // A term no server of the old cluster reached through these stores' log,
+  // with no vote cast: the recovered server campaigns in the next one.
+  const Term term{std::max(hard_state->term, last_term).value + 1};
+  if (term > kMaxTerm) return Status::invalid_argument("recover_cluster: terms are exhausted");
+  std::fprintf(stderr,
+               "keel: recover_cluster: forcing a configuration of %zu server(s) at log entry %llu, "
+               "term %llu. This is unsafe: entries the lost servers held may be gone for good, "
+               "and it must be done on one surviving server only.\n",
+               configuration.servers.size(), static_cast<unsigned long long>(last.value + 1),
+               static_cast<unsigned long long>(term.value));
+  const core::HardState raised{term, kNoServer, hard_state->commit};
+  Status stored = stable_store.set(runtime::kHardStateKey, core::encode_hard_state(raised));
+  if (!stored.is_ok()) return stored;
+  const LogEntry entry{term, last.next(), EntryType::kConfiguration,
+                       core::encode_configuration(configuration)};
+  return log_store.append(std::span<const LogEntry>(&entry, 1));
 }
 
 Result<bool> has_existing_state(const LogStore& log_store, const StableStore& stable_store) {

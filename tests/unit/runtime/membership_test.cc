@@ -52,11 +52,11 @@ std::vector<ServerId> voters_of(const Configuration& configuration) {
 }
 
 TEST(Membership, GrowsFromThreeToFiveThroughLearnersThatCatchUp) {
+  MembershipLog log;  // outlives the cluster, whose observers write to it
   TestCluster cluster(3);
   cluster.start_all();
   const ServerId leader = cluster.wait_for_leader();
   ASSERT_FALSE(leader.is_zero());
-  MembershipLog log;
   ASSERT_TRUE(cluster.raft(leader).subscribe(log.observer()).is_ok());
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(cluster.raft(leader).apply("set k" + std::to_string(i) + " v", 5s).get().is_ok());
@@ -233,6 +233,43 @@ TEST(Membership, RefusalsLeaveTheConfigurationAsItWas) {
   EXPECT_EQ(cluster.raft(leader).remove_server(follower, Index{}, 5s).get().status().code(),
             StatusCode::kConfigurationChangeInProgress);
   EXPECT_EQ(slow.get().status().code(), StatusCode::kTimeout);
+}
+
+TEST(Membership, RecoverClusterBringsBackAServerAfterALostQuorum) {
+  TestCluster cluster(3);
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_FALSE(leader.is_zero());
+  ASSERT_TRUE(cluster.raft(leader).apply("set kept 1", 5s).get().is_ok());
+  // Two of three lost for good; the survivor alone can elect nobody.
+  const ServerId survivor = cluster.any_follower(leader);
+  ASSERT_TRUE(eventually([&] { return cluster.fsm(survivor).get("kept") == "1"; }));
+  for (ServerId id : cluster.ids()) {
+    if (id != survivor) cluster.stop(id);
+  }
+  cluster.stop(survivor);
+  Configuration alone{{Server{survivor, TestCluster::address(survivor), Suffrage::kVoter}}};
+  ASSERT_TRUE(
+      recover_cluster(cluster.log_store(survivor), cluster.stable_store(survivor), alone).is_ok());
+  ASSERT_TRUE(cluster.start(survivor).is_ok());
+  EXPECT_TRUE(eventually([&] { return cluster.raft(survivor).state() == RaftState::kLeader; }))
+      << cluster.describe();
+  EXPECT_TRUE(cluster.raft(survivor).apply("set after 2", 5s).get().is_ok());
+  EXPECT_EQ(cluster.fsm(survivor).get("kept"), "1");
+  EXPECT_EQ(cluster.raft(survivor).configuration().committed, alone);
+  // Refusals: a joint or voterless configuration, stores with nothing in them.
+  MemoryLogStore empty_log;
+  MemoryStableStore empty_stable;
+  EXPECT_EQ(recover_cluster(empty_log, empty_stable, alone).code(), StatusCode::kInvalidArgument);
+  Configuration joint = alone;
+  joint.outgoing = alone.servers;
+  EXPECT_EQ(recover_cluster(cluster.log_store(survivor), cluster.stable_store(survivor), joint)
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(recover_cluster(cluster.log_store(survivor), cluster.stable_store(survivor),
+                            Configuration{})
+                .code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

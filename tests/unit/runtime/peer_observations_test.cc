@@ -57,11 +57,11 @@ TEST(PeerContact, ReportsASilentPeerOnceAndItsReturnOnce) {
 }
 
 TEST(PeerObservations, ALeaderReportsAFollowerItLostAndRegained) {
+  Recorder recorder;  // outlives the cluster, whose observers write to it
   TestCluster cluster(3, [](Config& config) { config.peer_contact_timeout = 100ms; });
   cluster.start_all();
   const ServerId leader = cluster.wait_for_leader();
   ASSERT_FALSE(leader.is_zero());
-  Recorder recorder;
   ASSERT_TRUE(cluster.raft(leader).subscribe(recorder.callback()).is_ok());
   const ServerId follower = cluster.any_follower(leader);
   cluster.network().cut(follower, leader);  // its answers are lost
@@ -82,8 +82,8 @@ TEST(PeerObservations, ALeaderReportsAFollowerItLostAndRegained) {
 }
 
 TEST(PeerObservations, ServersReportTheVoteRequestsTheyReceive) {
+  std::map<ServerId, std::unique_ptr<Recorder>> recorders;  // outlive the cluster
   TestCluster cluster(3);
-  std::map<ServerId, std::unique_ptr<Recorder>> recorders;
   cluster.start_all();
   const ServerId leader = cluster.wait_for_leader();
   ASSERT_FALSE(leader.is_zero());

@@ -226,6 +226,7 @@ class TestCluster {
   }
   KvFsm& fsm(ServerId id) { return *members_.at(id).fsm; }
   MemoryLogStore& log_store(ServerId id) { return *members_.at(id).log; }
+  MemoryStableStore& stable_store(ServerId id) { return *members_.at(id).stable; }
   MemorySnapshotStore& snapshot_store(ServerId id) { return *members_.at(id).snapshots; }
   InMemoryNetwork& network() { return network_; }
 
