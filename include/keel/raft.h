@@ -319,7 +319,8 @@ class Raft {
   // change, and once a majority of the new configuration holds it, steps
   // down and tells the most caught-up remaining voter to campaign at once.
   // A removed server learns of its removal (kRemoved) when it can be
-  // reached, and can never raise the others' terms.
+  // reached; its vote requests are dropped by every server that holds the
+  // removal, so it cannot raise their terms.
   virtual Future<Index> remove_server(ServerId id, Index prev_index, Duration timeout) = 0;
   // Several changes at once. When at most one voter comes or goes, one
   // entry does it; otherwise joint consensus (thesis §4.3): the joint
@@ -375,11 +376,12 @@ Status bootstrap_cluster(LogStore& log_store, StableStore& stable_store,
 // majority of the voters destroyed for good), when nothing else can make
 // the cluster available again. Writes `configuration` (usually: the
 // surviving servers) into one stopped server's stores as a new last log
-// entry, in a new term. Opened, that server campaigns under it at once and
-// the survivors it names follow it (they need no recovery of their own).
-// What is lost: every entry the lost servers held and this server did not,
-// committed ones included; so pick the survivor with the longest log (the
-// highest last index in stats()), and run this on that one server only:
+// entry, in a new term. Opened, that server campaigns under it after its
+// election timeout and the survivors it names follow it (they need no
+// recovery of their own). What is lost: every entry the lost servers held
+// and this server did not, committed ones included; so pick the survivor
+// whose log is most up to date (the highest last term, then the highest
+// last index), and run this on that one server only:
 // recovering two with different logs can make them diverge for good. Add
 // replacements afterwards with add_voter. Logs a warning on stderr.
 // InvalidArgument for a joint or voterless configuration, or stores with no

@@ -81,6 +81,9 @@ enum class Canary : std::uint8_t {
   // a server restarted from one meets the rest of the run without its start
   // (runtime canary).
   kSnapshotInsideRestore = 18,
+  // The four membership canaries below are caught by the schedules of
+  // tests/unit/core/membership_canary_test.cc: the simulator does not
+  // change memberships yet.
   // A leader appends a configuration change before an entry of its own
   // term has committed (the single-server change bug of 2015).
   kConfigChangeWithoutTermCommit = 19,

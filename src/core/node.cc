@@ -58,9 +58,6 @@ Node::Node(CoreConfig config, BootState boot)
                decoded.is_ok());
     configurations_.append(i, std::move(decoded).value());
   }
-  for (Index i : {configurations_.at(Index{}).first, configurations_.latest_index()}) {
-    if (configurations_.at(i).second.contains(id())) was_member_ = true;
-  }
   on_configuration_changed();
   // The stored commit index may run ahead of the stored log when a crash fell
   // between the two writes; entries already applied are committed.
@@ -79,6 +76,10 @@ Node::Node(CoreConfig config, BootState boot)
   checked_commit_ = commit_;
   leader_contact_elapsed_ = config_.election_timeout_ticks;  // no leader heard yet
   reset_election_timer();
+  // Only a configuration known to be committed makes this a member: the
+  // latest may be an uncommitted one that added it.
+  was_member_ = configurations_.at(Index{}).second.contains(id()) ||
+                configurations_.at(commit_).second.contains(id());
   after_commit();
 }
 
@@ -150,10 +151,14 @@ void Node::step(const Message& m) {
 bool Node::step_term(const Message& m) {
   const bool vote_request =
       m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
-  if (vote_request && !configuration().is_voter(m.from) && !KEEL_CANARY(kRemovedServerVotes)) {
-    // Not a voter of our latest configuration: a removed server that never
-    // learned it (or one not yet added). It may not make us raise our term,
-    // nor get a vote; one we are behind on only waits for a leader.
+  if (vote_request && !configuration().empty() && !configuration().contains(m.from) &&
+      !KEEL_CANARY(kRemovedServerVotes)) {
+    // Not in our latest configuration at all: a server removed that never
+    // learned it. It may not make us raise our term, nor get a vote. (A
+    // server we know in any role is heard: our configuration may be behind
+    // the candidate's, and Raft lets a server vote whatever its own
+    // configuration says, thesis §4.1; a server that knows no configuration
+    // yet refuses nobody.)
     return false;
   }
   if (m.term > term_) {
@@ -305,6 +310,11 @@ Result<Index> Node::propose_configuration_change(const std::vector<Configuration
   Configuration entry_configuration = transition(configuration(), *next);
   LogEntry entry{term_, log_.last_index().next(), EntryType::kConfiguration,
                  encode_configuration(entry_configuration)};
+  // Every follower must be able to decode it, or replication stops there.
+  if (Result<Configuration> decodable = decode_configuration(entry.data); !decodable.is_ok()) {
+    return Status::invalid_argument("the configuration does not fit the wire format: " +
+                                    decodable.status().message());
+  }
   const std::uint64_t bytes = entry_size_bytes(entry);
   if (leader->uncommitted_bytes > 0 &&
       leader->uncommitted_bytes + bytes > config_.max_uncommitted_bytes) {
@@ -695,10 +705,14 @@ void Node::install_snapshot(const Message& m) {
   unstable_from_ = index.next();
   persisted_ = std::min(persisted_, index.prev());
   applied_handed_ = index;
+  // The configurations of the dropped log go with it; the snapshot's is in
+  // force from its index (held by an entry at or before it).
+  configurations_.truncate_from(index.next());
   if (!m.snapshot_configuration.empty()) {
-    configurations_.reset(m.snapshot_configuration, m.snapshot_configuration_index);
-    on_configuration_changed();
+    configurations_.reset(m.snapshot_configuration,
+                          std::min(m.snapshot_configuration_index, index));
   }
+  on_configuration_changed();
   after_commit();
   pending_install_ = SnapshotInstall{index, m.prev_log_term, m.snapshot_configuration,
                                      m.snapshot_configuration_index};
@@ -1071,8 +1085,8 @@ void Node::after_commit() {
   if (committed.contains(id())) {
     was_member_ = true;
     removed_ = false;
-  } else if (was_member_ && !committed.empty()) {
-    removed_ = true;
+  } else if (was_member_ && !committed.empty() && !configuration().contains(id())) {
+    removed_ = true;  // (not while a newer configuration adds it back)
   }
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr || commit_ < configurations_.latest_index() ||
@@ -1102,12 +1116,15 @@ void Node::step_down_removed() {
   // timeout.
   auto& leader = std::get<LeaderRole>(role_);
   ServerId successor;
+  Index best;
   for (const auto& [peer, progress] : leader.progress) {
-    if (configuration().is_voter(peer) && progress.match_index == log_.last_index()) {
+    if (configuration().is_voter(peer) && (successor.is_zero() || progress.match_index > best)) {
       successor = peer;
-      break;
+      best = progress.match_index;
     }
   }
+  // Even one a little behind: its election is as safe as any, and if a voter
+  // with a longer log refuses it, that one wins the next.
   if (!successor.is_zero()) {
     leader.sent_timeout_now = true;
     send(Message{.type = MessageType::kTimeoutNow, .to = successor, .term = term_});

@@ -421,11 +421,13 @@ void RaftServer::send_message(const core::Message& message) {
   std::optional<Server> to = address_of(message.to);
   if (!to) return;  // nobody knows where: it asks again, or learns it from the log
   if (node_.is_leader()) {
-    // A follower that never answered this leader may not know it (one just
-    // added has an empty log): tell it where to answer.
+    // A follower that never answered, or has not lately (it may have
+    // restarted and forgotten an address its configuration lacks), may not
+    // know this leader: tell it where to answer.
     const core::Progress* progress = node_.progress(message.to);
     const Server* self = node_.configuration().find(deps_.config.id);
-    if (progress != nullptr && progress->match_index.is_zero() && self != nullptr) {
+    if (progress != nullptr && (progress->match_index.is_zero() || !progress->recent_active) &&
+        self != nullptr) {
       core::Message announced = message;
       announced.from_address = self->address;
       deps_.transport->send(*to, lane_of(message), core::encode(announced));
@@ -1152,9 +1154,12 @@ Future<Index> RaftServer::change_membership(std::vector<ConfigurationChange> cha
   const bool posted = post_to_loop(
       [changes = std::move(changes), prev_index, promote_after_catch_up, promise,
        deadline](RaftServer& s) mutable {
+        const std::uint64_t before = s.membership_.number();
         s.membership_.start(MembershipChange::Request{std::move(changes), prev_index,
                                                       promote_after_catch_up, promise});
-        if (!s.membership_.active()) return;
+        // Armed only for a call that is now under way (not one refused
+        // because another runs, nor one already resolved).
+        if (!s.membership_.active() || s.membership_.number() == before) return;
         const std::uint64_t number = s.membership_.number();
         s.post_timer(deadline - s.deps_.env->now(),
                      [number](RaftServer& server) { server.membership_.on_deadline(number); });

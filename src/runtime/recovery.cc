@@ -97,6 +97,14 @@ Status check_log(const std::vector<LogEntry>& entries, Index first, Index last) 
       return Status::corruption("open: " + at(want) + " has the unknown entry type " +
                                 std::to_string(static_cast<unsigned>(entry.type)));
     }
+    if (entry.type == EntryType::kConfiguration) {
+      // The core reads every configuration in the log, not just the newest.
+      Result<Configuration> decoded = core::decode_configuration(entry.data);
+      if (!decoded.is_ok()) {
+        return Status::corruption("open: the configuration in " + at(want) +
+                                  " does not decode: " + decoded.status().message());
+      }
+    }
     previous = entry.term;
   }
   return Status::ok();

@@ -320,7 +320,9 @@ TEST(Membership, ARemovedLeaderStepsDownOnceCommittedAndHandsOver) {
 }
 
 TEST(Membership, ARemovedServerThatNeverLearnedItCannotRaiseTerms) {
-  sim::CoreCluster cluster = settled();
+  CoreConfig config = plain_config();
+  config.check_quorum = false;  // no lease: only the configuration rule protects
+  sim::CoreCluster cluster = settled(3, config);
   cluster.isolate(S(3));
   ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 3)}).is_ok());
   ASSERT_TRUE(cluster.stabilize());
@@ -423,6 +425,67 @@ TEST(Membership, ANodeCampaignsOnItsLatestConfigurationEvenUnapplied) {
   EXPECT_FALSE(node.is_leader());
   node.step(vote_response(4, 2, node.term().value, true));
   EXPECT_TRUE(node.is_leader());
+}
+
+TEST(Membership, VoteRequestsAreDroppedOnlyFromServersTheConfigurationDoesNotList) {
+  auto answered = [](Node& node, std::uint64_t from) {
+    node.step(vote_request(from, node.id().value, node.term().value + 1, 10, 5));
+    return !only(all_messages(node.ready()), MessageType::kVoteResponse).empty();
+  };
+  CoreConfig config = plain_config();
+  config.check_quorum = false;  // no lease: only the configuration decides here
+  // A server that knows no configuration yet (just added) refuses nobody.
+  config.id = S(4);
+  Node fresh(config, BootState{});
+  EXPECT_TRUE(answered(fresh, 2));
+  // A candidate our (older) configuration lists only as a learner is heard.
+  Configuration with_learner = voters(3);
+  with_learner.servers.push_back(learner(4));
+  config.id = S(1);
+  BootState boot;
+  boot.configuration = with_learner;
+  Node lagging(config, boot);
+  EXPECT_TRUE(answered(lagging, 4));
+  // One it does not list at all (removed) is not.
+  EXPECT_FALSE(answered(lagging, 7));
+}
+
+TEST(Membership, AConfigurationTheWireCannotCarryIsRefused) {
+  sim::CoreCluster cluster = settled();
+  Result<Index> refused = cluster.change_configuration(
+      S(1), {ConfigurationChange{Kind::kAddLearner, S(4), std::string(5000, 'a')}});
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("wire format"), std::string::npos);
+  EXPECT_EQ(cluster.node(S(1)).configuration(), voters(3));
+}
+
+TEST(Membership, AServerAnUncommittedEntryAddsIsNotRemoved) {
+  // Entry 1 adds server 4; nothing is committed yet.
+  CoreConfig config = plain_config();
+  config.id = S(4);
+  BootState boot;
+  boot.configuration = voters(3);
+  boot.entries = {
+      LogEntry{T(1), I(1), EntryType::kConfiguration, Payload(encode_configuration(voters(4)))}};
+  boot.hard_state.term = T(1);
+  Node node(config, std::move(boot));
+  EXPECT_FALSE(node.removed());
+  EXPECT_TRUE(node.configuration().is_voter(S(4)));
+}
+
+TEST(Membership, ALeaderRemovingItselfHandsOverEvenIfNoVoterHasItsWholeLog) {
+  sim::CoreCluster cluster = settled();
+  const Term term = cluster.node(S(1)).term();
+  Result<Index> removed = cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 1)});
+  ASSERT_TRUE(removed.is_ok());
+  cluster.deliver();  // the change reaches 2 and 3...
+  ASSERT_TRUE(cluster.propose(S(1), "late").is_ok());  // ...and a proposal follows it
+  cluster.drop(of_type(MessageType::kAppendRequest));    // which they never get
+  cluster.stabilize();
+  EXPECT_FALSE(cluster.node(S(1)).is_leader());
+  ASSERT_TRUE(cluster.leader().has_value()) << "TimeoutNow went out anyway";
+  EXPECT_EQ(cluster.node(*cluster.leader()).term(), term.next());
 }
 
 TEST(Membership, ANewServerCatchesUpThroughASnapshotThatCarriesTheConfiguration) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/codec.h"
 #include "test_cluster.h"
 
 namespace keel::testing {
@@ -338,6 +339,31 @@ TEST(RaftOpen, StoresThatWereNeverBootstrappedWaitToBeAddedAndNeverCampaign) {
   EXPECT_EQ((*raft)->state(), RaftState::kFollower);
   EXPECT_EQ((*raft)->apply("set a 1", std::chrono::seconds(1)).get().status().code(),
             StatusCode::kNotLeader);
+}
+
+TEST(RaftOpen, RefusesALogWithAnOlderConfigurationEntryThatDoesNotDecode) {
+  auto env = make_thread_env();
+  InMemoryNetwork network(env);
+  auto log = std::make_shared<MemoryLogStore>();
+  auto stable = std::make_shared<MemoryStableStore>();
+  Configuration configuration{{Server{ServerId{1}, "a", Suffrage::kVoter}}};
+  ASSERT_TRUE(bootstrap_cluster(*log, *stable, configuration).is_ok());
+  // Entry 2 is damaged; entry 3, the newest configuration, is fine.
+  const std::vector<LogEntry> more{
+      LogEntry{Term{1}, Index{2}, EntryType::kConfiguration, std::string("\x01\x05junk", 6)},
+      LogEntry{Term{1}, Index{3}, EntryType::kConfiguration,
+               core::encode_configuration(configuration)}};
+  ASSERT_TRUE(log->append(more).is_ok());
+  Config config;
+  config.id = ServerId{1};
+  RaftDependencies deps{config, std::make_shared<KvFsm>(), log, stable,
+                        std::make_shared<MemorySnapshotStore>(), network.transport(ServerId{1}),
+                        env};
+  Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
+  ASSERT_FALSE(raft.is_ok());
+  EXPECT_EQ(raft.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(raft.status().message().find("log entry at index 2"), std::string::npos)
+      << raft.status().to_string();
 }
 
 TEST(RaftOpen, BootstrapRefusesStoresWithStateAndBadConfigurations) {
