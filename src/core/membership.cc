@@ -73,29 +73,26 @@ Result<Configuration> apply_changes(const Configuration& current,
     Server* existing = find_in(next.servers, change.id);
     const bool new_address =
         existing != nullptr && !change.address.empty() && change.address != existing->address;
+    const bool adding = change.kind == Kind::kAddVoter || change.kind == Kind::kAddLearner;
+    if (adding && existing == nullptr) {
+      if (change.address.empty()) {
+        return Status::invalid_argument("a new " + server_text(change.id) + " needs an address");
+      }
+      next.servers.push_back(Server{change.id, change.address,
+                                    change.kind == Kind::kAddVoter ? Suffrage::kVoter
+                                                                   : Suffrage::kLearner});
+      continue;
+    }
     switch (change.kind) {
       case Kind::kAddVoter:
-        if (existing == nullptr) {
-          if (change.address.empty()) {
-            return Status::invalid_argument("a new " + server_text(change.id) +
-                                            " needs an address");
-          }
-          next.servers.push_back(Server{change.id, change.address, Suffrage::kVoter});
-        } else if (new_address) {
+        if (new_address) {
           return Status::invalid_argument(server_text(change.id) + " is a member at " +
                                           existing->address + ", not " + change.address);
-        } else {
-          existing->suffrage = Suffrage::kVoter;  // a learner promoted, or already a voter
         }
+        existing->suffrage = Suffrage::kVoter;  // a learner promoted, or already a voter
         break;
       case Kind::kAddLearner:
-        if (existing == nullptr) {
-          if (change.address.empty()) {
-            return Status::invalid_argument("a new " + server_text(change.id) +
-                                            " needs an address");
-          }
-          next.servers.push_back(Server{change.id, change.address, Suffrage::kLearner});
-        } else if (existing->suffrage == Suffrage::kVoter) {
+        if (existing->suffrage == Suffrage::kVoter) {
           return Status::invalid_argument(server_text(change.id) +
                                           " is a voter: demote it to make it a learner");
         } else if (new_address) {

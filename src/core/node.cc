@@ -234,56 +234,61 @@ void Node::step_by_type(const Message& m) {
 }
 
 Result<Index> Node::propose(EntryType type, std::string data) {
-  auto* leader = std::get_if<LeaderRole>(&role_);
-  if (leader == nullptr) return Status::not_leader(leader_);
+  LeaderRole* leader = proposing_leader();
+  if (leader == nullptr) return refusal_to_propose();
   if (type == EntryType::kConfiguration) {
     return Status::invalid_argument("configuration entries go through membership changes");
   }
-  if (!leader->transfer_target.is_zero()) {
-    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
-                             "leadership is being transferred");
-  }
   LogEntry entry{term_, log_.last_index().next(), type, std::move(data)};
-  const std::uint64_t bytes = entry_size_bytes(entry);
-  if (leader->uncommitted_bytes > 0 &&
-      leader->uncommitted_bytes + bytes > config_.max_uncommitted_bytes) {
-    return Status::resource_exhausted("too many uncommitted bytes on the leader");
-  }
-  leader->uncommitted_bytes += bytes;
-  const Index index = entry.index;
-  log_.append(std::move(entry));
-  needs_flush_ = true;
+  if (Status room = check_uncommitted_room(*leader, entry); !room.is_ok()) return room;
+  const Index index = append_own(*leader, std::move(entry));
   check_invariants();
   return index;
 }
 
-Result<Index> Node::propose_run(EntryType type, std::vector<std::string> data) {
+LeaderRole* Node::proposing_leader() {
   auto* leader = std::get_if<LeaderRole>(&role_);
-  if (leader == nullptr) return Status::not_leader(leader_);
-  if (!leader->transfer_target.is_zero()) {
-    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
-                             "leadership is being transferred");
+  return leader != nullptr && leader->transfer_target.is_zero() ? leader : nullptr;
+}
+
+Status Node::refusal_to_propose() const {
+  if (!is_leader()) return Status::not_leader(leader_);
+  return Status::with_code(StatusCode::kLeadershipTransferInProgress,
+                           "leadership is being transferred");
+}
+
+Status Node::check_uncommitted_room(const LeaderRole& leader, const LogEntry& entry) const {
+  if (leader.uncommitted_bytes > 0 &&
+      leader.uncommitted_bytes + entry_size_bytes(entry) > config_.max_uncommitted_bytes) {
+    return Status::resource_exhausted("too many uncommitted bytes on the leader");
   }
+  return Status::ok();
+}
+
+Index Node::append_own(LeaderRole& leader, LogEntry entry) {
+  leader.uncommitted_bytes += entry_size_bytes(entry);
+  const Index index = entry.index;
+  log_.append(std::move(entry));
+  needs_flush_ = true;
+  return index;
+}
+
+Result<Index> Node::propose_run(EntryType type, std::vector<std::string> data) {
+  LeaderRole* leader = proposing_leader();
+  if (leader == nullptr) return refusal_to_propose();
   if (data.empty()) return Status::invalid_argument("propose_run: no entries");
   const Index first = log_.last_index().next();
   for (std::string& bytes : data) {
-    LogEntry entry{term_, log_.last_index().next(), type, std::move(bytes)};
-    leader->uncommitted_bytes += entry_size_bytes(entry);
-    log_.append(std::move(entry));
+    append_own(*leader, LogEntry{term_, log_.last_index().next(), type, std::move(bytes)});
   }
-  needs_flush_ = true;
   check_invariants();
   return first;
 }
 
 Result<Index> Node::propose_configuration_change(const std::vector<ConfigurationChange>& changes,
                                                  Index prev_index) {
-  auto* leader = std::get_if<LeaderRole>(&role_);
-  if (leader == nullptr) return Status::not_leader(leader_);
-  if (!leader->transfer_target.is_zero()) {
-    return Status::with_code(StatusCode::kLeadershipTransferInProgress,
-                             "leadership is being transferred");
-  }
+  LeaderRole* leader = proposing_leader();
+  if (leader == nullptr) return refusal_to_propose();
   // The 2015 single-server change bug: until an entry of this term commits,
   // the log may end in a previous leader's uncommitted change that a third
   // leader can still overwrite; a change appended on top of it would be
@@ -315,15 +320,8 @@ Result<Index> Node::propose_configuration_change(const std::vector<Configuration
     return Status::invalid_argument("the configuration does not fit the wire format: " +
                                     decodable.status().message());
   }
-  const std::uint64_t bytes = entry_size_bytes(entry);
-  if (leader->uncommitted_bytes > 0 &&
-      leader->uncommitted_bytes + bytes > config_.max_uncommitted_bytes) {
-    return Status::resource_exhausted("too many uncommitted bytes on the leader");
-  }
-  leader->uncommitted_bytes += bytes;
-  const Index index = entry.index;
-  log_.append(std::move(entry));
-  needs_flush_ = true;
+  if (Status room = check_uncommitted_room(*leader, entry); !room.is_ok()) return room;
+  const Index index = append_own(*leader, std::move(entry));
   append_configuration(index, std::move(entry_configuration));
   check_invariants();
   return index;
@@ -348,8 +346,10 @@ const Server* Node::peer(ServerId id) const {
 }
 
 bool Node::sole_voter() const {
-  const std::vector<ServerId> voters = configuration().voters();
-  return voters.size() == 1 && voters.front() == id();
+  // Asked of the quorum rules, which hold the voters already (no copy on
+  // every read).
+  const std::vector<ServerId>& voters = quorum_.incoming().voters();
+  return !quorum_.joint() && voters.size() == 1 && voters.front() == id();
 }
 
 Status Node::read_index(std::uint64_t request_id) {
@@ -1097,12 +1097,9 @@ void Node::after_commit() {
     // C_old,new is committed: go on to C_new (thesis §4.3). From here on
     // C_new alone decides.
     Configuration next = leave_joint(configuration());
-    LogEntry entry{term_, log_.last_index().next(), EntryType::kConfiguration,
-                   encode_configuration(next)};
-    leader->uncommitted_bytes += entry_size_bytes(entry);
-    const Index index = entry.index;
-    log_.append(std::move(entry));
-    needs_flush_ = true;
+    const Index index = append_own(*leader, LogEntry{term_, log_.last_index().next(),
+                                                     EntryType::kConfiguration,
+                                                     encode_configuration(next)});
     append_configuration(index, std::move(next));
   } else if (!configuration().is_voter(id())) {
     step_down_removed();

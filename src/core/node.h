@@ -193,7 +193,9 @@ class Node {
   const RaftLog& log() const { return log_; }
   // The latest configuration (in force), and both with their indices.
   const Configuration& configuration() const { return configurations_.latest(); }
-  ConfigurationState configuration_state() const;
+  ConfigurationState configuration_state() const;  // copies both
+  Index committed_configuration_index() const { return configurations_.at(commit_).first; }
+  Index latest_configuration_index() const { return configurations_.latest_index(); }
   // The configuration in force at `index` (>= the log base), and its index:
   // what a snapshot through `index` records.
   const std::pair<Index, Configuration>& configuration_at(Index index) const {
@@ -271,6 +273,15 @@ class Node {
   // A leader stops telling removed servers once they know, or in time.
   void forget_told_servers();
   Progress* find_progress(ServerId peer);
+  // This leader, if it may propose now (not while a leadership transfer
+  // runs); else null, and refusal_to_propose() says why.
+  LeaderRole* proposing_leader();
+  Status refusal_to_propose() const;
+  // A leader's own new entry: ResourceExhausted if it would take the bytes
+  // not yet committed past max_uncommitted_bytes; append_own appends it
+  // (without asking) and counts it.
+  Status check_uncommitted_room(const LeaderRole& leader, const LogEntry& entry) const;
+  Index append_own(LeaderRole& leader, LogEntry entry);
   // A follower's progress as this leader starts it, probing from `next`.
   Progress new_progress(Index next) const;
   // This node is the configuration's only voter.

@@ -366,9 +366,8 @@ void RaftServer::flush() {
   }
   if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
   if (transfer_) check_transfer();
-  const ConfigurationState configurations = node_.configuration_state();
-  if (configurations.committed_index != observed_configuration_index_) {
-    observe_configuration(configurations);
+  if (node_.committed_configuration_index() != observed_configuration_index_) {
+    observe_configuration(node_.configuration_state());
   }
   // Stats first, then the observations: a kLeaderReady observer that reads
   // stats() at once sees the applied index and ready term it announces. A
@@ -1422,7 +1421,15 @@ void RaftServer::publish() {
   stats.restores_applied = restores_applied_;
   stats.failure = failure_;
   stats.removed = removed_;
-  published_.configuration = node_.configuration_state();
+  // Copied only when it changed: publish() runs after every flush. A
+  // committed configuration is known by its index; the latest may also be
+  // replaced at the same index (truncated, then another appended).
+  const ConfigurationState& shown = published_.configuration;
+  if (shown.committed_index != node_.committed_configuration_index() ||
+      shown.latest_index != node_.latest_configuration_index() ||
+      shown.latest != node_.configuration()) {
+    published_.configuration = node_.configuration_state();
+  }
   if (transfers_) {
     stats.snapshots_sent = transfers_->stats().sent;
     stats.snapshot_bytes_sent = transfers_->stats().bytes_sent;
