@@ -96,18 +96,24 @@ TEST(PeerObservations, ServersReportTheVoteRequestsTheyReceive) {
   ASSERT_FALSE(cluster.wait_for_leader().is_zero());
   bool saw_pre_vote = false;
   bool saw_vote = false;
-  for (ServerId id : cluster.ids()) {
-    if (id == leader) continue;
-    for (const Observation& o : recorders[id]->of(Observation::Kind::kVoteRequested)) {
-      // A request of the election `leader` won may arrive late, after the
-      // subscription: only the new election's count.
-      if (o.term <= before) continue;
-      EXPECT_NE(o.peer, id);
-      EXPECT_NE(o.peer, leader);
-      EXPECT_GE(o.index.value, 1u);
-      (o.pre_vote ? saw_pre_vote : saw_vote) = true;
+  // Observations reach subscribers through their queues, possibly after the
+  // election they describe is over: await them.
+  auto look = [&] {
+    for (ServerId id : cluster.ids()) {
+      if (id == leader) continue;
+      for (const Observation& o : recorders[id]->of(Observation::Kind::kVoteRequested)) {
+        // A request of the election `leader` won may arrive late, after the
+        // subscription: only the new election's count.
+        if (o.term <= before) continue;
+        EXPECT_NE(o.peer, id);
+        EXPECT_NE(o.peer, leader);
+        EXPECT_GE(o.index.value, 1u);
+        (o.pre_vote ? saw_pre_vote : saw_vote) = true;
+      }
     }
-  }
+    return saw_pre_vote && saw_vote;
+  };
+  eventually(look);
   EXPECT_TRUE(saw_pre_vote);
   EXPECT_TRUE(saw_vote);
 }
