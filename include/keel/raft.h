@@ -329,7 +329,10 @@ class Raft {
   // committed; the future resolves when C_new is. kAddVoter here adds a
   // voter at once, without a learner stage: add new servers as learners
   // first and promote them here once they caught up (stats on the leader
-  // show their progress), or the new voters may hold commits back.
+  // show their progress), or the new voters may hold commits back -- and
+  // a server that knows no configuration yet votes for nobody (it may be
+  // an identity reused after a wipe), so if this leader fails before it
+  // reaches them, the new voters cannot help elect another.
   virtual Future<Index> change_membership(std::vector<ConfigurationChange> changes,
                                           Index prev_index, Duration timeout) = 0;
 

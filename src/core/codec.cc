@@ -63,7 +63,8 @@ constexpr std::uint64_t kSnapshotConfigurationBit = 1ULL << 21;
 // Added with membership changes.
 constexpr std::uint64_t kSnapshotOutgoingBit = 1ULL << 22;
 constexpr std::uint64_t kFromAddressBit = 1ULL << 23;
-constexpr std::uint64_t kKnownFieldsMask = (1ULL << 25) - 1;
+constexpr std::uint64_t kRemovedBit = 1ULL << 25;
+constexpr std::uint64_t kKnownFieldsMask = (1ULL << 26) - 1;
 
 constexpr std::uint64_t bit(Field field) {
   const auto position = static_cast<unsigned>(field);
@@ -135,6 +136,7 @@ std::uint64_t field_mask(const Message& m) {
   }
   if (m.reject) mask |= kRejectBit;
   if (m.leadership_transfer) mask |= kLeadershipTransferBit;
+  if (m.removed) mask |= kRemovedBit;
   if (!m.entries.empty()) mask |= kEntriesBit;
   if (m.last_chunk) mask |= kLastChunkBit;
   if (!m.chunk.empty()) mask |= kChunkBit;
@@ -261,6 +263,7 @@ std::uint64_t read_fields(ByteReader& reader, Message& m, const DecodeLimits& li
   }
   m.reject = (mask & kRejectBit) != 0;
   m.leadership_transfer = (mask & kLeadershipTransferBit) != 0;
+  m.removed = (mask & kRemovedBit) != 0;
   m.last_chunk = (mask & kLastChunkBit) != 0;
   if ((mask & kEntriesBit) != 0) m.entries = read_entries(reader, limits);
   return mask;

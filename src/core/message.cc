@@ -76,6 +76,7 @@ std::string to_string(const Message& m) {
     case MessageType::kHeartbeatRequest:
       text += " commit=" + std::to_string(m.commit.value) +
               " round=" + std::to_string(m.read_round);
+      if (m.removed) text += " removed";
       break;
     case MessageType::kHeartbeatResponse:
       text += " round=" + std::to_string(m.read_round);

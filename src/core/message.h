@@ -75,6 +75,12 @@ struct Message {
 
   // Heartbeats and their responses: the leader's read round being confirmed.
   std::uint64_t read_round = 0;
+  // Heartbeats: the receiver is not in the leader's latest configuration (a
+  // removed server being told). A server believes the removal its log
+  // commits only with this word from its leader (or at open, from its own
+  // stores): one catching up passes its own earlier removal on the way to
+  // the entry that adds it back.
+  bool removed = false;
   // A leader's appends, heartbeats and snapshot requests, and the answers
   // to them (echoed): the epoch of the follower's progress (progress.h).
   std::uint64_t epoch = 0;

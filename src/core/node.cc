@@ -81,6 +81,7 @@ Node::Node(CoreConfig config, BootState boot)
   was_member_ = configurations_.at(Index{}).second.contains(id()) ||
                 configurations_.at(commit_).second.contains(id());
   after_commit();
+  opened_ = true;
 }
 
 Role Node::role() const {
@@ -151,14 +152,24 @@ void Node::step(const Message& m) {
 bool Node::step_term(const Message& m) {
   const bool vote_request =
       m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
-  if (vote_request && !configuration().empty() && !configuration().contains(m.from) &&
+  if (vote_request && configuration().empty()) {
+    // A server that knows no configuration yet (just added, or wiped and
+    // added back under its id) has heard from no leader: any term it holds
+    // may be one its earlier life voted in, and a removed server that never
+    // learned it could win with that second vote. It votes once a leader
+    // has reached it (and told it the term and the configuration).
+    return false;
+  }
+  if (vote_request && !configuration().contains(m.from) &&
+      !log_.is_up_to_date(m.last_log_index, m.last_log_term) &&
       !KEEL_CANARY(kRemovedServerVotes)) {
-    // Not in our latest configuration at all: a server removed that never
-    // learned it. It may not make us raise our term, nor get a vote. (A
-    // server we know in any role is heard: our configuration may be behind
-    // the candidate's, and Raft lets a server vote whatever its own
-    // configuration says, thesis §4.1; a server that knows no configuration
-    // yet refuses nobody.)
+    // Not in our latest configuration at all, and behind our log: a server
+    // removed that never learned it (its log lacks its removal). It may not
+    // make us raise our term, nor get a vote. (A server we know in any role
+    // is heard, and so is one whose log is ahead of ours: our configuration
+    // may be behind the candidate's -- a voter still catching up through
+    // the history of an identity it reuses, say -- and Raft lets a server
+    // vote whatever its own configuration says, thesis §4.1.)
     return false;
   }
   if (m.term > term_) {
@@ -726,7 +737,9 @@ void Node::handle_heartbeat(const Message& m) {
   leader_contact_elapsed_ = 0;
   // The leader clamps a heartbeat's commit to the match index it holds for
   // us, which our log is known to share with it.
+  told_removed_ = m.removed;
   advance_commit_to(std::min(m.commit, log_.last_index()));
+  update_removed();
   send(Message{.type = MessageType::kHeartbeatResponse,
                .to = m.from,
                .term = term_,
@@ -1037,6 +1050,7 @@ void Node::on_configuration_changed() {
   quorum_ = JointConfig(MajorityConfig(latest.incoming_voters()), std::move(outgoing));
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr) return;
+  leader->reads.void_lease();
   for (const Server& server : latest.members()) {
     if (server.id == id()) continue;
     auto it = leader->progress.find(server.id);
@@ -1080,14 +1094,24 @@ void Node::forget_told_servers() {
   }
 }
 
-void Node::after_commit() {
+void Node::update_removed() {
   const auto& committed = configurations_.at(commit_).second;
   if (committed.contains(id())) {
     was_member_ = true;
     removed_ = false;
-  } else if (was_member_ && !committed.empty() && !configuration().contains(id())) {
-    removed_ = true;  // (not while a newer configuration adds it back)
+  } else if (was_member_ && !committed.empty() && !configuration().contains(id()) &&
+             (told_removed_ || is_leader() || !opened_)) {
+    // Not while a newer configuration adds it back, and only on its
+    // leader's word (Message::removed), its own as leader, or its stores'
+    // at open: a server catching up (one added back under its id, after a
+    // wipe) passes its own earlier removal on the way to the entry that
+    // adds it again.
+    removed_ = true;
   }
+}
+
+void Node::after_commit() {
+  update_removed();
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr || commit_ < configurations_.latest_index() ||
       !committed_in_current_term()) {
@@ -1270,6 +1294,7 @@ void Node::send_heartbeats() {
                  .term = term_,
                  .commit = commit,
                  .read_round = leader.reads.round(),
+                 .removed = !progress.leaving_at.is_zero(),
                  .epoch = progress.epoch});
   }
 }

@@ -269,6 +269,8 @@ class Node {
   // joint configuration and steps down from one that no longer holds it as
   // a voter; every node notes whether it was removed.
   void after_commit();
+  // Whether the committed configuration tells this server it was removed.
+  void update_removed();
   void step_down_removed();
   // A leader stops telling removed servers once they know, or in time.
   void forget_told_servers();
@@ -307,6 +309,10 @@ class Node {
   ConfigurationLog configurations_;
   bool was_member_ = false;  // of a committed configuration, ever
   bool removed_ = false;
+  // The leader's last heartbeat said this server is not in its latest
+  // configuration (Message::removed).
+  bool told_removed_ = false;
+  bool opened_ = false;  // the constructor is done
   Prng prng_;
 
   Term term_;

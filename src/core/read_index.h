@@ -52,6 +52,10 @@ class ReadRounds {
   std::uint64_t confirmed() const { return confirmed_; }
   // When the lease began (node ticks), if a round was ever confirmed.
   std::optional<std::uint64_t> lease_start_tick() const { return lease_start_tick_; }
+  // The configuration changed: the lease a quorum of the old one gave holds
+  // nothing under the new one (leaving a joint configuration, C_new alone
+  // elects), so none is held until a newer round is confirmed.
+  void void_lease() { lease_start_tick_.reset(); }
 
   // Reads waiting for their round.
   std::size_t waiting() const { return pending_.size(); }

@@ -366,7 +366,10 @@ void RaftServer::flush() {
   }
   if (node_.is_leader() && node_.committed_in_current_term()) retry_parked_reads();
   if (transfer_) check_transfer();
-  if (node_.committed_configuration_index() != observed_configuration_index_) {
+  // The core may also learn it was removed after the entry committed (its
+  // leader's word comes with a later heartbeat, core/message.h).
+  if (node_.committed_configuration_index() != observed_configuration_index_ ||
+      node_.removed() != removed_) {
     observe_configuration(node_.configuration_state());
   }
   // Stats first, then the observations: a kLeaderReady observer that reads
@@ -419,6 +422,18 @@ void RaftServer::send_message(const core::Message& message) {
   }
   std::optional<Server> to = address_of(message.to);
   if (!to) return;  // nobody knows where: it asks again, or learns it from the log
+  if (message.type == core::MessageType::kVoteRequest ||
+      message.type == core::MessageType::kPreVoteRequest) {
+    // Elections are rare, and a voter may know nobody yet (a new server a
+    // joint change made a voter at once, before any leader reached it): a
+    // candidate always says where to answer.
+    if (const Server* self = node_.configuration().find(deps_.config.id)) {
+      core::Message announced = message;
+      announced.from_address = self->address;
+      deps_.transport->send(*to, lane_of(message), core::encode(announced));
+      return;
+    }
+  }
   if (node_.is_leader()) {
     // A follower that never answered, or has not lately (it may have
     // restarted and forgotten an address its configuration lacks), may not

@@ -73,11 +73,15 @@ TEST(Determinism, the_same_seed_gives_the_same_run_bit_for_bit) {
 //    persisted after one more hop through the loop, which names the
 //    configuration in force at its index; a leader announces its address
 //    to followers it has not heard from lately.
+//  - 2026-12: membership in the simulator. Candidates announce their
+//    address on every vote request (longer frames), the simulator reads each
+//    server's published configuration (one more call per step, no draw);
+//    seeds without the membership fault draw the same plans.
 TEST(Determinism, the_schedule_of_a_seed_changes_only_when_this_test_says_why) {
   const std::pair<std::uint64_t, std::uint64_t> pinned[] = {
-      {1, 0xb8eb4ed19fb0f6bb}, {2, 0xda84d22f38152b17}, {3, 0x6ceb33ece6a3335c},
-      {4, 0xb1bd598146cb377d}, {5, 0x3a341979582fc138}, {6, 0x5ad416a938254a00},
-      {7, 0xa670094ba1c80f1b}, {8, 0x33f49b1778283dd0},
+      {1, 0x9de18b072a7ccf22}, {2, 0x75f4e40cb0384d63}, {3, 0x6b8f9dec56ae2a60},
+      {4, 0xc5d1c507a8d57cef}, {5, 0x81c1901dd275b812}, {6, 0x833096f43144a203},
+      {7, 0xbc42a2d47f25ce5e}, {8, 0xe46bb614695e53dc},
   };
   for (const auto& [seed, hash] : pinned) {
     SimulationOptions options;

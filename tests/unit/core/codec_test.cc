@@ -49,6 +49,7 @@ Message message_with_all_fields(MessageType type) {
   m.last_log_term = Term(4);
   m.leadership_transfer = true;
   m.read_round = 1234567;
+  m.removed = true;
   m.request_id = kMax64;
   m.read_index = Index(303);
   m.snapshot_offset = 1ULL << 40;
@@ -378,7 +379,7 @@ TEST(CodecTest, unknown_entry_type_is_refused) {
 }
 
 TEST(CodecTest, unknown_field_bit_is_refused) {
-  ByteWriter writer = frame_header(1ULL << 25);
+  ByteWriter writer = frame_header(1ULL << 26);
   expect_corruption(decode(writer.take()).status(), "unknown fields");
 }
 

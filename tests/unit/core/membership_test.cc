@@ -428,26 +428,38 @@ TEST(Membership, ANodeCampaignsOnItsLatestConfigurationEvenUnapplied) {
 }
 
 TEST(Membership, VoteRequestsAreDroppedOnlyFromServersTheConfigurationDoesNotList) {
-  auto answered = [](Node& node, std::uint64_t from) {
-    node.step(vote_request(from, node.id().value, node.term().value + 1, 10, 5));
+  // The candidate's log ends at (index, term).
+  auto answered = [](Node& node, std::uint64_t from, std::uint64_t index = 10,
+                     std::uint64_t term = 5) {
+    node.step(vote_request(from, node.id().value, node.term().value + 1, index, term));
     return !only(all_messages(node.ready()), MessageType::kVoteResponse).empty();
   };
   CoreConfig config = plain_config();
   config.check_quorum = false;  // no lease: only the configuration decides here
-  // A server that knows no configuration yet (just added) refuses nobody.
+  // A server that knows no configuration yet (just added, or wiped and
+  // added back: its earlier life may have voted in any term) answers nobody.
   config.id = S(4);
   Node fresh(config, BootState{});
-  EXPECT_TRUE(answered(fresh, 2));
+  EXPECT_FALSE(answered(fresh, 2));
   // A candidate our (older) configuration lists only as a learner is heard.
   Configuration with_learner = voters(3);
   with_learner.servers.push_back(learner(4));
   config.id = S(1);
   BootState boot;
   boot.configuration = with_learner;
+  boot.entries = {LogEntry{T(2), I(1), EntryType::kCommand, Payload("x")},
+                  LogEntry{T(2), I(2), EntryType::kCommand, Payload("y")}};
+  boot.hard_state.term = T(2);
   Node lagging(config, boot);
   EXPECT_TRUE(answered(lagging, 4));
-  // One it does not list at all (removed) is not.
-  EXPECT_FALSE(answered(lagging, 7));
+  // One it does not list at all, with a log behind ours (a removed server
+  // whose log lacks its removal), is not.
+  EXPECT_FALSE(answered(lagging, 7, 1, 2));
+  EXPECT_FALSE(answered(lagging, 7, 5, 1));
+  // One whose log is ahead of ours is: our configuration may be the one
+  // that is behind (we are catching up to the entry that lists it).
+  EXPECT_TRUE(answered(lagging, 7, 2, 2));
+  EXPECT_TRUE(answered(lagging, 7, 1, 3));
 }
 
 TEST(Membership, AConfigurationTheWireCannotCarryIsRefused) {
@@ -458,6 +470,46 @@ TEST(Membership, AConfigurationTheWireCannotCarryIsRefused) {
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("wire format"), std::string::npos);
   EXPECT_EQ(cluster.node(S(1)).configuration(), voters(3));
+}
+
+TEST(Membership, AServerAddedBackCatchesUpPastItsOwnRemovalWithoutLeaving) {
+  CoreConfig config = plain_config();
+  config.max_append_entries = 1;  // one entry per round trip: every index commits in turn
+  sim::CoreCluster cluster = settled(3, config);
+  ASSERT_TRUE(cluster.propose(S(1), "a").is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  // The leader's snapshot names the configuration of 3's earlier life: the
+  // new life starts from it, a member as far as it can tell.
+  ASSERT_TRUE(cluster.snapshot(S(1)).is_ok());
+  ASSERT_TRUE(cluster.compact(S(1), cluster.node(S(1)).commit_index()).is_ok());
+  ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 3)}).is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  cluster.wipe(S(3));
+  cluster.isolate(S(3));
+  ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kAddLearner, 3)}).is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  cluster.heal();
+  // Its log passes the entry that removed its earlier life, committed, with
+  // the entry that adds it back still to come: it must not take itself for
+  // removed on the way.
+  bool passed_removal = false;
+  for (int round = 0; round < 200 && cluster.node(S(3)).last_index() <
+                                         cluster.node(S(1)).last_index(); ++round) {
+    cluster.tick(S(1));
+    for (int step = 0; step < 50 && !cluster.in_flight().empty(); ++step) {
+      bool one = false;  // a frame at a time: each answer before the next append
+      cluster.deliver([&](const Message&) { return !std::exchange(one, true); });
+      const core::Node& node = cluster.node(S(3));
+      if (!node.configuration().empty() && !node.configuration().contains(S(3))) {
+        passed_removal = true;
+      }
+      ASSERT_FALSE(node.removed()) << "at commit " << node.commit_index().value;
+    }
+  }
+  EXPECT_TRUE(passed_removal) << "the schedule must pass the removal on its own";
+  EXPECT_EQ(cluster.installs(S(3)), 1u);
+  EXPECT_EQ(cluster.node(S(3)).last_index(), cluster.node(S(1)).last_index());
+  EXPECT_TRUE(cluster.node(S(3)).configuration().contains(S(3)));
 }
 
 TEST(Membership, AServerAnUncommittedEntryAddsIsNotRemoved) {
@@ -503,6 +555,20 @@ TEST(Membership, ANewServerCatchesUpThroughASnapshotThatCarriesTheConfiguration)
   EXPECT_EQ(cluster.installs(S(4)), 1u);
   EXPECT_EQ(cluster.node(S(4)).configuration(), cluster.node(S(1)).configuration());
   EXPECT_EQ(cluster.node(S(4)).applied_index(), cluster.node(S(1)).applied_index());
+}
+
+TEST(Membership, ServersRemovedOneAfterTheOtherAreEachTold) {
+  sim::CoreCluster cluster = settled(5);
+  for (std::uint64_t id : {2, 3}) {
+    ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kRemoveServer, id)}).is_ok());
+    ASSERT_TRUE(cluster.stabilize());
+    for (int i = 0; i < 5; ++i) {
+      cluster.tick(S(1));
+      cluster.stabilize();
+    }
+  }
+  EXPECT_TRUE(cluster.node(S(2)).removed());
+  EXPECT_TRUE(cluster.node(S(3)).removed());
 }
 
 }  // namespace

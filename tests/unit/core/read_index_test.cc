@@ -224,6 +224,32 @@ TEST(LeaseRead, LeaseHoldsForLeaseTicksAfterAQuorumAnsweredRoundThenExpires) {
   EXPECT_EQ(leader.lease_read_index().status().code(), StatusCode::kUnavailable);
 }
 
+TEST(LeaseRead, AConfigurationChangeVoidsTheLeaseUntilTheNewQuorumAnswers) {
+  sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
+  pass_startup_vote_protection(cluster, 10);
+  elect_and_settle(cluster, S(1));
+  Node& leader = cluster.node(S(1));
+  cluster.tick(S(1));
+  ASSERT_TRUE(cluster.stabilize());
+  ASSERT_TRUE(leader.lease_read_index().is_ok());
+  // Two voters replaced at once: once C_new alone decides, a lease from
+  // the old voters' answers would bind nobody who can elect.
+  cluster.add_server(S(4));
+  cluster.add_server(S(5));
+  ASSERT_TRUE(cluster
+                  .change_configuration(
+                      S(1), {ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, S(2), ""},
+                             ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, S(3), ""},
+                             ConfigurationChange{ConfigurationChange::Kind::kAddVoter, S(4), "n4"},
+                             ConfigurationChange{ConfigurationChange::Kind::kAddVoter, S(5), "n5"}})
+                  .is_ok());
+  EXPECT_EQ(leader.lease_read_index().status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(cluster.stabilize());
+  cluster.tick(S(1));
+  ASSERT_TRUE(cluster.stabilize());
+  EXPECT_TRUE(leader.lease_read_index().is_ok()) << "a round answered under the new configuration";
+}
+
 TEST(LeaseRead, LeaseIsRenewedByEachAnsweredRound) {
   sim::CoreCluster cluster(cluster_options(3, lease_config(8)));
   pass_startup_vote_protection(cluster, 10);
