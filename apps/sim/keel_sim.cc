@@ -74,7 +74,8 @@ struct Arguments {
   --learners K         learners besides the voters (default: drawn per seed, 0 to 2)
   --clients C          concurrent clients (default 5)
   --ops K              operations per seed (default 300)
-  --faults LIST        "swarm" (default: each seed enables a random half of all faults),
+  --faults LIST        "swarm" (default: each seed enables a random half of all faults
+                       but membership), "swarm-membership" (the same with membership),
                        "all", "none", or a comma list (all of them enabled) of: )";
   for (Fault fault : keel::sim::all_faults()) std::cerr << keel::sim::to_string(fault) << ' ';
   std::cerr << R"(
@@ -115,9 +116,13 @@ std::set<Fault> parse_faults(const std::string& list, bool& subset) {
   std::set<Fault> faults;
   subset = false;
   if (list == "none") return faults;
-  if (list == "swarm" || list == "all") {
+  if (list == "swarm") {
+    subset = true;
+    return keel::sim::swarm_faults();
+  }
+  if (list == "swarm-membership" || list == "all") {
     for (Fault fault : keel::sim::all_faults()) faults.insert(fault);
-    subset = list == "swarm";
+    subset = list == "swarm-membership";
     return faults;
   }
   std::size_t start = 0;
@@ -135,7 +140,7 @@ std::set<Fault> parse_faults(const std::string& list, bool& subset) {
 
 Arguments parse(int argc, char** argv) {
   Arguments args;
-  for (Fault fault : keel::sim::all_faults()) args.base.faults.insert(fault);
+  args.base.faults = keel::sim::swarm_faults();
   bool no_swarm = false;
   bool subset = false;
   for (int i = 1; i < argc; ++i) {

@@ -3,6 +3,10 @@
 #include <string>
 #include <utility>
 
+#ifdef KEEL_CANARIES
+#include "core/canary.h"
+#endif
+
 namespace keel::runtime {
 
 namespace {
@@ -22,12 +26,20 @@ void MembershipChange::start(Request request) {
     return;
   }
   pending_ = Pending{request.promise, ++calls_};
-  if (!node_.committed_in_current_term()) {
+  if (!node_.committed_in_current_term() && !skips_term_start_wait()) {
     pending_->phase = Phase::kWaitingForTermStart;
     pending_->waiting = std::move(request);
     return;
   }
   begin(std::move(request));
+}
+
+bool MembershipChange::skips_term_start_wait() const {
+#ifdef KEEL_CANARIES
+  return config_.canary == static_cast<std::uint8_t>(core::Canary::kConfigChangeWithoutTermCommit);
+#else
+  return false;
+#endif
 }
 
 void MembershipChange::begin(Request request) {

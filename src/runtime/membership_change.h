@@ -87,6 +87,10 @@ class MembershipChange {
 
   // Starts `request` now that this leader may change the configuration.
   void begin(Request request);
+  // Only with core::Canary::kConfigChangeWithoutTermCommit (a build with
+  // KEEL_CANARIES): a new leader's call goes to the core at once, which then
+  // appends it too early, as the canary wants the simulator to catch.
+  bool skips_term_start_wait() const;
 
   // Proposes `changes`; on success the call waits for the entry to commit.
   void propose(const std::vector<ConfigurationChange>& changes, Index prev_index,

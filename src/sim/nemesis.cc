@@ -42,6 +42,7 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kHold, "hold"},
     {Fault::kDepose, "depose"},
     {Fault::kDiskError, "disk-error"},
+    {Fault::kMembership, "membership"},
 };
 
 // Faults the nemesis acts out over time (the others are settings).
@@ -61,6 +62,7 @@ bool is_action(Fault fault) {
     case Fault::kLossyAcks:
     case Fault::kDepose:
     case Fault::kDiskError:
+    case Fault::kMembership:
       return true;
     default:
       return false;
@@ -111,6 +113,14 @@ std::vector<Fault> all_faults() {
   return faults;
 }
 
+std::set<Fault> swarm_faults() {
+  std::set<Fault> faults;
+  for (Fault fault : all_faults()) {
+    if (fault != Fault::kMembership) faults.insert(fault);
+  }
+  return faults;
+}
+
 std::string FaultPlan::describe() const {
   std::string out = "faults=";
   bool first = true;
@@ -140,6 +150,9 @@ std::string FaultPlan::describe() const {
     out += " hold=" + std::to_string(hold_rate) + " for " + millis(hold_low) + ".." +
            millis(hold_high);
   }
+  if (enabled.contains(Fault::kMembership)) {
+    out += " membership_on_election=" + std::to_string(membership_on_election);
+  }
   return out;
 }
 
@@ -151,7 +164,8 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
     plan.enabled = allowed;
   } else {
     for (Fault fault : allowed) {
-      if (fault == Fault::kDiskError) continue;  // drawn below, on its own
+      // Drawn below, each on its own.
+      if (fault == Fault::kDiskError || fault == Fault::kMembership) continue;
       // Drift beyond the lease bound takes lease reads out of the check, so
       // it is rarer than the rest.
       if (unit(prng) < (fault == Fault::kDriftBeyond ? 0.25 : 0.5)) plan.enabled.insert(fault);
@@ -159,6 +173,10 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
     core::Prng disk_error_prng(seed ^ 0xd15cea5eULL);
     if (allowed.contains(Fault::kDiskError) && unit(disk_error_prng) < 0.5) {
       plan.enabled.insert(Fault::kDiskError);
+    }
+    core::Prng membership_prng(seed ^ 0x3e3be45ULL);
+    if (allowed.contains(Fault::kMembership) && unit(membership_prng) < 0.5) {
+      plan.enabled.insert(Fault::kMembership);
     }
     // At least one thing happens in every run that allows anything.
     if (plan.enabled.empty() && !allowed.empty()) {
@@ -206,6 +224,9 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
   plan.hold_rate = swarm ? holds_rates[prng.uniform(0, 3)] : 0.02;
   plan.hold_low = election;
   plan.hold_high = 3 * election;
+  core::Prng membership_prng(seed ^ 0x3e3be45ULL ^ 0x1);
+  const double on_election[] = {0.1, 0.3, 0.6};
+  plan.membership_on_election = swarm ? on_election[membership_prng.uniform(0, 3)] : 0.3;
   return plan;
 }
 
@@ -288,6 +309,10 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
         }
       });
     }
+    // A configuration taking effect is a change: liveness waits anew.
+    cluster.on_configuration_change([weak = weak_from_this()](const Configuration&) {
+      if (auto self = weak.lock()) self->changed();
+    });
     InMemoryNetwork& network = cluster.network();
     if (plan.enabled.contains(Fault::kDrop)) network.set_drop_rate(plan.drop_rate);
     if (plan.enabled.contains(Fault::kDuplicate)) network.set_duplicate_rate(plan.duplicate_rate);
@@ -343,6 +368,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       lose_acks();
     } else if (fault == Fault::kDepose) {
       busy = depose(hold);
+    } else if (fault == Fault::kMembership) {
+      if (const std::optional<ServerId> leader = cluster.ready_leader()) change_membership(*leader);
     } else {
       const ServerId id = pick(prng, cluster.ids());
       cluster.set_clock_rate(id, draw_rate());
@@ -659,7 +686,9 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   // Every published change of a server (SimCluster::on_state_change).
   void on_state(ServerId id, const RaftStats& stats) {
     if (running) react(id, stats);
-    if (stats.term > highest_term) {
+    // A server the configuration no longer lists may raise its own term as
+    // it likes (it does not know it was removed): only members' terms count.
+    if (stats.term > highest_term && cluster.is_member(id)) {
       check_churn(id, stats.term);
       if (!highest_term.is_zero()) ++term_rises;
       highest_term = stats.term;
@@ -680,6 +709,204 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       after(between(prng, 0ms, 3 * heartbeat),
             [id, term = stats.term](State& self) { self.churn_leader(id, term); });
     }
+    if (stats.state == RaftState::kLeader && stats.ready_term != stats.term &&
+        plan.enabled.contains(Fault::kMembership) && unit(prng) < plan.membership_on_election) {
+      after(0ms, [id, term = stats.term](State& self) {
+        const std::optional<RaftStats> now = self.cluster.stats(id);
+        if (now && now->state == RaftState::kLeader && now->term == term) {
+          self.change_membership(id);
+        }
+      });
+    }
+  }
+
+  // --- membership -------------------------------------------------------------------
+
+  // Servers at most (every server ever added counts, removed ones too).
+  static constexpr std::size_t kMaxServers = 9;
+  bool membership_busy = false;  // a call of ours is under way
+
+  // Asks `leader` for one membership change, drawn from what the
+  // configuration in force allows (see nemesis.h).
+  void change_membership(ServerId leader) {
+    Raft* raft = cluster.raft(leader);
+    const Configuration& configuration = cluster.configuration();
+    if (membership_busy || raft == nullptr || configuration.joint()) return;
+    std::vector<ServerId> voters = configuration.voters();
+    std::vector<ServerId> learners;
+    for (const Server& server : configuration.servers) {
+      if (server.suffrage == Suffrage::kLearner) learners.push_back(server.id);
+    }
+    std::vector<ServerId> other_voters;
+    for (ServerId id : voters) {
+      if (id != leader) other_voters.push_back(id);
+    }
+    const bool room = cluster.ids().size() < kMaxServers;
+    // Voters stay between one and five; below three only now and then.
+    const bool may_shrink = voters.size() > 3 || (voters.size() > 1 && unit(prng) < 0.3);
+    const bool may_grow = voters.size() < 5;
+    const double variant = unit(prng);
+    if (variant < 0.15 && room) {
+      const ServerId fresh = cluster.add_server();
+      call("add learner n" + std::to_string(fresh.value),
+           raft->add_learner(fresh, SimCluster::address_of(fresh), Index{0}, timeout()));
+    } else if (variant < 0.35 && may_grow && (room || !learners.empty())) {
+      const bool promote = !learners.empty() && (!room || unit(prng) < 0.5);
+      const ServerId id = promote ? pick(prng, learners) : cluster.add_server();
+      call(std::string(promote ? "promote learner n" : "add voter n") + std::to_string(id.value),
+           raft->add_voter(id, SimCluster::address_of(id), Index{0}, timeout()));
+    } else if (variant < 0.5 && ((may_shrink && !other_voters.empty()) || !learners.empty())) {
+      const bool voter = may_shrink && !other_voters.empty() && (learners.empty() || unit(prng) < 0.6);
+      const ServerId id = pick(prng, voter ? other_voters : learners);
+      call("remove n" + std::to_string(id.value),
+           raft->remove_server(id, Index{0}, timeout()));
+    } else if (variant < 0.6 && may_shrink) {
+      call("remove the leader n" + std::to_string(leader.value),
+           raft->remove_server(leader, Index{0}, timeout()));
+    } else if (variant < 0.72 && room && !other_voters.empty()) {
+      replace_voter(leader, other_voters);
+    } else if (variant < 0.88 && (may_grow || may_shrink)) {
+      joint_change(leader, other_voters, learners);
+    } else if (!other_voters.empty() || !learners.empty()) {
+      std::vector<ServerId> members = other_voters;
+      members.insert(members.end(), learners.begin(), learners.end());
+      const ServerId id = pick(prng, members);
+      if (configuration.is_voter(id) && !may_shrink) return;
+      wipe_and_rejoin(leader, id, configuration.is_voter(id));
+    }
+  }
+
+  Duration timeout() const {
+    return 20 * cluster.config(cluster.ids().front()).election_timeout;
+  }
+
+  // Starts one call; `then` runs (on the nemesis' executor) if it succeeds.
+  void call(const std::string& what, Future<Index> future,
+            std::function<void(State&)> then = nullptr) {
+    membership_busy = true;
+    log("membership: " + what);
+    changed();
+    future.then(executor, [weak = weak_from_this(), what, then = std::move(then)](
+                              const Result<Index>& result) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->membership_busy = false;
+      self->log("membership: " + what + ": " +
+                (result.is_ok() ? "done at " + std::to_string(result->value)
+                                : result.status().to_string()));
+      if (!self->running) return;
+      self->changed();
+      if (result.is_ok() && then) then(*self);
+    });
+  }
+
+  // A voter crashes (or is down already) and a fresh server takes its
+  // place; the old one comes back later, perhaps after the leader stopped
+  // telling it that it was removed.
+  void replace_voter(ServerId leader, const std::vector<ServerId>& others) {
+    std::vector<ServerId> down;
+    for (ServerId id : others) {
+      if (crashed.contains(id)) down.push_back(id);
+    }
+    ServerId victim;
+    if (!down.empty()) {
+      victim = pick(prng, down);
+    } else {
+      if (crashed.size() + paused.size() >= plan.max_down) return;
+      victim = pick(prng, others);
+      crashed.insert(victim);
+      cluster.crash(victim);
+      const Duration election = cluster.config(victim).election_timeout;
+      after(between(prng, election, 20 * election), [victim](State& self) {
+        self.crashed.erase(victim);
+        self.cluster.restart(victim);
+        self.changed();
+      });
+    }
+    Raft* raft = cluster.raft(leader);
+    if (raft == nullptr) return;
+    call("replace n" + std::to_string(victim.value) + ": remove it",
+         raft->remove_server(victim, Index{0}, timeout()), [leader](State& self) {
+           Raft* now = self.cluster.raft(leader);
+           if (now == nullptr || self.cluster.ids().size() >= kMaxServers) return;
+           const ServerId fresh = self.cluster.add_server();
+           self.call("replace: add voter n" + std::to_string(fresh.value),
+                     now->add_voter(fresh, SimCluster::address_of(fresh), Index{0},
+                                    self.timeout()));
+         });
+  }
+
+  // Two voters change at once (joint consensus): a voter leaves and a
+  // learner joins, or two learners join, or two voters leave. Learners
+  // only: a fresh server made a voter at once votes only once a leader
+  // reached it, and if the leader falls before, nobody may be able to win.
+  void joint_change(ServerId leader, const std::vector<ServerId>& others,
+                    const std::vector<ServerId>& learners) {
+    using Kind = ConfigurationChange::Kind;
+    const std::size_t voters = others.size() + 1;
+    std::vector<ConfigurationChange> changes;
+    // A learner joins only once it caught up, as an operator would make
+    // sure (Raft::change_membership): running, and holding the leader's
+    // committed log.
+    const std::optional<RaftStats> leading = cluster.stats(leader);
+    auto joiner = [&]() -> std::optional<ServerId> {
+      for (ServerId id : learners) {
+        bool taken = false;
+        for (const ConfigurationChange& c : changes) taken = taken || c.id == id;
+        const std::optional<RaftStats> stats = cluster.stats(id);
+        if (!taken && stats && leading && stats->last_index >= leading->commit_index) return id;
+      }
+      return std::nullopt;
+    };
+    const double variant = unit(prng);
+    if (variant < 0.5 && !others.empty()) {
+      const ServerId leaving = pick(prng, others);
+      const std::optional<ServerId> joining = joiner();
+      if (!joining) return;
+      changes = {{Kind::kRemoveServer, leaving, ""},
+                 {Kind::kAddVoter, *joining, SimCluster::address_of(*joining)}};
+    } else if (variant < 0.75 && voters + 2 <= 5) {
+      const std::optional<ServerId> a = joiner();
+      if (!a) return;
+      changes.push_back({Kind::kAddVoter, *a, SimCluster::address_of(*a)});
+      const std::optional<ServerId> b = joiner();
+      if (!b) return;
+      changes.push_back({Kind::kAddVoter, *b, SimCluster::address_of(*b)});
+    } else if (others.size() >= 3) {
+      std::vector<ServerId> pool = others;
+      const ServerId a = pool[prng.uniform(0, pool.size())];
+      pool.erase(std::find(pool.begin(), pool.end(), a));
+      const ServerId b = pick(prng, pool);
+      changes = {{Kind::kRemoveServer, a, ""}, {Kind::kRemoveServer, b, ""}};
+    } else {
+      return;
+    }
+    Raft* raft = cluster.raft(leader);
+    if (raft == nullptr) return;
+    std::string what = "joint change:";
+    for (const ConfigurationChange& c : changes) {
+      what += std::string(" ") + to_string(c.kind) + " n" + std::to_string(c.id.value);
+    }
+    call(what, raft->change_membership(std::move(changes), Index{0}, timeout()));
+  }
+
+  // A server leaves, loses its disk, and is added back under its id.
+  void wipe_and_rejoin(ServerId leader, ServerId id, bool voter) {
+    Raft* raft = cluster.raft(leader);
+    if (raft == nullptr) return;
+    call("remove n" + std::to_string(id.value) + " to wipe it",
+         raft->remove_server(id, Index{0}, timeout()), [leader, id, voter](State& self) {
+           self.crashed.erase(id);
+           self.paused.erase(id);
+           self.cluster.wipe(id);
+           Raft* now = self.cluster.raft(leader);
+           if (now == nullptr) return;
+           const std::string address = SimCluster::address_of(id);
+           self.call(std::string("add the wiped n") + std::to_string(id.value) +
+                         (voter ? " back as a voter" : " back as a learner"),
+                     voter ? now->add_voter(id, address, Index{0}, self.timeout())
+                           : now->add_learner(id, address, Index{0}, self.timeout()));
+         });
   }
 
   void crash_voter(ServerId candidate) {
@@ -826,14 +1053,18 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     return out;
   }
 
-  bool majority_clique_exists(const std::vector<ServerId>& servers, std::size_t quorum) const {
+  bool quorum_clique_exists(const std::vector<ServerId>& servers) const {
     const std::size_t n = servers.size();
     for (std::uint32_t mask = 0; mask < (1U << n); ++mask) {
-      if (static_cast<std::size_t>(__builtin_popcount(mask)) < quorum) continue;
+      std::vector<ServerId> group;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (mask >> i & 1U) group.push_back(servers[i]);
+      }
+      if (!quorum(group)) continue;
       bool clique = true;
-      for (std::size_t i = 0; i < n && clique; ++i) {
-        for (std::size_t j = i + 1; j < n && clique; ++j) {
-          if ((mask >> i & 1U) && (mask >> j & 1U)) clique = talk(servers[i], servers[j]);
+      for (std::size_t i = 0; i < group.size() && clique; ++i) {
+        for (std::size_t j = i + 1; j < group.size() && clique; ++j) {
+          clique = talk(group[i], group[j]);
         }
       }
       if (clique) return true;
@@ -841,22 +1072,39 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     return false;
   }
 
-  std::size_t quorum() const { return cluster.voters().size() / 2 + 1; }
+  // Whether `group` holds a quorum of the configuration in force: a
+  // majority of its voters, of both halves' while it is joint.
+  bool quorum(const std::vector<ServerId>& group) const {
+    const Configuration& configuration = cluster.configuration();
+    auto majority_of = [&](const std::vector<ServerId>& voters) {
+      std::size_t count = 0;
+      for (ServerId id : group) {
+        count += std::find(voters.begin(), voters.end(), id) != voters.end() ? 1 : 0;
+      }
+      return count >= voters.size() / 2 + 1;
+    };
+    return majority_of(configuration.incoming_voters()) &&
+           (!configuration.joint() || majority_of(configuration.outgoing_voters()));
+  }
+
+  // The servers of `among` that `leader` talks to both ways, itself too.
+  std::vector<ServerId> reached_by(ServerId leader, const std::vector<ServerId>& among) const {
+    std::vector<ServerId> reached{leader};
+    for (ServerId other : among) {
+      if (other != leader && talk(leader, other)) reached.push_back(other);
+    }
+    return reached;
+  }
 
   void check_liveness() {
     if (!liveness_promised()) return;  // an ack loss may have begun since
-    const std::size_t quorum = this->quorum();
     const std::vector<ServerId> servers = live();
-    if (!majority_clique_exists(servers, quorum)) return;
+    if (!quorum_clique_exists(servers)) return;
     for (ServerId candidate : servers) {
       const std::optional<RaftStats> stats = cluster.stats(candidate);
       if (!stats || stats->state != RaftState::kLeader || stats->ready_term != stats->term)
         continue;
-      std::size_t reached = 1;
-      for (ServerId other : servers) {
-        if (other != candidate && talk(candidate, other)) ++reached;
-      }
-      if (reached >= quorum) return;
+      if (quorum(reached_by(candidate, servers))) return;
     }
     std::string state;
     for (ServerId id : cluster.ids()) {
@@ -883,8 +1131,13 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   std::optional<ServerId> churn_guard() const {
     // A disk-error victim is up, yet down for this purpose.
     if (partition != 0 || lossy_acks || !timing_sane() || !crashed.empty()) return std::nullopt;
+    // A membership call under way may elect on purpose (a removed leader
+    // hands over).
+    if (membership_busy) return std::nullopt;
     for (ServerId id : cluster.ids()) {
-      if (!cluster.is_up(id) || cluster.is_paused(id)) return std::nullopt;
+      if (cluster.is_member(id) && (!cluster.is_up(id) || cluster.is_paused(id))) {
+        return std::nullopt;
+      }
     }
     for (ServerId id : cluster.voters()) {
       const std::optional<RaftStats> stats = cluster.stats(id);
@@ -892,11 +1145,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
           stats->term != highest_term) {
         continue;
       }
-      std::size_t reached = 0;
-      for (ServerId other : cluster.voters()) {
-        if (other == id || talk(id, other)) ++reached;
-      }
-      if (reached >= quorum()) return id;
+      if (quorum(reached_by(id, cluster.voters()))) return id;
     }
     return std::nullopt;
   }

@@ -26,6 +26,64 @@ void SafetyChecker::violation(const std::string& what) {
   if (report_) report_(what);
 }
 
+void SafetyChecker::set_voters(std::set<ServerId> voters) {
+  default_configuration_ = Configuration{};
+  for (ServerId id : voters) default_configuration_.servers.push_back(Server{id, "", Suffrage::kVoter});
+}
+
+void SafetyChecker::set_configuration(ServerId id, Configuration latest, Duration now) {
+  Configuration& mine = configurations_[id];
+  for (const Server& server : mine.members()) {
+    if (!latest.contains(server.id)) last_listed_[id][server.id] = now;
+  }
+  for (const Server& server : latest.members()) last_listed_[id].erase(server.id);
+  mine = std::move(latest);
+}
+
+const Configuration& SafetyChecker::configuration_of(ServerId id) const {
+  auto it = configurations_.find(id);
+  return it == configurations_.end() || it->second.empty() ? default_configuration_ : it->second;
+}
+
+bool SafetyChecker::quorum(const Configuration& configuration, const std::set<ServerId>& servers) {
+  auto majority_of = [&](const std::vector<ServerId>& voters) {
+    std::size_t count = 0;
+    for (ServerId voter : voters) count += servers.contains(voter) ? 1 : 0;
+    return count >= voters.size() / 2 + 1;
+  };
+  if (configuration.voters().empty()) return false;
+  return majority_of(configuration.incoming_voters()) &&
+         (!configuration.joint() || majority_of(configuration.outgoing_voters()));
+}
+
+void SafetyChecker::settle_vote_answers(ServerId id, Duration now, Duration grace) {
+  auto pending = unlisted_answers_.find(id);
+  if (pending == unlisted_answers_.end()) return;
+  std::vector<std::pair<ServerId, std::string>> answers = std::move(pending->second);
+  unlisted_answers_.erase(pending);
+  auto mine = configurations_.find(id);
+  if (mine == configurations_.end() || mine->second.empty()) return;
+  const auto& dropped = last_listed_[id];
+  for (const auto& [to, what] : answers) {
+    if (mine->second.contains(to)) continue;
+    auto listed = dropped.find(to);
+    if (listed != dropped.end() && now - listed->second <= grace) continue;
+    violation("removed servers: " + what + ", though its configuration has not listed " +
+              server(to) + " for " +
+              (listed == dropped.end() ? std::string("ever") : format_time(now - listed->second)) +
+              " (a removed server's requests must be dropped)");
+    return;
+  }
+}
+
+void SafetyChecker::on_wipe(ServerId id) {
+  durable_votes_.erase(id);
+  promises_.erase(id);
+  configurations_.erase(id);
+  last_listed_.erase(id);
+  unlisted_answers_.erase(id);
+}
+
 void SafetyChecker::on_start(ServerId id) {
   NodeState& node = nodes_[id];
   node.applied.clear();
@@ -369,6 +427,32 @@ void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore&
   } else if (m.type == MessageType::kVoteResponse && !m.reject) {
     check_lease_promise(id, m.to, m.term, context.now, m);
   }
+  if (m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest) {
+    candidate_logs_[id] = {m.last_log_term, m.last_log_index};
+  }
+  if (m.type == MessageType::kVoteResponse || m.type == MessageType::kPreVoteResponse) {
+    auto mine = configurations_.find(id);
+    auto candidate = candidate_logs_.find(m.to);
+    // A candidate whose log is ahead of ours may be heard: ours may be the
+    // configuration that is behind. (With no entry of ours to compare, the
+    // store reset by a snapshot, nothing is judged.)
+    const Index last = log.last_index();
+    std::optional<Term> last_term;
+    if (last.is_zero()) {
+      last_term = Term{};
+    } else if (last >= log.first_index()) {
+      Result<std::vector<LogEntry>> entry = log.read(last, last);
+      if (entry.is_ok() && !entry->empty()) last_term = entry->front().term;
+    }
+    const bool candidate_ahead =
+        !last_term || (candidate != candidate_logs_.end() &&
+                       (candidate->second.first > *last_term ||
+                        (candidate->second.first == *last_term && candidate->second.second >= last)));
+    if (mine != configurations_.end() && !mine->second.empty() && !mine->second.contains(m.to) &&
+        !candidate_ahead) {
+      unlisted_answers_[id].emplace_back(m.to, server(id) + " sent " + core::to_string(m));
+    }
+  }
   // A pre-vote request names a term the sender does not hold, and a granted
   // pre-vote echoes it: neither claims that term.
   if (m.type == MessageType::kPreVoteRequest) return;
@@ -418,6 +502,9 @@ void SafetyChecker::check_lease_promise(ServerId voter, ServerId candidate, Term
   if (promises == promises_.end()) return;
   for (const auto& [leader, promise] : promises->second) {
     if (leader == candidate || promise.term >= term || now >= promise.lease_end) continue;
+    // A leader whose configuration no longer has this voter counts on it
+    // for nothing.
+    if (!configuration_of(leader).is_voter(voter)) continue;
     // A TimeoutNow sent in a term from the promise's up to the vote's: by
     // that leader (it gave its lease up), or by a newer leader, whose
     // election already shows a majority past this lease.
@@ -436,20 +523,19 @@ void SafetyChecker::check_lease_promise(ServerId voter, ServerId candidate, Term
   }
 }
 
-std::size_t SafetyChecker::voters_acknowledging(ServerId id, Term term, Duration sent_after,
-                                                Duration lease_past) const {
-  std::size_t count = voters_.contains(id) ? 1 : 0;
-  for (ServerId voter : voters_) {
+std::set<ServerId> SafetyChecker::voters_acknowledging(ServerId id, Term term,
+                                                      Duration sent_after,
+                                                      Duration lease_past) const {
+  std::set<ServerId> out{id};
+  for (const auto& [voter, promises] : promises_) {
     if (voter == id) continue;
-    auto promises = promises_.find(voter);
-    if (promises == promises_.end()) continue;
-    auto promise = promises->second.find(id);
-    if (promise != promises->second.end() && promise->second.term >= term &&
+    auto promise = promises.find(id);
+    if (promise != promises.end() && promise->second.term >= term &&
         promise->second.sent >= sent_after && promise->second.lease_end > lease_past) {
-      ++count;
+      out.insert(voter);
     }
   }
-  return count;
+  return out;
 }
 
 SafetyChecker::ReadCall SafetyChecker::read_call(ServerId target, Duration now) const {
@@ -461,6 +547,7 @@ SafetyChecker::ReadCall SafetyChecker::read_call(ServerId target, Duration now) 
     call.target_led = node->second.last.state == RaftState::kLeader;
   }
   call.floor = highest_commit_;
+  call.configuration = configuration_of(target);
   if (!leaders_.empty()) {
     call.newest_leader_term = leaders_.rbegin()->first;
     call.newest_leader = leaders_.rbegin()->second;
@@ -480,13 +567,18 @@ void SafetyChecker::on_read_served(ServerId id, Consistency consistency, const R
   auto served_by = nodes_.find(id);
   // A read the server forwarded (it did not lead when called) was confirmed
   // by another server's round.
+  // The leader's quorums, as of the call or of the answer (a change may
+  // have been appended in between).
+  const Configuration& now_configuration = configuration_of(id);
+  auto quorum_then_or_now = [&](const std::set<ServerId>& servers) {
+    return quorum(call.configuration, servers) || quorum(now_configuration, servers);
+  };
   const bool served_by_leader = call.target_led && served_by != nodes_.end() &&
                                 served_by->second.last.state == RaftState::kLeader &&
                                 served_by->second.last.term == call.target_term &&
-                                voters_.contains(id);
+                                (call.configuration.is_voter(id) || now_configuration.is_voter(id));
   if (consistency == Consistency::kLinearizable && served_by_leader &&
-      voters_acknowledging(id, call.target_term, call.time, Duration::min()) <
-          voters_.size() / 2 + 1) {
+      !quorum_then_or_now(voters_acknowledging(id, call.target_term, call.time, Duration::min()))) {
     violation("read confirmation: " + server(id) + " served a linearizable read invoked at " +
               format_time(call.time) +
               " though no majority of voters acknowledged a round of its sent since");
@@ -508,15 +600,16 @@ void SafetyChecker::on_read_served(ServerId id, Consistency consistency, const R
   // read was judged at some moment after it was invoked, with
   // acknowledgements sent before that moment: so some majority must hold
   // leases that run past the invocation.
-  if (!voters_.contains(id)) return;
-  const std::size_t holding =
+  if (!call.configuration.is_voter(id) && !now_configuration.is_voter(id)) return;
+  const std::set<ServerId> holding =
       voters_acknowledging(id, call.target_term, Duration::min(), call.time);
-  if (holding < voters_.size() / 2 + 1) {
+  if (!quorum_then_or_now(holding)) {
+    std::string who;
+    for (ServerId voter : holding) who += " " + std::to_string(voter.value);
     violation("lease reads: " + server(id) + " served a lease read invoked at " +
-              format_time(call.time) + " when only " + std::to_string(holding) + " of " +
-              std::to_string(voters_.size()) +
-              " voters held a lease for it (a round of its term acknowledged and sent less than "
-              "lease_timeout before)");
+              format_time(call.time) + " when only servers" + who +
+              " held a lease for it (a round of its term acknowledged and sent less than "
+              "lease_timeout before): no quorum of its configuration");
   }
 }
 

@@ -34,15 +34,23 @@
 //                         leader (whose election shows its lease is over);
 //   lease reads           a lease read is not served after a leader of a higher
 //                         term was elected, nor once the leases its voters'
-//                         acknowledgements give it have run out: a majority of
+//                         acknowledgements give it have run out: a quorum of
 //                         voters (the leader counting itself) must have
 //                         acknowledged a round of its term sent less than
 //                         lease_timeout (on its clock) before the read was
 //                         invoked;
 //   read confirmation     a linearizable read a leader serves (leading in one
 //                         term from the call to the answer) was confirmed by a
-//                         majority acknowledging a round it sent after the read
+//                         quorum acknowledging a round it sent after the read
 //                         was invoked (thesis §6.4, step 3);
+//   removed servers       a server whose latest configuration does not list
+//                         a server at all (and has not for a while: an answer
+//                         decided earlier may wait for a disk write) never
+//                         answers its vote or pre-vote requests unless the
+//                         request's log is at least as up to date as its own
+//                         store's: a removed server, whose log lacks its
+//                         removal, cannot raise the terms of the servers that
+//                         hold it;
 //   read freshness        a linearizable or lease read reflects every entry
 //                         committed before it was invoked: the index it returns
 //                         is at least the highest commit index any server had
@@ -53,6 +61,10 @@
 //   damage                no fault damages bytes a store made durable, so that
 //                         means keel broke its own log, snapshot or restore
 //                         rules (a snapshot inside a restore's run, say).
+//
+// Quorums are those of the configuration the leader published (a majority
+// of its voters; of both halves' voters while it is joint), at the read's
+// call or at its answer; without one (tests), of set_voters().
 //
 // Leader completeness, precisely: when an entry is first seen applied, the
 // highest term any server has published bounds the term of the leader that
@@ -122,12 +134,24 @@ class SafetyChecker {
     Term target_term;         // the term the server it goes to published then
     bool target_led = false;  // ... and whether it led then
     Index floor;              // highest_commit() then
+    Configuration configuration;  // the target's latest configuration then
     Term newest_leader_term;  // the newest leader known then
     ServerId newest_leader;
   };
   ReadCall read_call(ServerId target, Duration now) const;
-  // The voters (the others are learners); majorities count these.
-  void set_voters(std::set<ServerId> voters) { voters_ = std::move(voters); }
+  // The voters (the others are learners) of servers that published no
+  // configuration of their own (set_configuration).
+  void set_voters(std::set<ServerId> voters);
+  // The latest configuration server `id` published (at `now`): its
+  // quorums, and whom it may answer.
+  void set_configuration(ServerId id, Configuration latest, Duration now);
+  // Every answer to a vote request `id` sent in its last step went to a
+  // server its configurations listed within `grace` before `now` (call
+  // after set_configuration, once the step is over).
+  void settle_vote_answers(ServerId id, Duration now, Duration grace);
+  // Server `id` lost its disk and starts again as a new server: what its
+  // stores made durable and the leases it promised are gone with them.
+  void on_wipe(ServerId id);
   // A read of server `id` at `consistency`, invoked as `call` says, returned
   // Ok with `served` (read freshness; lease reads too).
   void on_read_served(ServerId id, Consistency consistency, const ReadCall& call, Index served);
@@ -202,14 +226,25 @@ class SafetyChecker {
   // How many voters (the server itself included) acknowledged a round of
   // `id`'s, of `term` or later, sent at `sent_after` or later and giving a
   // lease past `lease_past`.
-  std::size_t voters_acknowledging(ServerId id, Term term, Duration sent_after,
-                                   Duration lease_past) const;
+  std::set<ServerId> voters_acknowledging(ServerId id, Term term, Duration sent_after,
+                                         Duration lease_past) const;
+  const Configuration& configuration_of(ServerId id) const;
+  // Whether `servers` hold a quorum of `configuration`.
+  static bool quorum(const Configuration& configuration, const std::set<ServerId>& servers);
   void check_lease_promise(ServerId voter, ServerId candidate, Term term, Duration now,
                            const core::Message& m);
   std::map<ServerId, std::map<std::pair<Term, std::uint64_t>, LeaseRound>> rounds_sent_;
   std::map<ServerId, std::map<ServerId, LeaseRound>> promises_;
   bool lease_checks_ = true;
-  std::set<ServerId> voters_;
+  Configuration default_configuration_;
+  std::map<ServerId, Configuration> configurations_;
+  // Per server, when each server its configuration dropped was last listed.
+  std::map<ServerId, std::map<ServerId, Duration>> last_listed_;
+  // Per candidate, the log position its latest vote or pre-vote request named.
+  std::map<ServerId, std::pair<Term, Index>> candidate_logs_;
+  // Vote answers to servers the sender's configuration did not list before
+  // the step (server -> (to, what)), judged once the step is over.
+  std::map<ServerId, std::vector<std::pair<ServerId, std::string>>> unlisted_answers_;
 };
 
 // "(index 5, term 2, command "put k v")": an entry, readable.

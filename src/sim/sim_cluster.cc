@@ -81,6 +81,20 @@ std::string describe(const Observation& observation) {
   return "?";
 }
 
+std::string describe(const Configuration& configuration) {
+  auto list = [](const std::vector<Server>& servers) {
+    std::string out;
+    for (const Server& server : servers) {
+      if (!out.empty()) out += ',';
+      out += node_name(server.id);
+      if (server.suffrage == Suffrage::kLearner) out += "(learner)";
+    }
+    return "{" + out + "}";
+  };
+  if (!configuration.joint()) return list(configuration.servers);
+  return list(configuration.outgoing) + "->" + list(configuration.servers);
+}
+
 }  // namespace
 
 // Checks and hashes every entry before the user's Fsm applies it. A
@@ -246,28 +260,59 @@ SimCluster::SimCluster(SimClusterOptions options)
     const ServerId id{i};
     const bool learner = i > options_.nodes - options_.learners;
     ids_.push_back(id);
-    if (!learner) voters_.push_back(id);
-    configuration_.servers.push_back(
-        Server{id, node_name(id), learner ? Suffrage::kLearner : Suffrage::kVoter});
+    bootstrap_configuration_.servers.push_back(
+        Server{id, address_of(id), learner ? Suffrage::kLearner : Suffrage::kVoter});
   }
-  for (ServerId id : ids_) {
-    Node& n = nodes_[id];
-    n.id = id;
-    n.config.id = id;
-    n.config.heartbeat_interval = 20ms;
-    n.config.election_timeout = 200ms;
-    n.config.lease_timeout = 100ms;
-    if (options_.tune_config) options_.tune_config(n.config);
-    n.config.id = id;
-    n.storage = options_.storage_factory(id, seed_for("storage", id.value));
-    // Clocks have arbitrary epochs: up to ~1000 s apart.
-    const auto offset =
-        Duration(static_cast<Duration::rep>(seed_for("clock", id.value) % (1ULL << 40)));
-    n.clock = std::make_shared<NodeClock>(env_, offset);
-    link_executors_[id] = env_->make_executor("link-" + std::to_string(id.value));
-  }
+  configuration_ = bootstrap_configuration_;
+  voters_ = configuration_.voters();
   checker_.set_voters(std::set<ServerId>(voters_.begin(), voters_.end()));
+  for (ServerId id : ids_) make_node(id).needs_bootstrap = true;
   for (ServerId id : ids_) start(node(id));
+}
+
+SimCluster::Node& SimCluster::make_node(ServerId id) {
+  Node& n = nodes_[id];
+  n.id = id;
+  n.config.id = id;
+  n.config.heartbeat_interval = 20ms;
+  n.config.election_timeout = 200ms;
+  n.config.lease_timeout = 100ms;
+  if (options_.tune_config) options_.tune_config(n.config);
+  n.config.id = id;
+  n.storage = options_.storage_factory(id, seed_for("storage", id.value));
+  // Clocks have arbitrary epochs: up to ~1000 s apart.
+  const auto offset =
+      Duration(static_cast<Duration::rep>(seed_for("clock", id.value) % (1ULL << 40)));
+  n.clock = std::make_shared<NodeClock>(env_, offset);
+  link_executors_[id] = env_->make_executor("link-" + std::to_string(id.value));
+  return n;
+}
+
+std::string SimCluster::address_of(ServerId id) { return node_name(id); }
+
+ServerId SimCluster::add_server() {
+  const ServerId id{ids_.back().value + 1};
+  ids_.push_back(id);
+  Node& n = make_node(id);
+  trace_.event(now(), node_name(id) + " added, waiting to join");
+  start(n);
+  return id;
+}
+
+void SimCluster::wipe(ServerId id) {
+  Node& n = node(id);
+  crash(id);
+  ++n.wipes;
+  n.storage = options_.storage_factory(id, seed_for("storage-after-wipe", id.value * 1'000 + n.wipes));
+  n.needs_bootstrap = false;
+  n.published_configuration.reset();
+  checker_.on_wipe(id);
+  trace_.event(now(), node_name(id) + " wiped, waiting to join again");
+  start(n);
+}
+
+void SimCluster::on_configuration_change(std::function<void(const Configuration&)> listener) {
+  configuration_listeners_.push_back(std::move(listener));
 }
 
 SimCluster::~SimCluster() {
@@ -309,10 +354,10 @@ void SimCluster::start(Node& n) {
                      " cannot open its stores: " + stores.status().to_string());
     return;
   }
-  if (!n.bootstrapped) {
-    Status status = bootstrap_cluster(*stores->log, *stores->stable, configuration_);
+  if (n.needs_bootstrap) {
+    Status status = bootstrap_cluster(*stores->log, *stores->stable, bootstrap_configuration_);
     KEEL_CHECK("fresh simulated stores accept the bootstrap", status.is_ok());
-    n.bootstrapped = true;
+    n.needs_bootstrap = false;
   }
   const ServerId id = n.id;
   n.env = std::make_shared<NodeEnv>(
@@ -419,7 +464,41 @@ void SimCluster::check_node(Node& n) {
   if (!n.raft) return;
   const RaftStats stats = n.raft->stats();
   checker_.on_stats(n.id, stats, *n.stores.log);
+  follow_configuration(n, stats);
+  // An answer decided before its configuration changed may wait for the
+  // disk: a removal an election timeout old has no such excuse.
+  checker_.settle_vote_answers(n.id, now(), n.config.election_timeout);
   trace_changes(n, stats);
+}
+
+void SimCluster::follow_configuration(Node& n, const RaftStats& stats) {
+  // Configurations change with the log only: skip the copy otherwise.
+  const std::optional<RaftStats>& before = n.last_traced;
+  if (n.published_configuration && before && before->last_index == stats.last_index &&
+      before->commit_index == stats.commit_index && before->state == stats.state &&
+      before->term == stats.term) {
+    return;
+  }
+  ConfigurationState state = n.raft->configuration();
+  if (!n.published_configuration || n.published_configuration->latest != state.latest) {
+    checker_.set_configuration(n.id, state.latest, now());
+    if (n.published_configuration) {
+      trace_.event(now(), node_name(n.id) + " configuration " + describe(state.latest) + " at " +
+                              std::to_string(state.latest_index.value));
+    }
+  }
+  n.published_configuration = std::move(state);
+  if (stats.state != RaftState::kLeader || stats.ready_term != stats.term ||
+      stats.term < configuration_term_) {
+    return;
+  }
+  configuration_term_ = stats.term;
+  const Configuration& latest = n.published_configuration->latest;
+  if (latest.empty() || latest == configuration_) return;
+  configuration_ = latest;
+  voters_ = configuration_.voters();
+  trace_.event(now(), "configuration in force " + describe(configuration_));
+  for (const auto& listener : configuration_listeners_) listener(configuration_);
 }
 
 void SimCluster::trace_changes(Node& n, const RaftStats& stats) {
@@ -592,9 +671,7 @@ void SimCluster::heal_links() {
   network_->heal();
 }
 
-bool SimCluster::is_voter(ServerId id) const {
-  return std::find(voters_.begin(), voters_.end(), id) != voters_.end();
-}
+bool SimCluster::is_voter(ServerId id) const { return configuration_.is_voter(id); }
 
 void SimCluster::set_frame_rule(FrameRule rule) { frame_rule_ = std::move(rule); }
 

@@ -113,10 +113,30 @@ class SimCluster {
   ManualEnv& env() { return *env_; }
 
   // --- servers -----------------------------------------------------------------
+  // Every server the cluster ever had (add_server appends; none leaves).
   const std::vector<ServerId>& ids() const { return ids_; }
-  // The voters among ids() (the others are learners).
+  // The configuration in force: the latest configuration of the ready
+  // leader of the highest term seen so far (the bootstrap configuration
+  // until one is ready). Joint while a joint change is under way.
+  const Configuration& configuration() const { return configuration_; }
+  // The voters of configuration() (of both halves while joint).
   const std::vector<ServerId>& voters() const { return voters_; }
   bool is_voter(ServerId id) const;
+  // Listed in configuration(), as a voter or a learner.
+  bool is_member(ServerId id) const { return configuration_.contains(id); }
+  // Called, after a step, when configuration() changed. It must not drive
+  // the cluster itself: post a task instead.
+  void on_configuration_change(std::function<void(const Configuration&)> listener);
+  // A new server, started on empty stores without a configuration: it waits
+  // for a leader to add it (Raft::add_learner, add_voter). Returns its id
+  // (one above every id so far); its address is "n<id>".
+  ServerId add_server();
+  // The server's disk is lost: it crashes, its stores are replaced by empty
+  // ones, and it starts again under the same id as a new server, waiting
+  // to be added. Reusing an identity is safe only once it was removed.
+  void wipe(ServerId id);
+  // The address the cluster's servers know `id` by.
+  static std::string address_of(ServerId id);
   // Null while the server is crashed.
   Raft* raft(ServerId id);
   // The state machine of the server's running incarnation (null while crashed).
@@ -200,7 +220,13 @@ class SimCluster {
     std::unique_ptr<NodeStorage> storage;
     std::shared_ptr<NodeClock> clock;
     std::uint64_t incarnation = 0;
-    bool bootstrapped = false;
+    // Whether start() must write the bootstrap configuration first (the
+    // servers made at construction, once); a server added later, or wiped,
+    // starts without one and waits to be added.
+    bool needs_bootstrap = false;
+    std::uint64_t wipes = 0;
+    // The configuration state its running incarnation last published.
+    std::optional<ConfigurationState> published_configuration;
     // The running incarnation (all null while crashed).
     std::shared_ptr<NodeEnv> env;
     NodeStores stores;
@@ -216,7 +242,12 @@ class SimCluster {
 
   Node& node(ServerId id);
   const Node& node(ServerId id) const;
+  // A server's Node, not started: its Config, fresh storage and clock.
+  Node& make_node(ServerId id);
   void start(Node& node);
+  // Hands a changed published configuration to the checker, and follows the
+  // ready leader's into configuration().
+  void follow_configuration(Node& node, const RaftStats& stats);
   void hold_frame(ServerId from, ServerId to, Duration hold, std::string frame);
   // The executor that delivers frames to `id` (one per server, made at its
   // first start and kept across restarts).
@@ -230,7 +261,11 @@ class SimCluster {
   std::unique_ptr<InMemoryNetwork> network_;
   std::vector<ServerId> ids_;
   std::vector<ServerId> voters_;
+  // What the servers made at construction are bootstrapped with.
+  Configuration bootstrap_configuration_;
   Configuration configuration_;
+  Term configuration_term_;  // the term of the leader configuration_ follows
+  std::vector<std::function<void(const Configuration&)>> configuration_listeners_;
   std::map<ServerId, Node> nodes_;
   std::map<ServerId, std::shared_ptr<Executor>> link_executors_;
   std::map<ServerId, std::shared_ptr<Executor>> network_executors_;

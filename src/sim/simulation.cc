@@ -37,7 +37,8 @@ std::string describe(const Config& config) {
          " snapshot_every=" + std::to_string(config.snapshot_threshold_entries) +
          " trailing=" + std::to_string(config.trailing_log_entries) +
          " chunk=" + std::to_string(config.max_snapshot_chunk_bytes) + "x" +
-         std::to_string(config.max_inflight_snapshot_chunks);
+         std::to_string(config.max_inflight_snapshot_chunks) +
+         (config.shutdown_on_remove ? "" : " shutdown_on_remove=off");
 }
 
 template <typename T, std::size_t N>
@@ -164,6 +165,12 @@ void Simulation::Run::set_up(const SimulationOptions& options) {
   cluster_options.trace_frames = options.trace_frames;
   if (options.disk) cluster_options.storage_factory = make_disk_storage;
   cluster_options.fsm_factory = [](ServerId) { return std::make_shared<KvFsm>(); };
+  if (plan.enabled.contains(Fault::kMembership)) {
+    // A removed server that stays up (a non-member that never campaigns)
+    // in one run of three.
+    core::Prng membership(derive_seed(options.seed, "membership"));
+    config.shutdown_on_remove = membership.uniform(0, 3) != 0;
+  }
   cluster_options.tune_config = [shared = config](Config& c) {
     const ServerId id = c.id;
     c = shared;
@@ -247,9 +254,15 @@ void Simulation::Run::check_liveness() {
 
 void Simulation::Run::check_convergence() {
   if (cluster->failed()) return;
+  // Over the servers of the configuration in force: one that was removed
+  // (and perhaps stopped itself) holds what it held when it left.
+  std::vector<ServerId> members;
+  for (ServerId id : cluster->ids()) {
+    if (cluster->is_member(id)) members.push_back(id);
+  }
   auto same_index_everywhere = [&] {
     std::optional<Index> applied;
-    for (ServerId id : cluster->ids()) {
+    for (ServerId id : members) {
       std::optional<RaftStats> stats = cluster->stats(id);
       if (!stats || stats->applied_index != stats->commit_index) return false;
       if (applied && *applied != stats->applied_index) return false;
@@ -264,7 +277,7 @@ void Simulation::Run::check_convergence() {
     }
     return;
   }
-  const ServerId first = cluster->ids().front();
+  const ServerId first = members.front();
   const auto& reference = cluster->checker().applied(first);
   auto reference_fsm = std::dynamic_pointer_cast<KvFsm>(cluster->fsm(first));
   // A server that restored a snapshot applied only what followed it, and
@@ -288,7 +301,7 @@ void Simulation::Run::check_convergence() {
     }
     return true;
   };
-  for (ServerId id : cluster->ids()) {
+  for (ServerId id : members) {
     const std::string which = "convergence: server " + std::to_string(id.value);
     const auto& mine = cluster->checker().applied(id);
     if (!agree(mine, reference)) {
@@ -361,7 +374,10 @@ std::string Simulation::replay_arguments() const {
     faults += to_string(fault);
   }
   if (options_.faults.empty()) faults = "none";
-  if (options_.faults.size() == all_faults().size()) faults = options_.subset ? "swarm" : "all";
+  if (options_.faults == swarm_faults() && options_.subset) faults = "swarm";
+  if (options_.faults.size() == all_faults().size()) {
+    faults = options_.subset ? "swarm-membership" : "all";
+  }
   const ClusterShape shape = cluster_shape(options_);
   std::string args =
       "--seed " + std::to_string(options_.seed) + " --nodes " + std::to_string(shape.voters) +
