@@ -1075,16 +1075,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   // Whether `group` holds a quorum of the configuration in force: a
   // majority of its voters, of both halves' while it is joint.
   bool quorum(const std::vector<ServerId>& group) const {
-    const Configuration& configuration = cluster.configuration();
-    auto majority_of = [&](const std::vector<ServerId>& voters) {
-      std::size_t count = 0;
-      for (ServerId id : group) {
-        count += std::find(voters.begin(), voters.end(), id) != voters.end() ? 1 : 0;
-      }
-      return count >= voters.size() / 2 + 1;
-    };
-    return majority_of(configuration.incoming_voters()) &&
-           (!configuration.joint() || majority_of(configuration.outgoing_voters()));
+    return SafetyChecker::quorum(cluster.configuration(),
+                                 std::set<ServerId>(group.begin(), group.end()));
   }
 
   // The servers of `among` that `leader` talks to both ways, itself too.

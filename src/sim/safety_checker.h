@@ -158,6 +158,9 @@ class SafetyChecker {
   // Leases are promised only while clocks drift within the bound: the
   // simulator turns the lease checks off when they may not.
   void set_lease_checks(bool on) { lease_checks_ = on; }
+  // Whether `servers` hold a quorum of `configuration`: a majority of its
+  // voters, of both halves' while it is joint.
+  static bool quorum(const Configuration& configuration, const std::set<ServerId>& servers);
   // The highest commit index any server has published so far.
   Index highest_commit() const { return highest_commit_; }
 
@@ -229,8 +232,6 @@ class SafetyChecker {
   std::set<ServerId> voters_acknowledging(ServerId id, Term term, Duration sent_after,
                                          Duration lease_past) const;
   const Configuration& configuration_of(ServerId id) const;
-  // Whether `servers` hold a quorum of `configuration`.
-  static bool quorum(const Configuration& configuration, const std::set<ServerId>& servers);
   void check_lease_promise(ServerId voter, ServerId candidate, Term term, Duration now,
                            const core::Message& m);
   std::map<ServerId, std::map<std::pair<Term, std::uint64_t>, LeaseRound>> rounds_sent_;
