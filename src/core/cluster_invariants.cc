@@ -39,6 +39,7 @@ void ClusterInvariants::check_committed_prefix(const Node& node) {
     auto [it, inserted] = committed_.emplace(i, entry);
     KEEL_CHECK("state machine safety: one committed entry per index",
                inserted || it->second == entry);
+    if (inserted) committed_by_.emplace(i, node.term());
   }
 }
 
@@ -47,7 +48,7 @@ void ClusterInvariants::check_leader_completeness(const Node& node) {
   // §5.4: a leader's log holds every entry committed in earlier terms.
   const RaftLog& log = node.log();
   for (const auto& [index, entry] : committed_) {
-    if (entry.term >= node.term() || index < log.first_index()) continue;
+    if (committed_by_.at(index) >= node.term() || index < log.first_index()) continue;
     KEEL_CHECK("leader completeness: leader holds every committed entry",
                index <= log.last_index() && log.at(index) == entry);
   }

@@ -35,6 +35,11 @@ class ClusterInvariants {
 
   std::map<Term, ServerId> leaders_;
   std::map<Index, LogEntry> committed_;
+  // The term of the node first seen holding each entry committed: no earlier
+  // than the term of the leader that committed it, which is what leader
+  // completeness counts from (an entry of term 1 committed in term 3 need
+  // not be in the log of a leader of term 2).
+  std::map<Index, Term> committed_by_;
 };
 
 }  // namespace keel::core

@@ -414,21 +414,36 @@ Result<Message> decode(std::string_view frame, const DecodeLimits& limits) {
 
 std::string encode_hard_state(const HardState& state) {
   ByteWriter writer;
-  writer.u8(kHardStateFormatVersion);
+  // Without a catch-up floor, the first format, byte for byte.
+  const bool floor = !state.catch_up_floor.is_zero();
+  writer.u8(floor ? kHardStateWithFloorFormatVersion : kHardStateFormatVersion);
   writer.varint(state.term.value);
   writer.varint(state.vote.value);
   writer.varint(state.commit.value);
+  if (floor) writer.varint(state.catch_up_floor.value);
   return writer.take();
 }
 
 Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& limits) {
   ByteReader reader(bytes, "hard state");
   check_frame_size(reader, bytes, limits);
-  check_version(reader, kHardStateFormatVersion);
+  const std::uint8_t version = reader.u8("format version");
+  if (reader.ok() && version != kHardStateFormatVersion &&
+      version != kHardStateWithFloorFormatVersion) {
+    reader.fail("unknown format version " + std::to_string(version) + " (this build reads " +
+                std::to_string(kHardStateFormatVersion) + " and " +
+                std::to_string(kHardStateWithFloorFormatVersion) + ")");
+  }
   HardState state;
   state.term = read_term(reader, "term");
   state.vote = ServerId(reader.varint("vote"));
   state.commit = Index(reader.varint("commit"));
+  if (version == kHardStateWithFloorFormatVersion) {
+    state.catch_up_floor = Index(reader.varint("catch_up_floor"));
+    if (reader.ok() && state.catch_up_floor.is_zero()) {
+      reader.fail("catch_up_floor present but zero (non-canonical)");
+    }
+  }
   reader.expect_end();
   if (!reader.ok()) return reader.status();
   return state;

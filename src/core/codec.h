@@ -31,6 +31,8 @@ namespace keel::core {
 // know instead of guessing at a layout it has never seen.
 inline constexpr std::uint8_t kMessageFormatVersion = 1;
 inline constexpr std::uint8_t kHardStateFormatVersion = 1;
+// The hard state of a server still catching up after starting empty.
+inline constexpr std::uint8_t kHardStateWithFloorFormatVersion = 2;
 inline constexpr std::uint8_t kConfigurationFormatVersion = 1;
 // A joint configuration (thesis §4.3): version 1's servers, then the
 // outgoing voters. Written only for a joint configuration.

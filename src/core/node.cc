@@ -64,6 +64,8 @@ Node::Node(CoreConfig config, BootState boot)
   commit_ = std::max(std::min(boot.hard_state.commit, log_.last_index()), boot.applied);
   KEEL_CHECK("applied entries are in the log", boot.applied <= log_.last_index());
   KEEL_CHECK("a durable snapshot covers the log base", boot.log_base_index <= boot.snapshot_index);
+  catch_up_floor_ = commit_ >= boot.hard_state.catch_up_floor ? Index{}
+                                                               : boot.hard_state.catch_up_floor;
   snapshot_index_ = boot.snapshot_index;
   snapshot_term_ = boot.snapshot_term;
   applied_ = boot.applied;
@@ -112,7 +114,7 @@ void Node::tick() {
 
 void Node::tick_election() {
   ++election_elapsed_;
-  if (election_elapsed_ >= randomized_election_timeout_ && configuration().is_voter(id())) {
+  if (election_elapsed_ >= randomized_election_timeout_ && may_campaign()) {
     start_campaign(/*leadership_transfer=*/false);
   }
 }
@@ -145,19 +147,29 @@ void Node::tick_leader() {
 void Node::step(const Message& m) {
   KEEL_CHECK("message is addressed to this node", m.to == id());
   KEEL_CHECK("snapshot chunks stay in the shell", !is_shell_message(m.type));
-  if (step_term(m)) step_by_type(m);
+  if (step_term(m)) {
+    if (configuration().empty() && m.term == term_ && m.epoch != 0 &&
+        is_leader_message(m.type) && m.type != MessageType::kTimeoutNow) {
+      // The first leader to reach a server that knows nothing: the epoch of
+      // its progress is its configuration's index when it began, at or
+      // after the entry that added this server (progress.h).
+      catch_up_floor_ = std::max(catch_up_floor_, Index{m.epoch});
+    }
+    step_by_type(m);
+  }
   check_invariants();
 }
 
 bool Node::step_term(const Message& m) {
   const bool vote_request =
       m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
-  if (vote_request && configuration().empty()) {
+  if (vote_request && (configuration().empty() || !catch_up_floor_.is_zero())) {
     // A server that knows no configuration yet (just added, or wiped and
     // added back under its id) has heard from no leader: any term it holds
     // may be one its earlier life voted in, and a removed server that never
     // learned it could win with that second vote. It votes once a leader
-    // has reached it (and told it the term and the configuration).
+    // has reached it and it has caught up to where that leader's
+    // configuration stood (catch_up_floor).
     return false;
   }
   if (vote_request && !configuration().contains(m.from) &&
@@ -502,8 +514,21 @@ void Node::report_snapshot_failed(ServerId peer) {
 
 // --- roles -------------------------------------------------------------------
 
+bool Node::may_campaign() const {
+  if (!catch_up_floor_.is_zero()) return false;
+  if (configuration().is_voter(id())) return true;
+  // Thesis §4.2.2: a voter that an uncommitted configuration demotes or
+  // removes (a leader removing itself, typically) is still needed until that
+  // configuration commits: it may hold the only log that has it, and the
+  // voters of the older configuration cannot elect without it (two voters,
+  // the leader removing itself: the other's log is behind). It campaigns
+  // under its latest configuration, whose quorum does not count its own
+  // vote.
+  return !removed_ && configurations_.at(commit_).second.is_voter(id());
+}
+
 void Node::start_campaign(bool leadership_transfer) {
-  if (is_leader() || !configuration().is_voter(id())) return;
+  if (is_leader() || !may_campaign()) return;
   if (config_.pre_vote && !leadership_transfer) {
     become_pre_candidate();
   } else {
@@ -1111,6 +1136,7 @@ void Node::update_removed() {
 }
 
 void Node::after_commit() {
+  if (!catch_up_floor_.is_zero() && commit_ >= catch_up_floor_) catch_up_floor_ = Index{};
   update_removed();
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr || commit_ < configurations_.latest_index() ||

@@ -208,7 +208,15 @@ class Node {
   // This server was a member of a committed configuration and the committed
   // configuration no longer holds it.
   bool removed() const { return removed_; }
-  HardState hard_state() const { return HardState{term_, vote_, commit_}; }
+  HardState hard_state() const { return HardState{term_, vote_, commit_, catch_up_floor_}; }
+  // Nonzero while this server, started with empty stores, has not yet
+  // committed the index its first leader named (that leader's configuration
+  // index when it began replicating to it): until then it neither votes nor
+  // campaigns. Its earlier life (a wiped identity) may have acknowledged
+  // entries that its log now lacks, and the configurations it learns on
+  // the way (an old snapshot's, say) may list it as a voter of a cluster
+  // long gone, where its vote would elect a stale removed server.
+  Index catch_up_floor() const { return catch_up_floor_; }
   // The leader's view of a follower, or nullptr when not leading.
   const Progress* progress(ServerId peer) const;
   // Whether this leader has committed an entry of its own term.
@@ -230,6 +238,7 @@ class Node {
   void become_leader();
   void set_role(RoleState role);
   void set_leader(ServerId leader);
+  bool may_campaign() const;
   void start_campaign(bool leadership_transfer);
   void reset_election_timer();
 
@@ -312,6 +321,7 @@ class Node {
   // The leader's last heartbeat said this server is not in its latest
   // configuration (Message::removed).
   bool told_removed_ = false;
+  Index catch_up_floor_;
   bool opened_ = false;  // the constructor is done
   Prng prng_;
 

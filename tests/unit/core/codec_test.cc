@@ -167,12 +167,30 @@ TEST(CodecTest, heartbeat_encodes_as_documented_in_formats_md) {
 }
 
 TEST(CodecTest, hard_state_round_trips) {
-  for (const HardState& state : {HardState{}, HardState{Term(3), ServerId(2), Index(99)},
-                                 HardState{kMaxTerm, ServerId(kMax64), Index(kMax64)}}) {
+  for (const HardState& state :
+       {HardState{}, HardState{Term(3), ServerId(2), Index(99)},
+        HardState{kMaxTerm, ServerId(kMax64), Index(kMax64)},
+        HardState{Term(3), ServerId(2), Index(4), Index(12)}}) {
     Result<HardState> decoded = decode_hard_state(encode_hard_state(state));
     ASSERT_TRUE(decoded.is_ok()) << decoded.status();
     EXPECT_EQ(*decoded, state);
   }
+}
+
+TEST(CodecTest, hard_state_keeps_its_first_format_without_a_catch_up_floor) {
+  // Version 1 as docs/formats.md shows it: stores written before the floor
+  // existed read the same, and a hard state without one is written the same.
+  EXPECT_EQ(encode_hard_state(HardState{Term(3), ServerId(2), Index(99)}),
+            std::string("\x01\x03\x02\x63", 4));
+  EXPECT_EQ(encode_hard_state(HardState{Term(3), ServerId(2), Index(99), Index(120)}),
+            std::string("\x02\x03\x02\x63\x78", 5));
+  // A floor announced by version 2 must be there, and not zero.
+  expect_corruption(decode_hard_state(std::string("\x02\x03\x02\x63\x00", 5)).status(),
+                    "non-canonical");
+  expect_corruption(decode_hard_state(std::string("\x02\x03\x02\x63", 4)).status(),
+                    "catch_up_floor");
+  expect_corruption(decode_hard_state(std::string("\x03\x03\x02\x63", 4)).status(),
+                    "unknown format version 3");
 }
 
 TEST(CodecTest, configuration_round_trips) {

@@ -1,11 +1,12 @@
 // The membership canaries (core/canary.h), each shown to break the rule it
 // names: with the canary on, the schedule of the matching test in
 // membership_test.cc does what that test forbids. Built only with
-// -DKEEL_CANARIES=ON (`make test-canary`, label canary). The simulator does
-// not change memberships yet, so these schedules are what catches them.
+// -DKEEL_CANARIES=ON (`make test-canary`, label canary). The simulator's
+// membership churn catches them too (tests/sim/keel_sim_seeds.cmake).
 #include <gtest/gtest.h>
 
 #include "core/canary.h"
+#include "single_server_change_schedule.h"
 #include "test_util.h"
 
 namespace keel::core {
@@ -30,6 +31,23 @@ TEST(MembershipCanary, ConfigChangeWithoutTermCommitAppendsTooEarly) {
   ASSERT_FALSE(cluster.node(S(1)).committed_in_current_term());
   cluster.add_server(S(4));
   EXPECT_TRUE(cluster.change_configuration(S(1), {change(Kind::kAddVoter, 4)}).is_ok());
+}
+
+TEST(MembershipCanary, ConfigChangeWithoutTermCommitCommitsTwoEntriesAtOneIndex) {
+  CoreConfig config = with(Canary::kConfigChangeWithoutTermCommit);
+  config.check_quorum = false;
+  sim::CoreCluster::Options options = cluster_options(4, config);
+  options.check_invariants = false;  // they would abort at the violation shown below
+  sim::CoreCluster cluster(options);
+  SingleServerChangeRun run;
+  run_single_server_change_schedule(cluster, run);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(run.removed_at.has_value()) << "2 appended its change at once";
+  const Index at = *run.removed_at;
+  ASSERT_GE(cluster.node(S(2)).commit_index(), at) << "2 and 3 committed C2";
+  ASSERT_GE(cluster.node(S(1)).commit_index(), at) << "1, 4 and 5 committed over it";
+  EXPECT_NE(cluster.node(S(1)).log().term_at(at), cluster.node(S(2)).log().term_at(at))
+      << "two different entries committed at index " << at.value;
 }
 
 TEST(MembershipCanary, JointSingleMajorityCommitsWithTheNewVotersAlone) {

@@ -8,6 +8,7 @@
 
 #include "core/codec.h"
 #include "core/membership.h"
+#include "single_server_change_schedule.h"
 #include "test_util.h"
 
 namespace keel::core {
@@ -218,6 +219,30 @@ TEST(Membership, ALeaderCommitsAnEntryOfItsTermBeforeAnyChange) {
   EXPECT_EQ(early.status().code(), StatusCode::kUnavailable);
   ASSERT_TRUE(cluster.stabilize());
   EXPECT_TRUE(cluster.change_configuration(S(1), {change(Kind::kAddVoter, 4)}).is_ok());
+}
+
+TEST(Membership, TheSingleServerChangeBugScheduleLosesNothing) {
+  CoreConfig config = plain_config();
+  config.check_quorum = false;  // votes are not lease-protected: the schedule's elections
+  sim::CoreCluster cluster(cluster_options(4, config));
+  SingleServerChangeRun run;
+  run_single_server_change_schedule(cluster, run);
+  if (HasFatalFailure()) return;
+  EXPECT_FALSE(run.removed_at.has_value()) << "2's change must wait for its term-start entry";
+  ASSERT_GE(cluster.node(S(1)).commit_index(), run.added_at);
+  cluster.heal();
+  for (int round = 0; round < 5; ++round) {
+    cluster.tick_all();
+    ASSERT_TRUE(cluster.stabilize());
+  }
+  // Every server holds C1 where 1 committed it; the invariants (checked
+  // after every event) saw no committed entry replaced.
+  for (std::uint64_t id = 1; id <= 5; ++id) {
+    ASSERT_GE(cluster.node(S(id)).commit_index(), run.added_at) << "server " << id;
+    EXPECT_EQ(cluster.node(S(id)).log().at(run.added_at).type, EntryType::kConfiguration)
+        << "server " << id;
+    EXPECT_TRUE(cluster.node(S(id)).configuration().is_voter(S(5))) << "server " << id;
+  }
 }
 
 TEST(Membership, OneChangeAtATimeAndACompareAndSetOnTheIndex) {
@@ -538,6 +563,83 @@ TEST(Membership, ALeaderRemovingItselfHandsOverEvenIfNoVoterHasItsWholeLog) {
   EXPECT_FALSE(cluster.node(S(1)).is_leader());
   ASSERT_TRUE(cluster.leader().has_value()) << "TimeoutNow went out anyway";
   EXPECT_EQ(cluster.node(*cluster.leader()).term(), term.next());
+}
+
+TEST(Membership, AVoterAnUncommittedChangeRemovesStillCampaignsUntilItCommits) {
+  // Two voters; the leader removes itself, but the entry never leaves it
+  // before it restarts.
+  // Its peer cannot win alone (it needs the leader's vote, and the leader's
+  // log is ahead): unless the leader campaigns under the configuration it
+  // is not in (thesis §4.2.2), the cluster stays leaderless forever.
+  sim::CoreCluster cluster = settled(2);
+  cluster.isolate(S(1));
+  Result<Index> removed = cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 1)});
+  ASSERT_TRUE(removed.is_ok());
+  cluster.stabilize();
+  EXPECT_EQ(cluster.node(S(2)).last_index(), removed->prev());
+  cluster.crash(S(1));  // it comes back a follower, its log still ahead
+  cluster.restart(S(1));
+  cluster.heal();
+  for (int round = 0; round < 200; ++round) {
+    cluster.tick_all();
+    cluster.stabilize();
+    const std::optional<ServerId> leader = cluster.leader();
+    if (leader == S(2) && cluster.node(S(2)).commit_index() >= *removed) break;
+  }
+  ASSERT_EQ(cluster.leader(), S(2));
+  EXPECT_GE(cluster.node(S(2)).commit_index(), *removed);
+  EXPECT_TRUE(cluster.node(S(1)).removed());
+  EXPECT_FALSE(cluster.node(S(2)).configuration().contains(S(1)));
+}
+
+TEST(Membership, AWipedServerAddedBackVotesOnlyOnceCaughtUpPastItsOldSnapshot) {
+  // The reused-identity-after-wipe schedule. A snapshot of {1, 2, 3}; 3 is
+  // removed without learning it, 2 removed and wiped, then added back: its
+  // leader sends it that old snapshot, and for a moment the configuration
+  // 2 holds is {1, 2, 3} again. 3 (whose log is as long as the snapshot)
+  // campaigns under it: 2's vote alone would make it leader of a cluster
+  // that removed them both, without the entries 1 committed since.
+  CoreConfig config = plain_config();
+  config.check_quorum = false;  // votes are not lease-protected
+  sim::CoreCluster cluster = settled(3, config);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(cluster.propose(S(1), "c").is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  ASSERT_TRUE(cluster.snapshot(S(1)).is_ok());
+  ASSERT_TRUE(cluster.compact(S(1), cluster.node(S(1)).applied_index()).is_ok());
+  cluster.isolate(S(3));
+  ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 3)}).is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 2)}).is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  ASSERT_TRUE(cluster.propose(S(1), "after").is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  cluster.wipe(S(2));
+  cluster.partition({{S(1), S(2)}, {S(3)}});
+  ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kAddLearner, 2)}).is_ok());
+  for (int round = 0; round < 20 && cluster.installs(S(2)) == 0; ++round) cluster.deliver();
+  ASSERT_EQ(cluster.installs(S(2)), 1u);
+  cluster.deliver([](const Message& m) { return m.from == S(2); });  // its acknowledgement
+  ASSERT_TRUE(cluster.node(S(2)).configuration().is_voter(S(3))) << "the snapshot's, long gone";
+  EXPECT_FALSE(cluster.node(S(2)).catch_up_floor().is_zero());
+  // Only 2 and 3 talk now; 3 campaigns.
+  cluster.partition({{S(1)}, {S(2), S(3)}});
+  cluster.campaign(S(3));
+  cluster.stabilize();
+  EXPECT_FALSE(cluster.node(S(3)).is_leader());
+  EXPECT_NE(cluster.node(S(2)).vote(), S(3));
+  // A crash does not forget the floor (it is in the hard state).
+  cluster.crash(S(2));
+  cluster.restart(S(2));
+  EXPECT_FALSE(cluster.node(S(2)).catch_up_floor().is_zero());
+  // Once 2 commits past it, it is a server like any other.
+  cluster.heal();
+  cluster.isolate(S(3));
+  for (int round = 0; round < 5; ++round) {
+    cluster.tick(S(1));
+    ASSERT_TRUE(cluster.stabilize());
+  }
+  EXPECT_TRUE(cluster.node(S(2)).catch_up_floor().is_zero());
+  EXPECT_FALSE(cluster.node(S(2)).configuration().contains(S(3)));
 }
 
 TEST(Membership, ANewServerCatchesUpThroughASnapshotThatCarriesTheConfiguration) {
