@@ -343,12 +343,14 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
     const SafetyChecker::ReadCall call = cluster.checker().read_call(target, cluster.now());
     raft->read(consistency, options.op_timeout)
         .then([deliver, fsm, key, fresh, call, consistency, target,
-               &checker = cluster.checker()](const Result<Index>& result) {
+               &cluster = cluster](const Result<Index>& result) {
           // Read the FSM now, in the callback: the read is valid at this
           // instant, and only the applier (another task) changes the FSM.
           std::optional<std::string> value;
           if (result.is_ok() && fsm) value = fsm->get(key);
-          if (result.is_ok() && fresh) checker.on_read_served(target, consistency, call, *result);
+          if (result.is_ok() && fresh) {
+            cluster.checker().on_read_served(target, consistency, call, *result, cluster.now());
+          }
           deliver(Answer{result.status(), std::move(value), {}});
         });
   }

@@ -82,6 +82,8 @@ void SafetyChecker::on_wipe(ServerId id) {
   configurations_.erase(id);
   last_listed_.erase(id);
   unlisted_answers_.erase(id);
+  log_positions_.erase(id);
+  unconfirmed_reads_.erase(id);
 }
 
 void SafetyChecker::on_start(ServerId id) {
@@ -430,13 +432,11 @@ void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore&
   if (m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest) {
     candidate_logs_[id] = {m.last_log_term, m.last_log_index};
   }
-  if (m.type == MessageType::kVoteResponse || m.type == MessageType::kPreVoteResponse) {
-    auto mine = configurations_.find(id);
-    auto candidate = candidate_logs_.find(m.to);
-    // A candidate whose log is ahead of ours may be heard: ours may be the
-    // configuration that is behind. (With no entry of ours to compare, the
-    // store reset by a snapshot, nothing is judged.)
-    const Index last = log.last_index();
+  // The log's last position; none (std::nullopt) when no entry is left to
+  // compare, the store reset by a snapshot.
+  const Index last = log.last_index();
+  auto& positions = log_positions_[id];
+  if (positions.latest.second != last || last.is_zero()) {
     std::optional<Term> last_term;
     if (last.is_zero()) {
       last_term = Term{};
@@ -444,10 +444,24 @@ void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore&
       Result<std::vector<LogEntry>> entry = log.read(last, last);
       if (entry.is_ok() && !entry->empty()) last_term = entry->front().term;
     }
-    const bool candidate_ahead =
-        !last_term || (candidate != candidate_logs_.end() &&
-                       (candidate->second.first > *last_term ||
-                        (candidate->second.first == *last_term && candidate->second.second >= last)));
+    positions.before = positions.latest;
+    positions.latest = {last_term.value_or(Term{}), last_term ? last : Index{}};
+  }
+  if (m.type == MessageType::kVoteResponse || m.type == MessageType::kPreVoteResponse) {
+    auto mine = configurations_.find(id);
+    auto candidate = candidate_logs_.find(m.to);
+    // A candidate whose log is not behind ours may be heard: ours may be the
+    // configuration that is behind, or the candidate a voter that an
+    // uncommitted configuration removes and which is needed until it
+    // commits. Ours is the log before this step's messages moved it, or
+    // after; with no entry of ours to compare, nothing is judged.
+    auto not_behind = [&](const std::pair<Term, Index>& ours) {
+      return ours.second.is_zero() ||
+             (candidate != candidate_logs_.end() &&
+              (candidate->second.first > ours.first ||
+               (candidate->second.first == ours.first && candidate->second.second >= ours.second)));
+    };
+    const bool candidate_ahead = not_behind(positions.latest) || not_behind(positions.before);
     if (mine != configurations_.end() && !mine->second.empty() && !mine->second.contains(m.to) &&
         !candidate_ahead) {
       unlisted_answers_[id].emplace_back(m.to, server(id) + " sent " + core::to_string(m));
@@ -556,7 +570,7 @@ SafetyChecker::ReadCall SafetyChecker::read_call(ServerId target, Duration now) 
 }
 
 void SafetyChecker::on_read_served(ServerId id, Consistency consistency, const ReadCall& call,
-                                   Index served) {
+                                   Index served, Duration now) {
   if (served < call.floor) {
     violation(std::string("read freshness: ") + server(id) + " served a " +
               (consistency == Consistency::kLease ? "lease" : "linearizable") + " read at index " +
@@ -577,11 +591,16 @@ void SafetyChecker::on_read_served(ServerId id, Consistency consistency, const R
                                 served_by->second.last.state == RaftState::kLeader &&
                                 served_by->second.last.term == call.target_term &&
                                 (call.configuration.is_voter(id) || now_configuration.is_voter(id));
-  if (consistency == Consistency::kLinearizable && served_by_leader &&
-      !quorum_then_or_now(voters_acknowledging(id, call.target_term, call.time, Duration::min()))) {
-    violation("read confirmation: " + server(id) + " served a linearizable read invoked at " +
-              format_time(call.time) +
-              " though no majority of voters acknowledged a round of its sent since");
+  if (consistency == Consistency::kLinearizable && served_by_leader) {
+    std::set<ServerId> confirming =
+        voters_acknowledging(id, call.target_term, call.time, Duration::min());
+    if (!quorum_then_or_now(confirming)) {
+      unconfirmed_reads_[id].push_back(
+          {now, std::move(confirming),
+           "read confirmation: " + server(id) + " served a linearizable read invoked at " +
+               format_time(call.time) +
+               " though no majority of voters acknowledged a round of its sent since"});
+    }
     return;
   }
   if (consistency != Consistency::kLease || !lease_checks_) return;
@@ -606,11 +625,34 @@ void SafetyChecker::on_read_served(ServerId id, Consistency consistency, const R
   if (!quorum_then_or_now(holding)) {
     std::string who;
     for (ServerId voter : holding) who += " " + std::to_string(voter.value);
-    violation("lease reads: " + server(id) + " served a lease read invoked at " +
-              format_time(call.time) + " when only servers" + who +
-              " held a lease for it (a round of its term acknowledged and sent less than "
-              "lease_timeout before): no quorum of its configuration");
+    unconfirmed_reads_[id].push_back(
+        {now, holding,
+         "lease reads: " + server(id) + " served a lease read invoked at " +
+             format_time(call.time) + " when only servers" + who +
+             " held a lease for it (a round of its term acknowledged and sent less than "
+             "lease_timeout before): no quorum of its configuration"});
   }
+}
+
+void SafetyChecker::settle_reads(ServerId id, Duration now) {
+  auto pending = unconfirmed_reads_.find(id);
+  if (pending == unconfirmed_reads_.end()) return;
+  std::vector<UnconfirmedRead>& reads = pending->second;
+  // A change the server appended in the step that answered (it alone is
+  // then the quorum, say) reaches the checker when that step is over.
+  for (auto read = reads.begin(); read != reads.end();) {
+    if (read->answered >= now) {
+      ++read;
+      continue;
+    }
+    if (!quorum(configuration_of(id), read->confirming)) {
+      violation(read->what);
+      reads.clear();
+      break;
+    }
+    read = reads.erase(read);
+  }
+  if (reads.empty()) unconfirmed_reads_.erase(pending);
 }
 
 const std::vector<std::pair<Index, Term>>& SafetyChecker::applied(ServerId id) const {

@@ -153,8 +153,16 @@ class SafetyChecker {
   // stores made durable and the leases it promised are gone with them.
   void on_wipe(ServerId id);
   // A read of server `id` at `consistency`, invoked as `call` says, returned
-  // Ok with `served` (read freshness; lease reads too).
-  void on_read_served(ServerId id, Consistency consistency, const ReadCall& call, Index served);
+  // Ok with `served` at `now` (read freshness; lease reads too). Whether its
+  // voters confirmed it is judged under the configuration of the call or of
+  // the answer; the latter reaches the checker only once the server's step
+  // is over (set_configuration), so a read no quorum confirmed waits for
+  // settle_reads.
+  void on_read_served(ServerId id, Consistency consistency, const ReadCall& call, Index served,
+                      Duration now);
+  // Judges the reads of server `id` left waiting by on_read_served in an
+  // earlier instant than `now`, under its configuration now.
+  void settle_reads(ServerId id, Duration now);
   // Leases are promised only while clocks drift within the bound: the
   // simulator turns the lease checks off when they may not.
   void set_lease_checks(bool on) { lease_checks_ = on; }
@@ -243,9 +251,26 @@ class SafetyChecker {
   std::map<ServerId, std::map<ServerId, Duration>> last_listed_;
   // Per candidate, the log position its latest vote or pre-vote request named.
   std::map<ServerId, std::pair<Term, Index>> candidate_logs_;
+  // Per server, its log's last position as of its latest send and the one
+  // before it changed: a server answers a vote request with the log it held
+  // when the request was processed, which the rest of its step (an append
+  // of a new leader among the same messages) may have moved past.
+  struct LogPositions {
+    std::pair<Term, Index> latest;
+    std::pair<Term, Index> before;
+  };
+  std::map<ServerId, LogPositions> log_positions_;
   // Vote answers to servers the sender's configuration did not list before
   // the step (server -> (to, what)), judged once the step is over.
   std::map<ServerId, std::vector<std::pair<ServerId, std::string>>> unlisted_answers_;
+  // Reads whose confirming servers were no quorum of the configuration of
+  // their call nor of the one the checker knew at their answer.
+  struct UnconfirmedRead {
+    Duration answered{0};
+    std::set<ServerId> confirming;
+    std::string what;  // the violation, should the answer's configuration not excuse it
+  };
+  std::map<ServerId, std::vector<UnconfirmedRead>> unconfirmed_reads_;
 };
 
 // "(index 5, term 2, command "put k v")": an entry, readable.

@@ -468,15 +468,18 @@ void SimCluster::check_node(Node& n) {
   // An answer decided before its configuration changed may wait for the
   // disk: a removal an election timeout old has no such excuse.
   checker_.settle_vote_answers(n.id, now(), n.config.election_timeout);
+  checker_.settle_reads(n.id, now());
   trace_changes(n, stats);
 }
 
 void SimCluster::follow_configuration(Node& n, const RaftStats& stats) {
-  // Configurations change with the log only: skip the copy otherwise.
+  // Configurations change with the log only: skip the copy otherwise. A
+  // leader becoming ready changes nothing else, and makes its configuration
+  // the one in force.
   const std::optional<RaftStats>& before = n.last_traced;
   if (n.published_configuration && before && before->last_index == stats.last_index &&
       before->commit_index == stats.commit_index && before->state == stats.state &&
-      before->term == stats.term) {
+      before->term == stats.term && before->ready_term == stats.ready_term) {
     return;
   }
   ConfigurationState state = n.raft->configuration();
@@ -524,6 +527,7 @@ void SimCluster::check_logs() {
   std::map<ServerId, const LogStore*> stores;
   std::map<ServerId, RaftStats> published;
   for (auto& [id, n] : nodes_) {
+    checker_.settle_reads(id, now());  // also of servers that crashed since
     if (!n.raft) continue;
     stores.emplace(id, n.stores.log.get());
     published.emplace(id, n.raft->stats());

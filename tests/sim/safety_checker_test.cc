@@ -217,9 +217,9 @@ TEST_F(SafetyCheckerTest, a_read_that_misses_an_entry_committed_before_it_breaks
   auto log = store_of({term_start(1, 1), command(2, 1, "a")});
   checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 2, 2, 2, 1), *log);
   const SafetyChecker::ReadCall call = checker_.read_call(kTwo, Duration{0});
-  checker_.on_read_served(kTwo, Consistency::kLinearizable, call, Index{2});
+  checker_.on_read_served(kTwo, Consistency::kLinearizable, call, Index{2}, Duration{0});
   EXPECT_TRUE(violations_.empty());
-  checker_.on_read_served(kTwo, Consistency::kLinearizable, call, Index{1});
+  checker_.on_read_served(kTwo, Consistency::kLinearizable, call, Index{1}, Duration{0});
   EXPECT_TRUE(reported("read freshness"));
 }
 
@@ -239,6 +239,10 @@ class LeaseCheckTest : public SafetyCheckerTest {
   void vote_request(ServerId from, Duration at) {
     checker_.on_send(from, message(Type::kVoteRequest, from, kOne, 2), *log_,
                      *stable_at(2, from.value), {at, Duration{0}});
+  }
+  // Server 1 answers a lease read invoked at `at`, at once.
+  void served_lease_read(Duration at) {
+    checker_.on_read_served(kOne, Consistency::kLease, checker_.read_call(kOne, at), Index{1}, at);
   }
   std::shared_ptr<MemoryLogStore> log_ = store_of({term_start(1, 1)});
   std::shared_ptr<MemoryStableStore> stable_ = stable_at(1, 1);
@@ -267,11 +271,34 @@ TEST_F(LeaseCheckTest, a_lease_read_without_a_majority_of_live_leases_breaks_lea
   checker_.set_voters({kOne, kTwo, kThree});
   checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
   acknowledged_by(kTwo);
-  checker_.on_read_served(kOne, Consistency::kLease,
-                          checker_.read_call(kOne, std::chrono::milliseconds(900)), Index{1});
+  served_lease_read(std::chrono::milliseconds(900));
   EXPECT_TRUE(violations_.empty()) << violations_.front();
-  checker_.on_read_served(kOne, Consistency::kLease,
-                          checker_.read_call(kOne, std::chrono::milliseconds(1100)), Index{1});
+  served_lease_read(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(violations_.empty()) << "judged once the server's step is over";
+  checker_.settle_reads(kOne, std::chrono::milliseconds(1100));
+  EXPECT_TRUE(violations_.empty()) << "still the same instant";
+  checker_.settle_reads(kOne, std::chrono::milliseconds(1101));
+  EXPECT_TRUE(reported("lease reads"));
+}
+
+TEST_F(LeaseCheckTest, a_lease_read_the_configuration_of_its_answer_makes_the_sole_voter_is_fine) {
+  // Leader 1 of {1, 2} removes 2 and answers a lease read in the same step:
+  // it is the only voter of the configuration it answered under, which the
+  // checker learns when the step is over.
+  checker_.set_voters({kOne, kTwo});
+  checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
+  served_lease_read(std::chrono::milliseconds(1100));
+  Configuration alone;
+  alone.servers.push_back(Server{kOne, "", Suffrage::kVoter});
+  checker_.set_configuration(kOne, alone, std::chrono::milliseconds(1100));
+  checker_.settle_reads(kOne, std::chrono::milliseconds(1200));
+  EXPECT_TRUE(violations_.empty()) << violations_.front();
+  // Under {1, 2}, called and answered, the same read is not confirmed.
+  Configuration both = alone;
+  both.servers.push_back(Server{kTwo, "", Suffrage::kVoter});
+  checker_.set_configuration(kOne, both, std::chrono::milliseconds(1300));
+  served_lease_read(std::chrono::milliseconds(1300));
+  checker_.settle_reads(kOne, std::chrono::milliseconds(1400));
   EXPECT_TRUE(reported("lease reads"));
 }
 
@@ -280,10 +307,14 @@ TEST_F(LeaseCheckTest, a_read_confirmed_only_by_a_round_sent_before_it_breaks_re
   checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
   const SafetyChecker::ReadCall before = checker_.read_call(kOne, Duration{0});
   acknowledged_by(kTwo);  // round 1, sent at 0 s: not before a read invoked at 0 s
-  checker_.on_read_served(kOne, Consistency::kLinearizable, before, Index{1});
+  checker_.on_read_served(kOne, Consistency::kLinearizable, before, Index{1},
+                          std::chrono::milliseconds(10));
+  checker_.settle_reads(kOne, std::chrono::milliseconds(20));
   EXPECT_TRUE(violations_.empty()) << violations_.front();
   const SafetyChecker::ReadCall after = checker_.read_call(kOne, std::chrono::milliseconds(5));
-  checker_.on_read_served(kOne, Consistency::kLinearizable, after, Index{1});
+  checker_.on_read_served(kOne, Consistency::kLinearizable, after, Index{1},
+                          std::chrono::milliseconds(20));
+  checker_.settle_reads(kOne, std::chrono::milliseconds(30));
   EXPECT_TRUE(reported("read confirmation"));
 }
 
@@ -292,8 +323,7 @@ TEST_F(LeaseCheckTest, a_lease_read_after_a_newer_leader_was_elected_breaks_leas
   checker_.on_stats(kOne, stats(RaftState::kLeader, 1, 1, 1, 1, 1), *log_);
   acknowledged_by(kTwo);
   checker_.on_stats(kThree, stats(RaftState::kLeader, 2, 1, 1, 1), *log_);
-  checker_.on_read_served(kOne, Consistency::kLease,
-                          checker_.read_call(kOne, std::chrono::milliseconds(100)), Index{1});
+  served_lease_read(std::chrono::milliseconds(100));
   EXPECT_TRUE(reported("lease reads"));
 }
 
