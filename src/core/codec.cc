@@ -38,8 +38,9 @@ enum class Field : std::uint8_t {
   kSnapshotConfigurationIndex,
   // Added with membership changes; their mask bits follow every flag above.
   kEpoch,
+  kCatchUpFloor,
 };
-constexpr std::size_t kNumericFieldCount = 17;
+constexpr std::size_t kNumericFieldCount = 18;
 constexpr std::size_t kFirstSnapshotField = static_cast<std::size_t>(Field::kSnapshotOffset);
 constexpr std::size_t kFirstMembershipField = static_cast<std::size_t>(Field::kEpoch);
 
@@ -48,12 +49,12 @@ constexpr const char* kFieldNames[kNumericFieldCount] = {
     "hint_index",     "hint_term",       "last_log_index", "last_log_term",
     "read_round",     "request_id",      "read_index",   "snapshot_offset",
     "snapshot_size",  "snapshot_crc",    "chunk_crc",    "snapshot_configuration_index",
-    "epoch",
+    "epoch",          "catch_up_floor",
 };
 
 // Flags that carry no value, and the variable-length parts. Bits 0-10 are
-// the first numeric fields, 14-18 the snapshot ones, 24 on the membership
-// ones.
+// the first numeric fields, 14-18 the snapshot ones, 24 and 26 the
+// membership ones.
 constexpr std::uint64_t kRejectBit = 1ULL << 11;
 constexpr std::uint64_t kLeadershipTransferBit = 1ULL << 12;
 constexpr std::uint64_t kEntriesBit = 1ULL << 13;
@@ -64,13 +65,14 @@ constexpr std::uint64_t kSnapshotConfigurationBit = 1ULL << 21;
 constexpr std::uint64_t kSnapshotOutgoingBit = 1ULL << 22;
 constexpr std::uint64_t kFromAddressBit = 1ULL << 23;
 constexpr std::uint64_t kRemovedBit = 1ULL << 25;
-constexpr std::uint64_t kKnownFieldsMask = (1ULL << 26) - 1;
+constexpr std::uint64_t kKnownFieldsMask = (1ULL << 27) - 1;
 
 constexpr std::uint64_t bit(Field field) {
   const auto position = static_cast<unsigned>(field);
   if (position < kFirstSnapshotField) return 1ULL << position;
   if (position < kFirstMembershipField) return 1ULL << (position + 3);
-  return 1ULL << (position + 8);
+  if (field == Field::kEpoch) return 1ULL << 24;
+  return 1ULL << (position + 9);  // past the removed flag (25)
 }
 
 // One accessor for encode (const) and decode (mutable), so that both walk
@@ -112,6 +114,8 @@ auto& field_value(M& m, Field field) {
       return m.snapshot_configuration_index.value;
     case Field::kEpoch:
       return m.epoch;
+    case Field::kCatchUpFloor:
+      return m.catch_up_floor.value;
   }
   return m.read_index.value;  // unreachable: the switch covers every Field
 }
@@ -420,7 +424,10 @@ std::string encode_hard_state(const HardState& state) {
   writer.varint(state.term.value);
   writer.varint(state.vote.value);
   writer.varint(state.commit.value);
-  if (floor) writer.varint(state.catch_up_floor.value);
+  if (floor) {
+    writer.varint(state.catch_up_floor.value);
+    writer.varint(state.catch_up_floor_term.value);
+  }
   return writer.take();
 }
 
@@ -443,6 +450,7 @@ Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& 
     if (reader.ok() && state.catch_up_floor.is_zero()) {
       reader.fail("catch_up_floor present but zero (non-canonical)");
     }
+    state.catch_up_floor_term = read_term(reader, "catch_up_floor_term");
   }
   reader.expect_end();
   if (!reader.ok()) return reader.status();

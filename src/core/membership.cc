@@ -45,6 +45,13 @@ const std::pair<Index, Configuration>& ConfigurationLog::at(Index index) const {
   return entries_.front();
 }
 
+Index ConfigurationLog::membership_start(ServerId id) const {
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+    if (!it->second.contains(id)) return it->first;
+  }
+  return entries_.front().first;
+}
+
 namespace {
 
 std::string server_text(ServerId id) { return "server " + std::to_string(id.value); }

@@ -50,6 +50,10 @@ class ConfigurationLog {
   // The configuration in force at `index` and the index of its entry. For
   // an index before the oldest one kept, the oldest.
   const std::pair<Index, Configuration>& at(Index index) const;
+  // Where the present membership of `id` began: the index of the newest
+  // configuration that does not list it (its removal from an earlier life,
+  // or 0 if none is kept), or the oldest one's if every one kept lists it.
+  Index membership_start(ServerId id) const;
 
  private:
   std::vector<std::pair<Index, Configuration>> entries_{{Index{}, Configuration{}}};

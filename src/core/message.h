@@ -84,6 +84,11 @@ struct Message {
   // A leader's appends, heartbeats and snapshot requests, and the answers
   // to them (echoed): the epoch of the follower's progress (progress.h).
   std::uint64_t epoch = 0;
+  // A leader's appends, heartbeats and snapshot requests to a follower it
+  // has no match for yet: where the follower's present membership began
+  // (ConfigurationLog::membership_start). A server that started with empty
+  // stores votes only once its log reaches it (Node::catch_up_floor).
+  Index catch_up_floor;
   // Read index requests and responses.
   std::uint64_t request_id = 0;
   Index read_index;

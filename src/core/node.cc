@@ -64,8 +64,10 @@ Node::Node(CoreConfig config, BootState boot)
   commit_ = std::max(std::min(boot.hard_state.commit, log_.last_index()), boot.applied);
   KEEL_CHECK("applied entries are in the log", boot.applied <= log_.last_index());
   KEEL_CHECK("a durable snapshot covers the log base", boot.log_base_index <= boot.snapshot_index);
-  catch_up_floor_ = commit_ >= boot.hard_state.catch_up_floor ? Index{}
-                                                               : boot.hard_state.catch_up_floor;
+  if (log_.last_index() < boot.hard_state.catch_up_floor) {
+    catch_up_floor_ = boot.hard_state.catch_up_floor;
+    catch_up_floor_term_ = boot.hard_state.catch_up_floor_term;
+  }
   snapshot_index_ = boot.snapshot_index;
   snapshot_term_ = boot.snapshot_term;
   applied_ = boot.applied;
@@ -148,12 +150,15 @@ void Node::step(const Message& m) {
   KEEL_CHECK("message is addressed to this node", m.to == id());
   KEEL_CHECK("snapshot chunks stay in the shell", !is_shell_message(m.type));
   if (step_term(m)) {
-    if (configuration().empty() && m.term == term_ && m.epoch != 0 &&
-        is_leader_message(m.type) && m.type != MessageType::kTimeoutNow) {
-      // The first leader to reach a server that knows nothing: the epoch of
-      // its progress is its configuration's index when it began, at or
-      // after the entry that added this server (progress.h).
-      catch_up_floor_ = std::max(catch_up_floor_, Index{m.epoch});
+    if (configuration().empty() && m.term == term_ && is_leader_message(m.type) &&
+        m.catch_up_floor > catch_up_floor_) {
+      // The first leader to reach a server that knows nothing says where
+      // its present membership began: an earlier life under the same id
+      // (wiped since) acknowledged entries up to there, and configurations
+      // before it (an old snapshot's) may list it as a voter of a cluster
+      // long gone.
+      catch_up_floor_ = m.catch_up_floor;
+      catch_up_floor_term_ = m.term;
     }
     step_by_type(m);
   }
@@ -163,13 +168,18 @@ void Node::step(const Message& m) {
 bool Node::step_term(const Message& m) {
   const bool vote_request =
       m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
-  if (vote_request && (configuration().empty() || !catch_up_floor_.is_zero())) {
+  const bool below_floor =
+      !catch_up_floor_.is_zero() &&
+      (m.last_log_term < catch_up_floor_term_ ||
+       (m.last_log_term == catch_up_floor_term_ && m.last_log_index < catch_up_floor_));
+  if (vote_request && (configuration().empty() || below_floor)) {
     // A server that knows no configuration yet (just added, or wiped and
     // added back under its id) has heard from no leader: any term it holds
     // may be one its earlier life voted in, and a removed server that never
     // learned it could win with that second vote. It votes once a leader
-    // has reached it and it has caught up to where that leader's
-    // configuration stood (catch_up_floor).
+    // has reached it; until its log reaches where its present membership
+    // began (catch_up_floor), only for candidates whose log is at least
+    // (that leader's term, the floor): they hold this life's history.
     return false;
   }
   if (vote_request && !configuration().contains(m.from) &&
@@ -694,6 +704,7 @@ void Node::append_from_leader(const Message& m) {
     }
   }
   const Index last_verified = m.prev_log_index + m.entries.size();
+  pass_catch_up_floor(last_verified);
   // Follower commit clamp: the leader's commit index tells us nothing about
   // entries past those this append verified; our log beyond them may still
   // hold a stale suffix from an older term.
@@ -727,6 +738,7 @@ void Node::handle_snapshot(const Message& m) {
   } else {
     install_snapshot(m);
   }
+  pass_catch_up_floor(index);
   reply.match_index = index;
   send(std::move(reply));  // after persist: the install (if any) must be durable
 }
@@ -940,7 +952,8 @@ void Node::handle_heartbeat_response(const Message& m) {
                  .prev_log_index = last,
                  .prev_log_term = log_.last_term(),
                  .commit = commit_,
-                 .epoch = pr->epoch});
+                 .epoch = pr->epoch,
+                 .catch_up_floor = catch_up_floor_for(m.from, *pr)});
   }
   if (m.read_round > pr->read_round_acked) {
     pr->read_round_acked = m.read_round;
@@ -1062,6 +1075,11 @@ void Node::append_configuration(Index index, Configuration configuration) {
   on_configuration_changed();
 }
 
+Index Node::catch_up_floor_for(ServerId peer, const Progress& progress) const {
+  // Only while it may still be empty: nothing is known to match yet.
+  return progress.match_index.is_zero() ? configurations_.membership_start(peer) : Index{};
+}
+
 Progress Node::new_progress(Index next) const {
   Progress progress(next, config_.max_inflight_appends, config_.max_inflight_bytes);
   progress.epoch = configurations_.latest_index().value;
@@ -1135,8 +1153,19 @@ void Node::update_removed() {
   }
 }
 
+void Node::pass_catch_up_floor(Index matched) {
+  // Our log now matches a leader's through `matched`: past the floor, it
+  // holds this life's history, not only an earlier one's. (Committing is
+  // not needed, and waiting for it could stall a cluster whose leader
+  // failed before telling this server, if its vote is needed.)
+  if (!catch_up_floor_.is_zero() && matched >= catch_up_floor_) {
+    catch_up_floor_ = Index{};
+    catch_up_floor_term_ = Term{};
+  }
+}
+
 void Node::after_commit() {
-  if (!catch_up_floor_.is_zero() && commit_ >= catch_up_floor_) catch_up_floor_ = Index{};
+  pass_catch_up_floor(commit_);
   update_removed();
   auto* leader = std::get_if<LeaderRole>(&role_);
   if (leader == nullptr || commit_ < configurations_.latest_index() ||
@@ -1265,7 +1294,8 @@ void Node::send_appends(ServerId peer, Progress& pr) {
                  .prev_log_term = *prev_term,
                  .entries = std::move(entries),
                  .commit = commit_,
-                 .epoch = pr.epoch});
+                 .epoch = pr.epoch,
+                 .catch_up_floor = catch_up_floor_for(peer, pr)});
     pr.sent(last, bytes, /*had_entries=*/true);
   }
 }
@@ -1282,6 +1312,7 @@ void Node::send_snapshot(ServerId peer, Progress& pr) {
                .prev_log_term = snapshot_term_,
                .commit = commit_,
                .epoch = pr.epoch,
+               .catch_up_floor = catch_up_floor_for(peer, pr),
                .snapshot_configuration = snapshot_config,
                .snapshot_configuration_index = snapshot_config_index});
 }
@@ -1302,7 +1333,8 @@ void Node::send_commit_notice(ServerId peer, Progress& pr) {
                .prev_log_index = pr.match_index,
                .prev_log_term = *match_term,
                .commit = commit_,
-               .epoch = pr.epoch});
+               .epoch = pr.epoch,
+               .catch_up_floor = catch_up_floor_for(peer, pr)});
 }
 
 void Node::send_heartbeats() {
@@ -1321,7 +1353,8 @@ void Node::send_heartbeats() {
                  .commit = commit,
                  .read_round = leader.reads.round(),
                  .removed = !progress.leaving_at.is_zero(),
-                 .epoch = progress.epoch});
+                 .epoch = progress.epoch,
+                 .catch_up_floor = catch_up_floor_for(peer, progress)});
   }
 }
 

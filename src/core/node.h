@@ -208,11 +208,15 @@ class Node {
   // This server was a member of a committed configuration and the committed
   // configuration no longer holds it.
   bool removed() const { return removed_; }
-  HardState hard_state() const { return HardState{term_, vote_, commit_, catch_up_floor_}; }
+  HardState hard_state() const {
+    return HardState{term_, vote_, commit_, catch_up_floor_, catch_up_floor_term_};
+  }
   // Nonzero while this server, started with empty stores, has not yet
-  // committed the index its first leader named (that leader's configuration
-  // index when it began replicating to it): until then it neither votes nor
-  // campaigns. Its earlier life (a wiped identity) may have acknowledged
+  // matched a leader's log through the index its first leader named (where
+  // its present membership began, Message::catch_up_floor): until then it
+  // does not campaign, and votes only for candidates whose log is at least
+  // as up to date as (that leader's term, the floor): theirs hold this
+  // life's history. Its earlier life (a wiped identity) may have acknowledged
   // entries that its log now lacks, and the configurations it learns on
   // the way (an old snapshot's, say) may list it as a voter of a cluster
   // long gone, where its vote would elect a stale removed server.
@@ -279,6 +283,8 @@ class Node {
   // a voter; every node notes whether it was removed.
   void after_commit();
   // Whether the committed configuration tells this server it was removed.
+  void pass_catch_up_floor(Index matched);
+  Index catch_up_floor_for(ServerId peer, const Progress& progress) const;
   void update_removed();
   void step_down_removed();
   // A leader stops telling removed servers once they know, or in time.
@@ -322,6 +328,7 @@ class Node {
   // configuration (Message::removed).
   bool told_removed_ = false;
   Index catch_up_floor_;
+  Term catch_up_floor_term_;  // the term of the leader that named it
   bool opened_ = false;  // the constructor is done
   Prng prng_;
 

@@ -48,13 +48,15 @@ namespace keel::core {
 // What must survive a crash: the current term, the vote cast in it, and the
 // commit index (the last is an optimisation; Raft can recompute it). A
 // server that started with empty stores (new, or wiped and added back under
-// its id) also keeps the index it must commit before it may vote or
-// campaign (Node::catch_up_floor); 0 once it has.
+// its id) also keeps the index its log must reach before it may campaign,
+// or vote for a candidate whose log is behind (the term of the leader that
+// named it, that index) (Node::catch_up_floor); 0 once it has.
 struct HardState {
   Term term;
   ServerId vote;
   Index commit;
   Index catch_up_floor{};
+  Term catch_up_floor_term{};
 
   bool operator==(const HardState&) const = default;
 };

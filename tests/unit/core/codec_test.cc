@@ -63,6 +63,7 @@ Message message_with_all_fields(MessageType type) {
                                            {Server{ServerId(4), "d:4", Suffrage::kVoter}}};
   m.snapshot_configuration_index = Index(17);
   m.epoch = 18;
+  m.catch_up_floor = Index(19);
   m.from_address = "leader:7000";
   return m;
 }
@@ -170,7 +171,7 @@ TEST(CodecTest, hard_state_round_trips) {
   for (const HardState& state :
        {HardState{}, HardState{Term(3), ServerId(2), Index(99)},
         HardState{kMaxTerm, ServerId(kMax64), Index(kMax64)},
-        HardState{Term(3), ServerId(2), Index(4), Index(12)}}) {
+        HardState{Term(3), ServerId(2), Index(4), Index(12), Term(3)}}) {
     Result<HardState> decoded = decode_hard_state(encode_hard_state(state));
     ASSERT_TRUE(decoded.is_ok()) << decoded.status();
     EXPECT_EQ(*decoded, state);
@@ -182,10 +183,10 @@ TEST(CodecTest, hard_state_keeps_its_first_format_without_a_catch_up_floor) {
   // existed read the same, and a hard state without one is written the same.
   EXPECT_EQ(encode_hard_state(HardState{Term(3), ServerId(2), Index(99)}),
             std::string("\x01\x03\x02\x63", 4));
-  EXPECT_EQ(encode_hard_state(HardState{Term(3), ServerId(2), Index(99), Index(120)}),
-            std::string("\x02\x03\x02\x63\x78", 5));
+  EXPECT_EQ(encode_hard_state(HardState{Term(3), ServerId(2), Index(99), Index(120), Term(2)}),
+            std::string("\x02\x03\x02\x63\x78\x02", 6));
   // A floor announced by version 2 must be there, and not zero.
-  expect_corruption(decode_hard_state(std::string("\x02\x03\x02\x63\x00", 5)).status(),
+  expect_corruption(decode_hard_state(std::string("\x02\x03\x02\x63\x00\x02", 6)).status(),
                     "non-canonical");
   expect_corruption(decode_hard_state(std::string("\x02\x03\x02\x63", 4)).status(),
                     "catch_up_floor");
@@ -397,7 +398,7 @@ TEST(CodecTest, unknown_entry_type_is_refused) {
 }
 
 TEST(CodecTest, unknown_field_bit_is_refused) {
-  ByteWriter writer = frame_header(1ULL << 26);
+  ByteWriter writer = frame_header(1ULL << 27);
   expect_corruption(decode(writer.take()).status(), "unknown fields");
 }
 
