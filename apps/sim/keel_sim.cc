@@ -74,9 +74,8 @@ struct Arguments {
   --learners K         learners besides the voters (default: drawn per seed, 0 to 2)
   --clients C          concurrent clients (default 5)
   --ops K              operations per seed (default 300)
-  --faults LIST        "swarm" (default: each seed enables a random half of all faults
-                       but membership), "swarm-membership" (the same with membership),
-                       "all", "none", or a comma list (all of them enabled) of: )";
+  --faults LIST        "swarm" (default: each seed enables a random half of all
+                       faults), "all", "none", or a comma list (all of them enabled) of: )";
   for (Fault fault : keel::sim::all_faults()) std::cerr << keel::sim::to_string(fault) << ' ';
   std::cerr << R"(
   --subset             with a list: each seed enables a random half of it
@@ -120,9 +119,8 @@ std::set<Fault> parse_faults(const std::string& list, bool& subset) {
     subset = true;
     return keel::sim::swarm_faults();
   }
-  if (list == "swarm-membership" || list == "all") {
+  if (list == "all") {
     for (Fault fault : keel::sim::all_faults()) faults.insert(fault);
-    subset = list == "swarm-membership";
     return faults;
   }
   std::size_t start = 0;

@@ -82,9 +82,9 @@ enum class Canary : std::uint8_t {
   // (runtime canary).
   kSnapshotInsideRestore = 18,
   // The four membership canaries below are caught by the schedules of
-  // tests/unit/core/membership_canary_test.cc. The simulator's membership
-  // churn (keel-sim --faults swarm-membership) is not in the default swarm
-  // yet, so no swarm budget is set for them.
+  // tests/unit/core/membership_canary_test.cc, and those the simulator's
+  // membership churn reaches by the default swarm too (budgets in
+  // tests/sim/keel_sim_seeds.cmake).
   // A leader appends a configuration change before an entry of its own
   // term has committed (the single-server change bug of 2015).
   kConfigChangeWithoutTermCommit = 19,

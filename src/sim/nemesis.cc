@@ -114,11 +114,8 @@ std::vector<Fault> all_faults() {
 }
 
 std::set<Fault> swarm_faults() {
-  std::set<Fault> faults;
-  for (Fault fault : all_faults()) {
-    if (fault != Fault::kMembership) faults.insert(fault);
-  }
-  return faults;
+  const std::vector<Fault> all = all_faults();
+  return std::set<Fault>(all.begin(), all.end());
 }
 
 std::string FaultPlan::describe() const {

@@ -135,9 +135,8 @@ enum class Fault : std::uint8_t {
 const char* to_string(Fault fault);
 std::optional<Fault> fault_from_name(const std::string& name);
 std::vector<Fault> all_faults();
-// The faults of the default swarm: all but membership churn, which runs
-// when asked for (keel-sim --faults swarm-membership, or a list naming it)
-// while some of its seeds still end without a leader (docs/simulation.md).
+// The faults of the default swarm: all of them (each seed enables a random
+// half; the disk errors and membership churn are drawn apart).
 std::set<Fault> swarm_faults();
 
 struct FaultPlan {

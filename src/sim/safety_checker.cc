@@ -59,17 +59,28 @@ bool SafetyChecker::quorum(const Configuration& configuration, const std::set<Se
 void SafetyChecker::settle_vote_answers(ServerId id, Duration now, Duration grace) {
   auto pending = unlisted_answers_.find(id);
   if (pending == unlisted_answers_.end()) return;
-  std::vector<std::pair<ServerId, std::string>> answers = std::move(pending->second);
-  unlisted_answers_.erase(pending);
+  // Judged at a later instant than the answer: the configuration the server
+  // answered under (a change its step truncated, say) reaches the checker
+  // only once its step is over.
+  std::vector<UnlistedAnswer> answers;
+  std::vector<UnlistedAnswer> later;
+  for (UnlistedAnswer& answer : pending->second) {
+    (answer.sent < now ? answers : later).push_back(std::move(answer));
+  }
+  if (later.empty()) {
+    unlisted_answers_.erase(pending);
+  } else {
+    pending->second = std::move(later);
+  }
   auto mine = configurations_.find(id);
   if (mine == configurations_.end() || mine->second.empty()) return;
   const auto& dropped = last_listed_[id];
-  for (const auto& [to, what] : answers) {
-    if (mine->second.contains(to)) continue;
-    auto listed = dropped.find(to);
+  for (const UnlistedAnswer& answer : answers) {
+    if (mine->second.contains(answer.to)) continue;
+    auto listed = dropped.find(answer.to);
     if (listed != dropped.end() && now - listed->second <= grace) continue;
-    violation("removed servers: " + what + ", though its configuration has not listed " +
-              server(to) + " for " +
+    violation("removed servers: " + answer.what + ", though its configuration has not listed " +
+              server(answer.to) + " for " +
               (listed == dropped.end() ? std::string("ever") : format_time(now - listed->second)) +
               " (a removed server's requests must be dropped)");
     return;
@@ -464,13 +475,20 @@ void SafetyChecker::on_send(ServerId id, const core::Message& m, const LogStore&
     const bool candidate_ahead = not_behind(positions.latest) || not_behind(positions.before);
     if (mine != configurations_.end() && !mine->second.empty() && !mine->second.contains(m.to) &&
         !candidate_ahead) {
-      unlisted_answers_[id].emplace_back(m.to, server(id) + " sent " + core::to_string(m));
+      unlisted_answers_[id].push_back(
+          {context.now, m.to, server(id) + " sent " + core::to_string(m)});
     }
   }
   // A pre-vote request names a term the sender does not hold, and a granted
   // pre-vote echoes it: neither claims that term.
   if (m.type == MessageType::kPreVoteRequest) return;
   if (m.type == MessageType::kPreVoteResponse && !m.reject) return;
+  // Chunks and their answers stay between shells, never stepped into a
+  // core: the term they echo promises nothing (a server just reached may
+  // answer a chunk before the term it learned with it is durable).
+  if (m.type == MessageType::kSnapshotChunk || m.type == MessageType::kSnapshotChunkResponse) {
+    return;
+  }
   const bool granted_vote = m.type == MessageType::kVoteResponse && !m.reject;
   const auto known = durable_votes_.try_emplace(id, Term{}, kNoServer).first;
   auto durable_now = [&] {

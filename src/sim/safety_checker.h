@@ -261,8 +261,13 @@ class SafetyChecker {
   };
   std::map<ServerId, LogPositions> log_positions_;
   // Vote answers to servers the sender's configuration did not list before
-  // the step (server -> (to, what)), judged once the step is over.
-  std::map<ServerId, std::vector<std::pair<ServerId, std::string>>> unlisted_answers_;
+  // the step, judged at a later instant (settle_vote_answers).
+  struct UnlistedAnswer {
+    Duration sent{0};
+    ServerId to;
+    std::string what;
+  };
+  std::map<ServerId, std::vector<UnlistedAnswer>> unlisted_answers_;
   // Reads whose confirming servers were no quorum of the configuration of
   // their call nor of the one the checker knew at their answer.
   struct UnconfirmedRead {

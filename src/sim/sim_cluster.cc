@@ -473,15 +473,8 @@ void SimCluster::check_node(Node& n) {
 }
 
 void SimCluster::follow_configuration(Node& n, const RaftStats& stats) {
-  // Configurations change with the log only: skip the copy otherwise. A
-  // leader becoming ready changes nothing else, and makes its configuration
-  // the one in force.
-  const std::optional<RaftStats>& before = n.last_traced;
-  if (n.published_configuration && before && before->last_index == stats.last_index &&
-      before->commit_index == stats.commit_index && before->state == stats.state &&
-      before->term == stats.term && before->ready_term == stats.ready_term) {
-    return;
-  }
+  // Read after every step: a configuration can change with nothing else in
+  // the stats (an entry replaced at the same last index).
   ConfigurationState state = n.raft->configuration();
   if (!n.published_configuration || n.published_configuration->latest != state.latest) {
     checker_.set_configuration(n.id, state.latest, now());

@@ -374,10 +374,7 @@ std::string Simulation::replay_arguments() const {
     faults += to_string(fault);
   }
   if (options_.faults.empty()) faults = "none";
-  if (options_.faults == swarm_faults() && options_.subset) faults = "swarm";
-  if (options_.faults.size() == all_faults().size()) {
-    faults = options_.subset ? "swarm-membership" : "all";
-  }
+  if (options_.faults == swarm_faults()) faults = options_.subset ? "swarm" : "all";
   const ClusterShape shape = cluster_shape(options_);
   std::string args =
       "--seed " + std::to_string(options_.seed) + " --nodes " + std::to_string(shape.voters) +
