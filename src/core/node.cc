@@ -64,10 +64,9 @@ Node::Node(CoreConfig config, BootState boot)
   commit_ = std::max(std::min(boot.hard_state.commit, log_.last_index()), boot.applied);
   KEEL_CHECK("applied entries are in the log", boot.applied <= log_.last_index());
   KEEL_CHECK("a durable snapshot covers the log base", boot.log_base_index <= boot.snapshot_index);
-  if (log_.last_index() < boot.hard_state.catch_up_floor) {
-    catch_up_floor_ = boot.hard_state.catch_up_floor;
-    catch_up_floor_term_ = boot.hard_state.catch_up_floor_term;
-  }
+  catch_up_floor_ = boot.hard_state.catch_up_floor;
+  catch_up_floor_term_ = boot.hard_state.catch_up_floor_term;
+  pass_catch_up_floor(log_.last_index());
   snapshot_index_ = boot.snapshot_index;
   snapshot_term_ = boot.snapshot_term;
   applied_ = boot.applied;
@@ -168,11 +167,7 @@ void Node::step(const Message& m) {
 bool Node::step_term(const Message& m) {
   const bool vote_request =
       m.type == MessageType::kVoteRequest || m.type == MessageType::kPreVoteRequest;
-  const bool below_floor =
-      !catch_up_floor_.is_zero() &&
-      (m.last_log_term < catch_up_floor_term_ ||
-       (m.last_log_term == catch_up_floor_term_ && m.last_log_index < catch_up_floor_));
-  if (vote_request && (configuration().empty() || below_floor)) {
+  if (vote_request && (configuration().empty() || below_catch_up_floor(m))) {
     // A server that knows no configuration yet (just added, or wiped and
     // added back under its id) has heard from no leader: any term it holds
     // may be one its earlier life voted in, and a removed server that never
@@ -1151,6 +1146,13 @@ void Node::update_removed() {
     // adds it again.
     removed_ = true;
   }
+}
+
+bool Node::below_catch_up_floor(const Message& vote_request) const {
+  return !catch_up_floor_.is_zero() &&
+         (vote_request.last_log_term < catch_up_floor_term_ ||
+          (vote_request.last_log_term == catch_up_floor_term_ &&
+           vote_request.last_log_index < catch_up_floor_));
 }
 
 void Node::pass_catch_up_floor(Index matched) {

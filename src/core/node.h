@@ -283,6 +283,7 @@ class Node {
   // a voter; every node notes whether it was removed.
   void after_commit();
   // Whether the committed configuration tells this server it was removed.
+  bool below_catch_up_floor(const Message& vote_request) const;
   void pass_catch_up_floor(Index matched);
   Index catch_up_floor_for(ServerId peer, const Progress& progress) const;
   void update_removed();
