@@ -128,9 +128,10 @@ struct Config {
   // ...with at most this many chunks sent and not yet acknowledged.
   // [1, 1024]
   std::size_t max_inflight_snapshot_chunks = 4;
-  // A transfer that makes no progress (no chunk acknowledged, or none
-  // received) for this long is abandoned: the leader starts over (the
-  // receiver resumes from what it holds), the receiver drops what it held.
+  // A transfer that makes no progress (no chunk acknowledged) for this long
+  // is abandoned by the leader, which starts over; the receiver keeps what
+  // it holds for twice as long (no chunk received), so that the new attempt
+  // resumes from there, then drops it.
   // Measured from the last progress, never from the start: a large
   // snapshot on a slow link takes as long as it takes. [1 heartbeat
   // interval, 1 hour]
@@ -143,8 +144,14 @@ struct Config {
   // leave it as constructed (false: an FSM that keeps its own durable state
   // and already reflects at least that snapshot; applying resumes after it).
   bool restore_snapshot_on_start = true;
-  // Snapshot retention is the store's setting (MemorySnapshotStore's
-  // retain_count, FileSnapshotStoreOptions::retain_count).
+  // Snapshots kept in the store: after each one stored (taken, received
+  // from a leader, staged by a restore), those beyond the newest this many
+  // are removed, except any still open for reading (a transfer to a
+  // follower, a reader from Raft::open_snapshot), which go once closed,
+  // and any past the FSM's applied index (a leader's, received and not yet
+  // installed). A second one is a fallback if the newest is damaged.
+  // [1, 1000]
+  std::size_t snapshot_retain = 2;
 
   // --- membership --------------------------------------------------------
   // Raft::add_voter makes a new server a learner first and promotes it once

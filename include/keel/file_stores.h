@@ -85,19 +85,17 @@ class FileStableStore : public StableStore {
 };
 
 struct FileSnapshotStoreOptions {
-  // Committed snapshots kept; older ones are removed after each commit.
-  std::size_t retain_count = 2;
   // Bytes buffered by a sink before it writes them to the file.
   std::uint64_t write_buffer_bytes = 1ULL << 20;
   std::shared_ptr<storage::FileSystem> file_system;  // null: the real disk
 };
 
 // One directory per snapshot (its bytes and its metadata), written under a
-// temporary name and renamed into place once synced. Fail-stop like the
-// WAL: after the first failed write, sync, rename or removal, create() and
-// commit() refuse with that failure until the store is reopened. commit()
-// succeeds exactly when the snapshot is durable; a failure to remove older
-// snapshots after that stops the store but does not fail the commit.
+// temporary name and renamed into place once synced; kept until remove().
+// Fail-stop like the WAL: after the first failed write, sync, rename,
+// directory creation or removal, create(), commit() and remove() refuse
+// with that failure until the store is reopened. commit() succeeds exactly
+// when the snapshot is durable.
 class FileSnapshotStore : public SnapshotStore {
  public:
   // `options` has no default here: FileSnapshotStore::open(dir) would read

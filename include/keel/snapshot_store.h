@@ -7,7 +7,10 @@
 // leaves no trace of it. Every snapshot carries a checksum of its bytes, and
 // open() verifies it before handing out a reader, so a damaged snapshot is
 // never restored as if it were good (the reader checks again at its end).
-// The store keeps the newest N committed snapshots and removes older ones.
+// The store keeps every committed snapshot until remove() is called: which
+// ones to keep is its user's decision (keel::Raft keeps the newest
+// Config::snapshot_retain, and any that it is still sending or restoring).
+// A reader opened before a remove() reads on to its end.
 //
 // Thread safety: a SnapshotStore may be used from any thread. A sink or a
 // reader is used by one thread at a time.
@@ -44,12 +47,11 @@ class SnapshotSink {
   virtual ~SnapshotSink() = default;
   virtual const std::string& id() const = 0;
   virtual Status write(std::string_view bytes) = 0;
-  // Makes the snapshot durable and visible, then removes snapshots beyond
-  // the newest N. Returns the metadata with size and checksum filled in if
-  // and only if the snapshot is durable (a failure to remove older ones
-  // does not undo that; see the store for how it is reported). An error
-  // means the snapshot must not be relied on: it is not listed, though
-  // after a crash it may come back, whole and valid.
+  // Makes the snapshot durable and visible. Returns the metadata with size
+  // and checksum filled in if and only if the snapshot is durable. An error
+  // means the snapshot must not be relied on: it is not listed (unless even
+  // taking it back failed, which the error says), though after a crash it
+  // may come back, whole and valid.
   virtual Result<SnapshotMeta> commit() = 0;
   virtual void cancel() = 0;
 };
@@ -64,8 +66,8 @@ class SnapshotReader {
 };
 
 // A committed snapshot whose metadata cannot be read: it cannot be restored,
-// and `status` says why. The store keeps it (it counts towards the retained
-// snapshots) for an operator to look at.
+// and `status` says why. It stays (keel::Raft never removes it) for an
+// operator to look at and remove().
 struct DamagedSnapshot {
   std::string id;
   Status status;
@@ -93,19 +95,23 @@ class SnapshotStore {
   // NotFound for an unknown id; Corruption if the bytes do not match the
   // checksum recorded at commit.
   virtual Result<Opened> open(const std::string& id) = 0;
+  // Removes a committed snapshot (also a damaged one): once this returns
+  // OK it is not listed, and a crash does not bring it back. NotFound for
+  // an unknown id. Readers already open read on.
+  virtual Status remove(const std::string& id) = 0;
 };
 
 // Snapshots in memory; "durable" means "in this object". Sinks and readers
 // may outlive the store.
 class MemorySnapshotStore final : public SnapshotStore {
  public:
-  // Keeps the newest `retain_count` (at least 1) snapshots.
-  explicit MemorySnapshotStore(std::size_t retain_count = 2);
+  MemorySnapshotStore();
   ~MemorySnapshotStore() override;
 
   Result<std::unique_ptr<SnapshotSink>> create(const SnapshotMeta& meta) override;
   Result<SnapshotList> list() const override;
   Result<Opened> open(const std::string& id) override;
+  Status remove(const std::string& id) override;
 
   // Flips the bits of `mask` in byte `offset` of a snapshot, to test readers.
   Status corrupt(const std::string& id, std::uint64_t offset, std::uint8_t mask);

@@ -98,6 +98,7 @@ Status check_bounds(const Config& c) {
       check_count("snapshot_threshold_entries", c.snapshot_threshold_entries, 1'000'000'000),
       check_bytes("snapshot_threshold_bytes", c.snapshot_threshold_bytes, 1024 * kGiB),
       check_count("max_inflight_snapshot_chunks", c.max_inflight_snapshot_chunks, 1024),
+      check_count("snapshot_retain", c.snapshot_retain, 1000),
   };
   for (const Status& status : checks) {
     if (!status.is_ok()) return status;
@@ -124,8 +125,8 @@ Status check_snapshots(const Config& c) {
       (c.peer_contact_timeout < c.heartbeat_interval ||
        c.peer_contact_timeout > std::chrono::hours(1))) {
     return out_of_range("peer_contact_timeout",
-                        millis(c.heartbeat_interval) + " (heartbeat_interval; or 0)",
-                        "3600000 ms", millis(c.peer_contact_timeout));
+                        millis(c.heartbeat_interval) + " (heartbeat_interval; or 0)", "3600000 ms",
+                        millis(c.peer_contact_timeout));
   }
   if (c.max_restore_bytes > (16ULL << 30)) {
     return out_of_range("max_restore_bytes", "0", std::to_string(16ULL << 30),

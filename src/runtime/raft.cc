@@ -15,6 +15,7 @@
 #include "runtime/log_writer.h"
 #include "runtime/raft_server.h"
 #include "runtime/recovery.h"
+#include "runtime/snapshot_retention.h"
 
 namespace keel {
 
@@ -124,8 +125,8 @@ class RaftHandle final : public Raft {
   }
   Future<Index> remove_server(ServerId id, Index prev_index, Duration timeout) override {
     return server_->change_membership(
-        {ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, id, {}}}, prev_index,
-        false, timeout);
+        {ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, id, {}}}, prev_index, false,
+        timeout);
   }
   Future<Index> change_membership(std::vector<ConfigurationChange> changes, Index prev_index,
                                   Duration timeout) override {
@@ -270,12 +271,12 @@ Result<std::optional<SnapshotMeta>> restore_newest(const RaftDependencies& deps)
     Status status = opened.status();
     if (status.is_ok()) status = deps.fsm->restore(opened->meta, *opened->reader);
     if (status.is_ok()) return std::optional<SnapshotMeta>(opened->meta);
-    log_line(deps.config, "skips snapshot " + meta.id + ", which does not restore: " +
-                              status.to_string());
+    log_line(deps.config,
+             "skips snapshot " + meta.id + ", which does not restore: " + status.to_string());
     last_failure = status;
   }
-  return Status::corruption("open: no snapshot restores (the last error: " +
-                            last_failure.to_string() + ")");
+  return Status::corruption(
+      "open: no snapshot restores (the last error: " + last_failure.to_string() + ")");
 }
 
 }  // namespace
@@ -295,6 +296,12 @@ Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
     return Status::invalid_argument("open: more observers than max_subscriptions (" +
                                     std::to_string(deps.config.max_subscriptions) + ")");
   }
+  // Every snapshot this server stores or reads goes through the retention
+  // rule (Config::snapshot_retain).
+  std::shared_ptr<RetainingSnapshotStore> retention = RetainingSnapshotStore::make(
+      std::move(deps.snapshot_store), deps.config.snapshot_retain,
+      [config = deps.config](const std::string& line) { runtime::log_line(config, line); });
+  deps.snapshot_store = retention;
   Result<std::optional<SnapshotMeta>> snapshot = restore_newest(deps);
   if (!snapshot.is_ok()) return snapshot.status();
   Result<Recovered> recovered = recover(*deps.log_store, *deps.stable_store, *snapshot);
@@ -311,8 +318,10 @@ Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
   }
   boot.snapshot_index = recovered->base_index;
   boot.snapshot_term = recovered->base_term;
-  std::shared_ptr<RaftServer> server(new RaftServer(std::move(deps), std::move(boot), seed,
-                                                    *snapshot, recovered->entries_read));
+  retention->set_applied(boot.applied);
+  std::shared_ptr<RaftServer> server(new RaftServer(std::move(deps), std::move(retention),
+                                                    std::move(boot), seed, *snapshot,
+                                                    recovered->entries_read));
   Status started = server->start();
   if (!started.is_ok()) return started;
   return server;

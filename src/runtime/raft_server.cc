@@ -71,7 +71,8 @@ std::shared_ptr<Executor> RaftServer::component_executor(const std::string& name
   return deps_.env->make_executor(name);
 }
 
-RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed,
+RaftServer::RaftServer(RaftDependencies deps, std::shared_ptr<RetainingSnapshotStore> retention,
+                       core::BootState boot, std::uint64_t seed,
                        std::optional<SnapshotMeta> restored, std::uint64_t entries_read)
     : deps_(std::move(deps)),
       loop_inner_(deps_.env->make_executor("keel-loop")),
@@ -80,6 +81,7 @@ RaftServer::RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_
       applier_executor_(component_executor("keel-apply", deps_.fsm->applies_quickly())),
       snapshot_executor_(deps_.env->make_executor("keel-snapshot")),
       transfer_executor_(deps_.env->make_executor("keel-transfer")),
+      retention_(std::move(retention)),
       boot_applied_index_(boot.applied),
       boot_applied_term_(boot.snapshot_term),
       entries_read_at_open_(entries_read),
@@ -122,7 +124,11 @@ Status RaftServer::start() {
   writer_->set_canary(deps_.config.canary);
 #endif
   Applier::Hooks applier_hooks;
-  applier_hooks.on_applied = [weak](Index index) {
+  applier_hooks.on_applied = [weak, retention = retention_](Index index) {
+    // At once, on the applier's thread: a snapshot the FSM captures next is
+    // at most this index, and retention must count it as applied when it
+    // commits (the loop hears of the index later).
+    retention->set_applied(index);
     if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
   };
   applier_hooks.on_failed = [weak](Status failure) {
@@ -139,9 +145,9 @@ Status RaftServer::start() {
       });
     }
   };
-  applier_ = std::make_shared<Applier>(deps_.fsm, deps_.snapshot_store, applier_executor_,
-                                       boot_applied_index_, boot_applied_term_,
-                                       std::move(applier_hooks));
+  applier_ =
+      std::make_shared<Applier>(deps_.fsm, deps_.snapshot_store, applier_executor_,
+                                boot_applied_index_, boot_applied_term_, std::move(applier_hooks));
 #ifdef KEEL_CANARIES
   applier_->set_canary(deps_.config.canary);
 #endif
@@ -184,9 +190,8 @@ Status RaftServer::start() {
     if (auto self = weak.lock()) self->log_line(line);
   };
   hooks.now = [env = deps_.env] { return env->now(); };
-  transfers_ = std::make_unique<SnapshotTransfers>(deps_.config.id, deps_.config,
-                                                   deps_.snapshot_store, transfer_executor_,
-                                                   std::move(hooks));
+  transfers_ = std::make_unique<SnapshotTransfers>(
+      deps_.config.id, deps_.config, deps_.snapshot_store, transfer_executor_, std::move(hooks));
   Status started = deps_.transport->start(
       [weak](std::string frame) {
         if (auto self = weak.lock()) self->on_frame(std::move(frame));
@@ -217,8 +222,7 @@ Status RaftServer::start() {
 
 // --- posting -------------------------------------------------------------------------
 
-bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task,
-                              std::function<void()> refuse) {
+bool RaftServer::post_to_loop(std::function<void(RaftServer&)> task, std::function<void()> refuse) {
   std::lock_guard lock(shutdown_mutex_);
   if (stopping_) return false;
   loop_->post([self = shared_from_this(), task = std::move(task), refuse = std::move(refuse)] {
@@ -603,8 +607,8 @@ void RaftServer::propose(EntryType type, std::string data,
   }
   const Term term = node_.term();
   const Deadlines::iterator at = proposal_deadlines_.emplace(deadline, *index);
-  proposals_.emplace(*index, Proposal{term, false, std::move(apply), std::move(barrier), at,
-                                      Index{}, Index{}});
+  proposals_.emplace(
+      *index, Proposal{term, false, std::move(apply), std::move(barrier), at, Index{}, Index{}});
   arm_proposal_deadline(deadline);
   schedule_flush();
 }
@@ -866,23 +870,23 @@ void RaftServer::start_snapshot() {
       snapshot->release();
       return;
     }
-    self->loop_->post([self, snapshotter, snapshot, index = captured.index,
-                       term = captured.term]() mutable {
-      if (self->stopped_ || index < self->node_.log().base_index()) {
-        // Stopped, or a newer snapshot was installed meanwhile: this one
-        // would only be older than what the store holds.
-        snapshot->release();
-        if (!self->stopped_) self->on_snapshot_unchanged();
-        return;
-      }
-      SnapshotMeta meta;
-      meta.index = index;
-      meta.term = term;
-      const auto& [configuration_index, configuration] = self->node_.configuration_at(index);
-      meta.configuration = configuration;
-      meta.configuration_index = configuration_index;
-      snapshotter->persist(std::move(snapshot), std::move(meta));
-    });
+    self->loop_->post(
+        [self, snapshotter, snapshot, index = captured.index, term = captured.term]() mutable {
+          if (self->stopped_ || index < self->node_.log().base_index()) {
+            // Stopped, or a newer snapshot was installed meanwhile: this one
+            // would only be older than what the store holds.
+            snapshot->release();
+            if (!self->stopped_) self->on_snapshot_unchanged();
+            return;
+          }
+          SnapshotMeta meta;
+          meta.index = index;
+          meta.term = term;
+          const auto& [configuration_index, configuration] = self->node_.configuration_at(index);
+          meta.configuration = configuration;
+          meta.configuration_index = configuration_index;
+          snapshotter->persist(std::move(snapshot), std::move(meta));
+        });
   });
 }
 
@@ -1061,11 +1065,9 @@ Future<LeaderInfo> RaftServer::transfer_leadership(std::optional<ServerId> targe
   Promise<LeaderInfo> promise;
   const Duration deadline = deadline_after(timeout);
   auto refuse = [promise] { promise.resolve(Status::shutdown()); };
-  if (!post_to_loop(
-          [target, promise, deadline](RaftServer& s) {
-            s.start_transfer(target, promise, deadline);
-          },
-          refuse)) {
+  if (!post_to_loop([target, promise,
+                     deadline](RaftServer& s) { s.start_transfer(target, promise, deadline); },
+                    refuse)) {
     refuse();
   }
   return promise.future();
@@ -1095,7 +1097,8 @@ void RaftServer::start_transfer(std::optional<ServerId> target, Promise<LeaderIn
       }
     }
     if (chosen.is_zero()) {
-      promise.resolve(Status::invalid_argument("there is no other voter to transfer leadership to"));
+      promise.resolve(
+          Status::invalid_argument("there is no other voter to transfer leadership to"));
       return;
     }
   }
@@ -1266,10 +1269,10 @@ Future<Index> RaftServer::restore(const SnapshotMeta& meta, std::unique_ptr<Snap
     return Future<Index>::ready(Status::invalid_argument("restore: no reader"));
   }
   if (meta.size_bytes > deps_.config.max_restore_bytes) {
-    return Future<Index>::ready(Status::invalid_argument(
-        "restore: the snapshot holds " + std::to_string(meta.size_bytes) +
-        " bytes, more than max_restore_bytes (" + std::to_string(deps_.config.max_restore_bytes) +
-        ")"));
+    return Future<Index>::ready(
+        Status::invalid_argument("restore: the snapshot holds " + std::to_string(meta.size_bytes) +
+                                 " bytes, more than max_restore_bytes (" +
+                                 std::to_string(deps_.config.max_restore_bytes) + ")"));
   }
   Promise<Index> promise;
   const Duration deadline = deadline_after(timeout);
@@ -1294,7 +1297,8 @@ Future<Index> RaftServer::restore(const SnapshotMeta& meta, std::unique_ptr<Snap
           // Once appended, the proposal's own deadline answers (OutcomeUnknown).
           if (!server.restore_reading_ || server.restores_started_ != number) return;
           server.restore_reading_.reset();
-          promise.resolve(Status::timeout("the restore's snapshot was not read before the deadline"));
+          promise.resolve(
+              Status::timeout("the restore's snapshot was not read before the deadline"));
         });
         std::weak_ptr<RaftServer> weak = s.weak_from_this();
         // The reader may block on disk: read on the transfers' executor,
@@ -1302,8 +1306,8 @@ Future<Index> RaftServer::restore(const SnapshotMeta& meta, std::unique_ptr<Snap
         // were read whole and matched `meta`.
         s.transfer_executor_->post([weak, promise, deadline, meta, shared_reader, term, bound] {
           Result<std::string> bytes = read_whole_snapshot(*shared_reader, bound);
-          if (bytes.is_ok() && (bytes->size() != meta.size_bytes ||
-                                core::crc32c(*bytes) != meta.crc32c)) {
+          if (bytes.is_ok() &&
+              (bytes->size() != meta.size_bytes || core::crc32c(*bytes) != meta.crc32c)) {
             bytes = Status::invalid_argument(
                 "restore: the bytes read (" + std::to_string(bytes->size()) +
                 ") do not match the snapshot's size and checksum in its metadata");
@@ -1359,8 +1363,8 @@ void RaftServer::append_restore(const std::string& bytes, Term term, Promise<Ind
     it->second.overtaken_until = last;
   }
   const Deadlines::iterator at = proposal_deadlines_.emplace(deadline, last);
-  proposals_.emplace(last, Proposal{term, false, std::nullopt, std::move(promise), at, Index{},
-                                    Index{}});
+  proposals_.emplace(last,
+                     Proposal{term, false, std::nullopt, std::move(promise), at, Index{}, Index{}});
   arm_proposal_deadline(deadline);
   restoring_ = RestoreRun{term, first, last};
   log_line("restores a snapshot of " + std::to_string(bytes.size()) + " bytes as log entries " +

@@ -43,6 +43,7 @@
 #include "runtime/membership_change.h"
 #include "runtime/observer_hub.h"
 #include "runtime/peer_contact.h"
+#include "runtime/snapshot_retention.h"
 #include "runtime/snapshot_transfer.h"
 #include "runtime/snapshotter.h"
 
@@ -112,8 +113,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     Duration last_contact{0};
   };
 
-  RaftServer(RaftDependencies deps, core::BootState boot, std::uint64_t seed,
-             std::optional<SnapshotMeta> restored, std::uint64_t entries_read);
+  // deps.snapshot_store is `retention` (RaftServer::open wraps the user's).
+  RaftServer(RaftDependencies deps, std::shared_ptr<RetainingSnapshotStore> retention,
+             core::BootState boot, std::uint64_t seed, std::optional<SnapshotMeta> restored,
+             std::uint64_t entries_read);
   // An executor for a component: sharing the loop's thread if it never
   // blocks and the thread policy allows (Config::thread_policy).
   std::shared_ptr<Executor> component_executor(const std::string& name, bool never_blocks);
@@ -215,8 +218,9 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   std::shared_ptr<Executor> loop_;        // the same (threads marked at start())
   std::shared_ptr<Executor> writer_executor_;
   std::shared_ptr<Executor> applier_executor_;
-  std::shared_ptr<Executor> snapshot_executor_;  // persist: may block for long
-  std::shared_ptr<Executor> transfer_executor_;  // snapshot chunks' store I/O
+  std::shared_ptr<Executor> snapshot_executor_;        // persist: may block for long
+  std::shared_ptr<Executor> transfer_executor_;        // snapshot chunks' store I/O
+  std::shared_ptr<RetainingSnapshotStore> retention_;  // is deps_.snapshot_store
   std::shared_ptr<LogWriter> writer_;
   std::shared_ptr<Applier> applier_;
   std::shared_ptr<Snapshotter> snapshotter_;

@@ -28,7 +28,8 @@ Result<std::string> read_up_to(SnapshotReader& reader, std::uint64_t limit) {
   std::string out(static_cast<std::size_t>(limit), '\0');
   std::size_t filled = 0;
   while (filled < out.size()) {
-    Result<std::size_t> got = reader.read(std::span<char>(out.data() + filled, out.size() - filled));
+    Result<std::size_t> got =
+        reader.read(std::span<char>(out.data() + filled, out.size() - filled));
     if (!got.is_ok()) return got.status();
     if (*got == 0) break;
     filled += *got;
@@ -80,8 +81,7 @@ void SnapshotTransfers::open_for(ServerId peer, std::uint64_t generation, std::u
   const Index index = out.request.prev_log_index;
   const Term term = out.request.prev_log_term;
   const std::string known_id = out.meta.id;
-  io_->post([this, store = store_, peer, generation, index, term, skip, known_id,
-             hooks = hooks_] {
+  io_->post([this, store = store_, peer, generation, index, term, skip, known_id, hooks = hooks_] {
     auto box = std::make_shared<ReaderBox>();
     SnapshotMeta meta;
     Status status;
@@ -113,7 +113,8 @@ void SnapshotTransfers::open_for(ServerId peer, std::uint64_t generation, std::u
       }
     }
     for (std::uint64_t left = skip; status.is_ok() && left > 0;) {
-      Result<std::string> skipped = read_up_to(*box->reader, std::min<std::uint64_t>(left, 1 << 20));
+      Result<std::string> skipped =
+          read_up_to(*box->reader, std::min<std::uint64_t>(left, 1 << 20));
       status = skipped.status();
       if (status.is_ok() && skipped->empty()) status = Status::corruption("shorter than its size");
       if (status.is_ok()) left -= skipped->size();
@@ -496,8 +497,13 @@ void SnapshotTransfers::check_idle() {
       abandon_outgoing(peer, "no progress within the idle timeout");
     }
   }
-  if (incoming_ && !incoming_->busy && now - incoming_->last_progress > idle_timeout_) {
-    abandon_incoming("no progress within the idle timeout", /*refuse=*/false);
+  // The receiver keeps what it holds for twice as long as the sender
+  // waits: a sender that gave up on a stalled link starts over within a
+  // heartbeat and finds the receiver still holding its part, and resumes
+  // (with equal timeouts both would give up together, and every retry
+  // would start from nothing).
+  if (incoming_ && !incoming_->busy && now - incoming_->last_progress > 2 * idle_timeout_) {
+    abandon_incoming("no progress within twice the idle timeout", /*refuse=*/false);
   }
 }
 

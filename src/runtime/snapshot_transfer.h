@@ -22,8 +22,9 @@
 //    hands the core its install message; a damaged transfer is dropped
 //    whole and refused, and nothing was installed.
 //  - Progress, not total size, bounds a transfer: one that sees no chunk
-//    acknowledged (sender) or received (receiver) for
-//    Config::snapshot_transfer_idle_timeout is abandoned; the sender then
+//    acknowledged (sender) for Config::snapshot_transfer_idle_timeout, or
+//    received (receiver) for twice that, is abandoned (the receiver waits
+//    longer so that the sender's next attempt resumes); the sender then
 //    tells the core, which asks again -- a heartbeat interval later, so that
 //    a snapshot that cannot be opened or read costs one attempt per
 //    heartbeat, not a busy loop. A leader that loses its leadership
@@ -73,7 +74,7 @@ struct OutgoingTransfer {
   std::shared_ptr<SnapshotReaderBox> reader;
   bool busy = true;  // opening, reading or seeking on the io executor
   bool sent_any = false;
-  bool delivered = false;  // the follower holds it whole
+  bool delivered = false;         // the follower holds it whole
   std::uint64_t read_offset = 0;  // where the next chunk starts
   std::uint64_t acked = 0;        // bytes the receiver said it holds
   // The offset last sent from again after a repeated answer (one rewind
@@ -142,7 +143,8 @@ class SnapshotTransfers {
   // A chunk arrived; `term` and `leader` are the core's now.
   void on_chunk(const core::Message& chunk, Term term, ServerId leader);
 
-  // Abandons transfers that made no progress for the idle timeout.
+  // Abandons transfers that made no progress for the idle timeout (sent)
+  // or twice that (received).
   void check_idle();
   const TransferStats& stats() const { return stats_; }
 

@@ -15,7 +15,7 @@ class MemoryNodeStorage final : public NodeStorage {
 
  private:
   NodeStores stores_{std::make_shared<MemoryLogStore>(), std::make_shared<MemoryStableStore>(),
-                     std::make_shared<MemorySnapshotStore>(2)};
+                     std::make_shared<MemorySnapshotStore>()};
 };
 
 storage::SimFsFidelity draw_fidelity(std::uint64_t seed) {
@@ -60,7 +60,6 @@ class DiskNodeStorage final : public NodeStorage {
     Result<std::shared_ptr<FileStableStore>> hard_state = FileStableStore::open("/stable", stable);
     if (!hard_state.is_ok()) return hard_state.status();
     FileSnapshotStoreOptions snapshots;
-    snapshots.retain_count = 2;
     snapshots.file_system = disk_;
     Result<std::shared_ptr<FileSnapshotStore>> snapshot_store =
         FileSnapshotStore::open("/snapshots", snapshots);

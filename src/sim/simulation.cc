@@ -104,6 +104,10 @@ void snapshot_config(Config& config, std::uint64_t seed, bool vary) {
   config.max_snapshot_chunk_bytes = pick(prng, chunks);
   const std::size_t inflight[] = {1, 4};
   config.max_inflight_snapshot_chunks = pick(prng, inflight);
+  // One retained snapshot is where a transfer or a restore most easily
+  // loses its snapshot to the next one (Config::snapshot_retain).
+  const std::size_t retained[] = {1, 2};
+  config.snapshot_retain = pick(prng, retained);
 }
 
 }  // namespace

@@ -14,26 +14,27 @@
 //   4. fsync <dir> — else the rename may be undone after commit() returned,
 //      and the log it let us compact would be gone with no snapshot in its
 //      place.
-// Only then are snapshots beyond the newest N removed: each renamed to a
-// temporary name, the rename synced, then its files deleted.
+// remove() renames a snapshot to a temporary name, syncs that rename, then
+// deletes its files: a crash midway never leaves one that lists but cannot
+// be read (load() removes what a crash left behind).
 //
 // Fail-stop, like the WAL: after the first failed write, sync, rename,
-// directory sync or removal, the page cache may hold what the disk does not,
-// so every later create() and commit() refuses with that first failure;
-// reopening recovers from what the disk holds. commit() succeeds exactly
-// when the snapshot is durable: if the directory sync after the rename
-// fails, the rename is undone (best effort) and commit() fails, so the
-// snapshot is not listed (a crash may still bring it back, whole). If only
-// the pruning of older snapshots fails, the new one is durable, commit()
-// returns it, and the store stops.
+// directory creation, directory sync or removal, the page cache may hold
+// what the disk does not, so every later create(), commit() and remove()
+// refuses with that first failure; reopening recovers from what the disk
+// holds. commit() succeeds exactly when the snapshot is durable: if the
+// directory sync after the rename fails, the rename is undone (best
+// effort) and commit() fails, so the snapshot is not listed (a crash may
+// still bring it back, whole; if the undo fails too, it stays listed until
+// the store is reopened, and the error says so).
 #include <algorithm>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "keel/file_stores.h"
 #include "core/crc32c.h"
+#include "keel/file_stores.h"
 #include "storage/fs.h"
 #include "storage/snapshot_meta.h"
 
@@ -87,7 +88,8 @@ struct Shared {
   std::string dir;
   FileSnapshotStoreOptions options;
   std::shared_ptr<FileSystem> fs;
-  std::mutex mutex;  // guards next_sequence, failure and commits' pruning
+  std::mutex mutex;          // guards next_sequence and failure
+  std::mutex removal_mutex;  // one remove() at a time: a second finds the first's work done
   std::uint64_t next_sequence = 1;
   std::optional<Status> failure;  // the first failure; set once (fail-stop)
 
@@ -101,9 +103,9 @@ struct Shared {
   Status refusal(const char* operation) {
     std::lock_guard lock(mutex);
     if (!failure) return Status::ok();
-    return Status::io_error(std::string(operation) + ": the snapshot store in " + dir +
-                            " refuses writes after an earlier failure (fail-stop): " +
-                            failure->message());
+    return Status::io_error(
+        std::string(operation) + ": the snapshot store in " + dir +
+        " refuses writes after an earlier failure (fail-stop): " + failure->message());
   }
 
   // Committed snapshot ids, oldest first.
@@ -120,25 +122,13 @@ struct Shared {
   // A snapshot leaves the list in one step, a rename to a temporary name
   // made durable before its files go: a crash midway never leaves one that
   // lists but cannot be read (load() removes what a crash left behind).
-  Status prune() {
-    Result<std::vector<std::string>> ids = committed_ids();
-    if (!ids.is_ok()) return ids.status();
-    if (ids->size() <= options.retain_count) return Status::ok();
-    const std::size_t excess = ids->size() - options.retain_count;
-    std::vector<std::string> doomed;
-    for (std::size_t i = 0; i < excess; ++i) {
-      const std::string temporary = join_path(dir, std::string(kTemporaryPrefix) + (*ids)[i]);
-      Status renamed = fs->rename(join_path(dir, (*ids)[i]), temporary);
-      if (!renamed.is_ok()) return renamed;
-      doomed.push_back(temporary);
-    }
-    Status synced = fs->sync_dir(dir);
-    if (!synced.is_ok()) return synced;
-    for (const std::string& temporary : doomed) {
-      Status removed = remove_tree(*fs, temporary);
-      if (!removed.is_ok()) return removed;
-    }
-    return fs->sync_dir(dir);
+  Status remove(const std::string& id) {
+    const std::string temporary = join_path(dir, std::string(kTemporaryPrefix) + id);
+    Status status = fs->rename(join_path(dir, id), temporary);
+    if (status.is_ok()) status = fs->sync_dir(dir);
+    if (status.is_ok()) status = remove_tree(*fs, temporary);
+    if (status.is_ok()) status = fs->sync_dir(dir);
+    return status;
   }
 };
 
@@ -208,19 +198,13 @@ class FileSink final : public SnapshotSink {
       // The next open() removes the temporary directory.
       done_ = true;
       const bool hidden = shared_->fs->rename(final_dir, temporary_dir_).is_ok();
-      return shared_->fail(Status::io_error(
-          "commit: snapshot " + meta_.id + " is not durable (syncing " + shared_->dir +
-          " after the rename failed: " + status.message() + "); " +
-          (hidden ? "a crash may still bring it back whole"
-                  : "it stays listed, whole, until the store is reopened")));
+      return shared_->fail(
+          Status::io_error("commit: snapshot " + meta_.id + " is not durable (syncing " +
+                           shared_->dir + " after the rename failed: " + status.message() + "); " +
+                           (hidden ? "a crash may still bring it back whole"
+                                   : "it stays listed, whole, until the store is reopened")));
     }
     done_ = true;
-    std::lock_guard lock(shared_->mutex);
-    Status pruned = shared_->prune();
-    if (!pruned.is_ok() && !shared_->failure) {
-      shared_->failure = Status::io_error("removing snapshots older than " + meta_.id +
-                                          " after its commit failed: " + pruned.message());
-    }
     return meta_;
   }
 
@@ -286,6 +270,7 @@ class FileSnapshots final : public FileSnapshotStore {
   Result<std::unique_ptr<SnapshotSink>> create(const SnapshotMeta& meta) override;
   Result<SnapshotList> list() const override;
   Result<Opened> open(const std::string& id) override;
+  Status remove(const std::string& id) override;
 
  private:
   Result<SnapshotMeta> read_meta(const std::string& id) const;
@@ -324,12 +309,13 @@ Result<std::unique_ptr<SnapshotSink>> FileSnapshots::create(const SnapshotMeta& 
   const std::string temporary_dir =
       join_path(shared_->dir, std::string(kTemporaryPrefix) + started.id);
   Status made = shared_->fs->create_dir(temporary_dir);
-  if (!made.is_ok()) return made;
+  if (!made.is_ok()) return shared_->fail(made);
   Result<std::unique_ptr<File>> data =
       shared_->fs->open(join_path(temporary_dir, kDataFileName), OpenMode::kCreateNew);
   if (!data.is_ok()) {
+    // What the failed create left behind, the next open() removes.
     (void)shared_->fs->remove(temporary_dir);
-    return data.status();
+    return shared_->fail(data.status());
   }
   return std::unique_ptr<SnapshotSink>(std::make_unique<FileSink>(
       shared_, std::move(started), temporary_dir, std::move(data).value()));
@@ -408,14 +394,26 @@ Result<SnapshotStore::Opened> FileSnapshots::open(const std::string& id) {
   return Opened{*meta, std::make_unique<FileReader>(std::move(data).value(), *meta)};
 }
 
+Status FileSnapshots::remove(const std::string& id) {
+  if (Status refused = shared_->refusal("remove"); !refused.is_ok()) return refused;
+  if (!snapshot_id_sequence(id)) return Status::not_found("snapshot " + id + ": not a snapshot id");
+  std::lock_guard removing(shared_->removal_mutex);
+  Result<bool> exists = shared_->fs->is_dir(join_path(shared_->dir, id));
+  if (!exists.is_ok()) return exists.status();
+  if (!*exists) return Status::not_found("snapshot " + id + ": no such snapshot");
+  Status removed = shared_->remove(id);
+  if (!removed.is_ok()) {
+    return shared_->fail(
+        Status::io_error("removing snapshot " + id + " failed: " + removed.message()));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 }  // namespace storage
 
 Result<std::shared_ptr<FileSnapshotStore>> FileSnapshotStore::open(
     const std::string& dir, FileSnapshotStoreOptions options) {
-  if (options.retain_count == 0) {
-    return Status::invalid_argument("FileSnapshotStoreOptions: retain_count must be at least 1");
-  }
   auto shared = std::make_shared<storage::Shared>();
   shared->dir = dir;
   shared->fs = options.file_system ? options.file_system : storage::make_posix_file_system();

@@ -1,24 +1,22 @@
 // MemorySnapshotStore (keel/snapshot_store.h): snapshots in memory, with the
 // same contract as the file store (checksums verified at open and at the
-// end of reading, newest N kept) so that tests of its users mean something.
+// end of reading, kept until removed) so that tests of its users mean
+// something.
 #include <algorithm>
 #include <map>
 #include <mutex>
 
-#include "keel/snapshot_store.h"
 #include "core/crc32c.h"
+#include "keel/snapshot_store.h"
 
 namespace keel {
 
 struct MemorySnapshotStore::State {
-  explicit State(std::size_t retain) : retain_count(std::max<std::size_t>(retain, 1)) {}
-
   struct Stored {
     SnapshotMeta meta;
     std::shared_ptr<const std::string> bytes;
   };
 
-  const std::size_t retain_count;
   std::mutex mutex;
   std::uint64_t next_sequence = 1;
   std::map<std::string, Stored> snapshots;  // ids sort oldest first
@@ -51,9 +49,6 @@ class MemorySink final : public SnapshotSink {
     std::lock_guard lock(state_->mutex);
     state_->snapshots[meta_.id] =
         State::Stored{meta_, std::make_shared<const std::string>(std::move(bytes_))};
-    while (state_->snapshots.size() > state_->retain_count) {
-      state_->snapshots.erase(state_->snapshots.begin());
-    }
     return meta_;
   }
 
@@ -95,8 +90,7 @@ class MemoryReader final : public SnapshotReader {
 
 }  // namespace
 
-MemorySnapshotStore::MemorySnapshotStore(std::size_t retain_count)
-    : state_(std::make_shared<State>(retain_count)) {}
+MemorySnapshotStore::MemorySnapshotStore() : state_(std::make_shared<State>()) {}
 
 MemorySnapshotStore::~MemorySnapshotStore() = default;
 
@@ -131,6 +125,14 @@ Result<SnapshotStore::Opened> MemorySnapshotStore::open(const std::string& id) {
     return Status::corruption("snapshot " + id + ": checksum mismatch");
   }
   return Opened{stored.meta, std::make_unique<MemoryReader>(stored.bytes, stored.meta)};
+}
+
+Status MemorySnapshotStore::remove(const std::string& id) {
+  std::lock_guard lock(state_->mutex);
+  if (state_->snapshots.erase(id) == 0) {
+    return Status::not_found("snapshot " + id + ": no such snapshot");
+  }
+  return Status::ok();
 }
 
 Status MemorySnapshotStore::corrupt(const std::string& id, std::uint64_t offset,

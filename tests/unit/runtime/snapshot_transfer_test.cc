@@ -198,9 +198,11 @@ TEST(SnapshotTransfer, ATransferStartedAgainResumesWhereTheFollowerIs) {
   };
   pair.leader->start_sending(request_for(meta));
   pair.run();
-  pair.env.advance(600ms);  // idle: the leader gives up
+  pair.env.advance(600ms);  // idle: the leader gives up...
   pair.leader->check_idle();
+  pair.follower->check_idle();  // ...and the follower keeps what it holds
   pair.settle();
+  EXPECT_EQ(pair.follower->stats().abandoned, 0u);
   ASSERT_EQ(pair.failed, std::vector<ServerId>{kFollower});
   EXPECT_TRUE(pair.installs.empty());
   EXPECT_TRUE(pair.follower_store.list()->snapshots.empty()) << "nothing half-installed";
@@ -313,7 +315,11 @@ TEST(SnapshotTransfer, AFollowerDropsATransferThatStalls) {
   };
   pair.leader->start_sending(request_for(meta));
   pair.run();
-  pair.env.advance(600ms);
+  pair.env.advance(600ms);  // past the idle timeout: the follower still waits
+  pair.follower->check_idle();
+  pair.run();
+  EXPECT_EQ(pair.follower->stats().abandoned, 0u);
+  pair.env.advance(500ms);  // past twice the idle timeout
   pair.follower->check_idle();
   pair.run();
   EXPECT_EQ(pair.follower->stats().abandoned, 1u);

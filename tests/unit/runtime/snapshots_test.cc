@@ -1,8 +1,9 @@
 // Snapshots in keel::Raft (ctest -L snapshot): taken automatically and on
 // demand, the log cut after them, a restart that restores the newest one
 // (skipping a damaged one) and reads only the log after it, a follower far
-// behind caught up by a snapshot under load, and the log of a cluster that
-// applies a million commands staying bounded.
+// behind caught up by a snapshot under load, the snapshots the store keeps
+// (Config::snapshot_retain), and the log of a cluster that applies a million
+// commands staying bounded.
 #include <unistd.h>
 
 #include <atomic>
@@ -160,8 +161,8 @@ void use_file_stores(RaftDependencies& deps, const std::string& dir) {
 }
 
 TEST(Snapshots, ARestartRestoresTheNewestSnapshotAndReadsOnlyTheLogAfterIt) {
-  const std::string dir = ::testing::TempDir() + "/keel-snapshot-restart-" +
-                          std::to_string(::getpid());
+  const std::string dir =
+      ::testing::TempDir() + "/keel-snapshot-restart-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   auto env = make_thread_env();
   InMemoryNetwork network(env);
@@ -212,7 +213,7 @@ TEST(Snapshots, ADamagedNewestSnapshotIsSkippedForTheOlderOne) {
   InMemoryNetwork network(env);
   RaftDependencies deps = solo_server_deps(env, network);
   no_automatic_snapshots(deps.config);
-  auto store = std::make_shared<MemorySnapshotStore>(2);
+  auto store = std::make_shared<MemorySnapshotStore>();
   deps.snapshot_store = store;
   std::string newest;
   {
@@ -235,6 +236,47 @@ TEST(Snapshots, ADamagedNewestSnapshotIsSkippedForTheOlderOne) {
   ASSERT_TRUE(raft->read(Consistency::kLinearizable, 10s).get().is_ok());
   EXPECT_EQ(fsm->applied(), 40u);
   EXPECT_EQ(fsm->get("k39"), "v39");
+}
+
+TEST(Snapshots, TheStoreKeepsTheNewestRetainedAndAnyStillOpen) {
+  auto env = make_thread_env();
+  InMemoryNetwork network(env);
+  RaftDependencies deps = solo_server_deps(env, network);
+  no_automatic_snapshots(deps.config);
+  deps.config.snapshot_retain = 2;
+  auto store = std::make_shared<MemorySnapshotStore>();
+  deps.snapshot_store = store;
+  auto raft = Raft::open(deps).value();
+  ASSERT_TRUE(eventually([&] { return raft->state() == RaftState::kLeader; }));
+  auto take = [&](std::uint64_t first) {
+    apply_many(*raft, 10, first);
+    Result<SnapshotMeta> taken = raft->snapshot(10s).get();
+    EXPECT_TRUE(taken.is_ok()) << taken.status();
+    return taken.is_ok() ? taken->id : std::string();
+  };
+  auto listed = [&] {
+    std::vector<std::string> ids;
+    Result<SnapshotList> all = store->list();
+    EXPECT_TRUE(all.is_ok()) << all.status();
+    if (!all.is_ok()) return ids;
+    for (const SnapshotMeta& meta : all->snapshots) ids.push_back(meta.id);
+    return ids;
+  };
+  const std::string first = take(0);
+  const std::string second = take(10);
+  EXPECT_EQ(listed(), (std::vector<std::string>{second, first}));
+  // A backup being copied: its snapshot stays while the reader is open.
+  Result<SnapshotStore::Opened> backup = raft->open_snapshot(first);
+  ASSERT_TRUE(backup.is_ok()) << backup.status();
+  const std::string third = take(20);
+  const std::string fourth = take(30);
+  EXPECT_EQ(listed(), (std::vector<std::string>{fourth, third, first}));
+  Result<std::string> copied = read_whole_snapshot(*backup->reader, 1 << 20);
+  ASSERT_TRUE(copied.is_ok()) << copied.status();
+  backup->reader.reset();
+  // Closed, it goes with the next snapshot stored.
+  const std::string fifth = take(40);
+  EXPECT_EQ(listed(), (std::vector<std::string>{fifth, fourth}));
 }
 
 TEST(Snapshots, OpenRefusesALogThatStartsAfterTheNewestSnapshot) {
@@ -281,11 +323,14 @@ TEST(Snapshots, AFollowerFarBehindCatchesUpThroughASnapshotUnderLoad) {
     }
   });
   ASSERT_TRUE(cluster.start(behind).is_ok());
-  const bool caught_up = eventually([&] {
-    const std::uint64_t target = written.load();
-    return target > 2100 && cluster.raft(behind).applied_index().value >= target &&
-           cluster.fsm(behind).get("k" + std::to_string(target)) == "v" + std::to_string(target);
-  }, 30s);
+  const bool caught_up = eventually(
+      [&] {
+        const std::uint64_t target = written.load();
+        return target > 2100 && cluster.raft(behind).applied_index().value >= target &&
+               cluster.fsm(behind).get("k" + std::to_string(target)) ==
+                   "v" + std::to_string(target);
+      },
+      30s);
   stop = true;
   load.join();
   ASSERT_TRUE(caught_up) << cluster.describe();
@@ -362,6 +407,11 @@ TEST(Snapshots, SettingsAreValidated) {
   c = config;
   c.trailing_log_entries = 2'000'000'000;
   refused(c, "trailing_log_entries");
+  c = config;
+  c.snapshot_retain = 0;
+  refused(c, "snapshot_retain");
+  c.snapshot_retain = 1001;
+  refused(c, "snapshot_retain");
 }
 
 TEST(Snapshots, OpenRequiresASnapshotStore) {

@@ -1,6 +1,8 @@
 // Snapshot stores, memory and file: a snapshot appears whole at commit or
-// not at all, the newest N are kept, and a bad checksum never opens as good.
+// not at all, it is kept until removed, and a bad checksum never opens as
+// good.
 #include <functional>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -55,7 +57,7 @@ Status read_all(SnapshotReader& reader, std::string& out) {
 struct Backend {
   const char* name;
   // A store over the same durable state each time it is called.
-  std::function<std::shared_ptr<SnapshotStore>(std::size_t retain)> open;
+  std::function<std::shared_ptr<SnapshotStore>()> open;
   // Flips a bit in the bytes of snapshot `id`.
   std::function<void(const std::string& id)> corrupt;
 };
@@ -66,17 +68,16 @@ class SnapshotStores : public ::testing::TestWithParam<int> {
     if (GetParam() == 0) {
       backend_ = Backend{
           "memory",
-          [this](std::size_t retain) {
-            if (!memory_) memory_ = std::make_shared<MemorySnapshotStore>(retain);
+          [this] {
+            if (!memory_) memory_ = std::make_shared<MemorySnapshotStore>();
             return memory_;
           },
           [this](const std::string& id) { ASSERT_TRUE(memory_->corrupt(id, 100, 1).is_ok()); }};
     } else {
       backend_ = Backend{
           "file",
-          [this](std::size_t retain) -> std::shared_ptr<SnapshotStore> {
+          [this]() -> std::shared_ptr<SnapshotStore> {
             FileSnapshotStoreOptions options;
-            options.retain_count = retain;
             options.write_buffer_bytes = 1000;
             options.file_system = fs_;
             auto store = FileSnapshotStore::open(kDir, options);
@@ -95,7 +96,7 @@ class SnapshotStores : public ::testing::TestWithParam<int> {
 };
 
 TEST_P(SnapshotStores, ACommittedSnapshotListsAndReadsBackWhole) {
-  auto store = backend_.open(2);
+  auto store = backend_.open();
   Result<SnapshotMeta> saved = save(*store, 10, 3);
   ASSERT_TRUE(saved.is_ok()) << saved.status();
   EXPECT_EQ(saved->size_bytes, bytes_for(10).size());
@@ -111,19 +112,38 @@ TEST_P(SnapshotStores, ACommittedSnapshotListsAndReadsBackWhole) {
   EXPECT_EQ(bytes, bytes_for(10));
 }
 
-TEST_P(SnapshotStores, KeepsOnlyTheNewestN) {
-  auto store = backend_.open(3);
-  for (std::uint64_t index : {10, 20, 30, 40, 50}) ASSERT_TRUE(save(*store, index).is_ok());
+TEST_P(SnapshotStores, KeepsEverySnapshotUntilRemoved) {
+  auto store = backend_.open();
+  std::map<std::uint64_t, std::string> ids;
+  for (std::uint64_t index : {10, 20, 30, 40, 50}) {
+    Result<SnapshotMeta> saved = save(*store, index);
+    ASSERT_TRUE(saved.is_ok()) << saved.status();
+    ids[index] = saved->id;
+  }
+  ASSERT_EQ(store->list()->snapshots.size(), 5u);
+  // A reader opened before the removal reads on to its end.
+  Result<SnapshotStore::Opened> open_before = store->open(ids[20]);
+  ASSERT_TRUE(open_before.is_ok()) << open_before.status();
+  ASSERT_TRUE(store->remove(ids[10]).is_ok());
+  ASSERT_TRUE(store->remove(ids[20]).is_ok());
+  EXPECT_EQ(store->remove(ids[20]).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->open(ids[20]).status().code(), StatusCode::kNotFound);
   Result<SnapshotList> listed = store->list();
   ASSERT_TRUE(listed.is_ok());
   ASSERT_EQ(listed->snapshots.size(), 3u);
   EXPECT_EQ(listed->snapshots[0].index, Index(50));
   EXPECT_EQ(listed->snapshots[1].index, Index(40));
   EXPECT_EQ(listed->snapshots[2].index, Index(30));
+  std::string bytes;
+  ASSERT_TRUE(read_all(*open_before->reader, bytes).is_ok());
+  EXPECT_EQ(bytes, bytes_for(20));
+  // Reopened (the same durable state), the removals hold.
+  store = backend_.open();
+  EXPECT_EQ(store->list()->snapshots.size(), 3u);
 }
 
 TEST_P(SnapshotStores, ABadChecksumNeverOpensAsGood) {
-  auto store = backend_.open(2);
+  auto store = backend_.open();
   Result<SnapshotMeta> saved = save(*store, 7);
   ASSERT_TRUE(saved.is_ok());
   backend_.corrupt(saved->id);
@@ -133,7 +153,7 @@ TEST_P(SnapshotStores, ABadChecksumNeverOpensAsGood) {
 }
 
 TEST_P(SnapshotStores, AnUncommittedSnapshotIsInvisible) {
-  auto store = backend_.open(2);
+  auto store = backend_.open();
   Result<std::unique_ptr<SnapshotSink>> sink = store->create(meta_at(5));
   ASSERT_TRUE(sink.is_ok());
   ASSERT_TRUE((*sink)->write("partial").is_ok());
@@ -144,7 +164,7 @@ TEST_P(SnapshotStores, AnUncommittedSnapshotIsInvisible) {
 }
 
 TEST_P(SnapshotStores, UnknownIdsAreNotFound) {
-  auto store = backend_.open(2);
+  auto store = backend_.open();
   EXPECT_EQ(store->open("snap-nope").status().code(), StatusCode::kNotFound);
 }
 
@@ -277,27 +297,40 @@ TEST(FileSnapshotStore, AFailedDataWriteStopsTheStore) {
   expect_fail_stop(*store, "injected failure: write");
 }
 
-// Pruning runs after the snapshot is durable: its failure does not make
-// commit() lie about the new snapshot, and it stops the store.
-TEST(FileSnapshotStore, AFailedPruneStillReportsTheDurableSnapshotAndStopsTheStore) {
+// A removal that fails stops the store (its page cache may hold what the
+// disk does not); what was committed before survives a crash.
+TEST(FileSnapshotStore, AFailedRemovalStopsTheStore) {
   auto fs = std::make_shared<SimFileSystem>(1);
-  auto store = open_file_store(fs);  // keeps 2
-  ASSERT_TRUE(save(*store, 3).is_ok());
-  ASSERT_TRUE(save(*store, 5).is_ok());
-  fs->fail_next(FsOperation::kRename, "/snap-");  // pruning renames snapshot 3 away first
-  Result<SnapshotMeta> saved = save(*store, 9);
-  ASSERT_TRUE(saved.is_ok()) << saved.status();
-  EXPECT_EQ(listed_indices(*store).front(), 9u);
-  expect_fail_stop(*store, "removing snapshots older than " + saved->id);
+  auto store = open_file_store(fs);
+  Result<SnapshotMeta> oldest = save(*store, 3);
+  ASSERT_TRUE(oldest.is_ok());
+  ASSERT_TRUE(save(*store, 9).is_ok());
+  fs->fail_next(FsOperation::kRename, "/snap-");  // removal renames it away first
+  Status removed = store->remove(oldest->id);
+  ASSERT_FALSE(removed.is_ok());
+  EXPECT_NE(removed.message().find("removing snapshot " + oldest->id), std::string::npos)
+      << removed;
+  expect_fail_stop(*store, "removing snapshot " + oldest->id);
+  EXPECT_EQ(store->remove(oldest->id).code(), StatusCode::kIoError) << "removals refused too";
   store.reset();
   fs->crash();
   store = open_file_store(fs);
-  EXPECT_EQ(listed_indices(*store).front(), 9u) << "what commit() returned survives a crash";
+  EXPECT_EQ(listed_indices(*store), (std::vector<std::uint64_t>{9, 3}));
 }
 
-// Whatever a crash keeps of a failed commit's undo or of a failed prune,
+// A failure to create a snapshot's directory stops the store too.
+TEST(FileSnapshotStore, AFailedDirectoryCreationStopsTheStore) {
+  auto fs = std::make_shared<SimFileSystem>(1);
+  auto store = open_file_store(fs);
+  fs->fail_next(FsOperation::kCreate, "/tmp-snap-");  // its directory
+  Result<std::unique_ptr<SnapshotSink>> sink = store->create(SnapshotMeta{});
+  ASSERT_FALSE(sink.is_ok());
+  expect_fail_stop(*store, "injected failure");
+}
+
+// Whatever a crash keeps of a failed commit's undo or of a failed removal,
 // every snapshot that lists reads back whole.
-TEST(FileSnapshotStore, ACrashAfterAFailedSyncOrPruneNeverListsAnUnreadableSnapshot) {
+TEST(FileSnapshotStore, ACrashAfterAFailedSyncOrRemovalNeverListsAnUnreadableSnapshot) {
   struct Fault {
     FsOperation operation;
     const char* path;
@@ -305,17 +338,20 @@ TEST(FileSnapshotStore, ACrashAfterAFailedSyncOrPruneNeverListsAnUnreadableSnaps
   };
   const Fault faults[] = {
       {FsOperation::kSyncDir, kDir, 1},  // the sync after the rename into place
-      {FsOperation::kRemove, "/tmp-snap-", 0}, {FsOperation::kRemove, "/tmp-snap-", 1},
-      {FsOperation::kSyncDir, kDir, 2},  // pruning's sync of the renames
+      {FsOperation::kRemove, "/tmp-snap-", 0},
+      {FsOperation::kRemove, "/tmp-snap-", 1},
+      {FsOperation::kSyncDir, kDir, 2},  // the removal's sync of its rename
   };
   for (const Fault& fault : faults) {
     for (std::uint64_t seed = 1; seed <= 20; ++seed) {
       auto fs = std::make_shared<SimFileSystem>(seed);
       auto store = open_file_store(fs);
-      ASSERT_TRUE(save(*store, 3).is_ok());
+      Result<SnapshotMeta> oldest = save(*store, 3);
+      ASSERT_TRUE(oldest.is_ok());
       ASSERT_TRUE(save(*store, 5).is_ok());
       fs->fail_next(fault.operation, fault.path, fault.skip);
       (void)save(*store, 9);
+      (void)store->remove(oldest->id);
       store.reset();
       fs->crash_and_tear();
       store = open_file_store(fs);
