@@ -75,17 +75,21 @@ struct LeaderInfo {
 // What observers are told. kLeaderReady is the one to serve reads on.
 struct Observation {
   enum class Kind : std::uint8_t {
-    kStateChanged,   // this server's state is now `state` (in `term`)
-    kLeaderChanged,  // the known leader is now `leader` (id 0: none)
-    kLeaderReady,    // this server leads `term` and its FSM has applied every
-                     // entry committed before the term began (index = term start)
+    kStateChanged,       // this server's state is now `state` (in `term`)
+    kLeaderChanged,      // the known leader is now `leader` (id 0: none)
+    kLeaderReady,        // this server leads `term` and its FSM has applied every
+                         // entry committed before the term began (index = term start)
     kSnapshotTaken,      // a snapshot through `index` is durable (`snapshot` says more)
     kSnapshotInstalled,  // the FSM now holds the leader's snapshot through `index`
     kRestored,           // the FSM now holds the snapshot restore() replicated, at `index`
     // This leader has not heard from `peer` for longer than
-    // Config::peer_contact_timeout (`duration`: since its last answer).
+    // Config::peer_contact_timeout (`duration`: since its last answer;
+    // `index`: how far the peer's log is known to match the leader's).
+    // Every server of the latest configuration is watched, also one added
+    // during the term.
     kPeerContactLost,
-    // ...and now it answered again (`duration`: how long it was silent).
+    // ...and now it answered again (`duration`: how long it was silent;
+    // `index` as above).
     kPeerContactResumed,
     // `peer` asks this server for its vote (`pre_vote`: only whether it
     // would get it) in `term`, with its log ending at `index`.
@@ -115,7 +119,7 @@ struct Observation {
   // other server.
   ServerId peer;
   Suffrage suffrage = Suffrage::kVoter;  // kPeerAdded: what it joined as
-  bool pre_vote = false;  // kVoteRequested
+  bool pre_vote = false;                 // kVoteRequested
 };
 
 struct RaftStats {
@@ -145,15 +149,15 @@ struct RaftStats {
   bool removed = false;
 
   // Snapshots and compaction.
-  Index first_index;               // the oldest entry still in the log
+  Index first_index;                       // the oldest entry still in the log
   std::uint64_t entries_read_at_open = 0;  // the log after the snapshot, no more
-  SnapshotMeta last_snapshot;      // the newest durable one (taken or installed)
-  Duration last_snapshot_duration{0};  // of the newest one taken here
+  SnapshotMeta last_snapshot;              // the newest durable one (taken or installed)
+  Duration last_snapshot_duration{0};      // of the newest one taken here
   std::uint64_t snapshots_taken = 0;
-  std::uint64_t snapshot_failures = 0;   // taken but not made durable (persist or store)
-  std::uint64_t snapshots_installed = 0; // received from a leader and restored
-  std::uint64_t restores_applied = 0;    // Raft::restore runs applied here
-  std::uint64_t snapshots_sent = 0;      // transfers to followers completed
+  std::uint64_t snapshot_failures = 0;    // taken but not made durable (persist or store)
+  std::uint64_t snapshots_installed = 0;  // received from a leader and restored
+  std::uint64_t restores_applied = 0;     // Raft::restore runs applied here
+  std::uint64_t snapshots_sent = 0;       // transfers to followers completed
   std::uint64_t snapshot_bytes_sent = 0;
 };
 
@@ -309,7 +313,9 @@ class Raft {
   // Config::promotion_rounds heartbeat intervals in a row); a learner is
   // promoted once it has caught up. If it has not caught up by the timeout,
   // the future fails with Timeout and the server stays a learner (remove
-  // it, or call add_voter again). The address may be empty for a learner.
+  // it, or call add_voter again); if this server loses its leadership while
+  // the learner catches up, the future fails with NotLeader and the learner
+  // stays too. The address may be empty for a learner.
   virtual Future<Index> add_voter(ServerId id, std::string address, Index prev_index,
                                   Duration timeout) = 0;
   // A voter becomes a learner (keeps the log, stops voting). This leader

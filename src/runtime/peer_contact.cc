@@ -5,6 +5,17 @@ namespace keel::runtime {
 void PeerContact::start(const std::vector<ServerId>& peers, Duration now) {
   peers_.clear();
   for (ServerId peer : peers) peers_[peer] = Peer{now, false};
+  watching_ = true;
+}
+
+void PeerContact::follow(const std::vector<ServerId>& peers, Duration now) {
+  if (!watching_) return;
+  std::map<ServerId, Peer> next;
+  for (ServerId peer : peers) {
+    auto it = peers_.find(peer);
+    next[peer] = it == peers_.end() ? Peer{now, false} : it->second;
+  }
+  peers_ = std::move(next);
 }
 
 std::optional<Duration> PeerContact::heard_from(ServerId peer, Duration now) {

@@ -3,6 +3,10 @@
 // Config::peer_contact_timeout (reported once when they go silent and once
 // when they answer again: kPeerContactLost, kPeerContactResumed).
 //
+// The peers watched follow the configuration: a server added while this
+// server leads is watched from when it is first seen, one removed is
+// forgotten.
+//
 // Thread safety: none; the raft loop owns it.
 #pragma once
 
@@ -20,8 +24,14 @@ class PeerContact {
   // A new term of leadership: every peer counts as heard from now.
   void start(const std::vector<ServerId>& peers, Duration now);
   // Leadership is lost: nothing is watched.
-  void stop() { peers_.clear(); }
-  bool watching() const { return !peers_.empty(); }
+  void stop() {
+    peers_.clear();
+    watching_ = false;
+  }
+  bool watching() const { return watching_; }
+  // The configuration's other servers now: new ones count as heard from
+  // now, ones no longer listed are forgotten.
+  void follow(const std::vector<ServerId>& peers, Duration now);
 
   // An answer from `peer`. If it had been reported silent, returns how long
   // it was silent (report it resumed).
@@ -36,6 +46,7 @@ class PeerContact {
     bool silent = false;  // reported lost, not yet resumed
   };
   std::map<ServerId, Peer> peers_;
+  bool watching_ = false;  // between start() and stop()
 };
 
 }  // namespace keel::runtime

@@ -558,11 +558,8 @@ void RaftServer::handle_events(const std::vector<core::Event>& events) {
           transfers_->stop_sending();
           peer_contact_.stop();
         } else {
-          std::vector<ServerId> peers;
-          for (const Server& server : node_.configuration().servers) {
-            if (server.id != deps_.config.id) peers.push_back(server.id);
-          }
-          peer_contact_.start(peers, deps_.env->now());
+          peer_contact_.start(other_servers(), deps_.env->now());
+          peer_contact_index_ = node_.latest_configuration_index();
         }
         break;
       case core::EventKind::kLeaderChanged:
@@ -1008,12 +1005,23 @@ Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {
 
 // --- observations about other servers -----------------------------------------------
 
+std::vector<ServerId> RaftServer::other_servers() const {
+  std::vector<ServerId> peers;
+  for (const Server& server : node_.configuration().servers) {
+    if (server.id != deps_.config.id) peers.push_back(server.id);
+  }
+  return peers;
+}
+
 void RaftServer::observe_about(Observation::Kind kind, ServerId peer, Duration duration) {
   Observation observation;
   observation.kind = kind;
   observation.state = to_raft_state(node_.role());
   observation.term = node_.term();
   observation.leader = leader_info(node_.leader());
+  // How far this leader knows the peer's log to match its own.
+  if (const core::Progress* progress = node_.progress(peer))
+    observation.index = progress->match_index;
   observation.peer = peer;
   observation.duration = duration;
   unpublished_observations_.push_back(std::move(observation));
@@ -1038,7 +1046,8 @@ void RaftServer::observe_peer(const core::Message& message) {
     case MessageType::kAppendResponse:
     case MessageType::kHeartbeatResponse:
       if (!peer_contact_.watching() || message.term != node_.term()) return;
-      if (std::optional<Duration> silent = peer_contact_.heard_from(message.from, deps_.env->now())) {
+      if (std::optional<Duration> silent =
+              peer_contact_.heard_from(message.from, deps_.env->now())) {
         observe_about(Observation::Kind::kPeerContactResumed, message.from, *silent);
       }
       return;
@@ -1049,6 +1058,12 @@ void RaftServer::observe_peer(const core::Message& message) {
 
 void RaftServer::check_peer_contact() {
   if (!peer_contact_.watching()) return;
+  // While this server leads, its latest configuration's index only grows:
+  // a new one is a new entry.
+  if (node_.latest_configuration_index() != peer_contact_index_) {
+    peer_contact_index_ = node_.latest_configuration_index();
+    peer_contact_.follow(other_servers(), deps_.env->now());
+  }
   const Duration timeout = deps_.config.peer_contact_timeout.count() == 0
                                ? Duration(deps_.config.election_timeout)
                                : Duration(deps_.config.peer_contact_timeout);

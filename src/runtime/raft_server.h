@@ -185,6 +185,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   // Observations about other servers, from the frames they send and the tick.
   void observe_peer(const core::Message& message);
   void check_peer_contact();
+  // The servers of the latest configuration but this one.
+  std::vector<ServerId> other_servers() const;
   void observe_about(Observation::Kind kind, ServerId peer, Duration duration);
   void log_line(const std::string& line) const;
 
@@ -301,6 +303,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   };
   std::optional<PendingTransfer> transfer_;
   PeerContact peer_contact_;  // while leading: which followers answer
+  Index peer_contact_index_;  // the configuration entry peer_contact_ follows
   std::uint64_t transfers_started_ = 0;
 
   // --- any thread ---------------------------------------------------------------

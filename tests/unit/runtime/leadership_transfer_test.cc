@@ -1,5 +1,5 @@
 // Raft::transfer_leadership (ctest -L membership): to a named voter under
-// load, to the most caught-up voter when none is named, and a transfer whose
+// load, to the most caught-up voter when none is named (also under load), and a transfer whose
 // target is cut off, which leaves the old leader leading; refusals.
 #include <atomic>
 #include <thread>
@@ -98,6 +98,32 @@ TEST(LeadershipTransfer, WithoutATargetGoesToTheMostCaughtUpVoter) {
   ASSERT_TRUE(moved.is_ok()) << moved.status() << cluster.describe();
   EXPECT_EQ(moved->id, up);
   EXPECT_EQ(cluster.wait_for_leader(), up);
+}
+
+TEST(LeadershipTransfer, WithoutATargetUnderLoadMovesAndLosesNoAcknowledgedWrite) {
+  TestCluster cluster(5);
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_FALSE(leader.is_zero());
+  Writer writer(cluster);
+  ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() >= 50; }));
+
+  Result<LeaderInfo> moved = cluster.raft(leader).transfer_leadership(std::nullopt, 10s).get();
+  ASSERT_TRUE(moved.is_ok()) << moved.status() << cluster.describe();
+  EXPECT_NE(moved->id, leader);
+  EXPECT_TRUE(cluster.raft(leader).configuration().latest.is_voter(moved->id));
+  const std::size_t before = writer.acknowledged().size();
+  ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() >= before + 50; }))
+      << "writes go on under the new leader" << cluster.describe();
+  writer.stop();
+
+  const ServerId now = cluster.wait_for_leader();
+  ASSERT_FALSE(now.is_zero());
+  ASSERT_TRUE(cluster.raft(now).barrier(10s).get().is_ok());
+  for (std::uint64_t n : writer.acknowledged()) {
+    ASSERT_EQ(cluster.fsm(now).get("w" + std::to_string(n)), std::to_string(n))
+        << "acknowledged write " << n << " is missing after the transfer";
+  }
 }
 
 TEST(LeadershipTransfer, ATargetThatIsCutOffLeavesTheOldLeaderLeading) {

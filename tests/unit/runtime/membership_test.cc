@@ -1,8 +1,10 @@
 // Membership changes through keel::Raft (ctest -L membership): growing a
 // cluster from 3 to 5 voters through learners that catch up, shrinking it
-// back, replacing a failed server, removing the leader, a joint change of
+// back, demoting a voter, a removed server told and left running, replacing
+// a failed server, removing the leader, a joint change of
 // two voters at once, a learner that never catches up, and the refusals
 // (another change in progress, a stale prev_index, a follower, a bad change).
+#include <chrono>
 #include <mutex>
 
 #include <gtest/gtest.h>
@@ -64,15 +66,16 @@ TEST(Membership, GrowsFromThreeToFiveThroughLearnersThatCatchUp) {
   for (std::uint64_t id : {4, 5}) {
     cluster.add_server(ServerId{id});
     ASSERT_TRUE(cluster.start(ServerId{id}).is_ok());
-    Result<Index> added = cluster.raft(leader)
-                              .add_voter(ServerId{id}, TestCluster::address(ServerId{id}),
-                                         Index{}, 20s)
-                              .get();
+    Result<Index> added =
+        cluster.raft(leader)
+            .add_voter(ServerId{id}, TestCluster::address(ServerId{id}), Index{}, 20s)
+            .get();
     ASSERT_TRUE(added.is_ok()) << added.status().to_string() << cluster.describe();
   }
   const ConfigurationState state = cluster.raft(leader).configuration();
-  EXPECT_EQ(voters_of(state.committed),
-            (std::vector<ServerId>{ServerId{1}, ServerId{2}, ServerId{3}, ServerId{4}, ServerId{5}}));
+  EXPECT_EQ(
+      voters_of(state.committed),
+      (std::vector<ServerId>{ServerId{1}, ServerId{2}, ServerId{3}, ServerId{4}, ServerId{5}}));
   EXPECT_EQ(state.committed, state.latest);
   ASSERT_TRUE(cluster.raft(leader).apply("set after yes", 5s).get().is_ok());
   EXPECT_TRUE(applied_everywhere(cluster, cluster.ids(), "after", "yes")) << cluster.describe();
@@ -119,8 +122,9 @@ TEST(Membership, ReplacesAFailedServer) {
   cluster.stop(failed);
   cluster.add_server(ServerId{4});
   ASSERT_TRUE(cluster.start(ServerId{4}).is_ok());
-  Result<Index> added =
-      cluster.raft(leader).add_voter(ServerId{4}, TestCluster::address(ServerId{4}), Index{}, 20s).get();
+  Result<Index> added = cluster.raft(leader)
+                            .add_voter(ServerId{4}, TestCluster::address(ServerId{4}), Index{}, 20s)
+                            .get();
   ASSERT_TRUE(added.is_ok()) << added.status().to_string() << cluster.describe();
   // Compare-and-set on the configuration just made.
   Result<Index> removed = cluster.raft(leader).remove_server(failed, *added, 10s).get();
@@ -133,6 +137,72 @@ TEST(Membership, ReplacesAFailedServer) {
   for (const Server& server : committed.servers) members.push_back(server.id);
   EXPECT_TRUE(applied_everywhere(cluster, members, "after", "2"));
   EXPECT_EQ(cluster.fsm(ServerId{4}).get("before"), "1");
+}
+
+TEST(Membership, ADemotedVoterFollowsAsALearnerAndNoLongerCounts) {
+  MembershipLog log;  // outlives the cluster, whose observers write to it
+  TestCluster cluster(3);
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_FALSE(leader.is_zero());
+  ASSERT_TRUE(cluster.raft(leader).subscribe(log.observer()).is_ok());
+  const ServerId demoted = cluster.any_follower(leader);
+  Result<Index> done = cluster.raft(leader).demote_voter(demoted, Index{}, 10s).get();
+  ASSERT_TRUE(done.is_ok()) << done.status().to_string() << cluster.describe();
+  const Configuration committed = cluster.raft(leader).configuration().committed;
+  ASSERT_TRUE(committed.contains(demoted));
+  EXPECT_FALSE(committed.is_voter(demoted));
+  EXPECT_EQ(committed.voters().size(), 2u);
+  EXPECT_TRUE(eventually([&] { return log.saw(Observation::Kind::kPeerDemoted, demoted); }));
+  // It still follows as a learner...
+  ASSERT_TRUE(cluster.raft(leader).apply("set as learner", 5s).get().is_ok());
+  EXPECT_TRUE(applied_everywhere(cluster, cluster.ids(), "as", "learner")) << cluster.describe();
+  // ...but its answers no longer count: with the other voter gone, the
+  // leader alone is no majority of two.
+  ServerId other;
+  for (ServerId id : cluster.ids()) {
+    if (id != leader && id != demoted) other = id;
+  }
+  cluster.network().isolate(other);
+  Result<ApplyResult> stuck = cluster.raft(leader).apply("set without quorum", 300ms).get();
+  EXPECT_FALSE(stuck.is_ok()) << "committed with a learner's acknowledgement";
+  EXPECT_NE(cluster.fsm(demoted).get("without"), "quorum");
+}
+
+TEST(Membership, ARemovedServerIsToldAndMayKeepRunningWithoutDisturbingTheRest) {
+  MembershipLog leader_log;  // outlive the cluster, whose observers write to them
+  MembershipLog removed_log;
+  // Without pre-vote a server that campaigns raises its own term at once:
+  // the removed server must not campaign at all.
+  TestCluster cluster(3, [](Config& config) {
+    config.shutdown_on_remove = false;
+    config.pre_vote = false;
+  });
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_FALSE(leader.is_zero());
+  const ServerId removed = cluster.any_follower(leader);
+  ASSERT_TRUE(cluster.raft(leader).subscribe(leader_log.observer()).is_ok());
+  ASSERT_TRUE(cluster.raft(removed).subscribe(removed_log.observer()).is_ok());
+  Result<Index> done = cluster.raft(leader).remove_server(removed, Index{}, 10s).get();
+  ASSERT_TRUE(done.is_ok()) << done.status().to_string() << cluster.describe();
+  EXPECT_TRUE(eventually([&] { return leader_log.saw(Observation::Kind::kPeerRemoved, removed); }));
+  EXPECT_TRUE(eventually([&] { return removed_log.saw(Observation::Kind::kRemoved, removed); }))
+      << cluster.describe();
+  EXPECT_TRUE(eventually([&] { return cluster.raft(removed).stats().removed; }));
+  EXPECT_NE(cluster.raft(removed).state(), RaftState::kShutdown) << "shutdown_on_remove is off";
+  // It hears no leader any more; it must not campaign its way back in:
+  // writes go on for five of its election timeouts.
+  const Term term = cluster.raft(leader).term();
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
+    ASSERT_TRUE(cluster.raft(leader).apply("set k" + std::to_string(i) + " v", 5s).get().is_ok());
+  }
+  EXPECT_EQ(cluster.raft(leader).term(), term) << "the removed server raised the term";
+  EXPECT_LE(cluster.raft(removed).term(), term) << "the removed server campaigned";
+  EXPECT_EQ(cluster.raft(leader).state(), RaftState::kLeader);
+  EXPECT_NE(cluster.raft(removed).state(), RaftState::kLeader);
+  EXPECT_NE(cluster.raft(removed).state(), RaftState::kCandidate);
 }
 
 TEST(Membership, RemovingTheLeaderHandsOverAndTheRestGoOn) {
@@ -189,8 +259,9 @@ TEST(Membership, ALearnerThatNeverCatchesUpIsNotPromoted) {
   cluster.add_server(ServerId{4});
   ASSERT_TRUE(cluster.start(ServerId{4}).is_ok());
   cluster.network().isolate(ServerId{4});
-  Result<Index> added =
-      cluster.raft(leader).add_voter(ServerId{4}, TestCluster::address(ServerId{4}), Index{}, 1s).get();
+  Result<Index> added = cluster.raft(leader)
+                            .add_voter(ServerId{4}, TestCluster::address(ServerId{4}), Index{}, 1s)
+                            .get();
   ASSERT_FALSE(added.is_ok());
   EXPECT_EQ(added.status().code(), StatusCode::kTimeout) << added.status().to_string();
   const Configuration committed = cluster.raft(leader).configuration().committed;
@@ -229,7 +300,8 @@ TEST(Membership, RefusalsLeaveTheConfigurationAsItWas) {
   cluster.add_server(ServerId{4});
   Future<Index> slow =
       cluster.raft(leader).add_voter(ServerId{4}, TestCluster::address(ServerId{4}), Index{}, 2s);
-  EXPECT_TRUE(eventually([&] { return cluster.raft(leader).configuration().committed.contains(ServerId{4}); }));
+  EXPECT_TRUE(eventually(
+      [&] { return cluster.raft(leader).configuration().committed.contains(ServerId{4}); }));
   // Refused, with a deadline of its own that passes long before the first
   // call's: the first goes on.
   EXPECT_EQ(cluster.raft(leader).remove_server(follower, Index{}, 50ms).get().status().code(),
@@ -266,13 +338,13 @@ TEST(Membership, RecoverClusterBringsBackAServerAfterALostQuorum) {
   EXPECT_EQ(recover_cluster(empty_log, empty_stable, alone).code(), StatusCode::kInvalidArgument);
   Configuration joint = alone;
   joint.outgoing = alone.servers;
-  EXPECT_EQ(recover_cluster(cluster.log_store(survivor), cluster.stable_store(survivor), joint)
-                .code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(recover_cluster(cluster.log_store(survivor), cluster.stable_store(survivor),
-                            Configuration{})
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      recover_cluster(cluster.log_store(survivor), cluster.stable_store(survivor), joint).code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      recover_cluster(cluster.log_store(survivor), cluster.stable_store(survivor), Configuration{})
+          .code(),
+      StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -56,6 +56,28 @@ TEST(PeerContact, ReportsASilentPeerOnceAndItsReturnOnce) {
   EXPECT_FALSE(contact.watching());
 }
 
+TEST(PeerContact, FollowsTheConfigurationWhileLeading) {
+  using std::chrono::milliseconds;
+  runtime::PeerContact contact;
+  contact.follow({ServerId{2}}, Duration{0});
+  EXPECT_FALSE(contact.watching()) << "only a leader watches";
+  contact.start({ServerId{2}, ServerId{3}}, Duration{0});
+  // Server 4 joins at 400 ms, server 3 leaves: 4 counts from its joining.
+  contact.follow({ServerId{2}, ServerId{4}}, milliseconds(400));
+  EXPECT_FALSE(contact.heard_from(ServerId{2}, milliseconds(450)).has_value());
+  auto silent = contact.newly_silent(milliseconds(600), milliseconds(500));
+  EXPECT_TRUE(silent.empty()) << "3 is gone, 4 was silent only 200 ms";
+  silent = contact.newly_silent(milliseconds(940), milliseconds(500));
+  ASSERT_EQ(silent.size(), 1u) << "2 was heard 490 ms ago";
+  EXPECT_EQ(silent[0].first, ServerId{4});
+  EXPECT_EQ(silent[0].second, milliseconds(540));
+  // Following the same set again keeps what it knew: 4 stays reported.
+  EXPECT_FALSE(contact.heard_from(ServerId{2}, milliseconds(1000)).has_value());
+  contact.follow({ServerId{2}, ServerId{4}}, milliseconds(1100));
+  EXPECT_TRUE(contact.newly_silent(milliseconds(1200), milliseconds(500)).empty());
+  EXPECT_EQ(contact.heard_from(ServerId{4}, milliseconds(1300)), milliseconds(900));
+}
+
 TEST(PeerObservations, ALeaderReportsAFollowerItLostAndRegained) {
   Recorder recorder;  // outlives the cluster, whose observers write to it
   TestCluster cluster(3, [](Config& config) { config.peer_contact_timeout = 100ms; });
@@ -71,6 +93,7 @@ TEST(PeerObservations, ALeaderReportsAFollowerItLostAndRegained) {
   EXPECT_EQ(lost.peer, follower);
   EXPECT_GE(lost.duration, 100ms);
   EXPECT_EQ(lost.term, cluster.raft(leader).term());
+  EXPECT_GE(lost.index.value, 1u) << "the follower matched the term-start entry";
   EXPECT_TRUE(recorder.of(Observation::Kind::kPeerContactResumed).empty());
   cluster.network().heal();
   ASSERT_TRUE(
@@ -79,6 +102,35 @@ TEST(PeerObservations, ALeaderReportsAFollowerItLostAndRegained) {
   EXPECT_EQ(resumed.peer, follower);
   EXPECT_GE(resumed.duration, lost.duration);
   EXPECT_EQ(recorder.of(Observation::Kind::kPeerContactLost).size(), 1u) << "reported once";
+}
+
+TEST(PeerObservations, AServerAddedDuringTheTermIsWatchedToo) {
+  Recorder recorder;  // outlives the cluster, whose observers write to it
+  TestCluster cluster(3, [](Config& config) { config.peer_contact_timeout = 100ms; });
+  cluster.start_all();
+  const ServerId leader = cluster.wait_for_leader();
+  ASSERT_FALSE(leader.is_zero());
+  ASSERT_TRUE(cluster.raft(leader).subscribe(recorder.callback()).is_ok());
+  ASSERT_TRUE(cluster.raft(leader).apply("set a 1", 5s).get().is_ok());
+  const ServerId added{4};
+  cluster.add_server(added);
+  ASSERT_TRUE(cluster.start(added).is_ok());
+  ASSERT_TRUE(cluster.raft(leader)
+                  .add_learner(added, TestCluster::address(added), Index{}, 10s)
+                  .get()
+                  .is_ok());
+  ASSERT_TRUE(cluster.raft(leader).apply("set b 2", 5s).get().is_ok());
+  ASSERT_TRUE(eventually([&] { return cluster.fsm(added).get("b") == "2"; }));
+  cluster.network().isolate(added);
+  auto lost_added = [&] {
+    for (const Observation& o : recorder.of(Observation::Kind::kPeerContactLost)) {
+      if (o.peer == added) return std::optional<Observation>(o);
+    }
+    return std::optional<Observation>();
+  };
+  ASSERT_TRUE(eventually([&] { return lost_added().has_value(); })) << cluster.describe();
+  EXPECT_GE(lost_added()->index.value, 3u) << "it held the entries through b";
+  EXPECT_EQ(lost_added()->term, cluster.raft(leader).term());
 }
 
 TEST(PeerObservations, ServersReportTheVoteRequestsTheyReceive) {
