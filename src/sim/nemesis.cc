@@ -148,7 +148,8 @@ std::string FaultPlan::describe() const {
            millis(hold_high);
   }
   if (enabled.contains(Fault::kMembership)) {
-    out += " membership_on_election=" + std::to_string(membership_on_election);
+    out += " membership_on_election=" + std::to_string(membership_on_election) +
+           " split_change=" + std::to_string(split_change);
   }
   return out;
 }
@@ -224,6 +225,8 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
   core::Prng membership_prng(seed ^ 0x3e3be45ULL ^ 0x1);
   const double on_election[] = {0.1, 0.3, 0.6};
   plan.membership_on_election = swarm ? on_election[membership_prng.uniform(0, 3)] : 0.3;
+  const double splits[] = {0.1, 0.3, 0.5};
+  plan.split_change = swarm ? splits[membership_prng.uniform(0, 3)] : 0.3;
   return plan;
 }
 
@@ -236,8 +239,9 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   std::shared_ptr<Executor> executor;
   std::vector<Fault> actions;
   bool running = false;
-  std::uint64_t generation = 0;  // bumped by every change of the fault state
-  std::uint64_t partition = 0;   // the partition in force (0: none)
+  std::uint64_t generation = 0;       // bumped by every change of the fault state
+  std::uint64_t partition = 0;        // the partition in force (0: none)
+  std::uint64_t partitions_made = 0;  // ids are never reused: a stale heal timer finds its own gone
   std::uint64_t actions_taken = 0;
   std::set<ServerId> crashed;
   std::set<ServerId> paused;
@@ -341,7 +345,16 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     return 1.0 + share * plan.drift_percent / 100.0;
   }
 
+  // A split change plays out undisturbed (see nemesis.h).
+  bool split_in_progress() const {
+    return split_in_force && split_in_force->partition == partition && partition != 0;
+  }
+
   void act() {
+    if (split_in_progress()) {
+      after(between(prng, plan.interval_low, plan.interval_high), &State::act_later);
+      return;
+    }
     ++actions_taken;
     const Fault fault = pick(prng, actions);
     // Now and then the fault is held, and nothing else happens, for longer
@@ -473,7 +486,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       default:
         return;
     }
-    const std::uint64_t id = ++partition;
+    partition = ++partitions_made;
+    const std::uint64_t id = partition;
     const Duration lasts = hold ? *hold : between(prng, plan.duration_low, plan.duration_high);
     log("partition " + what + " for " + millis(lasts));
     heal_partition_after(lasts, id);
@@ -484,6 +498,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     after(delay, [id](State& self) {
       if (self.partition != id) return;  // replaced meanwhile
       self.partition = 0;
+      if (self.split_in_force && self.split_in_force->partition == id) self.split_in_force.reset();
       self.cluster.heal_links();
       self.log("partition healed");
       self.changed();
@@ -571,7 +586,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     }
     paused.insert(stalled);
     cluster.pause(stalled);
-    const std::uint64_t id = ++partition;
+    partition = ++partitions_made;
+    const std::uint64_t id = partition;
     log("stall n" + std::to_string(stalled.value) + " for " + millis(lasts_for) + ", leader n" +
         std::to_string(leader->value) + " cut off from the others");
     // Once the follower's answers to the queued heartbeats can have reached
@@ -616,7 +632,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       }
     }
     cluster.heal_links();
-    const std::uint64_t id = ++partition;
+    partition = ++partitions_made;
+    const std::uint64_t id = partition;
     const Duration election = cluster.config(*leader).election_timeout;
     const Duration lasts = hold ? *hold : between(prng, election, 4 * election);
     if (unit(prng) < 0.5) {
@@ -693,9 +710,15 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     update_churn_watch();
   }
 
-  // Called after a step (see SimCluster::on_state_change): only schedules.
+  // Called after a step (see SimCluster::on_state_change): only schedules,
+  // but for the move of a split change, which must beat the new leader's
+  // first frames (a cut takes effect on frames in flight).
   void react(ServerId id, const RaftStats& stats) {
     const Duration heartbeat = cluster.config(id).heartbeat_interval;
+    if (stats.state == RaftState::kLeader && stats.ready_term != stats.term) on_split_leader(id);
+    // A split change plays out undisturbed: no crash, churn or change of
+    // its own may undo the move it makes.
+    if (split_in_progress()) return;
     if (stats.state == RaftState::kCandidate && plan.enabled.contains(Fault::kElectionCrash) &&
         unit(prng) < 0.5) {
       // Soon enough to catch a voter between its reply and its disk write.
@@ -721,14 +744,25 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
 
   // Servers at most (every server ever added counts, removed ones too).
   static constexpr std::size_t kMaxServers = 9;
-  bool membership_busy = false;  // a call of ours is under way
+  std::size_t membership_calls = 0;  // calls of ours under way
+  // The split change in force (see nemesis.h): the partition that splits
+  // it, the side of the leader that started it, and whether that side has
+  // been given a voter of the other's new leader yet.
+  struct SplitChange {
+    std::uint64_t partition = 0;
+    ServerId leader;
+    std::vector<ServerId> side;
+    bool single = false;
+    bool moved = false;
+  };
+  std::optional<SplitChange> split_in_force;
 
   // Asks `leader` for one membership change, drawn from what the
   // configuration in force allows (see nemesis.h).
   void change_membership(ServerId leader) {
     Raft* raft = cluster.raft(leader);
     const Configuration& configuration = cluster.configuration();
-    if (membership_busy || raft == nullptr || configuration.joint()) return;
+    if (membership_calls != 0 || raft == nullptr || configuration.joint()) return;
     std::vector<ServerId> voters = configuration.voters();
     std::vector<ServerId> learners;
     for (const Server& server : configuration.servers) {
@@ -742,6 +776,10 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     // Voters stay between one and five; below three only now and then.
     const bool may_shrink = voters.size() > 3 || (voters.size() > 1 && unit(prng) < 0.3);
     const bool may_grow = voters.size() < 5;
+    // Four voters is where a single change splits (see split_change): there
+    // the play is twice as likely.
+    const double split = voters.size() == 4 ? 2 * plan.split_change : plan.split_change;
+    if (unit(prng) < split && split_change(leader, other_voters, learners)) return;
     const double variant = unit(prng);
     if (variant < 0.15 && room) {
       const ServerId fresh = cluster.add_server();
@@ -753,10 +791,10 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
       call(std::string(promote ? "promote learner n" : "add voter n") + std::to_string(id.value),
            raft->add_voter(id, SimCluster::address_of(id), Index{0}, timeout()));
     } else if (variant < 0.5 && ((may_shrink && !other_voters.empty()) || !learners.empty())) {
-      const bool voter = may_shrink && !other_voters.empty() && (learners.empty() || unit(prng) < 0.6);
+      const bool voter =
+          may_shrink && !other_voters.empty() && (learners.empty() || unit(prng) < 0.6);
       const ServerId id = pick(prng, voter ? other_voters : learners);
-      call("remove n" + std::to_string(id.value),
-           raft->remove_server(id, Index{0}, timeout()));
+      call("remove n" + std::to_string(id.value), raft->remove_server(id, Index{0}, timeout()));
     } else if (variant < 0.6 && may_shrink) {
       call("remove the leader n" + std::to_string(leader.value),
            raft->remove_server(leader, Index{0}, timeout()));
@@ -773,21 +811,19 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     }
   }
 
-  Duration timeout() const {
-    return 20 * cluster.config(cluster.ids().front()).election_timeout;
-  }
+  Duration timeout() const { return 20 * cluster.config(cluster.ids().front()).election_timeout; }
 
   // Starts one call; `then` runs (on the nemesis' executor) if it succeeds.
   void call(const std::string& what, Future<Index> future,
             std::function<void(State&)> then = nullptr) {
-    membership_busy = true;
+    ++membership_calls;
     log("membership: " + what);
     changed();
-    future.then(executor, [weak = weak_from_this(), what, then = std::move(then)](
-                              const Result<Index>& result) {
+    future.then(executor, [weak = weak_from_this(), what,
+                           then = std::move(then)](const Result<Index>& result) {
       auto self = weak.lock();
       if (!self) return;
-      self->membership_busy = false;
+      --self->membership_calls;
       self->log("membership: " + what + ": " +
                 (result.is_ok() ? "done at " + std::to_string(result->value)
                                 : result.status().to_string()));
@@ -827,10 +863,141 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
            Raft* now = self.cluster.raft(leader);
            if (now == nullptr || self.cluster.ids().size() >= kMaxServers) return;
            const ServerId fresh = self.cluster.add_server();
-           self.call("replace: add voter n" + std::to_string(fresh.value),
-                     now->add_voter(fresh, SimCluster::address_of(fresh), Index{0},
-                                    self.timeout()));
+           self.call(
+               "replace: add voter n" + std::to_string(fresh.value),
+               now->add_voter(fresh, SimCluster::address_of(fresh), Index{0}, self.timeout()));
          });
+  }
+
+  // The learners that hold `leader`'s committed log and run.
+  std::vector<ServerId> caught_up(ServerId leader, const std::vector<ServerId>& learners) const {
+    std::vector<ServerId> out;
+    const std::optional<RaftStats> leading = cluster.stats(leader);
+    for (ServerId id : learners) {
+      const std::optional<RaftStats> stats = cluster.stats(id);
+      if (stats && leading && stats->last_index >= leading->commit_index) out.push_back(id);
+    }
+    return out;
+  }
+
+  // A split change (see nemesis.h): a caught-up learner promoted by one
+  // entry, or a joint change that adds one or two, with the partition in
+  // place before the leader appends it. False if nothing fits.
+  bool split_change(ServerId leader, const std::vector<ServerId>& others,
+                    const std::vector<ServerId>& learners) {
+    using Kind = ConfigurationChange::Kind;
+    if (partition != 0) return false;  // one partition at a time
+    std::vector<ServerId> joiners = caught_up(leader, learners);
+    if (joiners.empty()) return false;
+    for (std::size_t i = joiners.size(); i > 1; --i) {
+      std::swap(joiners[i - 1], joiners[prng.uniform(0, i)]);
+    }
+    const std::size_t voters = others.size() + 1;
+    std::vector<ConfigurationChange> changes;
+    const double variant = unit(prng);
+    // One entry splits the cluster only with an even number of voters: a
+    // majority of the voters with the joiner need not meet one without.
+    const bool single = variant < 0.7 && voters == 4;
+    if (single) {
+      changes = {{Kind::kAddVoter, joiners[0], SimCluster::address_of(joiners[0])}};
+    } else if (unit(prng) < 0.5 && !others.empty()) {
+      changes = {{Kind::kRemoveServer, pick(prng, others), ""},
+                 {Kind::kAddVoter, joiners[0], SimCluster::address_of(joiners[0])}};
+    } else if (joiners.size() >= 2 && voters + 2 <= 5) {
+      changes = {{Kind::kAddVoter, joiners[0], SimCluster::address_of(joiners[0])},
+                 {Kind::kAddVoter, joiners[1], SimCluster::address_of(joiners[1])}};
+    } else {
+      return false;
+    }
+    // The leader's side: the leader and who the change adds; for a joint
+    // change, then remaining voters until it holds a majority of the new
+    // voters.
+    std::vector<ServerId> side{leader};
+    std::vector<ServerId> incoming{leader};
+    for (ServerId id : others) {
+      bool leaving = false;
+      for (const ConfigurationChange& c : changes) {
+        leaving = leaving || (c.kind == Kind::kRemoveServer && c.id == id);
+      }
+      if (!leaving) incoming.push_back(id);
+    }
+    for (const ConfigurationChange& c : changes) {
+      if (c.kind == Kind::kAddVoter) {
+        side.push_back(c.id);
+        incoming.push_back(c.id);
+      }
+    }
+    if (!single) {
+      for (ServerId id : incoming) {
+        if (2 * side.size() > incoming.size()) break;
+        if (std::find(side.begin(), side.end(), id) == side.end()) side.push_back(id);
+      }
+    }
+    Raft* raft = cluster.raft(leader);
+    if (raft == nullptr) return false;
+    const Duration election = cluster.config(leader).election_timeout;
+    split_now(SplitChange{0, leader, side, single, false},
+              between(prng, 5 * election, 10 * election));
+    std::string what = "split change:";
+    for (const ConfigurationChange& c : changes) {
+      what += std::string(" ") + to_string(c.kind) + " n" + std::to_string(c.id.value);
+    }
+    call(what, raft->change_membership(std::move(changes), Index{0}, timeout()));
+    return true;
+  }
+
+  // Puts `change.side` and the other servers on two sides of a new
+  // partition, healed after `lasts`.
+  void split_now(SplitChange change, Duration lasts) {
+    cluster.heal_links();
+    std::vector<ServerId> rest;
+    for (ServerId id : cluster.ids()) {
+      if (std::find(change.side.begin(), change.side.end(), id) == change.side.end()) {
+        rest.push_back(id);
+      }
+    }
+    cut_between({change.side, rest});
+    std::string what;
+    for (ServerId id : change.side) what += " n" + std::to_string(id.value);
+    partition = ++partitions_made;
+    change.partition = partition;
+    log(std::string("partition split change") + (change.moved ? " moved" : "") + ": leader side" +
+        what + " for " + millis(lasts));
+    heal_partition_after(lasts, change.partition);
+    split_in_force = std::move(change);
+    changed();
+  }
+
+  // A leader elected on the far side of a split single change: one of its
+  // voters moves to the old leader's side before it hears the new leader,
+  // and the new leader is asked to remove the old leader or that voter.
+  void on_split_leader(ServerId leader) {
+    if (!split_in_force || split_in_force->partition != partition || !split_in_force->single ||
+        split_in_force->moved) {
+      return;
+    }
+    SplitChange moved = *split_in_force;
+    if (std::find(moved.side.begin(), moved.side.end(), leader) != moved.side.end()) return;
+    std::vector<ServerId> followers;
+    for (ServerId id : cluster.configuration().voters()) {
+      if (id != leader && cluster.is_up(id) &&
+          std::find(moved.side.begin(), moved.side.end(), id) == moved.side.end()) {
+        followers.push_back(id);
+      }
+    }
+    Raft* raft = cluster.raft(leader);
+    if (followers.empty() || raft == nullptr) return;
+    const ServerId follower = pick(prng, followers);
+    const ServerId lost = unit(prng) < 0.5 ? follower : moved.leader;
+    moved.side.push_back(follower);
+    moved.moved = true;
+    // Long enough for the old leader to step down and win with the moved
+    // voter: that voter granted its vote in this term already.
+    const Duration election = cluster.config(leader).election_timeout;
+    split_now(std::move(moved), between(prng, 4 * election, 8 * election));
+    call("split change: the new leader n" + std::to_string(leader.value) + " removes n" +
+             std::to_string(lost.value),
+         raft->remove_server(lost, Index{0}, timeout()));
   }
 
   // Two voters change at once (joint consensus): a voter leaves and a
@@ -845,13 +1012,12 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     // A learner joins only once it caught up, as an operator would make
     // sure (Raft::change_membership): running, and holding the leader's
     // committed log.
-    const std::optional<RaftStats> leading = cluster.stats(leader);
+    const std::vector<ServerId> ready = caught_up(leader, learners);
     auto joiner = [&]() -> std::optional<ServerId> {
-      for (ServerId id : learners) {
+      for (ServerId id : ready) {
         bool taken = false;
         for (const ConfigurationChange& c : changes) taken = taken || c.id == id;
-        const std::optional<RaftStats> stats = cluster.stats(id);
-        if (!taken && stats && leading && stats->last_index >= leading->commit_index) return id;
+        if (!taken) return id;
       }
       return std::nullopt;
     };
@@ -973,7 +1139,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
         cluster.cut_link(id, leader);
         cluster.cut_link(leader, id);
       }
-      const std::uint64_t id = ++partition;
+      partition = ++partitions_made;
+      const std::uint64_t id = partition;
       const Duration lasts = between(prng, election / 2, 3 * election);
       log("partition isolate new leader n" + std::to_string(leader.value) + " for " +
           millis(lasts));
@@ -1038,11 +1205,14 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
 
   bool talk(ServerId a, ServerId b) const { return cluster.link_up(a, b) && cluster.link_up(b, a); }
 
-  // Running, unpaused voters (a server that stopped itself after a disk
-  // error is up but not running).
+  // Running, unpaused voters of the configuration in force or of its
+  // committed one (a server that stopped itself after a disk error is up
+  // but not running).
   std::vector<ServerId> live() const {
     std::vector<ServerId> out;
-    for (ServerId id : cluster.voters()) {
+    std::set<ServerId> voters(cluster.voters().begin(), cluster.voters().end());
+    for (ServerId id : cluster.committed_configuration().voters()) voters.insert(id);
+    for (ServerId id : voters) {
       if (!cluster.is_up(id) || cluster.is_paused(id)) continue;
       const std::optional<RaftStats> stats = cluster.stats(id);
       if (stats && stats->state != RaftState::kShutdown) out.push_back(id);
@@ -1050,14 +1220,23 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     return out;
   }
 
+  // Whether some of `servers` that all talk to each other hold a quorum of
+  // the configuration in force and of its leader's committed one: while a
+  // change is not committed, the servers that never received it elect by
+  // the committed configuration (a leader cut off just after appending a
+  // change leaves the rest unable to elect under the new one).
   bool quorum_clique_exists(const std::vector<ServerId>& servers) const {
     const std::size_t n = servers.size();
+    const Configuration& committed = cluster.committed_configuration();
     for (std::uint32_t mask = 0; mask < (1U << n); ++mask) {
       std::vector<ServerId> group;
       for (std::size_t i = 0; i < n; ++i) {
         if (mask >> i & 1U) group.push_back(servers[i]);
       }
-      if (!quorum(group)) continue;
+      if (!quorum(group) ||
+          !SafetyChecker::quorum(committed, std::set<ServerId>(group.begin(), group.end()))) {
+        continue;
+      }
       bool clique = true;
       for (std::size_t i = 0; i < group.size() && clique; ++i) {
         for (std::size_t j = i + 1; j < group.size() && clique; ++j) {
@@ -1122,7 +1301,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     if (partition != 0 || lossy_acks || !timing_sane() || !crashed.empty()) return std::nullopt;
     // A membership call under way may elect on purpose (a removed leader
     // hands over).
-    if (membership_busy) return std::nullopt;
+    if (membership_calls != 0) return std::nullopt;
     for (ServerId id : cluster.ids()) {
       if (cluster.is_member(id) && (!cluster.is_up(id) || cluster.is_paused(id))) {
         return std::nullopt;
@@ -1158,8 +1337,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     const Duration quiet_for = cluster.now() - churn_watch->since;
     if (quiet_for < settle_window()) return;
     // A transfer's target campaigning is no churn.
-    if (timeout_now_to.lower_bound({riser, churn_watch->term}) !=
-            timeout_now_to.end() &&
+    if (timeout_now_to.lower_bound({riser, churn_watch->term}) != timeout_now_to.end() &&
         timeout_now_to.lower_bound({riser, churn_watch->term})->first == riser) {
       return;
     }

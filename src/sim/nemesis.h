@@ -42,6 +42,24 @@
 //                     remove a server, wipe its disk and add it back under
 //                     the same id. One call at a time, each bounded by 20
 //                     election timeouts
+//     (split change)  some of those changes (twice as many with four
+//                     voters) are split by a partition as they start: the
+//                     leader and the servers the change adds (for a joint
+//                     change, with enough of the new voters to make a
+//                     majority of them) on one side, the rest on the other,
+//                     for five to ten election timeouts, with no other
+//                     action meanwhile. A single promotion (with four
+//                     voters: of the sizes the churn keeps, the only one
+//                     where one entry can split the cluster) is left
+//                     without a majority: when the other
+//                     side elects a leader, one of its voters moves to the
+//                     old leader's side at once (before the new leader's
+//                     first append reaches it) for four to eight election
+//                     timeouts, and the new leader is asked to remove that
+//                     voter or the old leader. The 2015 single-server change
+//                     schedule, played on whatever four voters the churn
+//                     left; a joint change on the side of its incoming
+//                     majority must not commit without the outgoing one
 //     depose          the leader is cut off from its peers but not from its
 //                     clients, with the window its lease must cover made as
 //                     narrow as the rules allow: with drift on, its clock
@@ -73,7 +91,9 @@
 // of both halves while it is joint; learners only listen):
 //  - liveness under partial failure: whenever nothing has changed for a
 //    window (12 election timeouts, on the slowest clock) and some majority
-//    of running, unpaused voters can all talk to each other both ways, some
+//    of running, unpaused voters can all talk to each other both ways (a
+//    majority of the leader's committed configuration too, while the one in
+//    force is not committed), some
 //    ready leader must be able to talk both ways to a majority. Pre-vote and
 //    check-quorum exist to guarantee that (a leader that hears nobody must
 //    step down). Quiet spells longer than the window are part of the plan.
@@ -169,8 +189,10 @@ struct FaultPlan {
   double hold_rate = 0.0;
   Duration hold_low{0};
   Duration hold_high{0};
-  // membership: the chance that a new leader is asked for a change at once.
+  // membership: the chance that a new leader is asked for a change at once,
+  // and that a change is a split change (see above).
   double membership_on_election = 0.0;
+  double split_change = 0.0;
   // Whether lease reads stay within their promise (no drift beyond the bound).
   bool lease_safe() const { return !enabled.contains(Fault::kDriftBeyond); }
   // One line: "faults=crash,halves,drop drop=0.05 ...".

@@ -283,10 +283,28 @@ void SafetyChecker::on_stats(ServerId id, const RaftStats& stats, const LogStore
   }
   node.last = stats;
   node.seen_stats = true;
+  record_own_entries(id, node, stats.applied_index, store);
   if (stats.state != RaftState::kLeader) return;
   record_leader(id, stats.term, "stats");
   if (stats.ready_term == stats.term && node.completeness_checked.insert(stats.term).second) {
     check_leader_completeness(id, stats.term, store);
+  }
+}
+
+void SafetyChecker::record_own_entries(ServerId id, NodeState& node, Index applied,
+                                       const LogStore& store) {
+  // Applied entries are durable here (keel applies nothing else), so the
+  // store holds them unless compaction removed them. A command among them
+  // is on_apply's to record: stop at it.
+  const Index last = node.applied.empty() ? Index{0} : node.applied.back().first;
+  if (applied <= last) return;
+  const Index from = last.next();
+  if (from < store.first_index() || applied > store.last_index()) return;
+  Result<std::vector<LogEntry>> stored = store.read(from, applied);
+  if (!stored.is_ok()) return;
+  for (const LogEntry& entry : *stored) {
+    if (entry.type == EntryType::kCommand) return;
+    record_applied(id, entry);
   }
 }
 

@@ -8,7 +8,9 @@
 //   contiguous apply      a server applies indices 1, 2, 3, ... in order; the
 //                         entries its FSM never sees (keel's own: term-start,
 //                         barrier, configuration) are read from its log store
-//                         and must not be commands;
+//                         (before the next command, or as soon as the server
+//                         publishes an applied index past them) and must not
+//                         be commands;
 //   election safety       at most one leader per term (stats, kStateChanged,
 //                         kLeaderReady and kLeaderChanged observations);
 //   monotonic             per incarnation: term, commit and applied never go
@@ -208,6 +210,11 @@ class SafetyChecker {
   void record_applied(ServerId id, const LogEntry& entry);
   void check_unverified_snapshots(const LogEntry& entry, ServerId id);
   void record_leader(ServerId id, Term term, const char* source);
+  // keel's own entries (term-start, barrier, configuration) that a server
+  // has applied, up to the applied index it published, read from its store:
+  // seen at once, not only once a command follows them (a configuration a
+  // minority decided may be overwritten before one does).
+  void record_own_entries(ServerId id, NodeState& node, Index applied, const LogStore& store);
   void check_monotonic(ServerId id, NodeState& node, const RaftStats& stats);
   void check_leader_completeness(ServerId id, Term term, const LogStore& store);
   void check_log_matching(ServerId a, const std::vector<LogEntry>& x, ServerId b,

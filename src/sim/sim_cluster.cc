@@ -169,7 +169,8 @@ class SimCluster::SimTransport final : public Transport {
         receiver(std::move(frame));
         return;
       }
-      deliver_on->post([receiver, frame = std::move(frame)]() mutable { receiver(std::move(frame)); });
+      deliver_on->post(
+          [receiver, frame = std::move(frame)]() mutable { receiver(std::move(frame)); });
     };
     return inner_->start([this](std::string frame) { receive(std::move(frame)); },
                          cluster_.network_executor(id_));
@@ -264,6 +265,7 @@ SimCluster::SimCluster(SimClusterOptions options)
         Server{id, address_of(id), learner ? Suffrage::kLearner : Suffrage::kVoter});
   }
   configuration_ = bootstrap_configuration_;
+  committed_configuration_ = bootstrap_configuration_;
   voters_ = configuration_.voters();
   checker_.set_voters(std::set<ServerId>(voters_.begin(), voters_.end()));
   for (ServerId id : ids_) make_node(id).needs_bootstrap = true;
@@ -303,7 +305,8 @@ void SimCluster::wipe(ServerId id) {
   Node& n = node(id);
   crash(id);
   ++n.wipes;
-  n.storage = options_.storage_factory(id, seed_for("storage-after-wipe", id.value * 1'000 + n.wipes));
+  n.storage =
+      options_.storage_factory(id, seed_for("storage-after-wipe", id.value * 1'000 + n.wipes));
   n.needs_bootstrap = false;
   n.published_configuration.reset();
   checker_.on_wipe(id);
@@ -489,6 +492,9 @@ void SimCluster::follow_configuration(Node& n, const RaftStats& stats) {
     return;
   }
   configuration_term_ = stats.term;
+  if (!n.published_configuration->committed.empty()) {
+    committed_configuration_ = n.published_configuration->committed;
+  }
   const Configuration& latest = n.published_configuration->latest;
   if (latest.empty() || latest == configuration_) return;
   configuration_ = latest;

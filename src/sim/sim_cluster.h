@@ -119,6 +119,10 @@ class SimCluster {
   // leader of the highest term seen so far (the bootstrap configuration
   // until one is ready). Joint while a joint change is under way.
   const Configuration& configuration() const { return configuration_; }
+  // The committed configuration of that same leader: while configuration()
+  // is a change not yet committed, the servers that never received it still
+  // elect by this one.
+  const Configuration& committed_configuration() const { return committed_configuration_; }
   // The voters of configuration() (of both halves while joint).
   const std::vector<ServerId>& voters() const { return voters_; }
   bool is_voter(ServerId id) const;
@@ -264,6 +268,7 @@ class SimCluster {
   // What the servers made at construction are bootstrapped with.
   Configuration bootstrap_configuration_;
   Configuration configuration_;
+  Configuration committed_configuration_;
   Term configuration_term_;  // the term of the leader configuration_ follows
   std::vector<std::function<void(const Configuration&)>> configuration_listeners_;
   std::map<ServerId, Node> nodes_;

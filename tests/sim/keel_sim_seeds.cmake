@@ -85,10 +85,9 @@ if(KEEL_CANARIES)
   keel_sim_canary(install-keeps-conflicting-log 100 --expect-violation safety)        # [8 %]
   keel_sim_canary(compact-past-snapshot 100 --expect-violation safety)                # [19 %]
   keel_sim_canary(snapshot-inside-restore 300 --expect-violation safety)              # [2.7 %]
-  # Membership: caught through the membership churn of half the seeds.
-  # config-change-without-term-commit (0 of 200 as a safety violation) and
-  # joint-single-majority (1 of 200) are left to the schedules of
-  # tests/unit/core/membership_canary_test.cc until the churn reaches them
-  # more often.
+  # Membership: caught through the membership churn of half the seeds (the
+  # first two through its split changes).
+  keel_sim_canary(config-change-without-term-commit 250 --expect-violation safety)    # [4.5 %]
+  keel_sim_canary(joint-single-majority 250 --expect-violation safety)                # [4.5 %]
   keel_sim_canary(removed-server-votes 50 --expect-violation safety)                  # [30 %]
 endif()
