@@ -113,7 +113,8 @@ struct Observation {
   Index index;
   // kSnapshotTaken, kSnapshotInstalled, kRestored: the snapshot.
   SnapshotMeta snapshot;
-  // kSnapshotTaken: from snapshot() to durable; kPeerContact*: see above.
+  // kSnapshotTaken: from snapshot() to durable; kSnapshotInstalled: from
+  // the transfer's first chunk to the FSM restored; kPeerContact*: see above.
   Duration duration{0};
   // kPeerContactLost, kPeerContactResumed, kVoteRequested, kPeer*: the
   // other server.

@@ -183,8 +183,9 @@ Status RaftServer::start() {
       self->schedule_flush();
     }
   };
-  hooks.received = [weak](const core::Message& install, const SnapshotMeta& meta) {
-    if (auto self = weak.lock()) self->on_snapshot_received(install, meta);
+  hooks.received = [weak](const core::Message& install, const SnapshotMeta& meta,
+                          Duration started) {
+    if (auto self = weak.lock()) self->on_snapshot_received(install, meta, started);
   };
   hooks.log = [weak](const std::string& line) {
     if (auto self = weak.lock()) self->log_line(line);
@@ -520,7 +521,8 @@ void RaftServer::on_applied(Index index) {
     // The FSM restored the leader's snapshot.
     ++snapshots_installed_;
     last_snapshot_ = *installing_;
-    observe_snapshot(Observation::Kind::kSnapshotInstalled, *installing_, Duration{0});
+    observe_snapshot(Observation::Kind::kSnapshotInstalled, *installing_,
+                     deps_.env->now() - install_started_);
     installing_.reset();
     bytes_since_snapshot_ = 0;
   }
@@ -953,10 +955,11 @@ void RaftServer::compact_after(const SnapshotMeta& meta, bool keep_trailing) {
   writer_->submit(WriteJob{std::nullopt, {}, {}, std::nullopt, through});
 }
 
-void RaftServer::on_snapshot_received(const core::Message& install, const SnapshotMeta& meta) {
+void RaftServer::on_snapshot_received(const core::Message& install, const SnapshotMeta& meta,
+                                      Duration started) {
   // The whole snapshot is durable here: the core decides whether to install
   // it (its log conflicts or ends before it) or to keep its log (rule 7).
-  received_snapshots_[meta.index] = meta;
+  received_snapshots_[meta.index] = ReceivedSnapshot{meta, started};
   if (!last_snapshot_ || meta.index > last_snapshot_->index) last_snapshot_ = meta;
   catch_up_ticks();
   node_.step(install);
@@ -972,7 +975,8 @@ bool RaftServer::install_snapshot(const core::SnapshotInstall& install) {
                             ", which this server never received"));
     return false;
   }
-  installing_ = it->second;
+  installing_ = it->second.meta;
+  install_started_ = it->second.started;
   received_snapshots_.erase(received_snapshots_.begin(), std::next(it));
   // In order with the entries: everything handed over before is applied
   // first, then the FSM takes the snapshot's state.

@@ -158,7 +158,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   // `trailing`: keep trailing_log_entries before the snapshot (false for a
   // restore's, whose run and everything before it are in it).
   void compact_after(const SnapshotMeta& meta, bool trailing = true);
-  void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta);
+  void on_snapshot_received(const core::Message& install, const SnapshotMeta& meta,
+                            Duration started);
   // False if the install cannot be carried out (the server then stops).
   bool install_snapshot(const core::SnapshotInstall& install);
   // Restores (all on the loop): appending the run once its bytes are read,
@@ -283,8 +284,15 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   std::uint64_t snapshot_failures_ = 0;
   std::uint64_t snapshots_installed_ = 0;
   // Snapshots received whole, by index, until the core installs them.
-  std::map<Index, SnapshotMeta> received_snapshots_;
+  // Snapshots received whole, not yet installed or passed over, with when
+  // their transfer began.
+  struct ReceivedSnapshot {
+    SnapshotMeta meta;
+    Duration started{0};
+  };
+  std::map<Index, ReceivedSnapshot> received_snapshots_;
   std::optional<SnapshotMeta> installing_;  // handed to the applier to restore
+  Duration install_started_{0};              // when its transfer began
   // Restores: one at a time, from the call until applied here or abandoned.
   // The restore whose bytes are being read, and its number (so that a
   // deadline timer knows whether it still reads the one it was set for).

@@ -338,7 +338,8 @@ void SnapshotTransfers::start_incoming(const core::Message& chunk) {
   in.first = chunk;
   in.first.chunk.clear();
   in.queued.push_back(chunk);
-  in.last_progress = hooks_.now();
+  in.started = hooks_.now();
+  in.last_progress = in.started;
   SnapshotMeta meta;
   meta.index = chunk.prev_log_index;
   meta.term = chunk.prev_log_term;
@@ -442,9 +443,10 @@ void SnapshotTransfers::commit_incoming() {
       install.last_chunk = false;
       install.chunk.clear();
       const core::Message answer_to = incoming_->first;
+      const Duration started = incoming_->started;
       incoming_.reset();
       ++stats_.received;
-      hooks_.received(install, *committed);
+      hooks_.received(install, *committed, started);
       acknowledge(answer_to, answer_to.snapshot_size, /*complete=*/true, false);
     });
   });

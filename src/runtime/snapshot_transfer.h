@@ -95,6 +95,7 @@ struct IncomingTransfer {
   std::uint64_t received = 0;
   std::uint32_t crc = 0;
   std::deque<core::Message> queued;
+  Duration started{0};  // the first chunk's arrival
   Duration last_progress{0};
 };
 
@@ -110,8 +111,10 @@ class SnapshotTransfers {
     // Sender: the transfer to `peer` was abandoned (report it to the core).
     std::function<void(ServerId peer)> send_failed;
     // Receiver: the whole snapshot is committed in the store as `meta`;
-    // `install` is the message to step into the core.
-    std::function<void(const core::Message& install, const SnapshotMeta& meta)> received;
+    // `install` is the message to step into the core; `started`, when its
+    // first chunk arrived.
+    std::function<void(const core::Message& install, const SnapshotMeta& meta, Duration started)>
+        received;
     // A line for the log (reasons for abandoning a transfer).
     std::function<void(const std::string& line)> log;
     std::function<Duration()> now;

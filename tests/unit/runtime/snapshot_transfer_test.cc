@@ -85,7 +85,7 @@ struct Pair {
       loop->post_after(delay, std::move(task));
     };
     h.send_failed = [this](ServerId peer) { failed.push_back(peer); };
-    h.received = [this](const core::Message& install, const SnapshotMeta& meta) {
+    h.received = [this](const core::Message& install, const SnapshotMeta& meta, Duration) {
       installs.push_back(install);
       received.push_back(meta);
     };
