@@ -43,6 +43,7 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kDepose, "depose"},
     {Fault::kDiskError, "disk-error"},
     {Fault::kMembership, "membership"},
+    {Fault::kSnapshotCrash, "snapshot-crash"},
 };
 
 // Faults the nemesis acts out over time (the others are settings).
@@ -143,6 +144,9 @@ std::string FaultPlan::describe() const {
   if (enabled.contains(Fault::kReadCrash)) {
     out += " read_crash=" + std::to_string(read_crash_probability);
   }
+  if (enabled.contains(Fault::kSnapshotCrash)) {
+    out += " snapshot_crash=" + std::to_string(snapshot_crash_probability);
+  }
   if (enabled.contains(Fault::kHold)) {
     out += " hold=" + std::to_string(hold_rate) + " for " + millis(hold_low) + ".." +
            millis(hold_high);
@@ -163,7 +167,10 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
   } else {
     for (Fault fault : allowed) {
       // Drawn below, each on its own.
-      if (fault == Fault::kDiskError || fault == Fault::kMembership) continue;
+      if (fault == Fault::kDiskError || fault == Fault::kMembership ||
+          fault == Fault::kSnapshotCrash) {
+        continue;
+      }
       // Drift beyond the lease bound takes lease reads out of the check, so
       // it is rarer than the rest.
       if (unit(prng) < (fault == Fault::kDriftBeyond ? 0.25 : 0.5)) plan.enabled.insert(fault);
@@ -175,6 +182,10 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
     core::Prng membership_prng(seed ^ 0x3e3be45ULL);
     if (allowed.contains(Fault::kMembership) && unit(membership_prng) < 0.5) {
       plan.enabled.insert(Fault::kMembership);
+    }
+    core::Prng snapshot_crash_prng(seed ^ 0x5a9c4a54ULL);
+    if (allowed.contains(Fault::kSnapshotCrash) && unit(snapshot_crash_prng) < 0.5) {
+      plan.enabled.insert(Fault::kSnapshotCrash);
     }
     // At least one thing happens in every run that allows anything.
     if (plan.enabled.empty() && !allowed.empty()) {
@@ -227,6 +238,10 @@ FaultPlan plan_faults(std::uint64_t seed, const std::set<Fault>& allowed, bool s
   plan.membership_on_election = swarm ? on_election[membership_prng.uniform(0, 3)] : 0.3;
   const double splits[] = {0.1, 0.3, 0.5};
   plan.split_change = swarm ? splits[membership_prng.uniform(0, 3)] : 0.3;
+  core::Prng snapshot_crash_prng(seed ^ 0x5a9c4a54ULL ^ 0x1);
+  const double snapshot_crashes[] = {0.1, 0.3, 0.6};
+  plan.snapshot_crash_probability =
+      swarm ? snapshot_crashes[snapshot_crash_prng.uniform(0, 3)] : 0.3;
   return plan;
 }
 
@@ -308,6 +323,12 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
         if (self && self->running && message.type == core::MessageType::kReadIndexRequest) {
           self->on_forwarded_read(from);
         }
+      });
+    }
+    if (plan.enabled.contains(Fault::kSnapshotCrash)) {
+      cluster.on_snapshot_write([weak = weak_from_this()](ServerId id) {
+        auto self = weak.lock();
+        if (self && self->running) self->on_snapshot_write(id);
       });
     }
     // A configuration taking effect is a change: liveness waits anew.
@@ -1089,6 +1110,14 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
     const Duration heartbeat = cluster.config(follower).heartbeat_interval;
     after(between(prng, 0ms, heartbeat), [follower](State& self) {
       self.crash_briefly(follower, "after it forwarded a read", 30ms);
+    });
+  }
+
+  // snapshot-crash: a persist or an install is cut short by a crash.
+  void on_snapshot_write(ServerId id) {
+    if (unit(prng) >= plan.snapshot_crash_probability) return;
+    after(between(prng, 0ms, 30ms), [id](State& self) {
+      self.crash_briefly(id, "while it writes a snapshot", 30ms);
     });
   }
 

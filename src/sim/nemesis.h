@@ -77,6 +77,12 @@
 //     read-crash      when a follower forwards a read to the leader, often crash
 //                     it a moment later and restart it at once: the leader
 //                     still holds the reads of its previous run
+//     snapshot-crash  when a server starts writing a snapshot into its store
+//                     (one it took, one a leader sends, one a restore
+//                     stages), often crash it within the next 30 ms and
+//                     restart it soon: persists and installs take 1-30 ms,
+//                     so the crash lands inside them, tearing what was not
+//                     synced on a simulated disk
 //     (membership)    when a server becomes leader, often ask it at once for
 //                     a membership change, before its term-start entry can
 //                     have committed (where the single-server change bug of
@@ -148,8 +154,9 @@ enum class Fault : std::uint8_t {
   kReadCrash,
   kHold,
   kDepose,
-  kDiskError,   // drawn apart, so that adding it moved no other draw
-  kMembership,  // drawn apart too, for the same reason
+  kDiskError,     // drawn apart, so that adding it moved no other draw
+  kMembership,    // drawn apart too, for the same reason
+  kSnapshotCrash, // drawn apart too
 };
 
 const char* to_string(Fault fault);
@@ -185,6 +192,8 @@ struct FaultPlan {
   double lossy_ack_rate = 0.0;
   // read-crash: the chance that a forwarded read gets its follower crashed.
   double read_crash_probability = 0.0;
+  // snapshot-crash: the chance that a snapshot write is followed by a crash.
+  double snapshot_crash_probability = 0.0;
   // hold: the share of frames held, and for how long.
   double hold_rate = 0.0;
   Duration hold_low{0};

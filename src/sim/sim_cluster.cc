@@ -143,6 +143,26 @@ class SimCluster::RecordingFsm final : public BatchingFsm {
 };
 
 // Hashes delivered frames and holds frames back by the link's extra delay.
+// Tells the on_snapshot_write listeners when a server starts a snapshot.
+class SimCluster::NotifyingSnapshotStore final : public SnapshotStore {
+ public:
+  NotifyingSnapshotStore(SimCluster& cluster, ServerId id, std::shared_ptr<SnapshotStore> store)
+      : cluster_(cluster), id_(id), store_(std::move(store)) {}
+
+  Result<std::unique_ptr<SnapshotSink>> create(const SnapshotMeta& meta) override {
+    for (const auto& listener : cluster_.snapshot_write_listeners_) listener(id_);
+    return store_->create(meta);
+  }
+  Result<SnapshotList> list() const override { return store_->list(); }
+  Result<Opened> open(const std::string& id) override { return store_->open(id); }
+  Status remove(const std::string& id) override { return store_->remove(id); }
+
+ private:
+  SimCluster& cluster_;
+  ServerId id_;
+  std::shared_ptr<SnapshotStore> store_;
+};
+
 class SimCluster::SimTransport final : public Transport {
  public:
   SimTransport(SimCluster& cluster, ServerId id, std::shared_ptr<Transport> inner)
@@ -388,7 +408,7 @@ void SimCluster::start(Node& n) {
                         std::make_shared<RecordingFsm>(*this, id, user_fsm, stores->log),
                         stores->log,
                         stores->stable,
-                        stores->snapshots,
+                        std::make_shared<NotifyingSnapshotStore>(*this, id, stores->snapshots),
                         transport,
                         n.env,
                         {}};
@@ -699,6 +719,10 @@ void SimCluster::hold_frame(ServerId from, ServerId to, Duration hold, std::stri
 
 void SimCluster::on_send(std::function<void(ServerId, const core::Message&)> listener) {
   send_listeners_.push_back(std::move(listener));
+}
+
+void SimCluster::on_snapshot_write(std::function<void(ServerId)> listener) {
+  snapshot_write_listeners_.push_back(std::move(listener));
 }
 
 bool SimCluster::link_up(ServerId from, ServerId to) const {

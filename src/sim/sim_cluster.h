@@ -198,6 +198,10 @@ class SimCluster {
   // is decided (a nemesis reacting to what servers do). It must not drive
   // the cluster itself: post a task instead.
   void on_send(std::function<void(ServerId from, const core::Message&)> listener);
+  // Called when a running server starts writing a snapshot into its store
+  // (SnapshotStore::create: one it took, one a leader sends, one a restore
+  // stages). It must not drive the cluster itself: post a task instead.
+  void on_snapshot_write(std::function<void(ServerId)> listener);
 
   // --- checking -------------------------------------------------------------------
   bool failed() const { return !violations_.empty(); }
@@ -278,6 +282,8 @@ class SimCluster {
   std::map<std::pair<ServerId, ServerId>, Duration> link_delays_;
   FrameRule frame_rule_;
   std::vector<std::function<void(ServerId, const core::Message&)>> send_listeners_;
+  std::vector<std::function<void(ServerId)>> snapshot_write_listeners_;
+  class NotifyingSnapshotStore;
   Trace trace_;
   SafetyChecker checker_;
   std::vector<std::string> violations_;

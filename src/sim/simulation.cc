@@ -38,6 +38,7 @@ std::string describe(const Config& config) {
          " trailing=" + std::to_string(config.trailing_log_entries) +
          " chunk=" + std::to_string(config.max_snapshot_chunk_bytes) + "x" +
          std::to_string(config.max_inflight_snapshot_chunks) +
+         " retain=" + std::to_string(config.snapshot_retain) +
          (config.shutdown_on_remove ? "" : " shutdown_on_remove=off");
 }
 

@@ -94,11 +94,13 @@ TEST(Determinism, the_same_seed_gives_the_same_run_bit_for_bit) {
 //    the store, removes old snapshots; a follower keeps a stalled partial
 //    snapshot for twice the idle timeout. Partition ids are never reused
 //    (a stale heal timer healed a later partition early).
+//  - 2026-12: the snapshot-crash fault (drawn apart: the seeds without it
+//    keep their plans) crashes a server as it writes a snapshot.
 TEST(Determinism, the_schedule_of_a_seed_changes_only_when_this_test_says_why) {
   const std::pair<std::uint64_t, std::uint64_t> pinned[] = {
-      {1, 0x76c870807ee29543}, {2, 0xbaf56c8f2a20d239}, {3, 0x47ff4537602f6d2c},
-      {4, 0x2fe8fb79601e4705}, {5, 0xe26b0e6ac0cf80b2}, {6, 0xc2fc77d65118015b},
-      {7, 0xbe20bb61469fc9e6}, {8, 0x4aafd8b574ed874b},
+      {1, 0x85b06538a15586d6}, {2, 0x4a788c9e49b39df2}, {3, 0x47ff4537602f6d2c},
+      {4, 0x2fe8fb79601e4705}, {5, 0xe26b0e6ac0cf80b2}, {6, 0xdde29a8af4309109},
+      {7, 0xf8c7c2af70738966}, {8, 0x4aafd8b574ed874b},
   };
   for (const auto& [seed, hash] : pinned) {
     SimulationOptions options;
