@@ -83,9 +83,9 @@ if(KEEL_CANARIES)
   keel_sim_canary(lease-from-ack-time 100 --expect-violation safety)                  # [12 %]
   keel_sim_canary(lease-without-drift-margin 50 --expect-violation safety)            # [24 %]
   keel_sim_canary(election-timer-not-reset 100 --expect-violation safety)             # [16 %]
-  keel_sim_canary(install-keeps-conflicting-log 100 --expect-violation safety)        # [4.8 %]
+  keel_sim_canary(install-keeps-conflicting-log 200 --expect-violation safety)        # [4.8 %]
   keel_sim_canary(compact-past-snapshot 100 --expect-violation safety)                # [13 %]
-  keel_sim_canary(snapshot-inside-restore 300 --expect-violation safety)              # [2.7 %]
+  keel_sim_canary(snapshot-inside-restore 300 --expect-violation safety)              # [5 %]
   # Membership: caught through the membership churn of half the seeds (the
   # first two through its split changes).
   keel_sim_canary(config-change-without-term-commit 250 --expect-violation safety)    # [4.5 %]
