@@ -40,6 +40,8 @@
 #include "keel/fsm.h"
 #include "keel/future.h"
 #include "keel/log_store.h"
+#include "keel/logger.h"
+#include "keel/metrics.h"
 #include "keel/snapshot_store.h"
 #include "keel/status.h"
 #include "keel/transport.h"
@@ -162,8 +164,8 @@ struct RaftStats {
   std::uint64_t snapshot_bytes_sent = 0;
 };
 
-// What a Raft needs. All pointers are required and must outlive nothing: the
-// Raft shares ownership.
+// What a Raft needs. All pointers but the logger are required and must
+// outlive nothing: the Raft shares ownership.
 struct RaftDependencies {
   Config config;
   std::shared_ptr<Fsm> fsm;
@@ -172,6 +174,13 @@ struct RaftDependencies {
   std::shared_ptr<SnapshotStore> snapshot_store;
   std::shared_ptr<Transport> transport;
   std::shared_ptr<Env> env;  // make_thread_env() in production
+  // Where the server's log lines go (keel/logger.h); null: stderr, info and
+  // above. Every line carries `server=<id>`.
+  std::shared_ptr<Logger> logger;
+  // Where the server's counters, gauges and histograms go (keel/metrics.h;
+  // docs/operations.md lists them); null: nowhere. Every series carries
+  // `server=<id>`.
+  std::shared_ptr<MetricsSink> metrics;
   // Subscribed before the server starts, so that no observation (not even
   // the first kLeaderReady) can be missed. See Raft::subscribe.
   std::vector<std::function<void(const Observation&)>> observers;

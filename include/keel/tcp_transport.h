@@ -29,7 +29,7 @@
 // blocks: a frame past a queue's bound is dropped and counted (Raft
 // retransmits). The last reference to a transport must not be dropped on
 // its own I/O thread (from a receiver started without an executor, or from
-// the log callback): its destructor joins that thread.
+// the logger): its destructor joins that thread.
 #pragma once
 
 #include <chrono>
@@ -40,6 +40,8 @@
 #include <optional>
 #include <string>
 
+#include "keel/logger.h"
+#include "keel/metrics.h"
 #include "keel/status.h"
 #include "keel/transport.h"
 #include "keel/types.h"
@@ -112,11 +114,17 @@ struct TcpTransportOptions {
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{2000};
 
-  // Where the transport's log lines go (refused peers, closed connections);
-  // null: stderr. Called from the I/O thread and from threads in send(),
-  // possibly at once: it must be thread-safe. Lines about inbound
-  // connections are limited to 20 a second, others to what changed.
-  std::function<void(const std::string& line)> log;
+  // Where the transport's log lines go (refused peers, closed connections),
+  // each with `server=<id>` (keel/logger.h); null: stderr, info and above.
+  // Called from the I/O thread and from threads in send(), possibly at once.
+  // Lines about inbound connections are limited to 20 a second, others to
+  // what changed.
+  std::shared_ptr<Logger> logger;
+  // Where the transport's counters go (keel/metrics.h), as they grow, at
+  // most once per watchdog period: keel_transport_frames_total and
+  // keel_transport_bytes_total by lane and direction (sent, received,
+  // dropped); null: nowhere.
+  std::shared_ptr<MetricsSink> metrics;
 };
 
 // Checks every field; InvalidArgument naming the first bad one.

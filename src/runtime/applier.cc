@@ -114,6 +114,8 @@ void Applier::apply(std::vector<ApplyItem>& items) {
 }
 
 void Applier::apply_commands(std::vector<ApplyItem>& items, std::size_t begin, std::size_t end) {
+  const bool timed = hooks_.now && hooks_.on_commands_applied;
+  const Duration started = timed ? hooks_.now() : Duration{0};
   std::vector<std::string> responses;
   if (batching_fsm_ != nullptr) {
     std::vector<LogEntry> run;
@@ -124,6 +126,7 @@ void Applier::apply_commands(std::vector<ApplyItem>& items, std::size_t begin, s
   } else {
     for (std::size_t i = begin; i < end; ++i) responses.push_back(fsm_->apply(items[i].entry));
   }
+  if (timed) hooks_.on_commands_applied(end - begin, hooks_.now() - started);
   for (std::size_t i = begin; i < end; ++i) {
     if (!items[i].apply) continue;
     ApplyResult result{items[i].entry.index, std::move(responses[i - begin])};

@@ -91,6 +91,10 @@ class Applier : public std::enable_shared_from_this<Applier> {
     // When a restore run's snapshot is committed in the store and the FSM
     // holds it (before the on_applied that covers its index).
     std::function<void(const SnapshotMeta&)> on_restored;
+    // Optional: after the FSM applied a run of `commands`, how long it took
+    // (timed with `now`).
+    std::function<Duration()> now;
+    std::function<void(std::size_t commands, Duration took)> on_commands_applied;
   };
   // All on the applier's executor. `applied` is the entry the FSM reflects
   // at the start (a restored snapshot's, or 0/0).

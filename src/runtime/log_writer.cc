@@ -10,12 +10,13 @@ namespace keel::runtime {
 
 LogWriter::LogWriter(std::shared_ptr<LogStore> log_store, std::shared_ptr<StableStore> stable_store,
                      std::shared_ptr<Executor> executor, std::size_t max_batch_entries,
-                     OnDone on_done)
+                     OnDone on_done, std::function<Duration()> now)
     : log_store_(std::move(log_store)),
       stable_store_(std::move(stable_store)),
       executor_(std::move(executor)),
       max_batch_entries_(max_batch_entries),
-      on_done_(std::move(on_done)) {}
+      on_done_(std::move(on_done)),
+      now_(std::move(now)) {}
 
 void LogWriter::submit(WriteJob job) {
   std::lock_guard lock(mutex_);
@@ -57,8 +58,10 @@ void LogWriter::drain() {
   std::vector<WriteJob> batch = take_batch();
   if (batch.empty()) return;
   WriteCompletion done;
+  const Duration started = now_ ? now_() : Duration{0};
   done.status = failed_ ? Status::io_error("log writer stopped after an earlier failure")
                         : write(batch, done.entries_written);
+  if (now_) done.took = now_() - started;
   if (!done.status.is_ok()) failed_ = true;
   for (WriteJob& job : batch) {
     if (job.entries.size() > 1) job.entries.erase(job.entries.begin(), job.entries.end() - 1);

@@ -59,14 +59,18 @@ struct WriteCompletion {
   // entry of each job is kept so the loop can acknowledge it.
   std::vector<WriteJob> jobs;
   std::uint64_t entries_written = 0;
+  // How long the stores took to make the batch durable (0 without a clock).
+  Duration took{0};
 };
 
 class LogWriter : public std::enable_shared_from_this<LogWriter> {
  public:
   using OnDone = std::function<void(WriteCompletion)>;
 
+  // `now`, if given, times each batch's write (WriteCompletion::took).
   LogWriter(std::shared_ptr<LogStore> log_store, std::shared_ptr<StableStore> stable_store,
-            std::shared_ptr<Executor> executor, std::size_t max_batch_entries, OnDone on_done);
+            std::shared_ptr<Executor> executor, std::size_t max_batch_entries, OnDone on_done,
+            std::function<Duration()> now = nullptr);
 
   void submit(WriteJob job);
 
@@ -85,6 +89,7 @@ class LogWriter : public std::enable_shared_from_this<LogWriter> {
   std::shared_ptr<Executor> executor_;
   const std::size_t max_batch_entries_;
   OnDone on_done_;
+  std::function<Duration()> now_;
 
   std::mutex mutex_;
   std::deque<WriteJob> queue_;

@@ -1,6 +1,5 @@
 #include "runtime/observer_hub.h"
 
-#include <cstdio>
 #include <exception>
 #include <utility>
 #include <vector>
@@ -13,6 +12,7 @@ struct ObserverHub::Shared {
   std::condition_variable idle;
   std::size_t running = 0;
   std::uint64_t failures = 0;
+  std::shared_ptr<Logger> logger;  // set once, before any subscription
 };
 
 struct ObserverHub::Subscription {
@@ -27,11 +27,13 @@ struct ObserverHub::Subscription {
 };
 
 ObserverHub::ObserverHub(std::shared_ptr<Env> env, std::size_t queue_capacity,
-                         std::size_t max_subscriptions)
+                         std::size_t max_subscriptions, std::shared_ptr<Logger> logger)
     : env_(std::move(env)),
       queue_capacity_(queue_capacity),
       max_subscriptions_(max_subscriptions),
-      shared_(std::make_shared<Shared>()) {}
+      shared_(std::make_shared<Shared>()) {
+  shared_->logger = logger ? std::move(logger) : make_stderr_logger();
+}
 
 ObserverHub::~ObserverHub() { stop_all(); }
 
@@ -134,15 +136,24 @@ void ObserverHub::drain(const std::shared_ptr<Subscription>& subscription) {
     try {
       subscription->callback(next);  // unlocked: the callback may do anything
     } catch (const std::exception& error) {
-      std::lock_guard lock(shared.mutex);
-      if (shared.failures++ == 0) {
-        std::fprintf(stderr, "keel: an observer callback threw (counted, delivery goes on): %s\n",
-                     error.what());
+      bool first = false;
+      {
+        std::lock_guard lock(shared.mutex);
+        first = shared.failures++ == 0;
+      }
+      if (first) {
+        shared.logger->log(LogLevel::kWarn, "an observer callback threw (counted, delivery goes on)",
+                           {{"error", error.what()}});
       }
     } catch (...) {
-      std::lock_guard lock(shared.mutex);
-      if (shared.failures++ == 0) {
-        std::fprintf(stderr, "keel: an observer callback threw (counted, delivery goes on)\n");
+      bool first = false;
+      {
+        std::lock_guard lock(shared.mutex);
+        first = shared.failures++ == 0;
+      }
+      if (first) {
+        shared.logger->log(LogLevel::kWarn, "an observer callback threw (counted, delivery goes on)",
+                           std::span<const LogField>());
       }
     }
     {

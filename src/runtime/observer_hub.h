@@ -31,13 +31,16 @@
 #include <mutex>
 
 #include "keel/env.h"
+#include "keel/logger.h"
 #include "keel/raft.h"
 
 namespace keel::runtime {
 
 class ObserverHub {
  public:
-  ObserverHub(std::shared_ptr<Env> env, std::size_t queue_capacity, std::size_t max_subscriptions);
+  // `logger` hears of the first callback that throws (null: stderr).
+  ObserverHub(std::shared_ptr<Env> env, std::size_t queue_capacity, std::size_t max_subscriptions,
+              std::shared_ptr<Logger> logger = nullptr);
   ~ObserverHub();
   ObserverHub(const ObserverHub&) = delete;
   ObserverHub& operator=(const ObserverHub&) = delete;

@@ -246,10 +246,6 @@ namespace runtime {
 
 namespace {
 
-void log_line(const Config& config, const std::string& line) {
-  std::fprintf(stderr, "keel: server %llu %s\n", static_cast<unsigned long long>(config.id.value),
-               line.c_str());
-}
 
 // The newest snapshot that restores (or, without restoring, the newest
 // listed). A damaged one is skipped with a log line and the next older one
@@ -259,7 +255,10 @@ Result<std::optional<SnapshotMeta>> restore_newest(const RaftDependencies& deps)
   Result<SnapshotList> list = deps.snapshot_store->list();
   if (!list.is_ok()) return list.status();
   for (const DamagedSnapshot& damaged : list->damaged) {
-    log_line(deps.config, "skips snapshot " + damaged.id + ": " + damaged.status.to_string());
+    deps.logger->log(LogLevel::kWarn, "skips a damaged snapshot",
+                     {{"server", deps.config.id.value},
+                      {"snapshot", damaged.id},
+                      {"error", damaged.status.to_string()}});
   }
   if (list->snapshots.empty()) return std::optional<SnapshotMeta>();
   if (!deps.config.restore_snapshot_on_start) {
@@ -271,8 +270,10 @@ Result<std::optional<SnapshotMeta>> restore_newest(const RaftDependencies& deps)
     Status status = opened.status();
     if (status.is_ok()) status = deps.fsm->restore(opened->meta, *opened->reader);
     if (status.is_ok()) return std::optional<SnapshotMeta>(opened->meta);
-    log_line(deps.config,
-             "skips snapshot " + meta.id + ", which does not restore: " + status.to_string());
+    deps.logger->log(LogLevel::kWarn, "skips a snapshot that does not restore",
+                     {{"server", deps.config.id.value},
+                      {"snapshot", meta.id},
+                      {"error", status.to_string()}});
     last_failure = status;
   }
   return Status::corruption(
@@ -296,11 +297,15 @@ Result<std::shared_ptr<RaftServer>> RaftServer::open(RaftDependencies deps) {
     return Status::invalid_argument("open: more observers than max_subscriptions (" +
                                     std::to_string(deps.config.max_subscriptions) + ")");
   }
+  if (!deps.logger) deps.logger = make_stderr_logger();
+  if (!deps.metrics) deps.metrics = make_null_metrics();
   // Every snapshot this server stores or reads goes through the retention
   // rule (Config::snapshot_retain).
   std::shared_ptr<RetainingSnapshotStore> retention = RetainingSnapshotStore::make(
       std::move(deps.snapshot_store), deps.config.snapshot_retain,
-      [config = deps.config](const std::string& line) { runtime::log_line(config, line); });
+      [logger = deps.logger, id = deps.config.id](const std::string& line) {
+        logger->log(LogLevel::kWarn, line, {{"server", id.value}});
+      });
   deps.snapshot_store = retention;
   Result<std::optional<SnapshotMeta>> snapshot = restore_newest(deps);
   if (!snapshot.is_ok()) return snapshot.status();

@@ -1,7 +1,6 @@
 #include "runtime/raft_server.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <utility>
 
 #include "core/canary.h"
@@ -86,7 +85,7 @@ RaftServer::RaftServer(RaftDependencies deps, std::shared_ptr<RetainingSnapshotS
       boot_applied_term_(boot.snapshot_term),
       entries_read_at_open_(entries_read),
       observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity,
-                 deps_.config.max_subscriptions),
+                 deps_.config.max_subscriptions, deps_.logger),
       decode_limits_(to_decode_limits(deps_.config)),
       persisted_term_(boot.hard_state.term),
       persisted_vote_(boot.hard_state.vote),
@@ -119,7 +118,8 @@ Status RaftServer::start() {
           self->loop_->post(
               [self, done = std::move(done)]() mutable { self->on_write_done(std::move(done)); });
         }
-      });
+      },
+      [env = deps_.env] { return env->now(); });
 #ifdef KEEL_CANARIES
   writer_->set_canary(deps_.config.canary);
 #endif
@@ -130,6 +130,12 @@ Status RaftServer::start() {
     // commits (the loop hears of the index later).
     retention->set_applied(index);
     if (auto self = weak.lock()) self->loop_->post([self, index] { self->on_applied(index); });
+  };
+  applier_hooks.now = [env = deps_.env] { return env->now(); };
+  applier_hooks.on_commands_applied = [metrics = deps_.metrics, server = deps_.config.id.value](
+                                          std::size_t commands, Duration took) {
+    metrics->add("keel_applied_commands_total", commands, {{"server", server}});
+    metrics->observe("keel_apply_seconds", seconds(took), {{"server", server}});
   };
   applier_hooks.on_failed = [weak](Status failure) {
     if (auto self = weak.lock()) {
@@ -188,7 +194,7 @@ Status RaftServer::start() {
     if (auto self = weak.lock()) self->on_snapshot_received(install, meta, started);
   };
   hooks.log = [weak](const std::string& line) {
-    if (auto self = weak.lock()) self->log_line(line);
+    if (auto self = weak.lock()) self->log_line(LogLevel::kWarn, line);
   };
   hooks.now = [env = deps_.env] { return env->now(); };
   transfers_ = std::make_unique<SnapshotTransfers>(
@@ -277,6 +283,7 @@ void RaftServer::on_tick() {
   catch_up_ticks();
   if (node_.is_leader()) last_contact_ = deps_.env->now();
   check_peer_contact();
+  report_gauges();
   reissue_forwarded_reads(/*leader_changed=*/false);
   retry_parked_reads();
   transfers_->check_idle();
@@ -304,9 +311,8 @@ void RaftServer::on_frame(std::string frame) {
     // Hostile or corrupt: dropped and counted (stats().frames_rejected); the
     // first one is also reported, later ones would only flood the log.
     if (frames_rejected_.fetch_add(1) == 0) {
-      std::fprintf(stderr, "keel: server %llu drops a frame it cannot decode: %s\n",
-                   static_cast<unsigned long long>(deps_.config.id.value),
-                   decoded.status().to_string().c_str());
+      log_line(LogLevel::kWarn,
+               "drops a frame it cannot decode: " + decoded.status().to_string());
     }
     return;
   }
@@ -475,6 +481,10 @@ void RaftServer::on_write_done(WriteCompletion completion) {
   }
   ++log_writes_;
   entries_written_ += completion.entries_written;
+  deps_.metrics->observe("keel_log_write_seconds", seconds(completion.took),
+                         {{"server", deps_.config.id.value}});
+  deps_.metrics->add("keel_log_entries_written_total", completion.entries_written,
+                     {{"server", deps_.config.id.value}});
   for (WriteJob& job : completion.jobs) {
     --writes_outstanding_;
     for (const core::Message& message : job.after_persist) send_message(message);
@@ -521,8 +531,12 @@ void RaftServer::on_applied(Index index) {
     // The FSM restored the leader's snapshot.
     ++snapshots_installed_;
     last_snapshot_ = *installing_;
-    observe_snapshot(Observation::Kind::kSnapshotInstalled, *installing_,
-                     deps_.env->now() - install_started_);
+    const Duration took = deps_.env->now() - install_started_;
+    observe_snapshot(Observation::Kind::kSnapshotInstalled, *installing_, took);
+    deps_.metrics->add("keel_snapshots_total", 1,
+                       {{"server", deps_.config.id.value}, {"kind", "installed"}});
+    deps_.metrics->observe("keel_snapshot_seconds", seconds(took),
+                           {{"server", deps_.config.id.value}, {"kind", "installed"}});
     installing_.reset();
     bytes_since_snapshot_ = 0;
   }
@@ -554,6 +568,9 @@ void RaftServer::handle_events(const std::vector<core::Event>& events) {
     switch (event.kind) {
       case core::EventKind::kRoleChanged:
         observation.kind = Observation::Kind::kStateChanged;
+        if (event.role == core::Role::kCandidate) {
+          deps_.metrics->add("keel_elections_total", 1, {{"server", deps_.config.id.value}});
+        }
         if (event.role != core::Role::kLeader) {
           abandon_proposals("leadership lost");
           ready_term_ = Term{};
@@ -566,6 +583,7 @@ void RaftServer::handle_events(const std::vector<core::Event>& events) {
         break;
       case core::EventKind::kLeaderChanged:
         observation.kind = Observation::Kind::kLeaderChanged;
+        deps_.metrics->add("keel_leader_changes_total", 1, {{"server", deps_.config.id.value}});
         observation.leader = leader_info(event.leader);
         reissue_forwarded_reads(/*leader_changed=*/true);
         break;
@@ -791,9 +809,8 @@ void RaftServer::expire_read(std::uint64_t id) {
 
 // --- snapshots ----------------------------------------------------------------------
 
-void RaftServer::log_line(const std::string& line) const {
-  std::fprintf(stderr, "keel: server %llu %s\n",
-               static_cast<unsigned long long>(deps_.config.id.value), line.c_str());
+void RaftServer::log_line(LogLevel level, const std::string& line) const {
+  deps_.logger->log(level, line, {{"server", deps_.config.id.value}});
 }
 
 void RaftServer::on_snapshot_timer() {
@@ -919,7 +936,7 @@ void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
     ++snapshot_failures_;
     // Automatic snapshots wait an interval before trying again.
     snapshot_retry_at_ = deps_.env->now() + deps_.config.snapshot_interval;
-    log_line("could not take a snapshot: " + result.status().to_string());
+    log_line(LogLevel::kWarn, "could not take a snapshot: " + result.status().to_string());
     publish();  // stats agree with the outcome before anyone hears of it
     resolve_snapshot_waiters(result.status());
     return;
@@ -927,6 +944,11 @@ void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
   const SnapshotMeta& meta = *result;
   ++snapshots_taken_;
   last_snapshot_duration_ = deps_.env->now() - snapshot_started_;
+  deps_.metrics->add("keel_snapshots_total", 1, {{"server", deps_.config.id.value}, {"kind", "taken"}});
+  deps_.metrics->observe("keel_snapshot_seconds", seconds(last_snapshot_duration_),
+                         {{"server", deps_.config.id.value}, {"kind", "taken"}});
+  deps_.metrics->observe("keel_snapshot_bytes", static_cast<double>(meta.size_bytes),
+                         {{"server", deps_.config.id.value}});
   if (!last_snapshot_ || meta.index > last_snapshot_->index) last_snapshot_ = meta;
   node_.on_snapshot(meta.index, meta.term);
   compact_after(meta);
@@ -948,7 +970,7 @@ void RaftServer::compact_after(const SnapshotMeta& meta, bool keep_trailing) {
   if (through <= node_.log().base_index()) return;
   Status compacted = node_.compact(through);
   if (!compacted.is_ok()) {
-    log_line("does not compact its log: " + compacted.to_string());
+    log_line(LogLevel::kWarn, "does not compact its log: " + compacted.to_string());
     return;
   }
   ++writes_outstanding_;
@@ -1005,6 +1027,34 @@ Future<SnapshotMeta> RaftServer::snapshot(Duration timeout) {
     refuse();
   }
   return promise.future();
+}
+
+// --- metrics --------------------------------------------------------------------------
+
+double RaftServer::seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Once a heartbeat interval: where this server stands and, as leader, how
+// far behind each follower is and how many appends it has in flight.
+void RaftServer::report_gauges() {
+  MetricsSink& metrics = *deps_.metrics;
+  const std::uint64_t server = deps_.config.id.value;
+  metrics.set("keel_term", static_cast<double>(node_.term().value), {{"server", server}});
+  metrics.set("keel_commit_index", static_cast<double>(node_.commit_index().value),
+              {{"server", server}});
+  metrics.set("keel_applied_index", static_cast<double>(applied_.value), {{"server", server}});
+  metrics.set("keel_last_index", static_cast<double>(node_.log().last_index().value),
+              {{"server", server}});
+  metrics.set("keel_is_leader", node_.is_leader() ? 1.0 : 0.0, {{"server", server}});
+  if (!node_.is_leader()) return;
+  const Index last = node_.log().last_index();
+  for (ServerId peer : other_servers()) {
+    const core::Progress* progress = node_.progress(peer);
+    if (progress == nullptr) continue;
+    const double lag = static_cast<double>(last.value - std::min(last, progress->match_index).value);
+    metrics.set("keel_replication_lag_entries", lag, {{"server", server}, {"peer", peer.value}});
+    metrics.set("keel_inflight_appends", static_cast<double>(progress->inflights.count()),
+                {{"server", server}, {"peer", peer.value}});
+  }
 }
 
 // --- observations about other servers -----------------------------------------------
@@ -1128,7 +1178,7 @@ void RaftServer::start_transfer(std::optional<ServerId> target, Promise<LeaderIn
   }
   const std::uint64_t number = ++transfers_started_;
   transfer_ = PendingTransfer{promise, chosen, !target.has_value(), number};
-  log_line("transfers leadership to server " + std::to_string(chosen.value));
+  log_line(LogLevel::kInfo, "transfers leadership to server " + std::to_string(chosen.value));
   post_timer(deadline - deps_.env->now(),
              [number](RaftServer& s) { s.on_transfer_deadline(number); });
   schedule_flush();
@@ -1199,7 +1249,7 @@ Future<Index> RaftServer::change_membership(std::vector<ConfigurationChange> cha
         const std::uint64_t number = s.membership_.number();
         s.post_timer(deadline - s.deps_.env->now(),
                      [number](RaftServer& server) { server.membership_.on_deadline(number); });
-        s.log_line("starts a membership change");
+        s.log_line(LogLevel::kInfo, "starts a membership change");
         s.schedule_flush();
       },
       refuse);
@@ -1263,7 +1313,7 @@ void RaftServer::observe_configuration(const ConfigurationState& state) {
     observation.index = state.committed_index;
     observation.peer = deps_.config.id;
     unpublished_observations_.push_back(observation);
-    log_line("was removed from the configuration at index " +
+    log_line(LogLevel::kInfo, "was removed from the configuration at index " +
              std::to_string(state.committed_index.value) +
              (deps_.config.shutdown_on_remove ? "; it shuts down" : "; it stays, as a non-member"));
     if (deps_.config.shutdown_on_remove) {
@@ -1386,7 +1436,7 @@ void RaftServer::append_restore(const std::string& bytes, Term term, Promise<Ind
                      Proposal{term, false, std::nullopt, std::move(promise), at, Index{}, Index{}});
   arm_proposal_deadline(deadline);
   restoring_ = RestoreRun{term, first, last};
-  log_line("restores a snapshot of " + std::to_string(bytes.size()) + " bytes as log entries " +
+  log_line(LogLevel::kInfo, "restores a snapshot of " + std::to_string(bytes.size()) + " bytes as log entries " +
            std::to_string(first.value) + ".." + std::to_string(last.value));
   schedule_flush();
 }
@@ -1478,8 +1528,7 @@ void RaftServer::publish() {
 // --- shutdown -----------------------------------------------------------------------
 
 void RaftServer::fail(const Status& status) {
-  std::fprintf(stderr, "keel: server %llu stops: %s\n",
-               static_cast<unsigned long long>(deps_.config.id.value), status.to_string().c_str());
+  log_line(LogLevel::kError, "stops: " + status.to_string());
   failed_ = true;  // from now on queued client tasks refuse instead of running
   if (failure_.is_ok()) failure_ = status;  // the first cause, published at shutdown
   std::lock_guard lock(shutdown_mutex_);

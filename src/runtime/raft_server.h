@@ -186,10 +186,12 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   // Observations about other servers, from the frames they send and the tick.
   void observe_peer(const core::Message& message);
   void check_peer_contact();
+  void report_gauges();
+  static double seconds(Duration d);
   // The servers of the latest configuration but this one.
   std::vector<ServerId> other_servers() const;
   void observe_about(Observation::Kind kind, ServerId peer, Duration duration);
-  void log_line(const std::string& line) const;
+  void log_line(LogLevel level, const std::string& line) const;
 
   void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
                std::optional<Promise<Index>> barrier, Duration timeout);

@@ -163,6 +163,28 @@ class SimCluster::NotifyingSnapshotStore final : public SnapshotStore {
   std::shared_ptr<SnapshotStore> store_;
 };
 
+// A server's log lines go into the trace (and so into a failure's report),
+// at every level.
+class SimCluster::TraceLogger final : public Logger {
+ public:
+  TraceLogger(SimCluster& cluster, ServerId id) : cluster_(cluster), id_(id) {}
+  using Logger::log;
+
+  bool enabled(LogLevel) const override { return true; }
+  void log(LogLevel level, std::string_view message, std::span<const LogField> fields) override {
+    std::string line = node_name(id_) + " log " + to_string(level) + " " + std::string(message);
+    for (const LogField& field : fields) {
+      if (field.key == "server") continue;  // the line names it already
+      line += " " + std::string(field.key) + "=" + field.value;
+    }
+    cluster_.trace_.event(cluster_.now(), line);
+  }
+
+ private:
+  SimCluster& cluster_;
+  ServerId id_;
+};
+
 class SimCluster::SimTransport final : public Transport {
  public:
   SimTransport(SimCluster& cluster, ServerId id, std::shared_ptr<Transport> inner)
@@ -412,6 +434,7 @@ void SimCluster::start(Node& n) {
                         transport,
                         n.env,
                         {}};
+  deps.logger = std::make_shared<TraceLogger>(*this, id);
   deps.observers.push_back([this, id](const Observation& observation) {
     checker_.on_observation(id, observation);
     trace_.event(now(), node_name(id) + " " + describe(observation));

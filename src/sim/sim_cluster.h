@@ -284,6 +284,7 @@ class SimCluster {
   std::vector<std::function<void(ServerId, const core::Message&)>> send_listeners_;
   std::vector<std::function<void(ServerId)>> snapshot_write_listeners_;
   class NotifyingSnapshotStore;
+  class TraceLogger;
   Trace trace_;
   SafetyChecker checker_;
   std::vector<std::string> violations_;

@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -262,7 +261,9 @@ class TcpTransportImpl final : public TcpTransport,
         watchdog_timer_(io_),
         accept_retry_timer_(io_),
         work_(asio::make_work_guard(io_)),
-        gate_(std::make_shared<transport::ReceiverGate>()) {}
+        gate_(std::make_shared<transport::ReceiverGate>()),
+        logger_(options_.logger ? options_.logger : make_stderr_logger()),
+        metrics_(options_.metrics ? options_.metrics : make_null_metrics()) {}
 
   ~TcpTransportImpl() override {
     gate_->close();
@@ -402,13 +403,9 @@ class TcpTransportImpl final : public TcpTransport,
   asio::ssl::context& tls_context() { return tls_context_; }
   const std::optional<asio::ip::address>& outgoing() const { return outgoing_; }
   LaneCounters& lane(Lane lane) { return lanes_[lane_index(lane)]; }
+  // Every line says what the transport dropped, refused or closed, and why.
   void log(const std::string& line) {
-    const std::string full = "keel tcp: server " + std::to_string(options_.id.value) + " " + line;
-    if (options_.log) {
-      options_.log(full);
-    } else {
-      std::fprintf(stderr, "%s\n", full.c_str());
-    }
+    logger_->log(LogLevel::kWarn, "tcp: " + line, {{"server", options_.id.value}});
   }
   void log_once_per_second(const std::string& line) {
     const auto now = Clock::now().time_since_epoch().count();
@@ -498,6 +495,28 @@ class TcpTransportImpl final : public TcpTransport,
     auto period = std::min({options_.connect_timeout, options_.write_timeout, options_.idle_timeout / 3}) / 4;
     return std::clamp(period, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
   }
+  // The counters' growth since the last report, per lane and direction.
+  void report_metrics() {
+    for (Lane lane : {Lane::kControl, Lane::kReplication}) {
+      const TcpLaneStats now = lanes_[lane_index(lane)].snapshot();
+      TcpLaneStats& told = reported_[lane_index(lane)];
+      const std::uint64_t server = options_.id.value;
+      auto report = [&](const char* name, const char* direction, std::uint64_t current,
+                        std::uint64_t& before) {
+        if (current > before) {
+          metrics_->add(name, current - before,
+                        {{"server", server}, {"lane", lane_name(lane)}, {"direction", direction}});
+        }
+        before = current;
+      };
+      report("keel_transport_frames_total", "sent", now.frames_sent, told.frames_sent);
+      report("keel_transport_bytes_total", "sent", now.bytes_sent, told.bytes_sent);
+      report("keel_transport_frames_total", "received", now.frames_received,
+             told.frames_received);
+      report("keel_transport_bytes_total", "received", now.bytes_received, told.bytes_received);
+      report("keel_transport_frames_total", "dropped", now.frames_dropped, told.frames_dropped);
+    }
+  }
   void arm_watchdog() {
     watchdog_timer_.expires_after(watchdog_period());
     watchdog_timer_.async_wait([this](const asio::error_code& ec) {
@@ -511,6 +530,7 @@ class TcpTransportImpl final : public TcpTransport,
       for (const auto& o : outbound) o->watchdog(now);
       for (const auto& i : inbound_) i->watchdog(now);
       std::erase_if(inbound_, [](const auto& i) { return i->closed(); });
+      report_metrics();
       arm_watchdog();
     });
   }
@@ -526,7 +546,10 @@ class TcpTransportImpl final : public TcpTransport,
   std::string listen_address_;
   std::thread thread_;
   std::shared_ptr<transport::ReceiverGate> gate_;
+  const std::shared_ptr<Logger> logger_;  // options_.logger, or stderr
+  const std::shared_ptr<MetricsSink> metrics_;  // options_.metrics, or none
   LaneCounters lanes_[2];
+  TcpLaneStats reported_[2];  // what the metrics sink was told (I/O thread only)
   std::atomic<Clock::rep> last_rate_limited_log_{0};
   std::mutex inbound_log_mutex_;  // guards the two below
   Clock::time_point inbound_log_window_{};

@@ -230,9 +230,14 @@ TEST(Snapshots, ADamagedNewestSnapshotIsSkippedForTheOlderOne) {
   auto fsm = std::make_shared<KvFsm>();
   deps.fsm = fsm;
   deps.transport = network.transport(ServerId{1});
+  auto logger = std::make_shared<RecordingLogger>();
+  deps.logger = logger;
   auto raft = Raft::open(deps).value();
   EXPECT_EQ(fsm->restores(), 1u);
   EXPECT_EQ(raft->stats().last_snapshot.index, Index{22});  // the older one
+  EXPECT_TRUE(logger->logged("warn skips a snapshot that does not restore server=1 snapshot=" +
+                             newest))
+      << "the skip is logged through RaftDependencies::logger";
   ASSERT_TRUE(raft->read(Consistency::kLinearizable, 10s).get().is_ok());
   EXPECT_EQ(fsm->applied(), 40u);
   EXPECT_EQ(fsm->get("k39"), "v39");

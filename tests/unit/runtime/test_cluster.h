@@ -10,12 +10,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
+#include <string_view>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "keel/env.h"
 #include "keel/log_store.h"
+#include "keel/logger.h"
+#include "keel/metrics.h"
 #include "keel/raft.h"
 #include "keel/transport.h"
 
@@ -109,6 +114,94 @@ class KvFsm final : public Fsm {
   std::map<std::string, std::string> values_;
 };
 
+// Keeps every line logged through it (keel/logger.h), as
+// "<level> <message> key=value ...", for a test to look through.
+class RecordingLogger final : public Logger {
+ public:
+  using Logger::log;
+  bool enabled(LogLevel) const override { return true; }
+  void log(LogLevel level, std::string_view message, std::span<const LogField> fields) override {
+    std::string line = std::string(to_string(level)) + " " + std::string(message);
+    for (const LogField& field : fields) line += " " + std::string(field.key) + "=" + field.value;
+    std::lock_guard lock(mutex_);
+    lines_.push_back(std::move(line));
+  }
+  bool logged(const std::string& needle) const {
+    std::lock_guard lock(mutex_);
+    for (const std::string& line : lines_) {
+      if (line.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  std::vector<std::string> lines() const {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+// Keeps what keel reports through keel/metrics.h: counters summed, the
+// last value of each gauge, the number of observations of each histogram,
+// each per name and labels ("name{peer=2,server=1}", labels in the order
+// given).
+class RecordingMetrics final : public MetricsSink {
+ public:
+  using MetricsSink::add;
+  using MetricsSink::observe;
+  using MetricsSink::set;
+  void add(std::string_view name, std::uint64_t delta, std::span<const MetricLabel> labels) override {
+    std::lock_guard lock(mutex_);
+    counters_[series(name, labels)] += delta;
+  }
+  void set(std::string_view name, double value, std::span<const MetricLabel> labels) override {
+    std::lock_guard lock(mutex_);
+    gauges_[series(name, labels)] = value;
+  }
+  void observe(std::string_view name, double value, std::span<const MetricLabel> labels) override {
+    std::lock_guard lock(mutex_);
+    ++observations_[series(name, labels)];
+    if (value < 0) ++negative_;
+  }
+  std::uint64_t counter(const std::string& series) const {
+    std::lock_guard lock(mutex_);
+    auto it = counters_.find(series);
+    return it == counters_.end() ? 0 : it->second;
+  }
+  std::optional<double> gauge(const std::string& series) const {
+    std::lock_guard lock(mutex_);
+    auto it = gauges_.find(series);
+    return it == gauges_.end() ? std::nullopt : std::optional<double>(it->second);
+  }
+  std::uint64_t observations(const std::string& series) const {
+    std::lock_guard lock(mutex_);
+    auto it = observations_.find(series);
+    return it == observations_.end() ? 0 : it->second;
+  }
+  std::uint64_t negative_observations() const {
+    std::lock_guard lock(mutex_);
+    return negative_;
+  }
+
+ private:
+  static std::string series(std::string_view name, std::span<const MetricLabel> labels) {
+    std::string out(name);
+    out += '{';
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      if (i > 0) out += ',';
+      out += std::string(labels[i].name) + "=" + labels[i].value;
+    }
+    return out + '}';
+  }
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t> counters_;
+  std::map<std::string, double> gauges_;
+  std::map<std::string, std::uint64_t> observations_;
+  std::uint64_t negative_ = 0;
+};
+
 // Waits for a condition with a generous liveness bound (never a fixed sleep
 // standing in for the condition).
 inline bool eventually(const std::function<bool()>& condition,
@@ -186,11 +279,14 @@ class TestCluster {
     if (wrap_transport) transport = wrap_transport(id, std::move(transport));
     RaftDependencies deps{config(id), m.fsm,  m.log, m.stable, m.snapshots, std::move(transport),
                           env_};
+    deps.metrics = metrics_;
     Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
     if (!raft.is_ok()) return raft.status();
     m.raft = std::move(raft).value();
     return Status::ok();
   }
+  // The metrics sink of every server started from now on (null: none).
+  void set_metrics(std::shared_ptr<MetricsSink> metrics) { metrics_ = std::move(metrics); }
   void start_all(bool gate_closed = false) {
     for (ServerId id : ids()) {
       if (!start(id, gate_closed).is_ok()) std::abort();
@@ -292,6 +388,7 @@ class TestCluster {
   std::function<void(Config&)> tune_;
   Configuration configuration_;
   std::map<ServerId, Member> members_;
+  std::shared_ptr<MetricsSink> metrics_;
 };
 
 }  // namespace keel::testing

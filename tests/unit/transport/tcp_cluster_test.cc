@@ -330,7 +330,7 @@ TEST(TcpClusterHostility, StrangersAndGarbageLeaveTheClusterUnaffected) {
   o.id = ServerId{1};
   o.cluster_id = kCluster + 1;
   o.listen_address = "127.0.0.1:0";
-  o.log = [](const std::string&) {};
+  o.logger = make_null_logger();
   auto stranger = make_tcp_transport(o).value();
   for (ServerId id : cluster.ids()) {
     const Server target{id, cluster.address(id), Suffrage::kVoter};

@@ -25,25 +25,19 @@ constexpr std::uint64_t kCluster = 42;
 
 // A transport and what it received (and logged).
 struct Endpoint {
-  // The transport goes first: its I/O thread logs into `log` until then.
+  // The transport goes first: its I/O thread delivers into `frames` until then.
   ~Endpoint() { transport.reset(); }
 
   std::shared_ptr<TcpTransport> transport;
+  std::shared_ptr<testing::RecordingLogger> logger = std::make_shared<testing::RecordingLogger>();
   mutable std::mutex mutex;
   std::vector<std::string> frames;
-  std::vector<std::string> log;
 
   std::size_t received() const {
     std::lock_guard lock(mutex);
     return frames.size();
   }
-  bool logged(const std::string& needle) const {
-    std::lock_guard lock(mutex);
-    for (const auto& line : log) {
-      if (line.find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
+  bool logged(const std::string& needle) const { return logger->logged(needle); }
   Server server(ServerId id) const { return Server{id, transport->listen_address(), Suffrage::kVoter}; }
 };
 
@@ -60,10 +54,7 @@ TcpTransportOptions options_for(ServerId id, std::uint64_t cluster = kCluster) {
 std::unique_ptr<Endpoint> open_endpoint(TcpTransportOptions o, bool start = true) {
   auto endpoint = std::make_unique<Endpoint>();
   Endpoint* e = endpoint.get();
-  o.log = [e](const std::string& line) {
-    std::lock_guard lock(e->mutex);
-    e->log.push_back(line);
-  };
+  o.logger = e->logger;
   Result<std::shared_ptr<TcpTransport>> made = make_tcp_transport(std::move(o));
   if (!made.is_ok()) {
     ADD_FAILURE() << made.status().to_string();
@@ -106,6 +97,30 @@ TEST(TcpTransport, FramesArriveInOrderOnBothLanes) {
   EXPECT_EQ(got.replication.frames_received, 100u);
   EXPECT_EQ(sent.connections_made, 2u) << "one connection per lane";
   EXPECT_EQ(got.connections_accepted, 2u);
+}
+
+TEST(TcpTransport, ItsCountersReachTheMetricsSink) {
+  auto sent_metrics = std::make_shared<testing::RecordingMetrics>();
+  auto received_metrics = std::make_shared<testing::RecordingMetrics>();
+  TcpTransportOptions a_options = options_for(ServerId{1});
+  a_options.metrics = sent_metrics;
+  TcpTransportOptions b_options = options_for(ServerId{2});
+  b_options.metrics = received_metrics;
+  auto a = open_endpoint(a_options);
+  auto b = open_endpoint(b_options);
+  ASSERT_TRUE(a && b);
+  for (int i = 0; i < 50; ++i) {
+    a->transport->send(b->server(ServerId{2}), Lane::kReplication, "frame " + std::to_string(i));
+  }
+  ASSERT_TRUE(eventually([&] { return b->received() == 50; }));
+  const std::string lane = "server=1,lane=replication,direction=sent}";
+  EXPECT_TRUE(eventually(
+      [&] { return sent_metrics->counter("keel_transport_frames_total{" + lane) == 50; }));
+  EXPECT_GE(sent_metrics->counter("keel_transport_bytes_total{" + lane), 50u * 7);
+  EXPECT_TRUE(eventually([&] {
+    return received_metrics->counter(
+               "keel_transport_frames_total{server=2,lane=replication,direction=received}") == 50;
+  }));
 }
 
 TEST(TcpTransport, FramesQueuedDuringAWriteGoOutTogether) {
