@@ -51,7 +51,8 @@ class Logger {
   // built, so that a discarded line costs nothing.
   virtual bool enabled(LogLevel level) const = 0;
   // `message` says what happened, in words; `fields` name the things it
-  // happened to.
+  // happened to. Both are valid only during the call: a logger that keeps
+  // them (writes them later, on another thread) copies them.
   virtual void log(LogLevel level, std::string_view message, std::span<const LogField> fields) = 0;
 
   // Checks enabled(), then logs.

@@ -164,8 +164,8 @@ struct RaftStats {
   std::uint64_t snapshot_bytes_sent = 0;
 };
 
-// What a Raft needs. All pointers but the logger are required and must
-// outlive nothing: the Raft shares ownership.
+// What a Raft needs. All pointers but the logger and the metrics sink are
+// required and must outlive nothing: the Raft shares ownership.
 struct RaftDependencies {
   Config config;
   std::shared_ptr<Fsm> fsm;

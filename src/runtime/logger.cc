@@ -53,7 +53,7 @@ class StderrLogger final : public Logger {
     std::string line = "keel ";
     line += to_string(level);
     line += ' ';
-    line += message;
+    for (char c : message) line += c == '\n' ? ' ' : c;  // one line, whatever the message
     for (const LogField& field : fields) {
       line += ' ';
       line += field.key;

@@ -13,6 +13,7 @@ struct ObserverHub::Shared {
   std::size_t running = 0;
   std::uint64_t failures = 0;
   std::shared_ptr<Logger> logger;  // set once, before any subscription
+  ServerId server;                 // named in its lines
 };
 
 struct ObserverHub::Subscription {
@@ -27,12 +28,14 @@ struct ObserverHub::Subscription {
 };
 
 ObserverHub::ObserverHub(std::shared_ptr<Env> env, std::size_t queue_capacity,
-                         std::size_t max_subscriptions, std::shared_ptr<Logger> logger)
+                         std::size_t max_subscriptions, std::shared_ptr<Logger> logger,
+                         ServerId server)
     : env_(std::move(env)),
       queue_capacity_(queue_capacity),
       max_subscriptions_(max_subscriptions),
       shared_(std::make_shared<Shared>()) {
   shared_->logger = logger ? std::move(logger) : make_stderr_logger();
+  shared_->server = server;
 }
 
 ObserverHub::~ObserverHub() { stop_all(); }
@@ -143,7 +146,7 @@ void ObserverHub::drain(const std::shared_ptr<Subscription>& subscription) {
       }
       if (first) {
         shared.logger->log(LogLevel::kWarn, "an observer callback threw (counted, delivery goes on)",
-                           {{"error", error.what()}});
+                           {{"server", shared.server.value}, {"error", error.what()}});
       }
     } catch (...) {
       bool first = false;
@@ -153,7 +156,7 @@ void ObserverHub::drain(const std::shared_ptr<Subscription>& subscription) {
       }
       if (first) {
         shared.logger->log(LogLevel::kWarn, "an observer callback threw (counted, delivery goes on)",
-                           std::span<const LogField>());
+                           {{"server", shared.server.value}});
       }
     }
     {

@@ -16,7 +16,7 @@
 // only call that waits for callbacks, and only up to its timeout.
 //
 // A callback that throws is contained: the exception is counted
-// (callback_failures()) and reported on stderr once, and delivery goes on.
+// (callback_failures()) and reported once through the logger, and delivery goes on.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -38,9 +38,10 @@ namespace keel::runtime {
 
 class ObserverHub {
  public:
-  // `logger` hears of the first callback that throws (null: stderr).
+  // `logger` hears of the first callback that throws (null: stderr), with
+  // `server` as the line's server.
   ObserverHub(std::shared_ptr<Env> env, std::size_t queue_capacity, std::size_t max_subscriptions,
-              std::shared_ptr<Logger> logger = nullptr);
+              std::shared_ptr<Logger> logger = nullptr, ServerId server = ServerId{});
   ~ObserverHub();
   ObserverHub(const ObserverHub&) = delete;
   ObserverHub& operator=(const ObserverHub&) = delete;

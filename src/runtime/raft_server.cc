@@ -85,7 +85,7 @@ RaftServer::RaftServer(RaftDependencies deps, std::shared_ptr<RetainingSnapshotS
       boot_applied_term_(boot.snapshot_term),
       entries_read_at_open_(entries_read),
       observers_(make_marked_env(deps_.env), deps_.config.observer_queue_capacity,
-                 deps_.config.max_subscriptions, deps_.logger),
+                 deps_.config.max_subscriptions, deps_.logger, deps_.config.id),
       decode_limits_(to_decode_limits(deps_.config)),
       persisted_term_(boot.hard_state.term),
       persisted_vote_(boot.hard_state.vote),
@@ -1045,16 +1045,29 @@ void RaftServer::report_gauges() {
   metrics.set("keel_last_index", static_cast<double>(node_.log().last_index().value),
               {{"server", server}});
   metrics.set("keel_is_leader", node_.is_leader() ? 1.0 : 0.0, {{"server", server}});
-  if (!node_.is_leader()) return;
-  const Index last = node_.log().last_index();
-  for (ServerId peer : other_servers()) {
-    const core::Progress* progress = node_.progress(peer);
-    if (progress == nullptr) continue;
-    const double lag = static_cast<double>(last.value - std::min(last, progress->match_index).value);
-    metrics.set("keel_replication_lag_entries", lag, {{"server", server}, {"peer", peer.value}});
-    metrics.set("keel_inflight_appends", static_cast<double>(progress->inflights.count()),
-                {{"server", server}, {"peer", peer.value}});
+  // Per peer only while leading, and only for the configuration's servers:
+  // a series this server stops reporting (it stepped down, the peer left)
+  // is set to 0 once, so that no dashboard shows an old leader's lag.
+  std::set<ServerId> reported;
+  if (node_.is_leader()) {
+    const Index last = node_.log().last_index();
+    for (ServerId peer : other_servers()) {
+      const core::Progress* progress = node_.progress(peer);
+      if (progress == nullptr) continue;
+      const double lag =
+          static_cast<double>(last.value - std::min(last, progress->match_index).value);
+      metrics.set("keel_replication_lag_entries", lag, {{"server", server}, {"peer", peer.value}});
+      metrics.set("keel_inflight_appends", static_cast<double>(progress->inflights.count()),
+                  {{"server", server}, {"peer", peer.value}});
+      reported.insert(peer);
+    }
   }
+  for (ServerId peer : peers_reported_) {
+    if (reported.contains(peer)) continue;
+    metrics.set("keel_replication_lag_entries", 0.0, {{"server", server}, {"peer", peer.value}});
+    metrics.set("keel_inflight_appends", 0.0, {{"server", server}, {"peer", peer.value}});
+  }
+  peers_reported_ = std::move(reported);
 }
 
 // --- observations about other servers -----------------------------------------------

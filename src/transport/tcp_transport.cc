@@ -403,9 +403,10 @@ class TcpTransportImpl final : public TcpTransport,
   asio::ssl::context& tls_context() { return tls_context_; }
   const std::optional<asio::ip::address>& outgoing() const { return outgoing_; }
   LaneCounters& lane(Lane lane) { return lanes_[lane_index(lane)]; }
-  // Every line says what the transport dropped, refused or closed, and why.
-  void log(const std::string& line) {
-    logger_->log(LogLevel::kWarn, "tcp: " + line, {{"server", options_.id.value}});
+  // Every line says what the transport dropped, refused or closed, and why
+  // (a warning), or that a peer is reachable again (info).
+  void log(const std::string& line, LogLevel level = LogLevel::kWarn) {
+    logger_->log(level, "tcp: " + line, {{"server", options_.id.value}});
   }
   void log_once_per_second(const std::string& line) {
     const auto now = Clock::now().time_since_epoch().count();
@@ -759,7 +760,9 @@ void Outbound::on_connected() {
   owner_.connections_made_.fetch_add(1);
   if (failures_in_a_row_ > 0) {
     owner_.log("reaches server " + std::to_string(peer_.value) + " (" + lane_name(lane_) +
-               " lane) again after " + std::to_string(failures_in_a_row_) + " failed attempt(s)");
+                   " lane) again after " + std::to_string(failures_in_a_row_) +
+                   " failed attempt(s)",
+               LogLevel::kInfo);
   }
   failures_in_a_row_ = 0;
   backoff_ = owner_.options().backoff_initial;
