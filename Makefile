@@ -18,9 +18,13 @@ CTEST_FLAGS := --output-on-failure -j$(JOBS) --timeout $(CTEST_TIMEOUT)
 SOURCE_DIRS := $(wildcard include src tests bench apps examples)
 SOURCES = $(shell find $(SOURCE_DIRS) -name '*.h' -o -name '*.cc')
 
-# $(call configure,DIR,CMAKE_ARGS[,ENV]): configure DIR unless already done.
+# $(call configure,DIR,CMAKE_ARGS[,ENV]): configure DIR, or re-apply
+# CMAKE_ARGS to an existing DIR (a reused folder must not keep options the
+# target no longer passes, such as -Werror under CI=true; ENV, the
+# compiler, only counts for a new folder: `make clean` to change it).
 define configure
-	@test -f $(1)/build.ninja || $(3) cmake -S . -B $(1) -G Ninja $(2)
+	@if [ -f $(1)/build.ninja ]; then cmake -S . -B $(1) $(2) >/dev/null; \
+	 else $(3) cmake -S . -B $(1) -G Ninja $(2); fi
 endef
 
 .PHONY: all deps configure build test run clean format format-check tidy test-clang test-asan test-tsan \
