@@ -527,12 +527,12 @@ void RaftServer::hand_to_applier(std::vector<LogEntry> entries) {
 void RaftServer::on_applied(Index index) {
   if (failed_) return;  // the applier failed: nothing it reports is trusted
   catch_up_ticks();
-  if (installing_ && installing_->index == index) {
+  if (installing_ && installing_->meta.index == index) {
     // The FSM restored the leader's snapshot.
     ++snapshots_installed_;
-    last_snapshot_ = *installing_;
-    const Duration took = deps_.env->now() - install_started_;
-    observe_snapshot(Observation::Kind::kSnapshotInstalled, *installing_, took);
+    last_snapshot_ = installing_->meta;
+    const Duration took = deps_.env->now() - installing_->started;
+    observe_snapshot(Observation::Kind::kSnapshotInstalled, installing_->meta, took);
     deps_.metrics->add("keel_snapshots_total", 1,
                        {{"server", deps_.config.id.value}, {"kind", "installed"}});
     deps_.metrics->observe("keel_snapshot_seconds", seconds(took),
@@ -997,12 +997,11 @@ bool RaftServer::install_snapshot(const core::SnapshotInstall& install) {
                             ", which this server never received"));
     return false;
   }
-  installing_ = it->second.meta;
-  install_started_ = it->second.started;
+  installing_ = it->second;
   received_snapshots_.erase(received_snapshots_.begin(), std::next(it));
   // In order with the entries: everything handed over before is applied
   // first, then the FSM takes the snapshot's state.
-  applier_->restore(installing_->id, install.index, install.term);
+  applier_->restore(installing_->meta.id, install.index, install.term);
   return true;
 }
 

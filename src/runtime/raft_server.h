@@ -294,8 +294,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     Duration started{0};
   };
   std::map<Index, ReceivedSnapshot> received_snapshots_;
-  std::optional<SnapshotMeta> installing_;  // handed to the applier to restore
-  Duration install_started_{0};              // when its transfer began
+  std::optional<ReceivedSnapshot> installing_;  // handed to the applier to restore
   // Restores: one at a time, from the call until applied here or abandoned.
   // The restore whose bytes are being read, and its number (so that a
   // deadline timer knows whether it still reads the one it was set for).

@@ -295,16 +295,17 @@ void SafetyChecker::record_own_entries(ServerId id, NodeState& node, Index appli
                                        const LogStore& store) {
   // Applied entries are durable here (keel applies nothing else), so the
   // store holds them unless compaction removed them. A command among them
-  // is on_apply's to record: stop at it.
+  // is on_apply's to record: stop at it. One entry at a time: usually the
+  // next one is a command, and a read of the whole applied range would be
+  // repeated at every step until on_apply records it.
   const Index last = node.applied.empty() ? Index{0} : node.applied.back().first;
-  if (applied <= last) return;
-  const Index from = last.next();
-  if (from < store.first_index() || applied > store.last_index()) return;
-  Result<std::vector<LogEntry>> stored = store.read(from, applied);
-  if (!stored.is_ok()) return;
-  for (const LogEntry& entry : *stored) {
-    if (entry.type == EntryType::kCommand) return;
-    record_applied(id, entry);
+  if (applied <= last || last.next() < store.first_index() || applied > store.last_index()) {
+    return;
+  }
+  for (Index index = last.next(); index <= applied; index = index.next()) {
+    Result<std::vector<LogEntry>> stored = store.read(index, index);
+    if (!stored.is_ok() || stored->empty() || stored->front().type == EntryType::kCommand) return;
+    record_applied(id, stored->front());
   }
 }
 
