@@ -10,6 +10,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   ccache clang clang-format clang-tidy
   libasio-dev libssl-dev openssl
+  # keel-kv (apps/kv): HTTP, JSON, flags; its chaos tests: packet filters
+  libcpp-httplib-dev nlohmann-json3-dev libcli11-dev iptables iproute2
 )
 
 missing=()
