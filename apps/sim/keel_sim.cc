@@ -11,6 +11,15 @@
 // status 0 only if every seed passed; with --expect-violation (canary
 // tests), 0 only if some seed failed, stopping at the first.
 //
+//   keel-sim check-history FILE [--max-states N]
+//
+// checks a client history recorded outside the simulator (JSON lines, as
+// keel-kv's chaos tests write it: apps/sim/history_json.h, docs/kv.md
+// "History format"; FILE "-" reads standard input) with the simulator's
+// linearizability checker. Exit status 0: linearizable; 1: not linearizable,
+// or not proven within N search states; 2: the file cannot be read or
+// parsed, or the flags are wrong.
+//
 // A broken invariant inside keel aborts the process (KEEL_CHECK). keel-sim
 // then still writes the failure report of the seed it was running, from a
 // SIGABRT handler: the abort is raised synchronously by the failing check on
@@ -25,6 +34,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -34,6 +44,9 @@
 #include <string_view>
 #include <vector>
 
+#include "history_json.h"
+#include "sim/history.h"
+#include "sim/linearizability.h"
 #include "sim/nemesis.h"
 #include "sim/simulation.h"
 
@@ -66,6 +79,7 @@ struct Arguments {
   if (!error.empty()) std::cerr << "keel-sim: " << error << "\n\n";
   std::cerr <<
       R"(usage: keel-sim [options]
+       keel-sim check-history FILE [--max-states N]   (see keel-sim check-history --help)
   --seed S             run seed S (default 1)
   --seeds A..B         run seeds A to B; "A.." runs on until interrupted (or --count)
   --count N            with an open-ended range, stop after N seeds
@@ -280,9 +294,157 @@ std::string hex(std::uint64_t value) {
   return buffer;
 }
 
+// --- keel-sim check-history ------------------------------------------------------
+
+constexpr const char* kCheckHistoryUsage =
+    R"(usage: keel-sim check-history FILE [--max-states N]
+  Checks a client history written as JSON lines (docs/kv.md, "History format")
+  for linearizability. FILE "-" reads standard input.
+  --max-states N       bound of the search, in states (default 10000000); a
+                       search that reaches it answers "not proven"
+Exit status: 0 linearizable; 1 not linearizable, or not proven; 2 the input
+cannot be read or parsed, or the flags are wrong.
+)";
+
+struct CheckHistoryArguments {
+  std::string file;  // "-": standard input
+  keel::sim::CheckOptions options;
+};
+
+// Input and flag errors: one line on stderr, exit status 2, so that a script
+// can tell "the history is wrong" (1) from "the history was not checked" (2).
+[[noreturn]] void check_history_error(const std::string& what) {
+  std::cerr << "keel-sim check-history: " << what << "\n";
+  std::exit(2);
+}
+
+CheckHistoryArguments parse_check_history(int argc, char** argv) {
+  CheckHistoryArguments args;
+  bool file_given = false;
+  // argv[1] is "check-history".
+  for (int i = 2; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--max-states") {
+      if (i + 1 >= argc) check_history_error("--max-states needs a value");
+      const std::string_view text = argv[++i];
+      std::uint64_t states = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), states);
+      if (error != std::errc() || end != text.data() + text.size() || states == 0) {
+        check_history_error("--max-states takes a positive integer, not '" + std::string(text) +
+                            "'");
+      }
+      args.options.max_states_explored = states;
+    } else if (word == "--help" || word == "-h") {
+      std::cout << kCheckHistoryUsage;
+      std::exit(0);
+    } else if (word.size() > 1 && word.front() == '-') {
+      check_history_error("unknown option '" + word + "' (see --help)");
+    } else if (file_given) {
+      check_history_error("more than one FILE: '" + args.file + "' and '" + word + "'");
+    } else {
+      args.file = word;
+      file_given = true;
+    }
+  }
+  if (!file_given) check_history_error("no FILE given (see --help)");
+  return args;
+}
+
+// The whole of `file` ("-": standard input), or the reason it cannot be read.
+std::optional<std::string> read_whole_file(const std::string& file, std::string& error) {
+  std::FILE* in = file == "-" ? stdin : std::fopen(file.c_str(), "rb");
+  if (in == nullptr) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::string text;
+  char buffer[1 << 16];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, in)) > 0) text.append(buffer, got);
+  // fread reports a read error (EISDIR for a directory) through ferror/errno.
+  const bool failed = std::ferror(in) != 0;
+  if (failed) error = std::strerror(errno);
+  if (in != stdin) std::fclose(in);
+  if (failed) return std::nullopt;
+  return text;
+}
+
+struct HistoryCounts {
+  std::size_t keys = 0;
+  std::size_t ok = 0;
+  std::size_t failed = 0;
+  std::size_t unknown = 0;
+  std::size_t unchecked_reads = 0;
+};
+
+HistoryCounts count(const keel::sim::History& history) {
+  HistoryCounts counts;
+  std::set<std::string_view> keys;
+  for (const keel::sim::Operation& op : history.operations()) {
+    keys.insert(op.key);
+    switch (op.outcome) {
+      case keel::sim::Outcome::kOk:
+        ++counts.ok;
+        break;
+      case keel::sim::Outcome::kFailed:
+        ++counts.failed;
+        break;
+      case keel::sim::Outcome::kUnknown:
+        ++counts.unknown;
+        break;
+    }
+    if (!op.checked) ++counts.unchecked_reads;
+  }
+  counts.keys = keys.size();
+  return counts;
+}
+
+// Prints the verdict line first (scripts read it), then the counts, then,
+// for a history that is not proven linearizable, the checker's explanation.
+int report_check(const keel::sim::History& history, const keel::sim::CheckOptions& options,
+                 const keel::sim::CheckResult& result) {
+  const HistoryCounts counts = count(history);
+  const std::string sizes = std::to_string(history.size()) + " operations, " +
+                            std::to_string(counts.keys) + " keys, " +
+                            std::to_string(result.states_explored) + " states";
+  if (result.linearizable) {
+    std::cout << "linearizable: " << sizes << "\n";
+  } else if (result.budget_exhausted) {
+    std::cout << "not proven: budget exhausted (--max-states " << options.max_states_explored
+              << ") on key=" << keel::sim::quoted(result.key_that_failed) << "; " << sizes << "\n";
+  } else {
+    std::cout << "NOT linearizable: key=" << keel::sim::quoted(result.key_that_failed) << "; "
+              << sizes << "\n";
+  }
+  std::cout << "outcomes: " << counts.ok << " ok, " << counts.failed << " failed, "
+            << counts.unknown << " unknown; stale reads (unchecked): " << counts.unchecked_reads
+            << "\n";
+  if (result.linearizable) return 0;
+  std::cout << "\n" << result.explanation;
+  if (!result.failing_history.empty()) {
+    std::cout << "\nsmallest failing history found:\n" << result.failing_history.to_text();
+  }
+  std::cout.flush();
+  return 1;
+}
+
+int check_history(int argc, char** argv) {
+  const CheckHistoryArguments args = parse_check_history(argc, argv);
+  const std::string source = args.file == "-" ? "<stdin>" : args.file;
+  std::string error;
+  const std::optional<std::string> text = read_whole_file(args.file, error);
+  if (!text) check_history_error(source + ": cannot read: " + error);
+  const keel::Result<keel::sim::History> history =
+      keel::sim::parse_history_json_lines(*text, source);
+  if (!history) check_history_error(history.status().message());
+  const keel::sim::CheckResult result = keel::sim::check_linearizable(*history, args.options);
+  return report_check(*history, args.options, result);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "check-history") return check_history(argc, argv);
   const Arguments args = parse(argc, argv);
   std::error_code made;
   std::filesystem::create_directories(args.out_dir, made);
