@@ -3,8 +3,9 @@
 
 SHELL := /bin/bash
 
-# What `make run` starts.
-RUN_BIN := build/bin/keel-demo
+# `make run` starts a 3-process keel-kv cluster (scripts/kv-cluster.sh);
+# `make demo` the walkthrough of the pure core in one process.
+DEMO_BIN := build/bin/keel-demo
 
 JOBS ?= 2
 # -Werror only under CI (CI=true), so a newer compiler's new warning does not
@@ -27,7 +28,7 @@ define configure
 	 else $(3) cmake -S . -B $(1) -G Ninja $(2); fi
 endef
 
-.PHONY: all deps configure build test run clean format format-check tidy test-clang test-asan test-tsan \
+.PHONY: all deps configure build test run run-clean demo clean format format-check tidy test-clang test-asan test-tsan \
         test-canary sim-long fuzz
 
 all: build
@@ -45,7 +46,13 @@ test: build
 	ctest --test-dir build $(CTEST_FLAGS)
 
 run: build
-	$(RUN_BIN)
+	@bash scripts/kv-cluster.sh
+
+run-clean: build
+	@bash scripts/kv-cluster.sh --clean
+
+demo: build
+	$(DEMO_BIN)
 
 # Sanitizer builds compile at -O1 with line tables only (-g1): what the
 # sanitizers are meant to run at, and much less compile time than -O2 -g.
