@@ -10,7 +10,9 @@
 // 2 bad flags or a server that could not start; 3 a write whose outcome is
 // unknown.
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -29,7 +31,7 @@ constexpr int kUsage = 2;
 constexpr int kUnknown = 3;
 
 void add_serve_flags(CLI::App& serve, ServeOptions& o) {
-  serve.set_config("--config", "", "read these flags from a file too (key = value lines)");
+  serve.add_option("--config", "flags from a file: `name = value` lines (the command line wins)");
   serve.add_option("--id", o.id, "this server's id (> 0)")->required();
   serve.add_option("--cluster-id", o.cluster_id, "the cluster's id (> 0), the same on every server")
       ->required();
@@ -64,6 +66,68 @@ void add_serve_flags(CLI::App& serve, ServeOptions& o) {
   serve.add_option("--request-timeout-ms", o.request_timeout_ms)->capture_default_str();
   serve.add_option("--join-timeout-ms", o.join_timeout_ms)->capture_default_str();
   serve.add_option("--max-snapshot-bytes", o.max_snapshot_bytes)->capture_default_str();
+}
+
+// `keel-kv serve --config FILE ...`: the file's `name = value` lines become
+// `--name=value` flags placed before the command line's, for names the
+// command line does not give (so the command line wins). `name = true`
+// gives a flag without a value, `false` none. Blank lines and `#` comments
+// are skipped; values may be quoted.
+bool expand_config(std::vector<std::string>& args, std::string& error) {
+  std::string path;
+  std::set<std::string> given;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) continue;
+    const std::string name = a.substr(2, a.find('=') - 2);
+    given.insert(name);
+    if (name == "config") {
+      if (a.find('=') != std::string::npos) {
+        path = a.substr(a.find('=') + 1);
+      } else if (i + 1 < args.size()) {
+        path = args[i + 1];
+      }
+    }
+  }
+  if (path.empty()) return true;
+  std::ifstream in(path);
+  if (!in) {
+    error = "--config: cannot read " + path;
+    return false;
+  }
+  std::vector<std::string> from_file;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    auto trim = [](std::string t) {
+      const auto first = t.find_first_not_of(" \t\r");
+      if (first == std::string::npos) return std::string();
+      return t.substr(first, t.find_last_not_of(" \t\r") - first + 1);
+    };
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) {
+      error = "--config: " + path + ":" + std::to_string(number) + ": expected name = value";
+      return false;
+    }
+    const std::string name = trim(line.substr(0, eq));
+    std::string value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (name.empty() || name == "config") {
+      error = "--config: " + path + ":" + std::to_string(number) + ": bad name";
+      return false;
+    }
+    if (given.count(name) != 0) continue;
+    if (value == "true") {
+      from_file.push_back("--" + name);
+    } else if (value != "false") {
+      from_file.push_back("--" + name + "=" + value);
+    }
+  }
+  args.insert(args.begin() + 2, from_file.begin(), from_file.end());
+  return true;
 }
 
 std::vector<std::string> split(const std::string& text) {
@@ -154,8 +218,18 @@ int main(int argc, char** argv) {
   transfer->add_option("--to", target, "the server to lead (default: the most caught up)");
   CLI::App* snapshot = client_flags(app.add_subcommand("snapshot", "take a snapshot now"));
 
+  std::vector<std::string> args(argv, argv + argc);
+  if (args.size() > 1 && args[1] == "serve") {
+    std::string error;
+    if (!expand_config(args, error)) {
+      std::cerr << "keel-kv serve: " << error << "\n";
+      return kUsage;
+    }
+  }
   try {
-    app.parse(argc, argv);
+    // CLI11 takes the arguments reversed, without the program's name.
+    std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
+    app.parse(reversed);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
