@@ -6,10 +6,12 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -187,7 +189,12 @@ class KvServer::Impl {
   std::map<std::uint64_t, std::string> http_members_;  // from --http-members
   std::shared_ptr<Env> env_;
   std::shared_ptr<TcpTransport> transport_;
+  // Set once Raft::open has returned (raft_published_), and reset only
+  // after the Raft has stopped.
   std::unique_ptr<Raft> raft_;
+  std::mutex raft_mutex_;
+  std::condition_variable raft_cv_;
+  bool raft_published_ = false;
   httplib::Server http_;
   std::thread http_thread_;
   std::thread join_thread_;
@@ -320,6 +327,9 @@ Status KvServer::Impl::open_raft() {
   deps.env = env_;
   deps.observers.push_back([this](const Observation& o) { on_observation(o); });
   auto raft = Raft::open(std::move(deps));
+  std::lock_guard lock(raft_mutex_);
+  raft_published_ = true;  // observers may use raft_ from now on (or see it null)
+  raft_cv_.notify_all();
   if (!raft.is_ok()) return raft.status();
   raft_ = std::move(*raft);
   return Status();
@@ -333,9 +343,15 @@ void KvServer::Impl::on_observation(const Observation& o) {
       // asks again, wherever the leader now is.
       fsm_->release_waiters();
       break;
-    case Observation::Kind::kLeaderReady:
-      advertise_http_addresses();
+    case Observation::Kind::kLeaderReady: {
+      // Observations begin inside Raft::open, before raft_ is set.
+      std::unique_lock lock(raft_mutex_);
+      raft_cv_.wait(lock, [&] { return raft_published_; });
+      const bool open = raft_ != nullptr;
+      lock.unlock();
+      if (open) advertise_http_addresses();
       break;
+    }
     case Observation::Kind::kRemoved:
       removed_ = true;
       break;
@@ -351,6 +367,7 @@ void KvServer::Impl::advertise_http_addresses() {
   std::map<std::uint64_t, std::string> wanted = http_members_;
   wanted[options_.id] = options_.http_addr;
   for (const auto& [id, address] : wanted) {
+    if (stopping_) return;
     if (fsm_->http_address(id) == address) continue;
     auto r = raft_->apply(encode_set_http_address(id, address), request_timeout_).get();
     if (!r.is_ok()) {
