@@ -241,6 +241,7 @@ std::uint64_t KvStateMachine::version_of(const std::string& key) const {
 ListPage KvStateMachine::list(const std::string& prefix, const std::string& after,
                               std::size_t limit) const {
   ListPage page;
+  if (limit == 0) return page;
   std::shared_lock lock(mutex_);
   auto it = after.empty() || after < prefix ? data_.lower_bound(prefix) : data_.upper_bound(after);
   for (; it != data_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {

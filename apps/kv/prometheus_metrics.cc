@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+#include <charconv>
 
 namespace keel::kv {
 namespace {
@@ -38,11 +38,14 @@ std::string label_key(std::span<const MetricLabel> labels) {
   return out;
 }
 
+// The shortest text that reads back as the same double (0.1, not
+// 0.10000000000000001).
 std::string number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.17g", v);
-  return buffer;
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+  return ec == std::errc() ? std::string(buffer, end) : std::string("NaN");
 }
 
 bool ends_with(std::string_view text, std::string_view suffix) {
@@ -64,7 +67,7 @@ std::vector<double> bounds_for(std::string_view name) {
 
 }  // namespace
 
-PrometheusMetrics::Family& PrometheusMetrics::family(std::string_view name, Type type) {
+PrometheusMetrics::Family* PrometheusMetrics::family(std::string_view name, Type type) {
   auto it = families_.find(name);
   if (it == families_.end()) {
     Family f;
@@ -72,29 +75,32 @@ PrometheusMetrics::Family& PrometheusMetrics::family(std::string_view name, Type
     if (type == Type::kHistogram) f.bounds = bounds_for(name);
     it = families_.emplace(std::string(name), std::move(f)).first;
   }
-  return it->second;
+  // A name keeps the kind it was first used as: a use as another kind (a
+  // caller's mistake) is dropped rather than render a malformed page.
+  return it->second.type == type ? &it->second : nullptr;
 }
 
 void PrometheusMetrics::add(std::string_view name, std::uint64_t delta,
                             std::span<const MetricLabel> labels) {
   std::lock_guard lock(mutex_);
-  family(name, Type::kCounter).series[label_key(labels)].value += double(delta);
+  if (Family* f = family(name, Type::kCounter)) f->series[label_key(labels)].value += double(delta);
 }
 
 void PrometheusMetrics::set(std::string_view name, double value,
                             std::span<const MetricLabel> labels) {
   std::lock_guard lock(mutex_);
-  family(name, Type::kGauge).series[label_key(labels)].value = value;
+  if (Family* f = family(name, Type::kGauge)) f->series[label_key(labels)].value = value;
 }
 
 void PrometheusMetrics::observe(std::string_view name, double value,
                                 std::span<const MetricLabel> labels) {
   std::lock_guard lock(mutex_);
-  Family& f = family(name, Type::kHistogram);
-  Series& s = f.series[label_key(labels)];
-  if (s.counts.empty()) s.counts.assign(f.bounds.size(), 0);
-  auto bucket = std::lower_bound(f.bounds.begin(), f.bounds.end(), value);
-  if (bucket != f.bounds.end()) ++s.counts[bucket - f.bounds.begin()];
+  Family* f = family(name, Type::kHistogram);
+  if (f == nullptr) return;
+  Series& s = f->series[label_key(labels)];
+  if (s.counts.empty()) s.counts.assign(f->bounds.size(), 0);
+  auto bucket = std::lower_bound(f->bounds.begin(), f->bounds.end(), value);
+  if (bucket != f->bounds.end()) ++s.counts[bucket - f->bounds.begin()];
   s.sum += value;
   ++s.count;
 }

@@ -44,7 +44,8 @@ class PrometheusMetrics final : public MetricsSink {
     std::vector<double> bounds;            // histogram bucket upper bounds
     std::map<std::string, Series> series;  // by rendered label set
   };
-  Family& family(std::string_view name, Type type);
+  // Null if `name` was first used as another type.
+  Family* family(std::string_view name, Type type);
 
   mutable std::mutex mutex_;
   std::map<std::string, Family, std::less<>> families_;

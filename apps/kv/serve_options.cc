@@ -1,6 +1,8 @@
 // apps/kv/serve_options.cc — see serve_options.h.
 #include "kv/serve_options.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <sstream>
 #include <vector>
@@ -13,6 +15,7 @@ std::vector<std::string> split(const std::string& text, char sep) {
   std::string part;
   std::istringstream in(text);
   while (std::getline(in, part, sep)) parts.push_back(part);
+  if (!text.empty() && text.back() == sep) parts.emplace_back();  // getline drops it
   return parts;
 }
 
@@ -82,6 +85,13 @@ Status validate(const ServeOptions& o) {
     if (!hp.is_ok()) return hp.status();
   }
   if (o.raft_addr == o.http_addr) return bad("http-addr", "the same address as --raft-addr");
+  if (!o.outgoing_addr.empty()) {
+    in6_addr ip{};
+    if (inet_pton(AF_INET, o.outgoing_addr.c_str(), &ip) != 1 &&
+        inet_pton(AF_INET6, o.outgoing_addr.c_str(), &ip) != 1) {
+      return bad("outgoing-addr", "'" + o.outgoing_addr + "' is not an IP address");
+    }
+  }
   if (!o.members.empty() && !o.join.empty()) return bad("join", "not with --members");
   if (!o.members.empty()) {
     auto members = parse_member_list(o.members, "members");
@@ -119,7 +129,7 @@ Status validate(const ServeOptions& o) {
     return bad("max-body-bytes", "below --max-value-bytes: such a value could never be sent");
   }
   if (!(s = in_range("max-list-limit", o.max_list_limit, 1, 1'000'000))) return s;
-  if (!(s = in_range("max-waiters", o.max_waiters, 0, 100'000))) return s;
+  if (!(s = in_range("max-waiters", o.max_waiters, 0, 9'999))) return s;
   if (!(s = in_range("max-wait-ms", o.max_wait_ms, 1, 3'600'000))) return s;
   if (!(s = in_range("http-threads", o.http_threads, 2, 10'000))) return s;
   if (o.http_threads <= o.max_waiters) {
