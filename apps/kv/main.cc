@@ -130,6 +130,23 @@ bool expand_config(std::vector<std::string>& args, std::string& error) {
   return true;
 }
 
+// CLI11 2.1 reads "-1" into an unsigned option as 2^64 - 1 (strtoull
+// wraps): `serve --id=-1` started server 18446744073709551615 and
+// `put --cas=-1` asked for version 18446744073709551615. Every unsigned
+// option, of every subcommand, must be plain digits.
+void check_unsigned_options(CLI::App& app) {
+  const CLI::Validator digits(
+      [](std::string& text) -> std::string {
+        if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return "";
+        return "'" + text + "' is not a non-negative integer";
+      },
+      "", "non-negative integer");
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_type_name() == "UINT") option->check(digits);
+  }
+  for (CLI::App* sub : app.get_subcommands({})) check_unsigned_options(*sub);
+}
+
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
@@ -226,6 +243,7 @@ int main(int argc, char** argv) {
       return kUsage;
     }
   }
+  check_unsigned_options(app);
   try {
     // CLI11 takes the arguments reversed, without the program's name.
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);

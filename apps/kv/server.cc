@@ -2,6 +2,7 @@
 #include "kv/server.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -148,6 +149,8 @@ class KvServer::Impl {
 
  private:
   Status open_raft();
+  Status open_transport(const Config& config);
+  Status bootstrap_if_new(LogStore& log_store, StableStore& stable_store);
   void install_routes();
   void on_observation(const Observation& o);
   void advertise_http_addresses();
@@ -220,6 +223,15 @@ Status KvServer::Impl::start() {
   const HostPort http = parse_host_port(options_.http_addr, "http-addr").value();
   http_.new_task_queue = [n = options_.http_threads] { return new httplib::ThreadPool(n); };
   http_.set_payload_max_length(options_.max_body_bytes);
+  // httplib's default socket options set SO_REUSEPORT, with which a second
+  // keel-kv bound the same --http-addr without an error (and the kernel
+  // then split connections between the two). SO_REUSEADDR alone still lets
+  // a restarted server bind over connections in TIME_WAIT, but refuses a
+  // port another socket listens on.
+  http_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (!http_.bind_to_port(http.host, http.port)) {
     return Status::unavailable("--http-addr " + options_.http_addr +
                                ": cannot listen (address in use or not local)");
@@ -269,31 +281,26 @@ Status KvServer::Impl::open_raft() {
     deps.stable_store = *stable;
     deps.snapshot_store = *snapshots;
   }
-  auto existing = has_existing_state(*deps.log_store, *deps.stable_store);
-  if (!existing.is_ok()) return existing.status();
-  if (!*existing) {
-    if (!options_.members.empty()) {
-      Configuration configuration;
-      auto members = parse_member_list(options_.members, "members");
-      if (!members.is_ok()) return members.status();
-      for (const auto& [id, address] : *members) {
-        configuration.servers.push_back(Server{ServerId{id}, address, Suffrage::kVoter});
-      }
-      if (Status s = bootstrap_cluster(*deps.log_store, *deps.stable_store, configuration); !s) {
-        return s;
-      }
-      logger_->log(LogLevel::kInfo, "bootstrapped a new cluster",
-                   {{"server", options_.id}, {"members", options_.members}});
-    } else if (options_.join.empty()) {
-      return Status::invalid_argument(
-          "the data directory holds no cluster: give --members to bootstrap a new one or --join "
-          "to join a running one");
-    }
-  } else if (!options_.members.empty() || !options_.join.empty()) {
-    logger_->log(LogLevel::kInfo, "data directory holds a cluster: --members and --join ignored",
-                 {{"server", options_.id}});
-  }
+  // The Raft port before the bootstrap: a server that cannot listen leaves
+  // its data directory without a cluster. (Bootstrapped first, a start
+  // refused for a --raft-addr in use kept that address in the configuration
+  // for good: the retry on a free port ignored its new --members.)
+  if (Status s = open_transport(deps.config); !s) return s;
+  if (Status s = bootstrap_if_new(*deps.log_store, *deps.stable_store); !s) return s;
+  deps.transport = transport_;
+  env_ = make_thread_env();
+  deps.env = env_;
+  deps.observers.push_back([this](const Observation& o) { on_observation(o); });
+  auto raft = Raft::open(std::move(deps));
+  std::lock_guard lock(raft_mutex_);
+  raft_published_ = true;  // observers may use raft_ from now on (or see it null)
+  raft_cv_.notify_all();
+  if (!raft.is_ok()) return raft.status();
+  raft_ = std::move(*raft);
+  return Status();
+}
 
+Status KvServer::Impl::open_transport(const Config& config) {
   TcpTransportOptions transport;
   transport.id = ServerId{options_.id};
   transport.cluster_id = options_.cluster_id;
@@ -314,7 +321,7 @@ Status KvServer::Impl::open_raft() {
   transport.logger = logger_;
   transport.metrics = metrics_;
   transport.max_frame_bytes =
-      std::max<std::size_t>(transport.max_frame_bytes, 2 * deps.config.max_append_bytes +
+      std::max<std::size_t>(transport.max_frame_bytes, 2 * config.max_append_bytes +
                                                            2 * options_.max_body_bytes);
   auto made = make_tcp_transport(transport);
   if (!made.is_ok()) {
@@ -322,16 +329,36 @@ Status KvServer::Impl::open_raft() {
                              "--raft-addr " + options_.raft_addr + ": " + made.status().message());
   }
   transport_ = *made;
-  deps.transport = transport_;
-  env_ = make_thread_env();
-  deps.env = env_;
-  deps.observers.push_back([this](const Observation& o) { on_observation(o); });
-  auto raft = Raft::open(std::move(deps));
-  std::lock_guard lock(raft_mutex_);
-  raft_published_ = true;  // observers may use raft_ from now on (or see it null)
-  raft_cv_.notify_all();
-  if (!raft.is_ok()) return raft.status();
-  raft_ = std::move(*raft);
+  return Status();
+}
+
+// A data directory without a cluster gets one from --members; with
+// neither --members nor --join there is nothing to start from.
+Status KvServer::Impl::bootstrap_if_new(LogStore& log_store, StableStore& stable_store) {
+  auto existing = has_existing_state(log_store, stable_store);
+  if (!existing.is_ok()) return existing.status();
+  if (*existing) {
+    if (!options_.members.empty() || !options_.join.empty()) {
+      logger_->log(LogLevel::kInfo, "data directory holds a cluster: --members and --join ignored",
+                   {{"server", options_.id}});
+    }
+    return Status();
+  }
+  if (options_.members.empty()) {
+    if (!options_.join.empty()) return Status();
+    return Status::invalid_argument(
+        "the data directory holds no cluster: give --members to bootstrap a new one or --join "
+        "to join a running one");
+  }
+  Configuration configuration;
+  auto members = parse_member_list(options_.members, "members");
+  if (!members.is_ok()) return members.status();
+  for (const auto& [id, address] : *members) {
+    configuration.servers.push_back(Server{ServerId{id}, address, Suffrage::kVoter});
+  }
+  if (Status s = bootstrap_cluster(log_store, stable_store, configuration); !s) return s;
+  logger_->log(LogLevel::kInfo, "bootstrapped a new cluster",
+               {{"server", options_.id}, {"members", options_.members}});
   return Status();
 }
 
