@@ -560,6 +560,11 @@ int run(const Options& options) {
   say("ready leader (server " + std::to_string(*leader) + ") " +
       std::to_string(std::chrono::duration_cast<milliseconds>(Clock::now() - healed).count()) +
       " ms after healing");
+  cluster.check_exits();
+  if (!cluster.unexpected_exits().empty()) {
+    for (const std::string& line : cluster.unexpected_exits()) say("FAILED: " + line);
+    return 1;
+  }
   std::uint64_t final_reads = 0;
   for (auto& client : clients) final_reads += client->read_all_keys();
   history.close();
@@ -595,6 +600,9 @@ int run(const Options& options) {
     say("FAILED: the history is not linearizable (or could not be checked); see " + options.out);
     return 1;
   }
+  cluster.check_exits();
+  for (const std::string& line : cluster.unexpected_exits()) say("FAILED: " + line);
+  if (!cluster.unexpected_exits().empty()) return 1;
   cluster.stop_all();
   say("passed");
   return 0;

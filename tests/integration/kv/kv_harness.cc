@@ -264,6 +264,7 @@ TempDir::~TempDir() {
 KvCluster::KvCluster(const std::filesystem::path& dir, KvClusterOptions options)
     : dir_(dir), options_(std::move(options)) {
   processes_.resize(options_.servers);
+  expected_end_.assign(options_.servers, false);
   for (std::size_t i = 1; i <= options_.servers; ++i) {
     raft_ports_.push_back(options_.distinct_ips ? 7000 : free_port());
     http_ports_.push_back(options_.distinct_ips ? 8000 : free_port());
@@ -322,15 +323,36 @@ void KvCluster::start_all() {
 }
 
 void KvCluster::start(std::size_t i) {
+  check_exits();
   processes_[i - 1] = Process::spawn(args(i), log_path(i).string());
+  expected_end_[i - 1] = false;
+}
+
+void KvCluster::check_exits() {
+  for (std::size_t i = 1; i <= size(); ++i) {
+    Process& p = processes_[i - 1];
+    if (p.pid() < 0 || p.running() || expected_end_[i - 1]) continue;
+    const std::optional<Exit> e = p.exit_status();
+    if (!e) continue;
+    unexpected_exits_.push_back("server " + std::to_string(i) + " (pid " + std::to_string(p.pid()) +
+                                ") " + (e->signalled ? "died of signal " : "exited with status ") +
+                                std::to_string(e->code) + "; see " + log_path(i).string());
+    expected_end_[i - 1] = true;  // noted once
+  }
 }
 
 bool KvCluster::running(std::size_t i) { return processes_[i - 1].running(); }
 void KvCluster::signal(std::size_t i, int sig) { processes_[i - 1].signal(sig); }
-void KvCluster::kill(std::size_t i) { processes_[i - 1].kill_and_reap(); }
+void KvCluster::kill(std::size_t i) {
+  check_exits();
+  expected_end_[i - 1] = true;
+  processes_[i - 1].kill_and_reap();
+}
 pid_t KvCluster::pid(std::size_t i) const { return processes_[i - 1].pid(); }
 
 std::optional<Exit> KvCluster::stop(std::size_t i, milliseconds timeout) {
+  check_exits();
+  expected_end_[i - 1] = true;
   Process& p = processes_[i - 1];
   p.signal(SIGCONT);  // a paused server cannot stop
   p.signal(SIGTERM);
@@ -338,7 +360,9 @@ std::optional<Exit> KvCluster::stop(std::size_t i, milliseconds timeout) {
 }
 
 void KvCluster::stop_all() {
+  check_exits();
   for (std::size_t i = 1; i <= size(); ++i) {
+    expected_end_[i - 1] = true;
     processes_[i - 1].signal(SIGCONT);
     processes_[i - 1].signal(SIGTERM);
   }

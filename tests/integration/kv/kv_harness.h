@@ -50,6 +50,8 @@ class Process {
   std::optional<Exit> wait_for(milliseconds timeout);
   // SIGKILL and reap (nothing if it already ended).
   void kill_and_reap();
+  // How it ended, once it has (running() reaps it).
+  std::optional<Exit> exit_status() const { return exit_; }
 
  private:
   pid_t pid_ = -1;
@@ -133,6 +135,12 @@ class KvCluster {
   std::optional<std::size_t> ready_leader();
   // Waits for one; nullopt after `timeout`.
   std::optional<std::size_t> wait_for_ready_leader(milliseconds timeout);
+  // Servers that ended other than by this cluster's kill() or stop(): a
+  // crash, a failed start, a fail-stop. One line each ("server 2 exited
+  // with status 2"), noted when the server is started again or by
+  // check_exits().
+  void check_exits();
+  const std::vector<std::string>& unexpected_exits() const { return unexpected_exits_; }
   // "a:1,b:2,c:3": every server's HTTP address.
   std::string endpoints() const;
 
@@ -142,6 +150,8 @@ class KvCluster {
   std::vector<std::uint16_t> raft_ports_;
   std::vector<std::uint16_t> http_ports_;
   std::vector<Process> processes_;
+  std::vector<bool> expected_end_;  // kill() or stop() was asked for
+  std::vector<std::string> unexpected_exits_;
 };
 
 }  // namespace keel::kv::testing
