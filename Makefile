@@ -87,7 +87,7 @@ test-tsan: deps
 # catch within a fixed budget of seeds (tests/sim/keel_sim_seeds.cmake).
 test-canary: deps
 	$(call configure,build-canary,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_CANARIES=ON -DKEEL_WERROR=$(WERROR) -DKEEL_BUILD_BENCH=OFF)
-	cmake --build build-canary -j$(JOBS) --target keel-sim core_membership_canary_tests
+	cmake --build build-canary -j$(JOBS) --target keel-sim core_membership_canary_tests keel-kv-chaos
 	ctest --test-dir build-canary $(CTEST_FLAGS) -L canary
 
 # libFuzzer targets (fuzz/) for the network decoders: built with clang,

@@ -69,7 +69,8 @@ done
 
 # Ready: some server answers /readyz as the leader.
 leader=""
-for _ in $(seq 1 300); do
+deadline=$((SECONDS + 30))
+while (( SECONDS < deadline )); do
   for i in 1 2 3; do
     if ! kill -0 "${pids[$((i - 1))]}" 2>/dev/null; then
       echo "kv-cluster: server $i exited; its log ($data/$i.log) ends with:" >&2
@@ -85,6 +86,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [[ -n $leader ]] || { echo "kv-cluster: no leader after 30 s; logs in $data/" >&2; exit 1; }
+follower=$(( leader % 3 + 1 ))
 
 k="$bin"
 cat <<TEXT
@@ -98,7 +100,7 @@ addresses when KEEL_KV_PORT_BASE is 7100):
   $k put greeting hello --endpoints $endpoints
   $k get greeting --endpoints $endpoints
 A follower's own copy, without asking the leader:
-  $k get greeting --consistency stale --endpoints 127.0.0.1:$((base + 1003))
+  $k get greeting --consistency stale --endpoints 127.0.0.1:$((base + 1000 + follower))
 Kill the leader, see another take over, and read what was written:
   kill -9 ${pids[$((leader - 1))]}
   $k status --endpoints $endpoints

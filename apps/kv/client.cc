@@ -26,7 +26,7 @@ std::pair<std::string, std::string> split_location(const std::string& location) 
 // sent again (to this server later, or to another).
 bool retryable_code(const std::string& code) {
   return code == "no_leader" || code == "shutting_down" || code == "transfer_in_progress" ||
-         code == "timeout" || code == "not_ready" || code == "overloaded";
+         code == "timeout" || code == "unavailable" || code == "overloaded";
 }
 
 }  // namespace
@@ -106,11 +106,16 @@ ClientResponse KvClient::request(const std::string& method, const std::string& p
       std::tie(endpoint, target) = split_location(res->get_header_value("Location"));
       continue;
     }
-    if (res->status == 504 && out.error_code == "outcome_unknown") {
+    if (res->status == 504 && out.error_code == "outcome_unknown" && !idempotent) {
       out.kind = ClientResponse::Kind::kUnknown;
-      if (!idempotent) return out;
+      return out;
     }
-    if ((res->status == 503 && retryable_code(out.error_code)) || res->status == 504) {
+    // Reads are retried on any server error; writes only where the answer
+    // says nothing was done.
+    const bool retry = idempotent ? (res->status >= 500 || res->status == 429)
+                                  : ((res->status == 503 || res->status == 429) &&
+                                     retryable_code(out.error_code));
+    if (retry) {
       last = out;
       endpoint = endpoints_[++next_ % endpoints_.size()];
       target = path;

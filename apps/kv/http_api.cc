@@ -13,6 +13,10 @@ using std::chrono::milliseconds;
 
 namespace {
 
+// How long /readyz gives a follower to show it has applied what the leader
+// has committed.
+constexpr std::chrono::milliseconds kReadyCheckTimeout{1000};
+
 std::string suffrage_name(Suffrage s) { return s == Suffrage::kVoter ? "voter" : "learner"; }
 
 void send_error(httplib::Response& res, int status, const std::string& code,
@@ -36,18 +40,6 @@ std::optional<std::uint64_t> parse_u64(const std::string& text) {
   return v;
 }
 
-// "10s", "500ms", "2m", or plain seconds.
-std::optional<milliseconds> parse_wait(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  auto n = parse_u64(text.substr(0, digits));
-  if (!n || *n > 1'000'000'000) return std::nullopt;
-  const std::string unit = text.substr(digits);
-  if (unit == "ms") return milliseconds(*n);
-  if (unit == "s" || unit.empty()) return milliseconds(*n * 1000);
-  if (unit == "m") return milliseconds(*n * 60'000);
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -203,7 +195,7 @@ void KvServer::Impl::handle_get(const httplib::Request& req, httplib::Response& 
     if (!wait_index) return send_error(res, 400, "bad_request", "wait_index must be an integer");
     wait = milliseconds(std::min<std::uint64_t>(options_.max_wait_ms, 300'000));
     if (req.has_param("wait")) {
-      auto asked = parse_wait(req.get_param_value("wait"));
+      auto asked = parse_wait_duration(req.get_param_value("wait"));
       if (!asked) return send_error(res, 400, "bad_request", "wait must look like 10s or 500ms");
       if (asked->count() > static_cast<std::int64_t>(options_.max_wait_ms)) {
         return send_error(res, 400, "bad_request",
@@ -214,7 +206,11 @@ void KvServer::Impl::handle_get(const httplib::Request& req, httplib::Response& 
     }
   }
   const auto deadline = Clock::now() + wait;
-  auto read = raft_->read(*consistency, request_timeout_).get();
+  Consistency asked = *consistency;
+#ifdef KEEL_CANARIES
+  if (options_.canary_stale_reads) asked = Consistency::kStale;
+#endif
+  auto read = raft_->read(asked, request_timeout_).get();
   if (!read.is_ok()) return send_status(req, res, read.status());
   std::optional<KeyValue> kv = fsm_->get(key);
   if (wait_index && (kv ? kv->version : 0) <= *wait_index) {
@@ -314,6 +310,9 @@ void KvServer::Impl::handle_members_post(const httplib::Request& req, httplib::R
   }
   const std::uint64_t id = body["id"].get<std::uint64_t>();
   const std::string raft_address = body["raft_address"].get<std::string>();
+  if (body.contains("suffrage") && !body["suffrage"].is_string()) {
+    return send_error(res, 400, "bad_request", "suffrage must be \"voter\" or \"learner\"");
+  }
   const std::string suffrage = body.value("suffrage", std::string("voter"));
   std::string http_address;
   if (body.contains("http_address")) {
@@ -335,7 +334,7 @@ void KvServer::Impl::handle_members_post(const httplib::Request& req, httplib::R
   const Duration timeout = milliseconds(options_.join_timeout_ms);
   auto r = suffrage == "voter" ? raft_->add_voter(ServerId{id}, raft_address, Index{0}, timeout).get()
                                : raft_->add_learner(ServerId{id}, raft_address, Index{0}, timeout).get();
-  if (!r.is_ok()) return send_status(req, res, r.status());
+  if (!r.is_ok()) return answer_change_failure(req, res, r.status(), id, suffrage == "voter");
   if (!http_address.empty() && fsm_->http_address(id) != http_address) {
     auto recorded = raft_->apply(encode_set_http_address(id, http_address), request_timeout_).get();
     if (!recorded.is_ok()) {
@@ -344,6 +343,19 @@ void KvServer::Impl::handle_members_post(const httplib::Request& req, httplib::R
     }
   }
   send_json(res, 200, {{"index", r->value}});
+}
+
+void KvServer::Impl::answer_change_failure(const httplib::Request& req, httplib::Response& res,
+                                           const Status& s, std::uint64_t id, bool adding) {
+  // add_voter adds a learner first and promotes it once it has caught up:
+  // a timeout or a lost leadership in between leaves the learner in.
+  const bool partial = adding && (s.code() == StatusCode::kTimeout ||
+                                  s.code() == StatusCode::kNotLeader) &&
+                       raft_->configuration().latest.contains(ServerId{id});
+  if (!partial) return send_status(req, res, s);
+  send_error(res, 504, "outcome_unknown",
+             "server " + std::to_string(id) + " was added as a learner but not promoted to a "
+             "voter (" + s.to_string() + "); ask again to promote it, or remove it");
 }
 
 void KvServer::Impl::handle_members_delete(const httplib::Request& req, httplib::Response& res) {
@@ -367,6 +379,13 @@ void KvServer::Impl::handle_transfer(const httplib::Request& req, httplib::Respo
   }
   if (raft_->state() != RaftState::kLeader) return redirect_to_leader(req, res, Status());
   auto r = raft_->transfer_leadership(target, request_timeout_).get();
+  if (!r.is_ok() && r.status().code() == StatusCode::kTimeout) {
+    // The target was told to campaign, or may still be: keel says a
+    // TimeoutNow already sent may let it win later.
+    return send_error(res, 504, "outcome_unknown",
+                      "the transfer did not complete in time; leadership may still move (" +
+                          r.status().message() + ")");
+  }
   if (!r.is_ok()) return send_status(req, res, r.status());
   auto http = leader_http_address(r->id);
   send_json(res, 200,
@@ -396,12 +415,15 @@ void KvServer::Impl::handle_readyz(httplib::Response& res) {
   if (since_contact > 2 * milliseconds(options_.election_timeout_ms)) {
     return send_error(res, 503, "no_leader", "no contact with the leader lately");
   }
-  if (s.applied_index < s.commit_index) {
+  // Caught up: the leader's commit index (asked for, as a linearizable
+  // read does) is applied here within a moment. A follower's own commit
+  // index says nothing about entries it has not received.
+  auto read = raft_->read(Consistency::kLinearizable, kReadyCheckTimeout).get();
+  if (!read.is_ok()) {
     return send_error(res, 503, "catching_up",
-                      "applied " + std::to_string(s.applied_index.value) + " of " +
-                          std::to_string(s.commit_index.value));
+                      "not caught up with the leader: " + read.status().to_string());
   }
-  send_json(res, 200, {{"ready", true}, {"role", to_string(s.state)}});
+  send_json(res, 200, {{"ready", true}, {"role", to_string(s.state)}, {"applied_index", read->value}});
 }
 
 void KvServer::Impl::install_routes() {
@@ -409,6 +431,11 @@ void KvServer::Impl::install_routes() {
     return [this, route = std::move(route), handler](const httplib::Request& req,
                                                      httplib::Response& res) {
       const auto begin = Clock::now();
+      struct Counted {  // also when the handler throws
+        std::atomic<int>& count;
+        explicit Counted(std::atomic<int>& c) : count(c) { ++count; }
+        ~Counted() { --count; }
+      } counted(in_flight_);
       (this->*handler)(req, res);
       metrics_->add("keel_kv_requests_total", 1,
                     {{"route", route.c_str()}, {"status", static_cast<std::uint64_t>(res.status)}});

@@ -65,7 +65,14 @@ void add_serve_flags(CLI::App& serve, ServeOptions& o) {
   serve.add_option("--http-threads", o.http_threads)->capture_default_str();
   serve.add_option("--request-timeout-ms", o.request_timeout_ms)->capture_default_str();
   serve.add_option("--join-timeout-ms", o.join_timeout_ms)->capture_default_str();
+  serve.add_option("--shutdown-drain-ms", o.shutdown_drain_ms,
+                   "on SIGTERM, how long requests under way may finish")
+      ->capture_default_str();
   serve.add_option("--max-snapshot-bytes", o.max_snapshot_bytes)->capture_default_str();
+#ifdef KEEL_CANARIES
+  serve.add_flag("--canary-stale-reads", o.canary_stale_reads,
+                 "canary builds: every read is stale (the chaos runs must catch it)");
+#endif
 }
 
 // `keel-kv serve --config FILE ...`: the file's `name = value` lines become
@@ -223,12 +230,13 @@ int main(int argc, char** argv) {
   list->add_option("--consistency", consistency)->capture_default_str();
   CLI::App* status = client_flags(app.add_subcommand("status", "one server's view of the cluster"));
   CLI::App* members = client_flags(app.add_subcommand("members", "list, add or remove servers"));
-  CLI::App* members_add = members->add_subcommand("add", "add a server (a voter by default)");
+  CLI::App* members_add =
+      client_flags(members->add_subcommand("add", "add a server (a voter by default)"));
   members_add->add_option("id", id)->required();
   members_add->add_option("raft-address", address)->required();
   members_add->add_option("--http-addr", http_address);
   members_add->add_flag("--learner", learner);
-  CLI::App* members_remove = members->add_subcommand("remove", "remove a server");
+  CLI::App* members_remove = client_flags(members->add_subcommand("remove", "remove a server"));
   members_remove->add_option("id", id)->required();
   CLI::App* transfer =
       client_flags(app.add_subcommand("transfer-leader", "hand leadership to another voter"));
@@ -282,9 +290,23 @@ int main(int argc, char** argv) {
   }
   if (get->parsed()) {
     std::string path = "/v1/kv/" + url_encode(key) + "?consistency=" + url_encode(consistency);
-    if (wait_index) path += "&wait_index=" + std::to_string(*wait_index);
-    if (!wait.empty()) path += "&wait=" + url_encode(wait);
-    ClientResponse r = client.request("GET", path, "", true);
+    // A blocking read may take its whole wait (the server's default: 5 min).
+    std::chrono::milliseconds blocking(0);
+    if (wait_index) {
+      path += "&wait_index=" + std::to_string(*wait_index);
+      blocking = std::chrono::minutes(5);
+      if (!wait.empty()) {
+        auto parsed = keel::kv::parse_wait_duration(wait);
+        if (!parsed) {
+          std::cerr << "keel-kv: --wait: '" << wait << "' is not like 500ms, 10s or 2m\n";
+          return kUsage;
+        }
+        blocking = *parsed;
+        path += "&wait=" + url_encode(wait);
+      }
+    }
+    KvClient reader(servers, std::chrono::milliseconds(timeout_ms) + blocking);
+    ClientResponse r = reader.request("GET", path, "", true);
     if (r.kind == ClientResponse::Kind::kAnswered && r.status == 200) {
       std::cout << r.body << "\n";
       std::cerr << "version " << r.version_header << "\n";

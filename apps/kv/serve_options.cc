@@ -32,6 +32,21 @@ Status in_range(const std::string& flag, std::uint64_t value, std::uint64_t low,
 
 }  // namespace
 
+std::optional<std::chrono::milliseconds> parse_wait_duration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + digits, n);
+  if (digits == 0 || ec != std::errc() || end != text.data() + digits || n > 1'000'000'000) {
+    return std::nullopt;
+  }
+  const std::string unit = text.substr(digits);
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit == "s" || unit.empty()) return std::chrono::milliseconds(n * 1000);
+  if (unit == "m") return std::chrono::milliseconds(n * 60'000);
+  return std::nullopt;
+}
+
 Result<HostPort> parse_host_port(const std::string& text, const std::string& flag) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
@@ -138,6 +153,7 @@ Status validate(const ServeOptions& o) {
   }
   if (!(s = in_range("request-timeout-ms", o.request_timeout_ms, 1, 3'600'000))) return s;
   if (!(s = in_range("join-timeout-ms", o.join_timeout_ms, 1, 3'600'000))) return s;
+  if (!(s = in_range("shutdown-drain-ms", o.shutdown_drain_ms, 0, 60'000))) return s;
   if (!(s = in_range("max-snapshot-bytes", o.max_snapshot_bytes, 1, 1ULL << 40))) return s;
   // Raft's own ranges (heartbeat, election timeout, snapshot settings) are
   // checked by keel::Config::validate when the server opens.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "keel/status.h"
@@ -51,7 +52,16 @@ struct ServeOptions {
   std::uint64_t http_threads = 96;       // HTTP worker threads (> max_waiters)
   std::uint64_t request_timeout_ms = 5000;  // a write's or read's whole deadline
   std::uint64_t join_timeout_ms = 60'000;   // add_voter's deadline for a joining server
+  // On SIGTERM, how long requests under way may go on before the Raft
+  // stops (and fails what is left).
+  std::uint64_t shutdown_drain_ms = 2000;
   std::uint64_t max_snapshot_bytes = 1ULL << 30;  // the largest state restore() reads
+#ifdef KEEL_CANARIES
+  // Canary builds only (-DKEEL_CANARIES=ON): serve every read from this
+  // server's own state, as a stale read, whatever consistency was asked
+  // for, so that the chaos runs can show that they catch stale reads.
+  bool canary_stale_reads = false;
+#endif
 };
 
 // Checks every field and their combinations; InvalidArgument with one line
@@ -62,6 +72,10 @@ Status validate(const ServeOptions& options);
 // naming `flag` if an item is malformed or an id repeats.
 Result<std::map<std::uint64_t, std::string>> parse_member_list(const std::string& text,
                                                                const std::string& flag);
+
+// A blocking read's wait, as the server's ?wait= and the client's --wait
+// take it: "500ms", "10s", "2m", or plain seconds; nullopt if malformed.
+std::optional<std::chrono::milliseconds> parse_wait_duration(const std::string& text);
 
 // "host:port" -> host and port; InvalidArgument naming `flag` otherwise.
 struct HostPort {

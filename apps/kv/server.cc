@@ -120,7 +120,8 @@ Status KvServer::Impl::open_raft() {
   deps.config.snapshot_threshold_entries = options_.snapshot_threshold;
   deps.config.snapshot_interval = milliseconds(options_.snapshot_interval_ms);
   deps.config.trailing_log_entries = options_.trailing_log_entries;
-  deps.config.max_command_bytes = options_.max_body_bytes + 1024;
+  // A command holds a key and a value, each bounded before it is proposed.
+  deps.config.max_command_bytes = options_.max_body_bytes + options_.max_key_bytes + 64;
   if (Status s = deps.config.validate(); !s) return config_error(s);
   deps.fsm = fsm_;
   deps.logger = logger_;
@@ -149,6 +150,7 @@ Status KvServer::Impl::open_raft() {
   if (Status s = bootstrap_if_new(*deps.log_store, *deps.stable_store); !s) return s;
   deps.transport = transport_;
   env_ = make_thread_env();
+  advertiser_ = env_->make_executor("kv-advertise");
   deps.env = env_;
   deps.observers.push_back([this](const Observation& o) { on_observation(o); });
   auto raft = Raft::open(std::move(deps));
@@ -230,15 +232,16 @@ void KvServer::Impl::on_observation(const Observation& o) {
       // asks again, wherever the leader now is.
       fsm_->release_waiters();
       break;
-    case Observation::Kind::kLeaderReady: {
-      // Observations begin inside Raft::open, before raft_ is set.
-      std::unique_lock lock(raft_mutex_);
-      raft_cv_.wait(lock, [&] { return raft_published_; });
-      const bool open = raft_ != nullptr;
-      lock.unlock();
-      if (open) advertise_http_addresses();
+    case Observation::Kind::kLeaderReady:
+      advertiser_->post([this] {
+        // Observations begin inside Raft::open, before raft_ is set.
+        std::unique_lock lock(raft_mutex_);
+        raft_cv_.wait(lock, [&] { return raft_published_; });
+        const bool open = raft_ != nullptr;
+        lock.unlock();
+        if (open) advertise_http_addresses();
+      });
       break;
-    }
     case Observation::Kind::kRemoved:
       removed_ = true;
       break;
@@ -281,7 +284,16 @@ void KvServer::Impl::join_cluster() {
     httplib::Client client("http://" + endpoint);
     client.set_connection_timeout(std::chrono::seconds(2));
     client.set_read_timeout(milliseconds(options_.join_timeout_ms + 5000));
+    {
+      std::lock_guard lock(join_mutex_);
+      if (stopping_) return;
+      join_client_ = &client;
+    }
     auto res = client.Post("/v1/cluster/members", body.dump(), "application/json");
+    {
+      std::lock_guard lock(join_mutex_);
+      join_client_ = nullptr;
+    }
     if (res && res->status == 200) {
       logger_->log(LogLevel::kInfo, "joined the cluster",
                    {{"server", options_.id}, {"via", endpoint}});
@@ -341,7 +353,20 @@ void KvServer::Impl::stop() {
   // write may still commit); then the HTTP server stops.
   stopping_ = true;
   fsm_->close_waiters();
+  {
+    std::lock_guard lock(join_mutex_);
+    if (join_client_ != nullptr) join_client_->stop();
+  }
+  // Requests under way get a moment (--shutdown-drain-ms) to finish with a
+  // definite answer; then the Raft stops and fails what is left (Shutdown,
+  // or OutcomeUnknown where a write may still commit).
+  const auto drain_until =
+      std::chrono::steady_clock::now() + milliseconds(options_.shutdown_drain_ms);
+  while (in_flight_ > 0 && std::chrono::steady_clock::now() < drain_until) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
   if (raft_) raft_->shutdown();
+  if (advertiser_) advertiser_->stop();
   if (join_thread_.joinable()) join_thread_.join();
   http_.stop();
   if (http_thread_.joinable()) http_thread_.join();

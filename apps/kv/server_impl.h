@@ -82,6 +82,11 @@ class KvServer::Impl {
   void handle_readyz(httplib::Response& res);
   void answer_write(const httplib::Request& req, httplib::Response& res,
                     const Result<ApplyResult>& r);
+  // A membership change that failed: if `id`'s place in the configuration
+  // shows that part of it happened (a learner added, not promoted), 504
+  // outcome_unknown; otherwise as send_status.
+  void answer_change_failure(const httplib::Request& req, httplib::Response& res,
+                             const Status& s, std::uint64_t id, bool adding);
   nlohmann::json configuration_json() const;
 
   const ServeOptions options_;
@@ -101,6 +106,14 @@ class KvServer::Impl {
   httplib::Server http_;
   std::thread http_thread_;
   std::thread join_thread_;
+  // Records HTTP addresses after kLeaderReady, off the observer thread
+  // (which must stay free to release blocking reads).
+  std::shared_ptr<Executor> advertiser_;
+  // The join request under way, so that stop() can cut it short.
+  std::mutex join_mutex_;
+  httplib::Client* join_client_ = nullptr;
+  // Requests being handled; stop() lets them finish for a moment.
+  std::atomic<int> in_flight_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> removed_{false};
   bool stopped_ = false;

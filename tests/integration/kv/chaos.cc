@@ -7,7 +7,8 @@
 //
 // Scenarios (the nemesis): kill-leader (kill -9 the leader, restart it),
 // pause-leader (SIGSTOP past the election timeout, SIGCONT), partition
-// (iptables: isolate the leader, random halves, one-way), drop (iptables'
+// (iptables: isolate the leader, random halves, one-way), isolate-leader
+// (only the first of those), drop (iptables'
 // statistic match drops a share of the packets between servers),
 // restart-all (kill -9 every server at once, start them again: reads after
 // the restart must see every acknowledged write), and mixed (all of them).
@@ -22,6 +23,10 @@
 // nemesis heals everything; a ready leader must appear within a bound;
 // every client reads every key once more; and `keel-sim check-history`
 // must find the whole history linearizable.
+//
+// With --expect-violation true (the canary build's kv_chaos_canary test,
+// whose servers serve every read stale: --server-arg --canary-stale-reads),
+// the run passes only if the checker finds the history not linearizable.
 //
 // Exit status: 0 passed; 1 failed (the reason, the history and the server
 // logs stay in --out); 2 bad flags; 77 skipped (not root, or no network
@@ -70,6 +75,10 @@ struct Options {
   // The least number of acknowledged operations for the run to count (a
   // run where nothing worked proves nothing).
   std::uint64_t min_ok = 100;
+  // Canary runs: the servers are broken on purpose (--server-arg), and the
+  // run passes only if the checker finds the history not linearizable.
+  bool expect_violation = false;
+  std::vector<std::string> server_args;
 };
 
 std::int64_t now_ns() {
@@ -186,11 +195,12 @@ class Client {
     while (!stop) one_operation();
   }
 
-  // A linearizable read of every key (after healing).
-  std::uint64_t read_all_keys() {
+  // A linearizable read of every key (after healing), each tried until
+  // `deadline`.
+  std::uint64_t read_all_keys(Clock::time_point deadline) {
     std::uint64_t ok = 0;
     for (std::size_t k = 0; k < options_.keys; ++k) {
-      for (int attempt = 0; attempt < 20; ++attempt) {
+      while (Clock::now() < deadline) {
         if (get(key(k), "linearizable") == "ok") {
           ++ok;
           break;
@@ -215,7 +225,7 @@ class Client {
     if (dice < 40) {
       put(key(k));
     } else if (dice < 75) {
-      get(key(k), dice < 70 ? "linearizable" : "stale");
+      get(key(k), dice < 62 ? "linearizable" : dice < 70 ? "lease" : "stale");
     } else if (dice < 93) {
       cas(key(k));
     } else {
@@ -326,12 +336,14 @@ class Nemesis {
           options_.scenario == "mixed" ? all[random_() % all.size()] : options_.scenario;
       rest(stop, milliseconds(1000 + random_() % 2000));
       if (stop) break;
-      if (fault == "kill-leader") {
+      if (fault == "isolate-leader") {
+        partition(stop, 0);
+      } else if (fault == "kill-leader") {
         kill_leader(stop);
       } else if (fault == "pause-leader") {
         pause_leader(stop);
       } else if (fault == "partition") {
-        partition(stop);
+        partition(stop, static_cast<int>(random_() % 3));
       } else if (fault == "drop") {
         drop(stop);
       } else if (fault == "restart-all") {
@@ -354,6 +366,7 @@ class Nemesis {
   }
 
   std::uint64_t events() const { return events_; }
+  std::uint64_t failures() const { return failures_; }
 
  private:
   void event(const std::string& what) {
@@ -390,13 +403,23 @@ class Nemesis {
     cluster_.signal(victim, SIGCONT);
   }
 
-  // Drops every packet from `from` to `to` (one way).
+  // Drops every packet from `from` to `to`.
   void block(std::size_t from, std::size_t to) {
     iptables({"-A", "INPUT", "-s", cluster_.ip(from), "-d", cluster_.ip(to), "-j", "DROP"});
   }
 
-  void partition(const std::atomic<bool>& stop) {
-    const int kind = static_cast<int>(random_() % 3);
+  // Drops what `from` sends to `to`'s Raft port: the connections `from`
+  // dials to `to` (keel sends each message on the sender's own outbound
+  // connection), while `to`'s connections to `from`, replies included,
+  // still flow. Raft messages then go one way only: `to` -> `from`.
+  void block_messages(std::size_t from, std::size_t to) {
+    const std::string port = cluster_.raft_address(to).substr(cluster_.ip(to).size() + 1);
+    iptables({"-A", "INPUT", "-s", cluster_.ip(from), "-d", cluster_.ip(to), "-p", "tcp",
+              "--dport", port, "-j", "DROP"});
+  }
+
+  // kind 0: isolate the leader; 1: random halves; 2: one way.
+  void partition(const std::atomic<bool>& stop, int kind) {
     const std::size_t n = cluster_.size();
     if (kind == 0) {
       const std::size_t victim = leader_or_random();
@@ -422,9 +445,10 @@ class Nemesis {
       }
     } else {
       const std::size_t victim = leader_or_random();
-      event("partition: one way, server " + std::to_string(victim) + " hears nobody");
+      event("partition: one way, server " + std::to_string(victim) +
+            " hears nobody but is heard");
       for (std::size_t i = 1; i <= n; ++i) {
-        if (i != victim) block(i, victim);
+        if (i != victim) block_messages(i, victim);
       }
     }
     rest(stop, milliseconds(2000 + random_() % 3000));
@@ -458,17 +482,23 @@ class Nemesis {
     rest(stop, milliseconds(1000));
   }
 
+  // A rule that fails to apply fails the run: a fault that was never
+  // injected must not pass for one that was survived.
   void iptables(std::vector<std::string> args) {
     args.insert(args.begin(), "/usr/sbin/iptables");
     std::string output;
     Exit e = run_command(args, &output, milliseconds(10'000));
-    if (e.signalled || e.code != 0) say("iptables failed: " + output);
+    if (e.signalled || e.code != 0) {
+      say("iptables failed: " + output);
+      ++failures_;
+    }
   }
 
   const Options& options_;
   KvCluster& cluster_;
   std::mt19937_64 random_;
   std::uint64_t events_ = 0;
+  std::uint64_t failures_ = 0;
 };
 
 // --- the run -------------------------------------------------------------------
@@ -481,9 +511,9 @@ bool parse_u64(const char* text, std::uint64_t& out) {
 
 int usage(const std::string& why) {
   std::cerr << "keel-kv-chaos: " << why
-            << "\nusage: keel-kv-chaos --scenario kill-leader|pause-leader|partition|drop|"
-               "restart-all|mixed [--servers N] [--clients N] [--seconds N] [--seed N] "
-               "[--out DIR]\n";
+            << "\nusage: keel-kv-chaos --scenario kill-leader|pause-leader|partition|"
+               "isolate-leader|drop|restart-all|mixed [--servers N] [--clients N] [--seconds N] "
+               "[--seed N] [--out DIR] [--server-arg ARG]... [--expect-violation true]\n";
   return 2;
 }
 
@@ -520,6 +550,8 @@ int run(const Options& options) {
   cluster_options.distinct_ips = true;
   cluster_options.extra_args = {"--request-timeout-ms=2000", "--snapshot-threshold=2000",
                                 "--trailing-log-entries=500", "--log-level=info"};
+  cluster_options.extra_args.insert(cluster_options.extra_args.end(),
+                                    options.server_args.begin(), options.server_args.end());
   KvCluster cluster(options.out, cluster_options);
   cluster.start_all();
   if (!cluster.wait_for_ready_leader(seconds(30))) {
@@ -566,7 +598,8 @@ int run(const Options& options) {
     return 1;
   }
   std::uint64_t final_reads = 0;
-  for (auto& client : clients) final_reads += client->read_all_keys();
+  const auto reads_deadline = Clock::now() + seconds(30);
+  for (auto& client : clients) final_reads += client->read_all_keys(reads_deadline);
   history.close();
   const auto counts = history.counts();
   std::uint64_t unexpected = 0;
@@ -588,14 +621,30 @@ int run(const Options& options) {
         std::to_string(options.min_ok) + " needed for the run to mean anything)");
     return 1;
   }
+  if (nemesis.failures() != 0 || nemesis.events() == 0) {
+    say("FAILED: the nemesis could not inject its faults (" +
+        std::to_string(nemesis.failures()) + " failed commands, " +
+        std::to_string(nemesis.events()) + " events)");
+    return 1;
+  }
   if (unexpected != 0) {
     say("FAILED: " + std::to_string(unexpected) + " answers outside the documented set");
     return 1;
   }
   std::string verdict;
   Exit e = run_command({KEEL_SIM_BIN, "check-history", history_path}, &verdict,
-                       milliseconds(300'000));
+                       milliseconds(60'000));
   std::cout << verdict;
+  std::ofstream(options.out + "/verdict.txt") << verdict;
+  if (options.expect_violation) {
+    cluster.stop_all();
+    if (!e.signalled && e.code == 1 && verdict.find("NOT linearizable") != std::string::npos) {
+      say("passed: the checker caught the broken servers");
+      return 0;
+    }
+    say("FAILED: the servers were broken on purpose, and the checker did not say so");
+    return 1;
+  }
   if (e.signalled || e.code != 0) {
     say("FAILED: the history is not linearizable (or could not be checked); see " + options.out);
     return 1;
@@ -620,10 +669,18 @@ int main(int argc, char** argv) {
     if (flag == "--scenario") {
       options.scenario = value;
       static const std::set<std::string> known = {"kill-leader", "pause-leader", "partition",
-                                                  "drop",        "restart-all",  "mixed"};
+                                                  "drop",        "restart-all",  "mixed",
+                                                  "isolate-leader"};
       if (known.count(options.scenario) == 0) return usage("unknown scenario " + options.scenario);
     } else if (flag == "--out") {
       options.out = value;
+    } else if (flag == "--server-arg") {
+      options.server_args.push_back(value);
+    } else if (flag == "--expect-violation") {
+      if (std::string(value) != "true" && std::string(value) != "false") {
+        return usage("--expect-violation takes true or false");
+      }
+      options.expect_violation = std::string(value) == "true";
     } else if (!parse_u64(value, n)) {
       return usage(flag + " needs a number");
     } else if (flag == "--servers" && n >= 3 && n <= 7) {

@@ -1111,6 +1111,48 @@ TEST(KvServer, the_client_writes_reads_follows_redirects_and_gives_up_in_time) {
       run({bin, "get", "k", "--endpoints=" + nobody, "--timeout-ms=1000"});
   EXPECT_EQ(unreachable_get.exit.code, 1) << unreachable_get.output;
   EXPECT_LT(unreachable_get.took, 4s);
+
+  // A blocking get waits its --wait even past --timeout-ms, and answers
+  // with the value as it is.
+  const CommandResult blocking =
+      run({bin, "get", "greeting", "--wait-index=" + std::to_string(version), "--wait=2s",
+           "--timeout-ms=500", endpoints});
+  EXPECT_EQ(blocking.exit.code, 0) << blocking.output;
+  EXPECT_NE(blocking.output.find("hello"), std::string::npos) << blocking.output;
+  EXPECT_GE(blocking.took, 1900ms);
+  const CommandResult bad_wait = run({bin, "get", "greeting", "--wait-index=1", "--wait=soon"});
+  EXPECT_TRUE(IsUsageError(bad_wait, "--wait"));
+}
+
+// add_voter adds a learner, then promotes it once it has caught up: a
+// server that never catches up (nobody listens at its address) stays a
+// learner when the join timeout passes, and the answer says the change was
+// only partly made (504 outcome_unknown), never that nothing happened.
+TEST(KvServer, an_add_that_times_out_halfway_is_reported_as_unknown) {
+  TempDir dir("kv-partial-add");
+  KvClusterOptions options;
+  options.extra_args = {"--join-timeout-ms=1500"};
+  KvCluster cluster(dir.path(), options);
+  cluster.start_all();
+  const auto leader = cluster.wait_for_ready_leader(kLeaderBound);
+  ASSERT_TRUE(leader.has_value());
+  const std::string nowhere = address(free_port());
+  // Through the client, with --endpoints on the subcommand.
+  const CommandResult add = run({keel_kv_binary(), "members", "add", "9", nowhere,
+                                 "--endpoints=" + cluster.endpoints(), "--timeout-ms=20000"});
+  EXPECT_FALSE(add.exit.signalled);
+  EXPECT_EQ(add.exit.code, 3) << add.output;
+  EXPECT_NE(add.output.find("outcome_unknown"), std::string::npos) << add.output;
+  HttpReply members = http(cluster.http_address(*leader), "GET", "/v1/cluster/members");
+  ASSERT_EQ(members.status, 200) << describe(members);
+  bool learner = false;
+  for (const json& server : listed_servers(members)) {
+    if (server.value("id", 0u) == 9u) learner = server.value("suffrage", "") == "learner";
+  }
+  EXPECT_TRUE(learner) << members.body;
+  const CommandResult remove = run({keel_kv_binary(), "members", "remove", "9",
+                                    "--endpoints=" + cluster.endpoints()});
+  EXPECT_EQ(remove.exit.code, 0) << remove.output;
 }
 
 }  // namespace

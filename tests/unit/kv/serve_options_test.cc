@@ -3,6 +3,7 @@
 // names the flag to fix.
 #include "kv/serve_options.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -245,6 +246,7 @@ TEST(KvServeOptionsTest, each_numeric_limit_is_checked_against_its_range) {
       {"http-threads", &ServeOptions::http_threads, 2, 10'000},
       {"request-timeout-ms", &ServeOptions::request_timeout_ms, 1, 3'600'000},
       {"join-timeout-ms", &ServeOptions::join_timeout_ms, 1, 3'600'000},
+      {"shutdown-drain-ms", &ServeOptions::shutdown_drain_ms, 0, 60'000},
       {"max-snapshot-bytes", &ServeOptions::max_snapshot_bytes, 1, 1ULL << 40},
   };
   for (const Bound& bound : bounds) {
@@ -367,6 +369,19 @@ TEST(KvServeOptionsTest, parse_member_list_rejects_a_trailing_empty_item) {
                     o.join = "10.0.0.1:8001,";
                   }),
                   "join", "trailing comma");
+}
+
+TEST(KvServeOptionsTest, wait_durations_take_ms_s_m_or_plain_seconds) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(parse_wait_duration("500ms"), milliseconds(500));
+  EXPECT_EQ(parse_wait_duration("10s"), milliseconds(10'000));
+  EXPECT_EQ(parse_wait_duration("2m"), milliseconds(120'000));
+  EXPECT_EQ(parse_wait_duration("7"), milliseconds(7'000));
+  EXPECT_EQ(parse_wait_duration("0ms"), milliseconds(0));
+  for (const char* bad : {"", "s", "ms", "10h", "1.5s", "-1s", " 1s", "1s ", "10 s",
+                          "99999999999999999999s", "1000000001ms"}) {
+    EXPECT_FALSE(parse_wait_duration(bad).has_value()) << "'" << bad << "'";
+  }
 }
 
 }  // namespace
