@@ -3,9 +3,21 @@
 //   keel-bench --mode in-process --clients 32 --payload 256 --duration 10 --warmup 2
 //   keel-bench --clients 1 --json
 //
-// In-process mode: N servers (default 3) in this process, over the in-memory
-// network, with memory stores, the thread Env and an FSM that does nothing
-// (it declares itself cheap). Closed-loop clients on the leader: each
+// Modes, all with N servers (default 3) in this process, the thread Env
+// and an FSM that does nothing (it declares itself cheap):
+//   --mode in-process      over the in-memory network;
+//   --mode tcp-in-process  over keel's TCP transport on 127.0.0.1.
+// Logs: --log memory (no disk: what peers publish) or --log wal (keel's
+// write-ahead log and stable store on disk, fdatasync on every write, in
+// --dir or a fresh temporary folder removed afterwards; a --dir that holds
+// anything is refused).
+//
+//   keel-bench floor [--dir DIR] [--samples N] [--json]
+// measures this machine's floor: one fdatasync of a 4 KiB append, one
+// loopback TCP round trip, and their sum (what one durable replicated write
+// cannot beat).
+//
+// The clients: Closed-loop clients on the leader: each
 // submits one command of --payload bytes with apply() and waits until it is
 // committed and applied on the leader before submitting the next. Reports
 // ops/s; latency percentiles from a log-linear histogram (about 1 % wide
@@ -15,8 +27,14 @@
 // run), per entry and server. As text, or as JSON with --json.
 //
 // Uses the public API only.
+#include <fcntl.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -27,6 +45,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -38,7 +58,9 @@
 #include <thread>
 #include <vector>
 
+#include "keel/file_stores.h"
 #include "keel/raft.h"
+#include "keel/tcp_transport.h"
 
 namespace {
 
@@ -47,7 +69,11 @@ using std::chrono::duration_cast;
 using std::chrono::nanoseconds;
 
 struct Options {
-  std::string mode = "in-process";
+  std::string mode = "in-process";  // or tcp-in-process
+  std::string log = "memory";       // or wal
+  std::string dir;                  // --log wal, and floor: where files go
+  bool floor = false;               // `keel-bench floor`
+  std::size_t samples = 500;        // floor: measurements of each kind
   std::size_t servers = 3;
   std::size_t clients = 1;
   std::size_t payload = 256;
@@ -59,8 +85,13 @@ struct Options {
 [[noreturn]] void usage(const std::string& error) {
   if (!error.empty()) std::cerr << "keel-bench: " << error << "\n\n";
   std::cerr << R"(usage: keel-bench [options]
-  --mode in-process    servers in this process over the in-memory network (the only mode
-                       so far; TCP and separate processes come with the transport)
+       keel-bench floor [--dir DIR] [--samples N] [--json]
+  --mode in-process    servers in this process over the in-memory network (default)
+  --mode tcp-in-process  servers in this process over the TCP transport on 127.0.0.1
+  --log memory|wal     memory stores (default), or the write-ahead log on disk
+  --dir DIR            where --log wal (and floor) write; must be empty or absent
+                       (default: a fresh temporary folder, removed afterwards)
+  --samples N          floor: measurements of each kind (default 500)
   --servers N          servers in the cluster (default 3)
   --clients N          closed-loop clients on the leader (default 1)
   --payload BYTES      bytes per command (default 256)
@@ -88,9 +119,21 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(flag + " needs a value");
       return argv[++i];
     };
-    if (flag == "--mode") {
+    if (i == 1 && flag == "floor") {
+      options.floor = true;
+    } else if (flag == "--mode") {
       options.mode = value();
-      if (options.mode != "in-process") usage("--mode: only in-process exists so far");
+      if (options.mode != "in-process" && options.mode != "tcp-in-process") {
+        usage("--mode: in-process or tcp-in-process (separate processes are not built yet)");
+      }
+    } else if (flag == "--log") {
+      options.log = value();
+      if (options.log != "memory" && options.log != "wal") usage("--log: memory or wal");
+    } else if (flag == "--dir") {
+      options.dir = value();
+    } else if (flag == "--samples") {
+      options.samples = static_cast<std::size_t>(parse_number(value(), "sample count"));
+      if (options.samples < 1 || options.samples > 1'000'000) usage("--samples must be 1..1000000");
     } else if (flag == "--servers") {
       options.servers = static_cast<std::size_t>(parse_number(value(), "server count"));
       if (options.servers < 1 || options.servers > 9) usage("--servers must be 1..9");
@@ -203,26 +246,116 @@ std::uint64_t heap_in_use_bytes() {
   return info.uordblks + info.hblkhd;
 }
 
+// Where --log wal (and floor) write: --dir, which must be empty or absent,
+// or a fresh temporary folder removed when the run ends.
+class DataDir {
+ public:
+  static std::optional<DataDir> make(const std::string& requested) {
+    DataDir dir;
+    std::error_code ec;
+    if (requested.empty()) {
+      std::string pattern = (std::filesystem::temp_directory_path() / "keel-bench-XXXXXX").string();
+      if (mkdtemp(pattern.data()) == nullptr) {
+        std::cerr << "keel-bench: cannot make a temporary folder: " << std::strerror(errno) << "\n";
+        return std::nullopt;
+      }
+      dir.path_ = pattern;
+      dir.remove_ = true;
+      return dir;
+    }
+    dir.path_ = requested;
+    if (std::filesystem::exists(dir.path_, ec) && !std::filesystem::is_empty(dir.path_, ec)) {
+      std::cerr << "keel-bench: --dir " << requested
+                << " holds files already (perhaps a cluster): give an empty or new folder\n";
+      return std::nullopt;
+    }
+    std::filesystem::create_directories(dir.path_, ec);
+    if (ec) {
+      std::cerr << "keel-bench: --dir " << requested << ": " << ec.message() << "\n";
+      return std::nullopt;
+    }
+    return dir;
+  }
+  DataDir() = default;
+  DataDir(DataDir&& other) noexcept
+      : path_(std::move(other.path_)), remove_(std::exchange(other.remove_, false)) {}
+  DataDir& operator=(DataDir&&) = delete;
+  ~DataDir() {
+    std::error_code ec;
+    if (remove_) std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  bool remove_ = false;
+};
+
+// Errors only: the benchmark's output is its figures.
+std::shared_ptr<keel::Logger> quiet_logger() {
+  return keel::make_stderr_logger(keel::LogLevel::kError);
+}
+
 struct Cluster {
   std::shared_ptr<keel::Env> env = keel::make_thread_env();
   keel::InMemoryNetwork network{env};
   std::vector<std::unique_ptr<keel::Raft>> servers;
 
-  bool start(std::size_t count) {
+  bool start(const Options& options, const DataDir* dir) {
+    const std::size_t count = options.servers;
+    std::vector<std::shared_ptr<keel::Transport>> transports;
     keel::Configuration configuration;
     for (std::size_t i = 1; i <= count; ++i) {
-      configuration.servers.push_back(
-          keel::Server{keel::ServerId{i}, "server-" + std::to_string(i), keel::Suffrage::kVoter});
+      const keel::ServerId id{i};
+      std::string address = "server-" + std::to_string(i);
+      if (options.mode == "tcp-in-process") {
+        keel::TcpTransportOptions tcp;
+        tcp.id = id;
+        tcp.cluster_id = 0x6b65656c;
+        tcp.listen_address = "127.0.0.1:0";
+        tcp.logger = quiet_logger();  // connections closing at the end are no news
+        auto made = keel::make_tcp_transport(tcp);
+        if (!made.is_ok()) {
+          std::cerr << "keel-bench: tcp transport: " << made.status() << "\n";
+          return false;
+        }
+        address = (*made)->listen_address();
+        transports.push_back(*made);
+      } else {
+        transports.push_back(network.transport(id));
+      }
+      configuration.servers.push_back(keel::Server{id, address, keel::Suffrage::kVoter});
     }
-    for (const keel::Server& server : configuration.servers) {
-      auto log = std::make_shared<keel::MemoryLogStore>();
-      auto stable = std::make_shared<keel::MemoryStableStore>();
+    for (std::size_t i = 0; i < count; ++i) {
+      const keel::Server& server = configuration.servers[i];
+      std::shared_ptr<keel::LogStore> log;
+      std::shared_ptr<keel::StableStore> stable;
+      std::shared_ptr<keel::SnapshotStore> snapshots;
+      if (options.log == "wal") {
+        const std::filesystem::path base = dir->path() / ("server-" + std::to_string(i + 1));
+        auto wal = keel::WalLogStore::open((base / "wal").string());
+        auto state = keel::FileStableStore::open((base / "stable").string());
+        auto files = keel::FileSnapshotStore::open((base / "snapshots").string(), {});
+        if (!wal.is_ok() || !state.is_ok() || !files.is_ok()) {
+          std::cerr << "keel-bench: stores in " << base.string() << ": " << wal.status() << " "
+                    << state.status() << " " << files.status() << "\n";
+          return false;
+        }
+        log = *wal;
+        stable = *state;
+        snapshots = *files;
+      } else {
+        log = std::make_shared<keel::MemoryLogStore>();
+        stable = std::make_shared<keel::MemoryStableStore>();
+        snapshots = std::make_shared<keel::MemorySnapshotStore>();
+      }
       if (!keel::bootstrap_cluster(*log, *stable, configuration).is_ok()) return false;
       keel::Config config;
       config.id = server.id;
-      auto opened = keel::Raft::open(keel::RaftDependencies{
-          config, std::make_shared<NullFsm>(), log, stable,
-          std::make_shared<keel::MemorySnapshotStore>(), network.transport(server.id), env});
+      keel::RaftDependencies deps{
+          config, std::make_shared<NullFsm>(), log, stable, snapshots, transports[i], env};
+      deps.logger = quiet_logger();
+      auto opened = keel::Raft::open(std::move(deps));
       if (!opened.is_ok()) {
         std::cerr << "keel-bench: open: " << opened.status() << "\n";
         return false;
@@ -328,40 +461,141 @@ Results run(const Options& options, Cluster& cluster, keel::Raft& leader) {
 void print(const Options& options, const Results& r) {
   if (options.json) {
     std::printf(
-        "{\"mode\": \"%s\", \"servers\": %zu, \"clients\": %zu, \"payload_bytes\": %zu, "
+        "{\"mode\": \"%s\", \"log\": \"%s\", \"servers\": %zu, \"clients\": %zu, "
+        "\"payload_bytes\": %zu, "
         "\"duration_s\": %.1f, \"operations\": %llu, \"failures\": %llu, \"ops_per_sec\": %.0f, "
-        "\"latency_us\": {\"p50\": %.1f, \"p95\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f}, "
+        "\"latency_us\": {\"p50\": %.1f, \"p95\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f, "
+        "\"p99_99\": %.1f}, "
         "\"cpu_us_per_op\": %.2f, \"context_switches_per_op\": %.2f, \"peak_rss_kb\": %ld, "
         "\"log_bytes_per_entry_per_server\": %.0f}\n",
-        options.mode.c_str(), options.servers, options.clients, options.payload,
-        options.duration_s, static_cast<unsigned long long>(r.operations),
+        options.mode.c_str(), options.log.c_str(), options.servers, options.clients,
+        options.payload, options.duration_s, static_cast<unsigned long long>(r.operations),
         static_cast<unsigned long long>(r.failures), r.ops_per_sec, r.latency.percentile_us(0.50),
         r.latency.percentile_us(0.95), r.latency.percentile_us(0.99),
-        r.latency.percentile_us(0.999), r.cpu_us_per_op, r.context_switches_per_op,
+        r.latency.percentile_us(0.999), r.latency.percentile_us(0.9999), r.cpu_us_per_op, r.context_switches_per_op,
         r.peak_rss_kb, r.log_bytes_per_entry_per_server);
     return;
   }
-  std::printf("keel-bench %s: %zu servers, %zu clients, %zu-byte commands, %.1f s\n",
-              options.mode.c_str(), options.servers, options.clients, options.payload,
-              options.duration_s);
+  std::printf("keel-bench %s, %s log: %zu servers, %zu clients, %zu-byte commands, %.1f s\n",
+              options.mode.c_str(), options.log.c_str(), options.servers, options.clients,
+              options.payload, options.duration_s);
   std::printf("  %.0f ops/s (%llu operations, %llu failed)\n", r.ops_per_sec,
               static_cast<unsigned long long>(r.operations),
               static_cast<unsigned long long>(r.failures));
-  std::printf("  latency us: p50 %.1f  p95 %.1f  p99 %.1f  p99.9 %.1f\n",
+  std::printf("  latency us: p50 %.1f  p95 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f\n",
               r.latency.percentile_us(0.50), r.latency.percentile_us(0.95),
-              r.latency.percentile_us(0.99), r.latency.percentile_us(0.999));
+              r.latency.percentile_us(0.99), r.latency.percentile_us(0.999),
+              r.latency.percentile_us(0.9999));
   std::printf("  cpu %.2f us/op, %.2f context switches/op, peak rss %ld KiB\n", r.cpu_us_per_op,
               r.context_switches_per_op, r.peak_rss_kb);
   std::printf("  log memory %.0f bytes per entry per server\n",
               r.log_bytes_per_entry_per_server);
 }
 
+// --- the floor ---------------------------------------------------------------
+
+// One fdatasync of a 4 KiB append, `samples` times, in a file of `dir`.
+bool measure_fsync(const std::filesystem::path& dir, std::size_t samples, Histogram& out) {
+  const std::filesystem::path file = dir / "floor.dat";
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
+  if (fd < 0) {
+    std::cerr << "keel-bench floor: " << file.string() << ": " << std::strerror(errno) << "\n";
+    return false;
+  }
+  const std::string block(4096, 'f');
+  bool ok = true;
+  for (std::size_t i = 0; i < samples && ok; ++i) {
+    const auto started = Clock::now();
+    ok = ::write(fd, block.data(), block.size()) == static_cast<ssize_t>(block.size()) &&
+         ::fdatasync(fd) == 0;
+    out.record(Clock::now() - started);
+  }
+  if (!ok) std::cerr << "keel-bench floor: write or fdatasync: " << std::strerror(errno) << "\n";
+  ::close(fd);
+  std::filesystem::remove(file);
+  return ok;
+}
+
+// One byte there and back over a loopback TCP connection (TCP_NODELAY on
+// both ends, a thread echoing), `samples` times.
+bool measure_round_trip(std::size_t samples, Histogram& out) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    std::cerr << "keel-bench floor: loopback listener: " << std::strerror(errno) << "\n";
+    if (listener >= 0) ::close(listener);
+    return false;
+  }
+  const int one = 1;
+  std::thread echo([&] {
+    const int peer = ::accept(listener, nullptr, nullptr);
+    if (peer < 0) return;
+    ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char byte = 0;
+    while (::read(peer, &byte, 1) == 1 && ::write(peer, &byte, 1) == 1) {
+    }
+    ::close(peer);
+  });
+  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  bool ok = client >= 0 &&
+            ::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  if (ok) ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  char byte = 'r';
+  for (std::size_t i = 0; i < samples + samples / 10 && ok; ++i) {
+    const auto started = Clock::now();
+    ok = ::write(client, &byte, 1) == 1 && ::read(client, &byte, 1) == 1;
+    if (i >= samples / 10) out.record(Clock::now() - started);  // the first tenth warms up
+  }
+  if (!ok) std::cerr << "keel-bench floor: loopback round trip: " << std::strerror(errno) << "\n";
+  if (client >= 0) ::close(client);  // ends the echo thread's read
+  ::shutdown(listener, SHUT_RDWR);
+  echo.join();
+  ::close(listener);
+  return ok;
+}
+
+int run_floor(const Options& options) {
+  auto dir = DataDir::make(options.dir);
+  if (!dir) return 2;
+  Histogram fsync;
+  Histogram round_trip;
+  if (!measure_fsync(dir->path(), options.samples, fsync)) return 1;
+  if (!measure_round_trip(options.samples, round_trip)) return 1;
+  const double fsync_p50 = fsync.percentile_us(0.5);
+  const double rtt_p50 = round_trip.percentile_us(0.5);
+  if (options.json) {
+    std::printf(
+        "{\"floor_us\": %.1f, \"fdatasync_4k_us\": {\"p50\": %.1f, \"p99\": %.1f}, "
+        "\"tcp_round_trip_us\": {\"p50\": %.1f, \"p99\": %.1f}, \"samples\": %zu, "
+        "\"dir\": \"%s\"}\n",
+        fsync_p50 + rtt_p50, fsync_p50, fsync.percentile_us(0.99), rtt_p50,
+        round_trip.percentile_us(0.99), options.samples, dir->path().c_str());
+    return 0;
+  }
+  std::printf("keel-bench floor (%zu samples each, files in %s)\n", options.samples,
+              dir->path().c_str());
+  std::printf("  fdatasync of a 4 KiB append: p50 %.1f us  p99 %.1f us\n", fsync_p50,
+              fsync.percentile_us(0.99));
+  std::printf("  loopback TCP round trip:     p50 %.1f us  p99 %.1f us\n", rtt_p50,
+              round_trip.percentile_us(0.99));
+  std::printf("  floor (one of each):         %.1f us\n", fsync_p50 + rtt_p50);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options options = parse(argc, argv);
+  if (options.floor) return run_floor(options);
+  std::optional<DataDir> dir = options.log == "wal" ? DataDir::make(options.dir) : std::nullopt;
+  if (options.log == "wal" && !dir) return 2;
   Cluster cluster;
-  if (!cluster.start(options.servers)) return 1;
+  if (!cluster.start(options, dir ? &*dir : nullptr)) return 1;
   keel::Raft* leader = cluster.ready_leader(std::chrono::seconds(30));
   if (leader == nullptr) {
     std::cerr << "keel-bench: no ready leader within 30 s\n";
