@@ -3,10 +3,14 @@
 //   keel-bench --mode in-process --clients 32 --payload 256 --duration 10 --warmup 2
 //   keel-bench --clients 1 --json
 //
-// Modes, all with N servers (default 3) in this process, the thread Env
-// and an FSM that does nothing (it declares itself cheap):
-//   --mode in-process      over the in-memory network;
-//   --mode tcp-in-process  over keel's TCP transport on 127.0.0.1.
+// Modes, all with N servers (default 3), the thread Env and an FSM that
+// does nothing (it declares itself cheap):
+//   --mode processes       each server a process of its own (keel-bench
+//                          starts `keel-bench node` N times) over keel's TCP
+//                          transport on 127.0.0.1, as peers are measured; the
+//                          clients run in the process of the server elected;
+//   --mode in-process      all in this process, over the in-memory network;
+//   --mode tcp-in-process  all in this process, over TCP on 127.0.0.1.
 // Logs: --log memory (no disk: what peers publish) or --log wal (keel's
 // write-ahead log and stable store on disk, fdatasync on every write, in
 // --dir or a fresh temporary folder removed afterwards; a --dir that holds
@@ -32,8 +36,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <signal.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,6 +56,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -68,8 +77,15 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::duration_cast;
 using std::chrono::nanoseconds;
 
+bool verbose = false;  // --verbose: keel's log lines from info up
+
 struct Options {
-  std::string mode = "in-process";  // or tcp-in-process
+  std::string mode = "processes";  // or in-process, tcp-in-process
+  // `keel-bench node`: one server of a --mode processes run (started by
+  // keel-bench itself): its id and every server's address, in id order.
+  bool node = false;
+  std::size_t node_id = 0;
+  std::string addresses;
   std::string log = "memory";       // or wal
   std::string dir;                  // --log wal, and floor: where files go
   bool floor = false;               // `keel-bench floor`
@@ -86,7 +102,9 @@ struct Options {
   if (!error.empty()) std::cerr << "keel-bench: " << error << "\n\n";
   std::cerr << R"(usage: keel-bench [options]
        keel-bench floor [--dir DIR] [--samples N] [--json]
-  --mode in-process    servers in this process over the in-memory network (default)
+  --mode processes     each server a process of its own, over TCP on 127.0.0.1 (default);
+                       the clients run in the elected leader's process
+  --mode in-process    servers in this process over the in-memory network
   --mode tcp-in-process  servers in this process over the TCP transport on 127.0.0.1
   --log memory|wal     memory stores (default), or the write-ahead log on disk
   --dir DIR            where --log wal (and floor) write; must be empty or absent
@@ -98,6 +116,7 @@ struct Options {
   --duration SECONDS   measured time (default 10)
   --warmup SECONDS     time before measuring (default 2)
   --json               one JSON object instead of text
+  --verbose            keel's log lines (info and up) on stderr
 )";
   std::exit(2);
 }
@@ -121,10 +140,17 @@ Options parse(int argc, char** argv) {
     };
     if (i == 1 && flag == "floor") {
       options.floor = true;
+    } else if (i == 1 && flag == "node") {
+      options.node = true;
+    } else if (flag == "--id") {
+      options.node_id = static_cast<std::size_t>(parse_number(value(), "server id"));
+    } else if (flag == "--addresses") {
+      options.addresses = value();
     } else if (flag == "--mode") {
       options.mode = value();
-      if (options.mode != "in-process" && options.mode != "tcp-in-process") {
-        usage("--mode: in-process or tcp-in-process (separate processes are not built yet)");
+      if (options.mode != "processes" && options.mode != "in-process" &&
+          options.mode != "tcp-in-process") {
+        usage("--mode: processes, in-process or tcp-in-process");
       }
     } else if (flag == "--log") {
       options.log = value();
@@ -150,6 +176,8 @@ Options parse(int argc, char** argv) {
       options.warmup_s = parse_number(value(), "warmup");
     } else if (flag == "--json") {
       options.json = true;
+    } else if (flag == "--verbose") {
+      verbose = true;
     } else if (flag == "--help" || flag == "-h") {
       usage("");
     } else {
@@ -276,6 +304,12 @@ class DataDir {
     }
     return dir;
   }
+  // The folder a --mode processes run made (not removed by this process).
+  static DataDir existing(const std::string& path) {
+    DataDir dir;
+    dir.path_ = path;
+    return dir;
+  }
   DataDir() = default;
   DataDir(DataDir&& other) noexcept
       : path_(std::move(other.path_)), remove_(std::exchange(other.remove_, false)) {}
@@ -291,9 +325,52 @@ class DataDir {
   bool remove_ = false;
 };
 
-// Errors only: the benchmark's output is its figures.
+// Errors only, unless --verbose: the benchmark's output is its figures.
 std::shared_ptr<keel::Logger> quiet_logger() {
-  return keel::make_stderr_logger(keel::LogLevel::kError);
+  return keel::make_stderr_logger(verbose ? keel::LogLevel::kInfo : keel::LogLevel::kError);
+}
+
+// Opens one server of `configuration` on `transport`, with the stores
+// --log asks for (under `dir` for wal), bootstrapped.
+std::unique_ptr<keel::Raft> open_server(const Options& options, const keel::Server& server,
+                                        const keel::Configuration& configuration,
+                                        std::shared_ptr<keel::Transport> transport,
+                                        const DataDir* dir, std::shared_ptr<keel::Env> env,
+                                        std::chrono::milliseconds election_timeout) {
+  std::shared_ptr<keel::LogStore> log;
+  std::shared_ptr<keel::StableStore> stable;
+  std::shared_ptr<keel::SnapshotStore> snapshots;
+  if (options.log == "wal") {
+    const std::filesystem::path base = dir->path() / ("server-" + std::to_string(server.id.value));
+    auto wal = keel::WalLogStore::open((base / "wal").string());
+    auto state = keel::FileStableStore::open((base / "stable").string());
+    auto files = keel::FileSnapshotStore::open((base / "snapshots").string(), {});
+    if (!wal.is_ok() || !state.is_ok() || !files.is_ok()) {
+      std::cerr << "keel-bench: stores in " << base.string() << ": " << wal.status() << " "
+                << state.status() << " " << files.status() << "\n";
+      return nullptr;
+    }
+    log = *wal;
+    stable = *state;
+    snapshots = *files;
+  } else {
+    log = std::make_shared<keel::MemoryLogStore>();
+    stable = std::make_shared<keel::MemoryStableStore>();
+    snapshots = std::make_shared<keel::MemorySnapshotStore>();
+  }
+  if (!keel::bootstrap_cluster(*log, *stable, configuration).is_ok()) return nullptr;
+  keel::Config config;
+  config.id = server.id;
+  config.election_timeout = election_timeout;
+  keel::RaftDependencies deps{config,    std::make_shared<NullFsm>(), log, stable, snapshots,
+                              transport, std::move(env)};
+  deps.logger = quiet_logger();
+  auto opened = keel::Raft::open(std::move(deps));
+  if (!opened.is_ok()) {
+    std::cerr << "keel-bench: open: " << opened.status() << "\n";
+    return nullptr;
+  }
+  return std::move(opened).value();
 }
 
 struct Cluster {
@@ -327,40 +404,10 @@ struct Cluster {
       configuration.servers.push_back(keel::Server{id, address, keel::Suffrage::kVoter});
     }
     for (std::size_t i = 0; i < count; ++i) {
-      const keel::Server& server = configuration.servers[i];
-      std::shared_ptr<keel::LogStore> log;
-      std::shared_ptr<keel::StableStore> stable;
-      std::shared_ptr<keel::SnapshotStore> snapshots;
-      if (options.log == "wal") {
-        const std::filesystem::path base = dir->path() / ("server-" + std::to_string(i + 1));
-        auto wal = keel::WalLogStore::open((base / "wal").string());
-        auto state = keel::FileStableStore::open((base / "stable").string());
-        auto files = keel::FileSnapshotStore::open((base / "snapshots").string(), {});
-        if (!wal.is_ok() || !state.is_ok() || !files.is_ok()) {
-          std::cerr << "keel-bench: stores in " << base.string() << ": " << wal.status() << " "
-                    << state.status() << " " << files.status() << "\n";
-          return false;
-        }
-        log = *wal;
-        stable = *state;
-        snapshots = *files;
-      } else {
-        log = std::make_shared<keel::MemoryLogStore>();
-        stable = std::make_shared<keel::MemoryStableStore>();
-        snapshots = std::make_shared<keel::MemorySnapshotStore>();
-      }
-      if (!keel::bootstrap_cluster(*log, *stable, configuration).is_ok()) return false;
-      keel::Config config;
-      config.id = server.id;
-      keel::RaftDependencies deps{
-          config, std::make_shared<NullFsm>(), log, stable, snapshots, transports[i], env};
-      deps.logger = quiet_logger();
-      auto opened = keel::Raft::open(std::move(deps));
-      if (!opened.is_ok()) {
-        std::cerr << "keel-bench: open: " << opened.status() << "\n";
-        return false;
-      }
-      servers.push_back(std::move(opened).value());
+      auto server = open_server(options, configuration.servers[i], configuration, transports[i],
+                                dir, env, keel::Config().election_timeout);
+      if (!server) return false;
+      servers.push_back(std::move(server));
     }
     return true;
   }
@@ -391,7 +438,12 @@ struct Results {
   double log_bytes_per_entry_per_server = 0;
 };
 
-Results run(const Options& options, Cluster& cluster, keel::Raft& leader) {
+// The measurement: closed-loop clients on `leader`; `servers` are the ones
+// in this process (all of them caught up after the run, for the heap
+// figure). `on_window(true)` is called as the measured window opens,
+// `on_window(false)` as it closes.
+Results run(const Options& options, const std::vector<keel::Raft*>& servers, keel::Raft& leader,
+            const std::function<void(bool)>& on_window) {
   const std::string payload(options.payload, 'x');
   std::atomic<int> phase{0};  // 0 warm-up, 1 measuring, 2 done
   std::vector<Histogram> histograms(options.clients);
@@ -418,11 +470,13 @@ Results run(const Options& options, Cluster& cluster, keel::Raft& leader) {
   const Usage before = usage_now();
   const std::uint64_t heap_before = heap_in_use_bytes();
   const keel::Index index_before = leader.stats().last_index;
+  on_window(true);
   const auto started = Clock::now();
   phase = 1;
   std::this_thread::sleep_for(duration_cast<nanoseconds>(std::chrono::duration<double>(options.duration_s)));
   phase = 2;
   const auto elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+  on_window(false);
   for (auto& client : clients) client.join();
   const Usage after = usage_now();
   // Every client has its answer and the followers have caught up (a quiet
@@ -431,7 +485,7 @@ Results run(const Options& options, Cluster& cluster, keel::Raft& leader) {
   const auto caught_up = Clock::now() + std::chrono::seconds(10);
   while (Clock::now() < caught_up) {
     bool all = true;
-    for (auto& server : cluster.servers) all = all && server->stats().applied_index >= index_after;
+    for (keel::Raft* server : servers) all = all && server->stats().applied_index >= index_after;
     if (all) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -453,7 +507,7 @@ Results run(const Options& options, Cluster& cluster, keel::Raft& leader) {
   if (entries > 0 && heap_after > heap_before) {
     results.log_bytes_per_entry_per_server =
         static_cast<double>(heap_after - heap_before) /
-        (entries * static_cast<double>(cluster.servers.size()));
+        (entries * static_cast<double>(servers.size()));
   }
   return results;
 }
@@ -587,11 +641,258 @@ int run_floor(const Options& options) {
   return 0;
 }
 
+// --- separate processes ------------------------------------------------------
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+// `keel-bench node`: one server. The one that is elected runs the clients,
+// printing "window-start" and "window-end" around the measured window and
+// then its results (one JSON line). Every node serves until SIGTERM.
+int run_node(Options options) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread starts
+  const std::vector<std::string> addresses = split_commas(options.addresses);
+  if (options.node_id < 1 || options.node_id > addresses.size()) usage("node: bad --id");
+  keel::Configuration configuration;
+  for (std::size_t i = 1; i <= addresses.size(); ++i) {
+    configuration.servers.push_back(
+        keel::Server{keel::ServerId{i}, addresses[i - 1], keel::Suffrage::kVoter});
+  }
+  const keel::Server& self = configuration.servers[options.node_id - 1];
+  keel::TcpTransportOptions tcp;
+  tcp.id = self.id;
+  tcp.cluster_id = 0x6b65656c;
+  tcp.listen_address = self.address;
+  tcp.logger = quiet_logger();
+  auto transport = keel::make_tcp_transport(tcp);
+  if (!transport.is_ok()) {
+    std::cerr << "keel-bench node " << options.node_id << ": " << transport.status() << "\n";
+    return 1;
+  }
+  std::optional<DataDir> dir;
+  if (options.log == "wal") dir.emplace(DataDir::existing(options.dir));
+  auto server = open_server(options, self, configuration, *transport, dir ? &*dir : nullptr,
+                            keel::make_thread_env(), keel::Config().election_timeout);
+  if (!server) return 1;
+  // Wait for an election; the winner runs the clients.
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  bool leads = false;
+  bool follows = false;
+  while (!leads && !follows && Clock::now() < deadline) {
+    const keel::RaftStats stats = server->stats();
+    leads = stats.state == keel::RaftState::kLeader && stats.ready_term == stats.term;
+    follows = stats.leader.id != keel::kNoServer && stats.leader.id != self.id;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!leads && !follows) {
+    std::cerr << "keel-bench node " << options.node_id << ": no leader within 30 s\n";
+    server->shutdown();
+    return 1;
+  }
+  if (leads) {
+    options.json = true;
+    const Results results = run(options, {server.get()}, *server, [](bool start) {
+      std::printf("%s\n", start ? "window-start" : "window-end");
+      std::fflush(stdout);
+    });
+    print(options, results);
+    std::fflush(stdout);
+  }
+  const timespec second{1, 0};
+  while (sigtimedwait(&stop_signals, nullptr, &second) < 0) {
+    if (!verbose) continue;
+    const keel::RaftStats stats = server->stats();
+    std::cerr << "keel-bench node " << options.node_id << ": " << keel::to_string(stats.state)
+              << " in term " << stats.term.value << ", last index " << stats.last_index.value
+              << ", commit " << stats.commit_index.value << ", leader " << stats.leader.id.value
+              << "\n";
+  }
+  server->shutdown();
+  return 0;
+}
+
+// A child's user + system CPU seconds so far, from /proc.
+double process_cpu_s(pid_t pid) {
+  std::string text;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::getline(in, text);  // one line
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int n = 3; n <= 15 && fields >> field; ++n) {  // field 3 is the state
+    if (n == 14 || n == 15) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A child's peak resident set (VmHWM), in KiB.
+long process_peak_rss_kb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+// The number after "key": in a JSON line (the first such key).
+double json_number(const std::string& line, const std::string& key) {
+  const auto at = line.find("\"" + key + "\": ");
+  return at == std::string::npos ? 0 : std::strtod(line.c_str() + at + key.size() + 4, nullptr);
+}
+
+// A free port on 127.0.0.1 (bound and released: good enough here).
+std::uint16_t free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// --mode processes: starts the servers, reads server 1's window and
+// results, measures every process's CPU over the window and its peak RSS,
+// stops them all (also on failure), and reports.
+int run_processes(const Options& options) {
+  auto dir = DataDir::make(options.dir);
+  if (!dir) return 2;
+  std::string addresses;
+  for (std::size_t i = 0; i < options.servers; ++i) {
+    addresses += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(free_loopback_port());
+  }
+  char self[4096] = {};
+  if (::readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return 1;
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return 1;
+  std::vector<pid_t> pids;
+  for (std::size_t id = 1; id <= options.servers; ++id) {
+    std::vector<std::string> args = {self, "node", "--id", std::to_string(id), "--addresses",
+                                     addresses, "--log", options.log, "--dir",
+                                     dir->path().string(), "--clients",
+                                     std::to_string(options.clients), "--payload",
+                                     std::to_string(options.payload), "--duration",
+                                     std::to_string(options.duration_s), "--warmup",
+                                     std::to_string(options.warmup_s)};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark
+      ::dup2(pipe_fds[1], 1);  // only the leader prints
+      ::close(pipe_fds[0]);
+      ::close(pipe_fds[1]);
+      ::execv(self, argv.data());
+      ::_exit(127);
+    }
+    if (pid > 0) pids.push_back(pid);
+  }
+  ::close(pipe_fds[1]);
+  auto stop_all = [&] {
+    for (pid_t pid : pids) ::kill(pid, SIGTERM);
+    for (pid_t pid : pids) {
+      int status = 0;
+      for (int waited = 0; waited < 1000 && ::waitpid(pid, &status, WNOHANG) == 0; ++waited) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (::waitpid(pid, &status, WNOHANG) == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+      }
+    }
+  };
+  if (pids.size() != options.servers) {
+    std::cerr << "keel-bench: could not start " << options.servers << " processes\n";
+    stop_all();
+    return 1;
+  }
+  std::vector<double> cpu_before(pids.size(), 0);
+  std::vector<double> cpu_after(pids.size(), 0);
+  std::string result;
+  // Lines from the leader, until its results, the nodes' end, or a bound.
+  const auto deadline = Clock::now() + duration_cast<nanoseconds>(std::chrono::duration<double>(
+                                           options.warmup_s + options.duration_s + 90));
+  std::string pending;
+  while (result.empty() && Clock::now() < deadline) {
+    pollfd readable{pipe_fds[0], POLLIN, 0};
+    if (::poll(&readable, 1, 200) <= 0) continue;
+    char buffer[4096];
+    const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+    if (n <= 0) break;  // every node has exited
+    pending.append(buffer, static_cast<std::size_t>(n));
+    for (auto end = pending.find('\n'); end != std::string::npos; end = pending.find('\n')) {
+      const std::string text = pending.substr(0, end);
+      pending.erase(0, end + 1);
+      if (text == "window-start") {
+        for (std::size_t i = 0; i < pids.size(); ++i) cpu_before[i] = process_cpu_s(pids[i]);
+      } else if (text == "window-end") {
+        for (std::size_t i = 0; i < pids.size(); ++i) cpu_after[i] = process_cpu_s(pids[i]);
+      } else if (text.rfind("{", 0) == 0) {
+        result = text;
+      }
+    }
+  }
+  ::close(pipe_fds[0]);
+  std::vector<long> rss(pids.size(), 0);
+  for (std::size_t i = 0; i < pids.size(); ++i) rss[i] = process_peak_rss_kb(pids[i]);
+  stop_all();
+  if (result.empty()) {
+    std::cerr << "keel-bench: no results from the leader (see the lines above)\n";
+    return 1;
+  }
+  const double operations = std::max(1.0, json_number(result, "operations"));
+  double cluster_cpu = 0;
+  std::string processes = "[";
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    const double cpu_us_per_op = (cpu_after[i] - cpu_before[i]) * 1e6 / operations;
+    cluster_cpu += cpu_us_per_op;
+    char item[160];
+    std::snprintf(item, sizeof item, "%s{\"server\": %zu, \"cpu_us_per_op\": %.2f, \"peak_rss_kb\": %ld}",
+                  i ? ", " : "", i + 1, cpu_us_per_op, rss[i]);
+    processes += item;
+  }
+  processes += "]";
+  if (options.json) {
+    std::printf("%s, \"processes\": %s, \"cluster_cpu_us_per_op\": %.2f}\n",
+                result.substr(0, result.size() - 1).c_str(), processes.c_str(), cluster_cpu);
+  } else {
+    std::printf("keel-bench processes, %s log: %zu servers, %zu clients, %zu-byte commands, %.1f s\n",
+                options.log.c_str(), options.servers, options.clients, options.payload,
+                options.duration_s);
+    std::printf("  %.0f ops/s (%.0f operations, %.0f failed)\n", json_number(result, "ops_per_sec"),
+                json_number(result, "operations"), json_number(result, "failures"));
+    std::printf("  latency us: p50 %.1f  p95 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f\n",
+                json_number(result, "p50"), json_number(result, "p95"), json_number(result, "p99"),
+                json_number(result, "p99_9"), json_number(result, "p99_99"));
+    std::printf("  cpu %.2f us/op over all processes\n", cluster_cpu);
+    for (std::size_t i = 0; i < pids.size(); ++i) {
+      std::printf("  server %zu: cpu %.2f us/op, peak rss %ld KiB\n", i + 1,
+                  (cpu_after[i] - cpu_before[i]) * 1e6 / operations, rss[i]);
+    }
+  }
+  return json_number(result, "operations") > 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options options = parse(argc, argv);
   if (options.floor) return run_floor(options);
+  if (options.node) return run_node(options);
+  if (options.mode == "processes") return run_processes(options);
   std::optional<DataDir> dir = options.log == "wal" ? DataDir::make(options.dir) : std::nullopt;
   if (options.log == "wal" && !dir) return 2;
   Cluster cluster;
@@ -601,7 +902,9 @@ int main(int argc, char** argv) {
     std::cerr << "keel-bench: no ready leader within 30 s\n";
     return 1;
   }
-  const Results results = run(options, cluster, *leader);
+  std::vector<keel::Raft*> all;
+  for (auto& server : cluster.servers) all.push_back(server.get());
+  const Results results = run(options, all, *leader, [](bool) {});
   print(options, results);
   for (auto& server : cluster.servers) server->shutdown();
   return results.operations > 0 ? 0 : 1;
