@@ -246,24 +246,9 @@ Result<Operation> parse_line(std::string_view line) {
 }  // namespace
 
 Result<History> parse_history_json_lines(std::string_view text, std::string_view source_name) {
-  History history;
-  std::size_t line_number = 0;
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    std::string_view line = text.substr(0, end);
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    const std::size_t first = line.find_first_not_of(" \t");
-    if (first == std::string_view::npos || line[first] == '#') continue;
-    Result<Operation> op = parse_line(line);
-    if (!op) {
-      return Status::invalid_argument(std::string(source_name) + ":" + std::to_string(line_number) +
-                                      ": " + op.status().message());
-    }
-    history.record(std::move(op).value());
-  }
-  return history;
+  return History::from_lines(text, parse_line, [&](std::size_t line) {
+    return std::string(source_name) + ":" + std::to_string(line);
+  });
 }
 
 }  // namespace keel::sim

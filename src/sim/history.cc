@@ -282,7 +282,9 @@ std::string History::to_text() const {
   return out;
 }
 
-Result<History> History::from_text(std::string_view text) {
+Result<History> History::from_lines(
+    std::string_view text, const std::function<Result<Operation>(std::string_view)>& parse_line,
+    const std::function<std::string(std::size_t)>& where) {
   History history;
   std::size_t line_number = 0;
   while (!text.empty()) {
@@ -293,14 +295,16 @@ Result<History> History::from_text(std::string_view text) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const std::size_t first = line.find_first_not_of(" \t");
     if (first == std::string_view::npos || line[first] == '#') continue;
-    Result<Operation> op = parse_operation(line);
-    if (!op) {
-      return Status::invalid_argument("history line " + std::to_string(line_number) + ": " +
-                                      op.status().message());
-    }
+    Result<Operation> op = parse_line(line);
+    if (!op) return Status::invalid_argument(where(line_number) + ": " + op.status().message());
     history.record(std::move(op).value());
   }
   return history;
+}
+
+Result<History> History::from_text(std::string_view text) {
+  return from_lines(text, parse_operation,
+                    [](std::size_t line) { return "history line " + std::to_string(line); });
 }
 
 }  // namespace keel::sim

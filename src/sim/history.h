@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -96,6 +97,14 @@ class History {
   std::string to_text() const;
   // Parses the text form; an error names the line and what is wrong with it.
   static Result<History> from_text(std::string_view text);
+  // Reads a line-per-operation form (the text form, keel-kv's JSON lines):
+  // blank lines and lines whose first non-blank character is '#' are
+  // skipped, a trailing '\r' dropped, every other line handed to
+  // `parse_line`; its error, prefixed with `where(line_number) + ": "`, ends
+  // the reading.
+  static Result<History> from_lines(
+      std::string_view text, const std::function<Result<Operation>(std::string_view)>& parse_line,
+      const std::function<std::string(std::size_t)>& where);
 
   friend bool operator==(const History&, const History&) = default;
 

@@ -248,8 +248,8 @@ CommandResult run(const std::vector<std::string>& argv, milliseconds bound = kEx
   return r;
 }
 
-// keel-kv refused its flags: exit 2, and one line that names `flag`.
-::testing::AssertionResult IsUsageError(const CommandResult& r, const std::string& flag) {
+// Exit status 2, not a signal; the failure explains what happened instead.
+::testing::AssertionResult ExitedWith2(const CommandResult& r) {
   if (r.exit.signalled) {
     return ::testing::AssertionFailure()
            << "killed by signal " << r.exit.code << " (did it start anyway?): " << r.output;
@@ -257,6 +257,12 @@ CommandResult run(const std::vector<std::string>& argv, milliseconds bound = kEx
   if (r.exit.code != 2) {
     return ::testing::AssertionFailure() << "exit " << r.exit.code << ", wanted 2: " << r.output;
   }
+  return ::testing::AssertionSuccess();
+}
+
+// keel-kv refused its flags: exit 2, and one line that names `flag`.
+::testing::AssertionResult IsUsageError(const CommandResult& r, const std::string& flag) {
+  if (auto exited = ExitedWith2(r); !exited) return exited;
   const std::string text = trim(r.output);
   if (text.empty() || text.find('\n') != std::string::npos) {
     return ::testing::AssertionFailure() << "not one line: '" << r.output << "'";
@@ -270,13 +276,7 @@ CommandResult run(const std::vector<std::string>& argv, milliseconds bound = kEx
 // A server that could not start: exit 2, and its last line (the error;
 // the log may hold lines before it) names `what`.
 ::testing::AssertionResult IsStartupError(const CommandResult& r, const std::string& what) {
-  if (r.exit.signalled) {
-    return ::testing::AssertionFailure()
-           << "killed by signal " << r.exit.code << " (did it start anyway?): " << r.output;
-  }
-  if (r.exit.code != 2) {
-    return ::testing::AssertionFailure() << "exit " << r.exit.code << ", wanted 2: " << r.output;
-  }
+  if (auto exited = ExitedWith2(r); !exited) return exited;
   const std::string text = trim(r.output);
   const auto newline = text.rfind('\n');
   const std::string last = newline == std::string::npos ? text : text.substr(newline + 1);
