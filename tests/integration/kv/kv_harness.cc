@@ -19,6 +19,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -226,20 +227,34 @@ HttpReply http(const std::string& address, const std::string& method, const std:
   return reply;
 }
 
+// Ports in [20000, 27000): below the kernel's ephemeral range (32768 and
+// up here) and apart from make run's smoke test (27100 and up), drawn at
+// random and checked: a port the kernel handed out and took back is soon
+// the source port of some outgoing connection (the servers of a parallel
+// test dial many), and a server would then find its port in use.
 std::uint16_t free_port(const std::string& ip) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  static std::mutex mutex;
+  static std::mt19937 random(std::random_device{}());
+  static std::set<std::uint16_t> given;  // never the same port twice in one process
+  std::lock_guard lock(mutex);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(20000 + random() % 7000);
+    if (given.count(port) != 0) continue;
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
-    throw std::runtime_error("free_port: bind failed");
+    if (free) {
+      given.insert(port);
+      return port;
+    }
   }
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  throw std::runtime_error("free_port: no free port in [20000, 27000)");
 }
 
 std::string read_file(const std::filesystem::path& path) {
@@ -389,6 +404,13 @@ std::optional<std::size_t> KvCluster::wait_for_ready_leader(milliseconds timeout
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto leader = ready_leader()) return leader;
     std::this_thread::sleep_for(milliseconds(50));
+  }
+  // Say why: each server's state and the end of its log.
+  for (std::size_t i = 1; i <= size(); ++i) {
+    std::string log = read_file(log_path(i));
+    if (log.size() > 2000) log = "..." + log.substr(log.size() - 2000);
+    std::fprintf(stderr, "no ready leader: server %zu is %s; its log ends with:\n%s\n", i,
+                 running(i) ? "running" : "not running", log.c_str());
   }
   return std::nullopt;
 }
