@@ -10,9 +10,6 @@ namespace keel::kv {
 
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-// "http://host:port/path?q" -> {"host:port", "/path?q"}.
 std::pair<std::string, std::string> split_location(const std::string& location) {
   std::string rest = location;
   const auto scheme = rest.find("://");
@@ -21,6 +18,8 @@ std::pair<std::string, std::string> split_location(const std::string& location) 
   if (slash == std::string::npos) return {rest, "/"};
   return {rest.substr(0, slash), rest.substr(slash)};
 }
+
+namespace {
 
 // Errors that say the request certainly did nothing, so any request may be
 // sent again (to this server later, or to another).

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace keel::kv {
@@ -46,6 +47,10 @@ class KvClient {
   std::chrono::milliseconds timeout_;
   std::size_t next_ = 0;
 };
+
+// A redirect's Location, "http://host:port/path?q" -> {"host:port",
+// "/path?q"} (the target is "/" when there is none).
+std::pair<std::string, std::string> split_location(const std::string& location);
 
 // Percent-encodes a key for a URL path (unreserved bytes stay).
 std::string url_encode(const std::string& text);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "keel/file_stores.h"
+#include "kv/client.h"
 #include "kv/data_dir.h"
 #include "kv/server_impl.h"
 
@@ -301,11 +302,7 @@ void KvServer::Impl::join_cluster() {
     }
     std::string why = res ? res->body : httplib::to_string(res.error());
     if (res && res->status == 307 && res->has_header("Location")) {
-      // http://host:port/v1/cluster/members -> host:port
-      std::string location = res->get_header_value("Location");
-      const auto scheme = location.find("://");
-      if (scheme != std::string::npos) location = location.substr(scheme + 3);
-      endpoint = location.substr(0, location.find('/'));
+      endpoint = split_location(res->get_header_value("Location")).first;
       continue;
     }
     logger_->log(LogLevel::kWarn, "join attempt failed; trying again",

@@ -48,8 +48,10 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "kv/client.h"
 #include "kv_harness.h"
 
 namespace {
@@ -156,12 +158,7 @@ CallResult call(std::string endpoint, const std::string& method, std::string tar
       result.body = json::parse(r.body, nullptr, false);
     }
     if (r.status == 307) {
-      std::string location = r.header("Location");
-      const auto scheme = location.find("://");
-      if (scheme != std::string::npos) location = location.substr(scheme + 3);
-      const auto slash = location.find('/');
-      endpoint = location.substr(0, slash);
-      target = slash == std::string::npos ? "/" : location.substr(slash);
+      std::tie(endpoint, target) = keel::kv::split_location(r.header("Location"));
       continue;
     }
     if (r.status == 200) {
