@@ -16,7 +16,7 @@ CTEST_TIMEOUT ?= 600
 CTEST_FLAGS := --output-on-failure -j$(JOBS) --timeout $(CTEST_TIMEOUT)
 
 , := ,
-SOURCE_DIRS := $(wildcard include src tests bench apps examples)
+SOURCE_DIRS := $(wildcard include src tests bench apps examples fuzz)
 SOURCES = $(shell find $(SOURCE_DIRS) -name '*.h' -o -name '*.cc')
 
 # $(call configure,DIR,CMAKE_ARGS[,ENV]): configure DIR, or re-apply
@@ -126,10 +126,11 @@ clean:
 	rm -rf build build-clang build-asan build-tsan build-canary build-fuzz
 
 format:
-	clang-format -i $(SOURCES)
+	@clang-format -i $(SOURCES)
 
+# Fails, naming each file and line, when `make format` would change anything.
 format-check:
-	clang-format --dry-run --Werror $(SOURCES)
+	@clang-format --dry-run --Werror $(SOURCES) && echo "format-check: $(words $(SOURCES)) files formatted"
 
 # The sed drops clang-tidy's "N warnings generated." lines (system headers).
 tidy: configure

@@ -126,8 +126,8 @@ void build_history(const std::string& dir, std::uint64_t entries, bool with_snap
   keel::InMemoryNetwork network(env);
   Stores stores = open_stores(dir);
   auto raft = must(keel::Raft::open(keel::RaftDependencies{
-                       solo_config(), std::make_shared<BulkFsm>(1 << 20), stores.log,
-                       stores.stable, stores.snapshots, network.transport(keel::ServerId{1}), env}),
+                       solo_config(), std::make_shared<BulkFsm>(1 << 20), stores.log, stores.stable,
+                       stores.snapshots, network.transport(keel::ServerId{1}), env}),
                    "open");
   const auto deadline = Clock::now() + 120s;
   while (raft->stats().state != keel::RaftState::kLeader && Clock::now() < deadline) {
@@ -157,20 +157,21 @@ void measure_open(const std::string& dir, std::uint64_t entries, bool with_snaps
   if (!raft->barrier(300s).get().is_ok()) die("barrier after open");
   const double ready = seconds_since(start);
   const keel::RaftStats stats = raft->stats();
-  std::printf("open %-16s entries=%llu  open=%.3f s  ready=%.3f s  entries_read=%llu  "
-              "commands_reapplied=%llu\n",
-              with_snapshot ? "with-snapshot" : "without-snapshot",
-              static_cast<unsigned long long>(entries), opened, ready,
-              static_cast<unsigned long long>(stats.entries_read_at_open),
-              static_cast<unsigned long long>(fsm->applied() - fsm->restored_count()));
+  std::printf(
+      "open %-16s entries=%llu  open=%.3f s  ready=%.3f s  entries_read=%llu  "
+      "commands_reapplied=%llu\n",
+      with_snapshot ? "with-snapshot" : "without-snapshot",
+      static_cast<unsigned long long>(entries), opened, ready,
+      static_cast<unsigned long long>(stats.entries_read_at_open),
+      static_cast<unsigned long long>(fsm->applied() - fsm->restored_count()));
 }
 
 void measure_install(std::size_t state_bytes) {
   auto env = keel::make_thread_env();
   keel::InMemoryNetwork network(env);
-  keel::Configuration configuration{
-      {keel::Server{keel::ServerId{1}, "a"}, keel::Server{keel::ServerId{2}, "b"},
-       keel::Server{keel::ServerId{3}, "c"}}};
+  keel::Configuration configuration{{keel::Server{keel::ServerId{1}, "a"},
+                                     keel::Server{keel::ServerId{2}, "b"},
+                                     keel::Server{keel::ServerId{3}, "c"}}};
   struct Member {
     std::shared_ptr<keel::MemoryLogStore> log = std::make_shared<keel::MemoryLogStore>();
     std::shared_ptr<keel::MemoryStableStore> stable = std::make_shared<keel::MemoryStableStore>();
@@ -183,11 +184,11 @@ void measure_install(std::size_t state_bytes) {
     keel::Config config = solo_config();
     config.id = keel::ServerId{i + 1};
     config.trailing_log_entries = 0;
-    members[i].raft = must(keel::Raft::open(keel::RaftDependencies{
-                               config, std::make_shared<BulkFsm>(state_bytes), members[i].log,
-                               members[i].stable, members[i].snapshots,
-                               network.transport(config.id), env}),
-                           "open");
+    members[i].raft =
+        must(keel::Raft::open(keel::RaftDependencies{
+                 config, std::make_shared<BulkFsm>(state_bytes), members[i].log, members[i].stable,
+                 members[i].snapshots, network.transport(config.id), env}),
+             "open");
   };
   for (auto& m : members) {
     if (!keel::bootstrap_cluster(*m.log, *m.stable, configuration).is_ok()) die("boot");
@@ -198,7 +199,8 @@ void measure_install(std::size_t state_bytes) {
   const auto deadline = Clock::now() + 60s;
   while (leader == nullptr && Clock::now() < deadline) {
     for (std::size_t i = 0; i < 2; ++i) {
-      if (members[i].raft->stats().state == keel::RaftState::kLeader) leader = members[i].raft.get();
+      if (members[i].raft->stats().state == keel::RaftState::kLeader)
+        leader = members[i].raft.get();
     }
     std::this_thread::sleep_for(5ms);
   }
@@ -221,12 +223,13 @@ void measure_install(std::size_t state_bytes) {
   std::string target(middle);
   const double copy = seconds_since(copy_start);
   const double mb = static_cast<double>(snapshot_bytes) / (1 << 20);
-  std::printf("install %.1f MB: %.3f s = %.0f MB/s (chunks of %llu KiB, %zu in flight); "
-              "plain copy twice: %.3f s = %.0f MB/s%s\n",
-              mb, took, mb / took,
-              static_cast<unsigned long long>(solo_config().max_snapshot_chunk_bytes >> 10),
-              solo_config().max_inflight_snapshot_chunks, copy, mb / copy,
-              target.size() == source.size() ? "" : "?");
+  std::printf(
+      "install %.1f MB: %.3f s = %.0f MB/s (chunks of %llu KiB, %zu in flight); "
+      "plain copy twice: %.3f s = %.0f MB/s%s\n",
+      mb, took, mb / took,
+      static_cast<unsigned long long>(solo_config().max_snapshot_chunk_bytes >> 10),
+      solo_config().max_inflight_snapshot_chunks, copy, mb / copy,
+      target.size() == source.size() ? "" : "?");
 }
 
 }  // namespace

@@ -68,8 +68,10 @@ void bench_codec() {
     check += decoded.is_ok() ? decoded->entries.size() : 0;
   }
   double s = seconds_since(start);
-  std::printf("codec    append of 64 x 256 B (%zu B): encode+decode %.0f MB/s, %.0f messages/s (check %zu)\n",
-              frame_bytes, kRounds * static_cast<double>(frame_bytes) / s / 1e6, kRounds / s, check);
+  std::printf(
+      "codec    append of 64 x 256 B (%zu B): encode+decode %.0f MB/s, %.0f messages/s (check "
+      "%zu)\n",
+      frame_bytes, kRounds * static_cast<double>(frame_bytes) / s / 1e6, kRounds / s, check);
 
   const std::string payload(256, 'p');
   std::string stream;
@@ -90,9 +92,11 @@ void bench_codec() {
     ++parsed;
   }
   const double parse_s = seconds_since(start);
-  std::printf("framing  256 B frames: header %.0f MB/s (%.1f M frames/s), parse %.0f MB/s (%.1f M frames/s), %d parsed\n",
-              stream.size() / encode_s / 1e6, kFrames / encode_s / 1e6, stream.size() / parse_s / 1e6,
-              parsed / parse_s / 1e6, parsed);
+  std::printf(
+      "framing  256 B frames: header %.0f MB/s (%.1f M frames/s), parse %.0f MB/s (%.1f M "
+      "frames/s), %d parsed\n",
+      stream.size() / encode_s / 1e6, kFrames / encode_s / 1e6, stream.size() / parse_s / 1e6,
+      parsed / parse_s / 1e6, parsed);
 }
 
 std::shared_ptr<keel::TcpTransport> transport(std::uint64_t id, bool inline_writes = true) {
@@ -195,11 +199,12 @@ void bench_rtt(int rounds) {
   ::close(server);
   ::close(listener);
   const Percentiles bare = percentiles(us);
-  std::printf("rtt      64 B frame there and back, %d rounds, p50 / p99 in us: transport %.1f / %.1f, "
-              "transport without inline writes %.1f / %.1f, bare socket %.1f / %.1f "
-              "(p50 ratios to bare: %.2f and %.2f)\n",
-              rounds, with_inline.p50, with_inline.p99, queued.p50, queued.p99, bare.p50, bare.p99,
-              with_inline.p50 / bare.p50, queued.p50 / bare.p50);
+  std::printf(
+      "rtt      64 B frame there and back, %d rounds, p50 / p99 in us: transport %.1f / %.1f, "
+      "transport without inline writes %.1f / %.1f, bare socket %.1f / %.1f "
+      "(p50 ratios to bare: %.2f and %.2f)\n",
+      rounds, with_inline.p50, with_inline.p99, queued.p50, queued.p99, bare.p50, bare.p99,
+      with_inline.p50 / bare.p50, queued.p50 / bare.p50);
 }
 
 void bench_stream(std::uint64_t frames) {
@@ -219,11 +224,13 @@ void bench_stream(std::uint64_t frames) {
   while (received.load() < frames && seconds_since(start) < 120) std::this_thread::sleep_for(100us);
   const double s = seconds_since(start);
   const keel::TcpTransportStats stats = a->stats();
-  std::printf("stream   %llu frames of 256 B one way: %.0f frames/s, %.0f MB/s, %.1f frames per write, %llu dropped\n",
-              static_cast<unsigned long long>(received.load()), received.load() / s,
-              received.load() * (256.0 + keel::transport::kFrameHeaderBytes) / s / 1e6,
-              static_cast<double>(stats.replication.frames_sent) / std::max<std::uint64_t>(stats.writes, 1),
-              static_cast<unsigned long long>(stats.replication.frames_dropped));
+  std::printf(
+      "stream   %llu frames of 256 B one way: %.0f frames/s, %.0f MB/s, %.1f frames per write, "
+      "%llu dropped\n",
+      static_cast<unsigned long long>(received.load()), received.load() / s,
+      received.load() * (256.0 + keel::transport::kFrameHeaderBytes) / s / 1e6,
+      static_cast<double>(stats.replication.frames_sent) / std::max<std::uint64_t>(stats.writes, 1),
+      static_cast<unsigned long long>(stats.replication.frames_dropped));
 }
 
 }  // namespace

@@ -61,7 +61,8 @@ class KeyValueFsm final : public keel::Fsm {
     std::lock_guard lock(mutex_);
     std::string state;
     for (const auto& [key, value] : values_) {
-      for (const std::string* part : {&key, &value}) state += std::to_string(part->size()) + " " + *part;
+      for (const std::string* part : {&key, &value})
+        state += std::to_string(part->size()) + " " + *part;
     }
     return std::unique_ptr<keel::FsmSnapshot>(std::make_unique<keel::CopiedSnapshot>(state));
   }

@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const keel::transport::ParsedFrame parsed = keel::transport::parse_frame(input, 1 << 16);
     if (parsed.outcome != keel::transport::ParsedFrame::Outcome::kFrame) break;
     if (parsed.consumed > input.size()) std::abort();
-    const std::string again =
-        keel::transport::encode_frame_header(parsed.kind, parsed.payload) + std::string(parsed.payload);
+    const std::string again = keel::transport::encode_frame_header(parsed.kind, parsed.payload) +
+                              std::string(parsed.payload);
     if (again != input.substr(0, parsed.consumed)) std::abort();
     input.remove_prefix(parsed.consumed);
   }

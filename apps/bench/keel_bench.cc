@@ -31,13 +31,13 @@
 // run), per entry and server. As text, or as JSON with --json.
 //
 // Uses the public API only.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -86,10 +86,10 @@ struct Options {
   bool node = false;
   std::size_t node_id = 0;
   std::string addresses;
-  std::string log = "memory";       // or wal
-  std::string dir;                  // --log wal, and floor: where files go
-  bool floor = false;               // `keel-bench floor`
-  std::size_t samples = 500;        // floor: measurements of each kind
+  std::string log = "memory";  // or wal
+  std::string dir;             // --log wal, and floor: where files go
+  bool floor = false;          // `keel-bench floor`
+  std::size_t samples = 500;   // floor: measurements of each kind
   std::size_t servers = 3;
   std::size_t clients = 1;
   std::size_t payload = 256;
@@ -362,8 +362,8 @@ std::unique_ptr<keel::Raft> open_server(const Options& options, const keel::Serv
   keel::Config config;
   config.id = server.id;
   config.election_timeout = election_timeout;
-  keel::RaftDependencies deps{config,    std::make_shared<NullFsm>(), log, stable, snapshots,
-                              transport, std::move(env)};
+  keel::RaftDependencies deps{
+      config, std::make_shared<NullFsm>(), log, stable, snapshots, transport, std::move(env)};
   deps.logger = quiet_logger();
   auto opened = keel::Raft::open(std::move(deps));
   if (!opened.is_ok()) {
@@ -454,7 +454,8 @@ Results run(const Options& options, const std::vector<keel::Raft*>& servers, kee
     clients.emplace_back([&, c] {
       while (phase.load(std::memory_order_relaxed) < 2) {
         const auto started = Clock::now();
-        keel::Result<keel::ApplyResult> result = leader.apply(payload, std::chrono::seconds(10)).get();
+        keel::Result<keel::ApplyResult> result =
+            leader.apply(payload, std::chrono::seconds(10)).get();
         const bool measuring = phase.load(std::memory_order_relaxed) == 1;
         if (!measuring) continue;
         if (!result.is_ok()) {
@@ -466,14 +467,16 @@ Results run(const Options& options, const std::vector<keel::Raft*>& servers, kee
       }
     });
   }
-  std::this_thread::sleep_for(duration_cast<nanoseconds>(std::chrono::duration<double>(options.warmup_s)));
+  std::this_thread::sleep_for(
+      duration_cast<nanoseconds>(std::chrono::duration<double>(options.warmup_s)));
   const Usage before = usage_now();
   const std::uint64_t heap_before = heap_in_use_bytes();
   const keel::Index index_before = leader.stats().last_index;
   on_window(true);
   const auto started = Clock::now();
   phase = 1;
-  std::this_thread::sleep_for(duration_cast<nanoseconds>(std::chrono::duration<double>(options.duration_s)));
+  std::this_thread::sleep_for(
+      duration_cast<nanoseconds>(std::chrono::duration<double>(options.duration_s)));
   phase = 2;
   const auto elapsed = std::chrono::duration<double>(Clock::now() - started).count();
   on_window(false);
@@ -505,9 +508,8 @@ Results run(const Options& options, const std::vector<keel::Raft*>& servers, kee
   results.peak_rss_kb = after.max_rss_kb;
   const double entries = static_cast<double>(index_after - index_before);
   if (entries > 0 && heap_after > heap_before) {
-    results.log_bytes_per_entry_per_server =
-        static_cast<double>(heap_after - heap_before) /
-        (entries * static_cast<double>(servers.size()));
+    results.log_bytes_per_entry_per_server = static_cast<double>(heap_after - heap_before) /
+                                             (entries * static_cast<double>(servers.size()));
   }
   return results;
 }
@@ -526,8 +528,8 @@ void print(const Options& options, const Results& r) {
         options.payload, options.duration_s, static_cast<unsigned long long>(r.operations),
         static_cast<unsigned long long>(r.failures), r.ops_per_sec, r.latency.percentile_us(0.50),
         r.latency.percentile_us(0.95), r.latency.percentile_us(0.99),
-        r.latency.percentile_us(0.999), r.latency.percentile_us(0.9999), r.cpu_us_per_op, r.context_switches_per_op,
-        r.peak_rss_kb, r.log_bytes_per_entry_per_server);
+        r.latency.percentile_us(0.999), r.latency.percentile_us(0.9999), r.cpu_us_per_op,
+        r.context_switches_per_op, r.peak_rss_kb, r.log_bytes_per_entry_per_server);
     return;
   }
   std::printf("keel-bench %s, %s log: %zu servers, %zu clients, %zu-byte commands, %.1f s\n",
@@ -542,8 +544,7 @@ void print(const Options& options, const Results& r) {
               r.latency.percentile_us(0.9999));
   std::printf("  cpu %.2f us/op, %.2f context switches/op, peak rss %ld KiB\n", r.cpu_us_per_op,
               r.context_switches_per_op, r.peak_rss_kb);
-  std::printf("  log memory %.0f bytes per entry per server\n",
-              r.log_bytes_per_entry_per_server);
+  std::printf("  log memory %.0f bytes per entry per server\n", r.log_bytes_per_entry_per_server);
 }
 
 // --- the floor ---------------------------------------------------------------
@@ -578,7 +579,8 @@ bool measure_round_trip(std::size_t samples, Histogram& out) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof address;
-  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+  if (listener < 0 ||
+      ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
       ::listen(listener, 1) != 0 ||
       ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     std::cerr << "keel-bench floor: loopback listener: " << std::strerror(errno) << "\n";
@@ -596,8 +598,8 @@ bool measure_round_trip(std::size_t samples, Histogram& out) {
     ::close(peer);
   });
   const int client = ::socket(AF_INET, SOCK_STREAM, 0);
-  bool ok = client >= 0 &&
-            ::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  bool ok =
+      client >= 0 && ::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   if (ok) ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   char byte = 'r';
   for (std::size_t i = 0; i < samples + samples / 10 && ok; ++i) {
@@ -779,20 +781,22 @@ int run_processes(const Options& options) {
   if (::pipe(pipe_fds) != 0) return 1;
   std::vector<pid_t> pids;
   for (std::size_t id = 1; id <= options.servers; ++id) {
-    std::vector<std::string> args = {self, "node", "--id", std::to_string(id), "--addresses",
-                                     addresses, "--log", options.log, "--dir",
-                                     dir->path().string(), "--clients",
-                                     std::to_string(options.clients), "--payload",
-                                     std::to_string(options.payload), "--duration",
-                                     std::to_string(options.duration_s), "--warmup",
-                                     std::to_string(options.warmup_s)};
+    std::vector<std::string> args = {self,          "node",
+                                     "--id",        std::to_string(id),
+                                     "--addresses", addresses,
+                                     "--log",       options.log,
+                                     "--dir",       dir->path().string(),
+                                     "--clients",   std::to_string(options.clients),
+                                     "--payload",   std::to_string(options.payload),
+                                     "--duration",  std::to_string(options.duration_s),
+                                     "--warmup",    std::to_string(options.warmup_s)};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark
-      ::dup2(pipe_fds[1], 1);  // only the leader prints
+      ::dup2(pipe_fds[1], 1);              // only the leader prints
       ::close(pipe_fds[0]);
       ::close(pipe_fds[1]);
       ::execv(self, argv.data());
@@ -860,7 +864,8 @@ int run_processes(const Options& options) {
     const double cpu_us_per_op = (cpu_after[i] - cpu_before[i]) * 1e6 / operations;
     cluster_cpu += cpu_us_per_op;
     char item[160];
-    std::snprintf(item, sizeof item, "%s{\"server\": %zu, \"cpu_us_per_op\": %.2f, \"peak_rss_kb\": %ld}",
+    std::snprintf(item, sizeof item,
+                  "%s{\"server\": %zu, \"cpu_us_per_op\": %.2f, \"peak_rss_kb\": %ld}",
                   i ? ", " : "", i + 1, cpu_us_per_op, rss[i]);
     processes += item;
   }
@@ -869,9 +874,9 @@ int run_processes(const Options& options) {
     std::printf("%s, \"processes\": %s, \"cluster_cpu_us_per_op\": %.2f}\n",
                 result.substr(0, result.size() - 1).c_str(), processes.c_str(), cluster_cpu);
   } else {
-    std::printf("keel-bench processes, %s log: %zu servers, %zu clients, %zu-byte commands, %.1f s\n",
-                options.log.c_str(), options.servers, options.clients, options.payload,
-                options.duration_s);
+    std::printf(
+        "keel-bench processes, %s log: %zu servers, %zu clients, %zu-byte commands, %.1f s\n",
+        options.log.c_str(), options.servers, options.clients, options.payload, options.duration_s);
     std::printf("  %.0f ops/s (%.0f operations, %.0f failed)\n", json_number(result, "ops_per_sec"),
                 json_number(result, "operations"), json_number(result, "failures"));
     std::printf("  latency us: p50 %.1f  p95 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f\n",

@@ -1,10 +1,10 @@
 // apps/kv/client.cc — see client.h.
 #include "kv/client.h"
 
-#include <httplib.h>
-
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 namespace keel::kv {
 
@@ -60,7 +60,8 @@ ClientResponse KvClient::request(const std::string& method, const std::string& p
   last.message = "no server answered before the deadline";
   auto backoff = std::chrono::milliseconds(50);
   while (Clock::now() < deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     httplib::Client client("http://" + endpoint);
     client.set_connection_timeout(std::min(left, std::chrono::milliseconds(1000)));
     client.set_read_timeout(std::max(left, std::chrono::milliseconds(1)));
@@ -111,9 +112,9 @@ ClientResponse KvClient::request(const std::string& method, const std::string& p
     }
     // Reads are retried on any server error; writes only where the answer
     // says nothing was done.
-    const bool retry = idempotent ? (res->status >= 500 || res->status == 429)
-                                  : ((res->status == 503 || res->status == 429) &&
-                                     retryable_code(out.error_code));
+    const bool retry =
+        idempotent ? (res->status >= 500 || res->status == 429)
+                   : ((res->status == 503 || res->status == 429) && retryable_code(out.error_code));
     if (retry) {
       last = out;
       endpoint = endpoints_[++next_ % endpoints_.size()];

@@ -47,10 +47,9 @@ Status check_data_dir(const std::filesystem::path& dir, std::uint64_t cluster_id
       std::string found = text.str();
       for (char& c : found) c = c == '\n' ? ' ' : c;
       while (!found.empty() && found.back() == ' ') found.pop_back();
-      return Status::invalid_argument("data directory " + dir.string() +
-                                      " belongs to another server (" + found +
-                                      "), not cluster_id=" + std::to_string(cluster_id) +
-                                      " id=" + std::to_string(id));
+      return Status::invalid_argument(
+          "data directory " + dir.string() + " belongs to another server (" + found +
+          "), not cluster_id=" + std::to_string(cluster_id) + " id=" + std::to_string(id));
     }
   }
   // Writable? (Permissions alone do not say: root ignores them, a
@@ -58,8 +57,8 @@ Status check_data_dir(const std::filesystem::path& dir, std::uint64_t cluster_id
   const std::filesystem::path probe = dir / ".keel-kv-probe";
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) {
-    return Status::io_error("data directory " + dir.string() + " is not writable: " +
-                            std::strerror(errno));
+    return Status::io_error("data directory " + dir.string() +
+                            " is not writable: " + std::strerror(errno));
   }
   ::close(fd);
   std::filesystem::remove(probe, ec);
@@ -74,7 +73,8 @@ Status record_identity(const std::filesystem::path& dir, std::uint64_t cluster_i
   const std::string text = identity_text(cluster_id, id);
   const std::filesystem::path tmp = dir / (std::string(kIdentityFile) + ".tmp");
   FILE* out = std::fopen(tmp.c_str(), "w");
-  if (out == nullptr) return Status::io_error("creating " + tmp.string() + ": " + std::strerror(errno));
+  if (out == nullptr)
+    return Status::io_error("creating " + tmp.string() + ": " + std::strerror(errno));
   const bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size() &&
                        std::fflush(out) == 0 && ::fsync(fileno(out)) == 0;
   const int saved = errno;

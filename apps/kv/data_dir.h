@@ -16,8 +16,7 @@ namespace keel::kv {
 // Creates `dir` if missing and checks that it is writable and, if it has an
 // identity already, that it is this one. InvalidArgument naming the
 // directory and both identities for a foreign one; IoError otherwise.
-Status check_data_dir(const std::filesystem::path& dir, std::uint64_t cluster_id,
-                      std::uint64_t id);
+Status check_data_dir(const std::filesystem::path& dir, std::uint64_t cluster_id, std::uint64_t id);
 
 // Records the identity if the directory has none yet (once the server has
 // opened its stores: a server refused at start leaves no identity behind).

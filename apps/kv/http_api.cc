@@ -40,7 +40,6 @@ std::optional<std::uint64_t> parse_u64(const std::string& text) {
   return v;
 }
 
-
 }  // namespace
 
 std::optional<std::string> KvServer::Impl::leader_http_address(ServerId leader) const {
@@ -76,9 +75,9 @@ void KvServer::Impl::send_status(const httplib::Request& req, httplib::Response&
       redirect_to_leader(req, res, s);
       return;
     case StatusCode::kOutcomeUnknown:
-      send_error(res, 504, "outcome_unknown",
-                 "the outcome is unknown: the request may or may not take effect (" + s.message() +
-                     ")");
+      send_error(
+          res, 504, "outcome_unknown",
+          "the outcome is unknown: the request may or may not take effect (" + s.message() + ")");
       return;
     case StatusCode::kTimeout:
       send_error(res, 503, "timeout", "timed out before anything was done: " + s.message());
@@ -138,8 +137,8 @@ std::optional<std::optional<std::uint64_t>> KvServer::Impl::cas_param(
 
 std::optional<Consistency> KvServer::Impl::consistency_param(const httplib::Request& req,
                                                              httplib::Response& res) const {
-  const std::string c = req.has_param("consistency") ? req.get_param_value("consistency")
-                                                     : "linearizable";
+  const std::string c =
+      req.has_param("consistency") ? req.get_param_value("consistency") : "linearizable";
   if (c == "linearizable") return Consistency::kLinearizable;
   if (c == "lease") return Consistency::kLease;
   if (c == "stale") return Consistency::kStale;
@@ -198,9 +197,9 @@ void KvServer::Impl::handle_get(const httplib::Request& req, httplib::Response& 
       auto asked = parse_wait_duration(req.get_param_value("wait"));
       if (!asked) return send_error(res, 400, "bad_request", "wait must look like 10s or 500ms");
       if (asked->count() > static_cast<std::int64_t>(options_.max_wait_ms)) {
-        return send_error(res, 400, "bad_request",
-                          "wait is above --max-wait-ms (" + std::to_string(options_.max_wait_ms) +
-                              " ms)");
+        return send_error(
+            res, 400, "bad_request",
+            "wait is above --max-wait-ms (" + std::to_string(options_.max_wait_ms) + " ms)");
       }
       wait = *asked;
     }
@@ -332,8 +331,9 @@ void KvServer::Impl::handle_members_post(const httplib::Request& req, httplib::R
   }
   if (raft_->state() != RaftState::kLeader) return redirect_to_leader(req, res, Status());
   const Duration timeout = milliseconds(options_.join_timeout_ms);
-  auto r = suffrage == "voter" ? raft_->add_voter(ServerId{id}, raft_address, Index{0}, timeout).get()
-                               : raft_->add_learner(ServerId{id}, raft_address, Index{0}, timeout).get();
+  auto r = suffrage == "voter"
+               ? raft_->add_voter(ServerId{id}, raft_address, Index{0}, timeout).get()
+               : raft_->add_learner(ServerId{id}, raft_address, Index{0}, timeout).get();
   if (!r.is_ok()) return answer_change_failure(req, res, r.status(), id, suffrage == "voter");
   if (!http_address.empty() && fsm_->http_address(id) != http_address) {
     auto recorded = raft_->apply(encode_set_http_address(id, http_address), request_timeout_).get();
@@ -349,20 +349,23 @@ void KvServer::Impl::answer_change_failure(const httplib::Request& req, httplib:
                                            const Status& s, std::uint64_t id, bool adding) {
   // add_voter adds a learner first and promotes it once it has caught up:
   // a timeout or a lost leadership in between leaves the learner in.
-  const bool partial = adding && (s.code() == StatusCode::kTimeout ||
-                                  s.code() == StatusCode::kNotLeader) &&
+  const bool partial = adding &&
+                       (s.code() == StatusCode::kTimeout || s.code() == StatusCode::kNotLeader) &&
                        raft_->configuration().latest.contains(ServerId{id});
   if (!partial) return send_status(req, res, s);
   send_error(res, 504, "outcome_unknown",
-             "server " + std::to_string(id) + " was added as a learner but not promoted to a "
-             "voter (" + s.to_string() + "); ask again to promote it, or remove it");
+             "server " + std::to_string(id) +
+                 " was added as a learner but not promoted to a "
+                 "voter (" +
+                 s.to_string() + "); ask again to promote it, or remove it");
 }
 
 void KvServer::Impl::handle_members_delete(const httplib::Request& req, httplib::Response& res) {
   auto id = parse_u64(req.matches[1]);
   if (!id || *id == 0) return send_error(res, 400, "bad_request", "a server id is an integer > 0");
   if (raft_->state() != RaftState::kLeader) return redirect_to_leader(req, res, Status());
-  auto r = raft_->remove_server(ServerId{*id}, Index{0}, milliseconds(options_.join_timeout_ms)).get();
+  auto r =
+      raft_->remove_server(ServerId{*id}, Index{0}, milliseconds(options_.join_timeout_ms)).get();
   if (!r.is_ok()) return send_status(req, res, r.status());
   send_json(res, 200, {{"index", r->value}});
 }
@@ -399,7 +402,9 @@ void KvServer::Impl::handle_snapshot(const httplib::Request& req, httplib::Respo
   auto r = raft_->snapshot(std::max<Duration>(request_timeout_, std::chrono::seconds(60))).get();
   if (!r.is_ok()) return send_status(req, res, r.status());
   send_json(res, 200,
-            {{"id", r->id}, {"index", r->index.value}, {"term", r->term.value},
+            {{"id", r->id},
+             {"index", r->index.value},
+             {"term", r->term.value},
              {"size_bytes", r->size_bytes}});
 }
 
@@ -423,7 +428,8 @@ void KvServer::Impl::handle_readyz(httplib::Response& res) {
     return send_error(res, 503, "catching_up",
                       "not caught up with the leader: " + read.status().to_string());
   }
-  send_json(res, 200, {{"ready", true}, {"role", to_string(s.state)}, {"applied_index", read->value}});
+  send_json(res, 200,
+            {{"ready", true}, {"role", to_string(s.state)}, {"applied_index", read->value}});
 }
 
 void KvServer::Impl::install_routes() {
@@ -454,12 +460,10 @@ void KvServer::Impl::install_routes() {
   http_.Delete(R"(/v1/kv/(.+))", timed("delete", &I::handle_delete));
   http_.Get(R"(/v1/kv/(.+))", timed("get", &I::handle_get));
   http_.Get("/v1/kv", timed("list", &I::handle_list));
-  http_.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
-    handle_status(res);
-  });
-  http_.Get("/v1/cluster/members", [this](const httplib::Request&, httplib::Response& res) {
-    handle_members_get(res);
-  });
+  http_.Get("/v1/status",
+            [this](const httplib::Request&, httplib::Response& res) { handle_status(res); });
+  http_.Get("/v1/cluster/members",
+            [this](const httplib::Request&, httplib::Response& res) { handle_members_get(res); });
   http_.Post("/v1/cluster/members", timed("members", &I::handle_members_post));
   http_.Delete(R"(/v1/cluster/members/(\d+))", timed("members", &I::handle_members_delete));
   http_.Post("/v1/cluster/transfer-leadership", timed("transfer", &I::handle_transfer));
@@ -470,9 +474,8 @@ void KvServer::Impl::install_routes() {
   http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"alive", true}});
   });
-  http_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    handle_readyz(res);
-  });
+  http_.Get("/readyz",
+            [this](const httplib::Request&, httplib::Response& res) { handle_readyz(res); });
   // httplib answers unknown paths (404) and bodies past the bound (413)
   // itself; they get JSON errors like every other answer.
   http_.set_error_handler([](const httplib::Request&, httplib::Response& res) {

@@ -9,12 +9,13 @@
 // Exit status: 0 success; 1 a definite failure (the error code is printed);
 // 2 bad flags or a server that could not start; 3 a write whose outcome is
 // unknown.
-#include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
 #include <set>
-#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "kv/client.h"
 #include "kv/server.h"
@@ -33,7 +34,8 @@ constexpr int kUnknown = 3;
 void add_serve_flags(CLI::App& serve, ServeOptions& o) {
   serve.add_option("--config", "flags from a file: `name = value` lines (the command line wins)");
   serve.add_option("--id", o.id, "this server's id (> 0)")->required();
-  serve.add_option("--cluster-id", o.cluster_id, "the cluster's id (> 0), the same on every server")
+  serve
+      .add_option("--cluster-id", o.cluster_id, "the cluster's id (> 0), the same on every server")
       ->required();
   serve.add_option("--data-dir", o.data_dir, "where the log, state and snapshots are kept");
   serve.add_flag("--in-memory", o.in_memory, "keep nothing on disk (experiments only)");
@@ -51,8 +53,8 @@ void add_serve_flags(CLI::App& serve, ServeOptions& o) {
   serve.add_option("--log-level", o.log_level, "debug, info, warn or error")->capture_default_str();
   serve.add_option("--heartbeat-ms", o.heartbeat_ms)->capture_default_str();
   serve.add_option("--election-timeout-ms", o.election_timeout_ms)->capture_default_str();
-  serve.add_option("--snapshot-threshold", o.snapshot_threshold,
-                   "entries applied between snapshots")
+  serve
+      .add_option("--snapshot-threshold", o.snapshot_threshold, "entries applied between snapshots")
       ->capture_default_str();
   serve.add_option("--snapshot-interval-ms", o.snapshot_interval_ms)->capture_default_str();
   serve.add_option("--trailing-log-entries", o.trailing_log_entries)->capture_default_str();
@@ -65,8 +67,9 @@ void add_serve_flags(CLI::App& serve, ServeOptions& o) {
   serve.add_option("--http-threads", o.http_threads)->capture_default_str();
   serve.add_option("--request-timeout-ms", o.request_timeout_ms)->capture_default_str();
   serve.add_option("--join-timeout-ms", o.join_timeout_ms)->capture_default_str();
-  serve.add_option("--shutdown-drain-ms", o.shutdown_drain_ms,
-                   "on SIGTERM, how long requests under way may finish")
+  serve
+      .add_option("--shutdown-drain-ms", o.shutdown_drain_ms,
+                  "on SIGTERM, how long requests under way may finish")
       ->capture_default_str();
   serve.add_option("--max-snapshot-bytes", o.max_snapshot_bytes)->capture_default_str();
 #ifdef KEEL_CANARIES
@@ -174,8 +177,9 @@ int report(const ClientResponse& r, bool print_body) {
     return kFailed;
   }
   if (r.status >= 300) {
-    std::cerr << "keel-kv: " << (r.error_code.empty() ? "http_" + std::to_string(r.status) : r.error_code)
-              << ": " << (r.message.empty() ? r.body : r.message) << "\n";
+    std::cerr << "keel-kv: "
+              << (r.error_code.empty() ? "http_" + std::to_string(r.status) : r.error_code) << ": "
+              << (r.message.empty() ? r.body : r.message) << "\n";
     return kFailed;
   }
   if (print_body) {
@@ -197,7 +201,8 @@ int main(int argc, char** argv) {
   std::string endpoints = "127.0.0.1:8101,127.0.0.1:8102,127.0.0.1:8103";
   std::uint64_t timeout_ms = 10'000;
   auto client_flags = [&](CLI::App* sub) {
-    sub->add_option("--endpoints", endpoints, "HTTP addresses of the servers")->capture_default_str();
+    sub->add_option("--endpoints", endpoints, "HTTP addresses of the servers")
+        ->capture_default_str();
     sub->add_option("--timeout-ms", timeout_ms, "give up after this long")->capture_default_str();
     return sub;
   };
@@ -219,7 +224,8 @@ int main(int argc, char** argv) {
   CLI::App* del = client_flags(app.add_subcommand("del", "delete a key"));
   del->add_option("key", key)->required();
   del->add_option("--cas", cas, "only if the key's version is this");
-  CLI::App* cas_cmd = client_flags(app.add_subcommand("cas", "write a key if its version is VERSION"));
+  CLI::App* cas_cmd =
+      client_flags(app.add_subcommand("cas", "write a key if its version is VERSION"));
   cas_cmd->add_option("key", key)->required();
   cas_cmd->add_option("version", version)->required();
   cas_cmd->add_option("value", value)->required();
@@ -327,16 +333,17 @@ int main(int argc, char** argv) {
   }
   if (status->parsed()) return report(client.request("GET", "/v1/status", "", true), true);
   if (members_add->parsed()) {
-    nlohmann::json body = {{"id", id}, {"raft_address", address},
-                           {"suffrage", learner ? "learner" : "voter"}};
+    nlohmann::json body = {
+        {"id", id}, {"raft_address", address}, {"suffrage", learner ? "learner" : "voter"}};
     if (!http_address.empty()) body["http_address"] = http_address;
     return report(client.request("POST", "/v1/cluster/members", body.dump(), false), true);
   }
   if (members_remove->parsed()) {
-    return report(
-        client.request("DELETE", "/v1/cluster/members/" + std::to_string(id), "", false), true);
+    return report(client.request("DELETE", "/v1/cluster/members/" + std::to_string(id), "", false),
+                  true);
   }
-  if (members->parsed()) return report(client.request("GET", "/v1/cluster/members", "", true), true);
+  if (members->parsed())
+    return report(client.request("GET", "/v1/cluster/members", "", true), true);
   if (transfer->parsed()) {
     nlohmann::json body = nlohmann::json::object();
     if (target) body["id"] = *target;

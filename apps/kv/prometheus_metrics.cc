@@ -2,8 +2,8 @@
 #include "kv/prometheus_metrics.h"
 
 #include <algorithm>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 
 namespace keel::kv {
 namespace {

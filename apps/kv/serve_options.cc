@@ -94,8 +94,8 @@ Status validate(const ServeOptions& o) {
   }
   if (o.raft_addr.empty()) return bad("raft-addr", "required");
   if (o.http_addr.empty()) return bad("http-addr", "required");
-  for (const auto& [flag, value] : {std::pair{"raft-addr", &o.raft_addr},
-                                    std::pair{"http-addr", &o.http_addr}}) {
+  for (const auto& [flag, value] :
+       {std::pair{"raft-addr", &o.raft_addr}, std::pair{"http-addr", &o.http_addr}}) {
     Result<HostPort> hp = parse_host_port(*value, flag);
     if (!hp.is_ok()) return hp.status();
   }
@@ -148,8 +148,9 @@ Status validate(const ServeOptions& o) {
   if (!(s = in_range("max-wait-ms", o.max_wait_ms, 1, 3'600'000))) return s;
   if (!(s = in_range("http-threads", o.http_threads, 2, 10'000))) return s;
   if (o.http_threads <= o.max_waiters) {
-    return bad("http-threads", "must exceed --max-waiters, or blocking reads could take every "
-                               "thread");
+    return bad("http-threads",
+               "must exceed --max-waiters, or blocking reads could take every "
+               "thread");
   }
   if (!(s = in_range("request-timeout-ms", o.request_timeout_ms, 1, 3'600'000))) return s;
   if (!(s = in_range("join-timeout-ms", o.join_timeout_ms, 1, 3'600'000))) return s;

@@ -46,10 +46,10 @@ struct ServeOptions {
   std::uint64_t max_value_bytes = 1 << 20;
   // Whole request bodies (a value, a members request); larger: 413.
   std::uint64_t max_body_bytes = (1 << 20) + (64 << 10);
-  std::uint64_t max_list_limit = 1000;   // keys one GET /v1/kv answers with
-  std::uint64_t max_waiters = 64;        // blocking reads waiting at once
-  std::uint64_t max_wait_ms = 300'000;   // the longest ?wait= a blocking read may ask
-  std::uint64_t http_threads = 96;       // HTTP worker threads (> max_waiters)
+  std::uint64_t max_list_limit = 1000;      // keys one GET /v1/kv answers with
+  std::uint64_t max_waiters = 64;           // blocking reads waiting at once
+  std::uint64_t max_wait_ms = 300'000;      // the longest ?wait= a blocking read may ask
+  std::uint64_t http_threads = 96;          // HTTP worker threads (> max_waiters)
   std::uint64_t request_timeout_ms = 5000;  // a write's or read's whole deadline
   std::uint64_t join_timeout_ms = 60'000;   // add_voter's deadline for a joining server
   // On SIGTERM, how long requests under way may go on before the Raft

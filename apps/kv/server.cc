@@ -100,8 +100,9 @@ Status KvServer::Impl::start() {
   http_.set_keep_alive_timeout(1);
   install_routes();
   http_thread_ = std::thread([this] { http_.listen_after_bind(); });
-  logger_->log(LogLevel::kInfo, "keel-kv serving",
-               {{"server", options_.id}, {"raft", options_.raft_addr}, {"http", options_.http_addr}});
+  logger_->log(
+      LogLevel::kInfo, "keel-kv serving",
+      {{"server", options_.id}, {"raft", options_.raft_addr}, {"http", options_.http_addr}});
   if (!options_.join.empty()) join_thread_ = std::thread([this] { join_cluster(); });
   return Status();
 }
@@ -112,9 +113,10 @@ Status KvServer::Impl::open_raft() {
   deps.config.heartbeat_interval = milliseconds(options_.heartbeat_ms);
   deps.config.election_timeout = milliseconds(options_.election_timeout_ms);
   deps.config.lease_timeout = std::min<milliseconds>(
-      milliseconds(500), milliseconds((options_.election_timeout_ms -
-                                       std::min(options_.election_timeout_ms,
-                                                2 * options_.heartbeat_ms)) * 10 / 11));
+      milliseconds(500),
+      milliseconds((options_.election_timeout_ms -
+                    std::min(options_.election_timeout_ms, 2 * options_.heartbeat_ms)) *
+                   10 / 11));
   if (deps.config.lease_timeout < deps.config.heartbeat_interval) {
     deps.config.lease_timeout = milliseconds(0);  // too tight for leases: linearizable only
   }
@@ -183,9 +185,8 @@ Status KvServer::Impl::open_transport(const Config& config) {
   }
   transport.logger = logger_;
   transport.metrics = metrics_;
-  transport.max_frame_bytes =
-      std::max<std::size_t>(transport.max_frame_bytes, 2 * config.max_append_bytes +
-                                                           2 * options_.max_body_bytes);
+  transport.max_frame_bytes = std::max<std::size_t>(
+      transport.max_frame_bytes, 2 * config.max_append_bytes + 2 * options_.max_body_bytes);
   auto made = make_tcp_transport(transport);
   if (!made.is_ok()) {
     return Status::with_code(made.status().code(),
@@ -329,7 +330,8 @@ int KvServer::Impl::run_until_signalled() {
     if (raft_->state() == RaftState::kShutdown) {
       const RaftStats s = raft_->stats();
       if (removed_ || s.removed) {
-        logger_->log(LogLevel::kInfo, "removed from the cluster; stopping", {{"server", options_.id}});
+        logger_->log(LogLevel::kInfo, "removed from the cluster; stopping",
+                     {{"server", options_.id}});
       } else {
         logger_->log(LogLevel::kError, "the Raft server stopped itself",
                      {{"server", options_.id}, {"failure", s.failure.to_string()}});

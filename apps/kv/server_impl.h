@@ -85,8 +85,8 @@ class KvServer::Impl {
   // A membership change that failed: if `id`'s place in the configuration
   // shows that part of it happened (a learner added, not promoted), 504
   // outcome_unknown; otherwise as send_status.
-  void answer_change_failure(const httplib::Request& req, httplib::Response& res,
-                             const Status& s, std::uint64_t id, bool adding);
+  void answer_change_failure(const httplib::Request& req, httplib::Response& res, const Status& s,
+                             std::uint64_t id, bool adding);
   nlohmann::json configuration_json() const;
 
   const ServeOptions options_;

@@ -63,8 +63,7 @@ class Env {
   // a hop between the two then costs no thread wake-up. An Env may decline
   // and return an executor of its own; the default does, and so does
   // ManualEnv, whose scheduler explores every interleaving anyway.
-  virtual std::shared_ptr<Executor> make_executor_sharing(const std::string& name,
-                                                          Executor& host) {
+  virtual std::shared_ptr<Executor> make_executor_sharing(const std::string& name, Executor& host) {
     (void)host;
     return make_executor(name);
   }

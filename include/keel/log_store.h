@@ -86,7 +86,7 @@ class MemoryLogStore final : public LogStore {
  private:
   mutable std::mutex mutex_;
   std::deque<StoredEntry> entries_;  // entries_[i] is index base_ + 1 + i
-  Index base_{0};                 // entries up to here were removed
+  Index base_{0};                    // entries up to here were removed
   bool failed_ = false;
   bool fail_next_ = false;
   std::uint64_t append_calls_ = 0;

@@ -57,7 +57,8 @@ class Logger {
 
   // Checks enabled(), then logs.
   void log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
-    if (enabled(level)) log(level, message, std::span<const LogField>(fields.begin(), fields.size()));
+    if (enabled(level))
+      log(level, message, std::span<const LogField>(fields.begin(), fields.size()));
   }
 };
 

@@ -139,16 +139,16 @@ struct TcpLaneStats {
 };
 
 struct TcpTransportStats {
-  std::uint64_t connections_made = 0;     // outbound handshakes that succeeded
-  std::uint64_t connections_failed = 0;   // dials, TLS or handshakes that failed
-  std::uint64_t connections_accepted = 0; // inbound handshakes that succeeded
-  std::uint64_t connections_refused = 0;  // inbound ones refused at the handshake or TLS
+  std::uint64_t connections_made = 0;      // outbound handshakes that succeeded
+  std::uint64_t connections_failed = 0;    // dials, TLS or handshakes that failed
+  std::uint64_t connections_accepted = 0;  // inbound handshakes that succeeded
+  std::uint64_t connections_refused = 0;   // inbound ones refused at the handshake or TLS
   // Inbound connections closed for what they sent, by reason.
   std::uint64_t rejected_malformed_frame = 0;  // bad kind, reserved bytes, checksum
   std::uint64_t rejected_oversized_frame = 0;
   std::uint64_t rejected_wrong_cluster = 0;
   std::uint64_t rejected_bad_handshake = 0;  // not keel, other version, other destination
-  std::uint64_t writes = 0;  // gathering writes (frames_sent / writes = coalescing)
+  std::uint64_t writes = 0;                  // gathering writes (frames_sent / writes = coalescing)
   TcpLaneStats control;
   TcpLaneStats replication;
 };

@@ -86,9 +86,11 @@ const char* to_string(EntryType type);
 class Payload {
  public:
   Payload() noexcept = default;
-  Payload(std::string_view bytes) { assign(bytes); }                       // NOLINT(google-explicit-constructor)
-  Payload(const std::string& bytes) { assign(bytes); }                     // NOLINT(google-explicit-constructor)
-  Payload(const char* bytes) { assign(std::string_view(bytes)); }          // NOLINT(google-explicit-constructor)
+  Payload(std::string_view bytes) { assign(bytes); }    // NOLINT(google-explicit-constructor)
+  Payload(const std::string& bytes) { assign(bytes); }  // NOLINT(google-explicit-constructor)
+  Payload(const char* bytes) {
+    assign(std::string_view(bytes));
+  }  // NOLINT(google-explicit-constructor)
   Payload(const Payload& other) noexcept : buffer_(other.buffer_) { retain(); }
   Payload(Payload&& other) noexcept : buffer_(std::exchange(other.buffer_, nullptr)) {}
   Payload& operator=(Payload other) noexcept {
@@ -101,7 +103,9 @@ class Payload {
   std::size_t size() const noexcept { return buffer_ ? buffer_->size : 0; }
   bool empty() const noexcept { return size() == 0; }
   std::string_view view() const noexcept { return {data(), size()}; }
-  operator std::string_view() const noexcept { return view(); }  // NOLINT(google-explicit-constructor)
+  operator std::string_view() const noexcept {
+    return view();
+  }  // NOLINT(google-explicit-constructor)
   std::string str() const { return std::string(view()); }
   const char* begin() const noexcept { return data(); }
   const char* end() const noexcept { return data() + size(); }
@@ -161,8 +165,7 @@ struct LogEntry {
 class StoredEntry {
  public:
   explicit StoredEntry(const LogEntry& entry)
-      : term_and_type_(entry.term.value |
-                       (static_cast<std::uint64_t>(entry.type) << kTypeShift)),
+      : term_and_type_(entry.term.value | (static_cast<std::uint64_t>(entry.type) << kTypeShift)),
         data_(entry.data) {}
 
   Term term() const { return Term{term_and_type_ & kMaxTerm.value}; }

@@ -13,9 +13,9 @@ namespace keel::core {
 
 }  // namespace keel::core
 
-#define KEEL_CHECK(invariant, condition)                                          \
-  do {                                                                            \
-    if (!(condition)) {                                                           \
+#define KEEL_CHECK(invariant, condition)                                           \
+  do {                                                                             \
+    if (!(condition)) {                                                            \
       ::keel::core::invariant_failed((invariant), #condition, __FILE__, __LINE__); \
-    }                                                                             \
+    }                                                                              \
   } while (false)

@@ -45,10 +45,10 @@ constexpr std::size_t kFirstSnapshotField = static_cast<std::size_t>(Field::kSna
 constexpr std::size_t kFirstMembershipField = static_cast<std::size_t>(Field::kEpoch);
 
 constexpr const char* kFieldNames[kNumericFieldCount] = {
-    "prev_log_index", "prev_log_term",   "commit",       "match_index",
-    "hint_index",     "hint_term",       "last_log_index", "last_log_term",
-    "read_round",     "request_id",      "read_index",   "snapshot_offset",
-    "snapshot_size",  "snapshot_crc",    "chunk_crc",    "snapshot_configuration_index",
+    "prev_log_index", "prev_log_term",  "commit",         "match_index",
+    "hint_index",     "hint_term",      "last_log_index", "last_log_term",
+    "read_round",     "request_id",     "read_index",     "snapshot_offset",
+    "snapshot_size",  "snapshot_crc",   "chunk_crc",      "snapshot_configuration_index",
     "epoch",          "catch_up_floor",
 };
 
@@ -460,8 +460,7 @@ Result<HardState> decode_hard_state(std::string_view bytes, const DecodeLimits& 
 std::string encode_configuration(const Configuration& configuration) {
   ByteWriter writer;
   // A configuration outside a change keeps the first format, byte for byte.
-  writer.u8(configuration.joint() ? kJointConfigurationFormatVersion
-                                  : kConfigurationFormatVersion);
+  writer.u8(configuration.joint() ? kJointConfigurationFormatVersion : kConfigurationFormatVersion);
   write_servers(writer, configuration.servers);
   if (configuration.joint()) write_servers(writer, configuration.outgoing);
   return writer.take();

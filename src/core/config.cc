@@ -20,8 +20,7 @@ Status CoreConfig::validate() const {
   if (max_append_entries == 0 || max_append_bytes == 0) {
     return Status::invalid_argument("append size bounds must be positive");
   }
-  if (max_apply_batch == 0 || max_uncommitted_bytes == 0 ||
-      max_pending_reads == 0) {
+  if (max_apply_batch == 0 || max_uncommitted_bytes == 0 || max_pending_reads == 0) {
     return Status::invalid_argument("queue bounds must be positive");
   }
   if (lease_ticks > 0) {
@@ -34,7 +33,8 @@ Status CoreConfig::validate() const {
     if (stretched > std::uint64_t{election_timeout_ticks} * 100) {
       return Status::invalid_argument(
           "lease_ticks * (100 + lease_drift_percent) / 100 must not exceed "
-          "election_timeout_ticks (" + std::to_string(election_timeout_ticks) + ")");
+          "election_timeout_ticks (" +
+          std::to_string(election_timeout_ticks) + ")");
     }
   }
   return Status::ok();

@@ -45,7 +45,8 @@ void RaftLog::compact(Index through) {
   KEEL_CHECK("compaction stays within the log", through >= base_index_ && through <= last_index());
   if (through == base_index_) return;
   base_term_ = entries_[offset(through)].term();
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(offset(through)) + 1);
+  entries_.erase(entries_.begin(),
+                 entries_.begin() + static_cast<std::ptrdiff_t>(offset(through)) + 1);
   base_index_ = through;
 }
 
@@ -95,9 +96,9 @@ std::optional<Index> RaftLog::last_index_of_term(Term term) const {
                                                         : std::nullopt;
   }
   const StoredEntry& last = *(after - 1);
-  return last.term() == term
-             ? std::optional<Index>(index_of(static_cast<std::size_t>(after - 1 - entries_.begin())))
-             : std::nullopt;
+  return last.term() == term ? std::optional<Index>(
+                                   index_of(static_cast<std::size_t>(after - 1 - entries_.begin())))
+                             : std::nullopt;
 }
 
 }  // namespace keel::core

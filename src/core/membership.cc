@@ -85,9 +85,9 @@ Result<Configuration> apply_changes(const Configuration& current,
       if (change.address.empty()) {
         return Status::invalid_argument("a new " + server_text(change.id) + " needs an address");
       }
-      next.servers.push_back(Server{change.id, change.address,
-                                    change.kind == Kind::kAddVoter ? Suffrage::kVoter
-                                                                   : Suffrage::kLearner});
+      next.servers.push_back(
+          Server{change.id, change.address,
+                 change.kind == Kind::kAddVoter ? Suffrage::kVoter : Suffrage::kLearner});
       continue;
     }
     switch (change.kind) {

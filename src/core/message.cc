@@ -4,20 +4,34 @@ namespace keel::core {
 
 const char* to_string(MessageType type) {
   switch (type) {
-    case MessageType::kAppendRequest: return "AppendRequest";
-    case MessageType::kAppendResponse: return "AppendResponse";
-    case MessageType::kHeartbeatRequest: return "HeartbeatRequest";
-    case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
-    case MessageType::kPreVoteRequest: return "PreVoteRequest";
-    case MessageType::kPreVoteResponse: return "PreVoteResponse";
-    case MessageType::kVoteRequest: return "VoteRequest";
-    case MessageType::kVoteResponse: return "VoteResponse";
-    case MessageType::kReadIndexRequest: return "ReadIndexRequest";
-    case MessageType::kReadIndexResponse: return "ReadIndexResponse";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kSnapshotRequest: return "SnapshotRequest";
-    case MessageType::kSnapshotChunk: return "SnapshotChunk";
-    case MessageType::kSnapshotChunkResponse: return "SnapshotChunkResponse";
+    case MessageType::kAppendRequest:
+      return "AppendRequest";
+    case MessageType::kAppendResponse:
+      return "AppendResponse";
+    case MessageType::kHeartbeatRequest:
+      return "HeartbeatRequest";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageType::kPreVoteRequest:
+      return "PreVoteRequest";
+    case MessageType::kPreVoteResponse:
+      return "PreVoteResponse";
+    case MessageType::kVoteRequest:
+      return "VoteRequest";
+    case MessageType::kVoteResponse:
+      return "VoteResponse";
+    case MessageType::kReadIndexRequest:
+      return "ReadIndexRequest";
+    case MessageType::kReadIndexResponse:
+      return "ReadIndexResponse";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kSnapshotRequest:
+      return "SnapshotRequest";
+    case MessageType::kSnapshotChunk:
+      return "SnapshotChunk";
+    case MessageType::kSnapshotChunkResponse:
+      return "SnapshotChunkResponse";
   }
   return "Unknown";
 }
@@ -74,8 +88,8 @@ std::string to_string(const Message& m) {
       }
       break;
     case MessageType::kHeartbeatRequest:
-      text += " commit=" + std::to_string(m.commit.value) +
-              " round=" + std::to_string(m.read_round);
+      text +=
+          " commit=" + std::to_string(m.commit.value) + " round=" + std::to_string(m.read_round);
       if (m.removed) text += " removed";
       break;
     case MessageType::kHeartbeatResponse:

@@ -54,8 +54,7 @@ Node::Node(CoreConfig config, BootState boot)
     const LogEntry entry = log_.at(i);
     if (entry.type != EntryType::kConfiguration) continue;
     Result<Configuration> decoded = decode_configuration(entry.data);
-    KEEL_CHECK("the log's configuration entries decode (the shell checks them)",
-               decoded.is_ok());
+    KEEL_CHECK("the log's configuration entries decode (the shell checks them)", decoded.is_ok());
     configurations_.append(i, std::move(decoded).value());
   }
   on_configuration_changed();
@@ -178,8 +177,7 @@ bool Node::step_term(const Message& m) {
     return false;
   }
   if (vote_request && !configuration().contains(m.from) &&
-      !log_.is_up_to_date(m.last_log_index, m.last_log_term) &&
-      !KEEL_CANARY(kRemovedServerVotes)) {
+      !log_.is_up_to_date(m.last_log_index, m.last_log_term) && !KEEL_CANARY(kRemovedServerVotes)) {
     // Not in our latest configuration at all, and behind our log: a server
     // removed that never learned it (its log lacks its removal). It may not
     // make us raise our term, nor get a vote. (A server we know in any role
@@ -496,8 +494,8 @@ Status Node::compact(Index through) {
   if (through <= log_.base_index()) return Status::ok();
   if (through > applied_) {
     return Status::invalid_argument("compact: entry " + std::to_string(through.value) +
-                                    " is not applied (applied " +
-                                    std::to_string(applied_.value) + ")");
+                                    " is not applied (applied " + std::to_string(applied_.value) +
+                                    ")");
   }
   if (through > snapshot_index_) {
     return Status::invalid_argument("compact: entry " + std::to_string(through.value) +
@@ -723,8 +721,7 @@ void Node::handle_snapshot(const Message& m) {
   }
   snapshot_index_ = std::max(snapshot_index_, index);
   if (snapshot_index_ == index) snapshot_term_ = m.prev_log_term;
-  const bool keep_anyway =
-      KEEL_CANARY(kInstallKeepsConflictingLog) && index <= log_.last_index();
+  const bool keep_anyway = KEEL_CANARY(kInstallKeepsConflictingLog) && index <= log_.last_index();
   if (log_.matches(index, m.prev_log_term) || keep_anyway) {
     // Figure 13, rule 7: our log holds the snapshot's last entry, so it
     // holds everything before it too (log matching), and what follows may
@@ -1149,10 +1146,9 @@ void Node::update_removed() {
 }
 
 bool Node::below_catch_up_floor(const Message& vote_request) const {
-  return !catch_up_floor_.is_zero() &&
-         (vote_request.last_log_term < catch_up_floor_term_ ||
-          (vote_request.last_log_term == catch_up_floor_term_ &&
-           vote_request.last_log_index < catch_up_floor_));
+  return !catch_up_floor_.is_zero() && (vote_request.last_log_term < catch_up_floor_term_ ||
+                                        (vote_request.last_log_term == catch_up_floor_term_ &&
+                                         vote_request.last_log_index < catch_up_floor_));
 }
 
 void Node::pass_catch_up_floor(Index matched) {
@@ -1178,9 +1174,9 @@ void Node::after_commit() {
     // C_old,new is committed: go on to C_new (thesis §4.3). From here on
     // C_new alone decides.
     Configuration next = leave_joint(configuration());
-    const Index index = append_own(*leader, LogEntry{term_, log_.last_index().next(),
-                                                     EntryType::kConfiguration,
-                                                     encode_configuration(next)});
+    const Index index =
+        append_own(*leader, LogEntry{term_, log_.last_index().next(), EntryType::kConfiguration,
+                                     encode_configuration(next)});
     append_configuration(index, std::move(next));
   } else if (!configuration().is_voter(id())) {
     step_down_removed();
@@ -1282,9 +1278,8 @@ void Node::send_appends(ServerId peer, Progress& pr) {
       send_snapshot(peer, pr);  // the entries it needs are compacted away
       return;
     }
-    std::vector<LogEntry> entries =
-        log_.slice(pr.next_index, log_.last_index(), config_.max_append_entries,
-                   config_.max_append_bytes);
+    std::vector<LogEntry> entries = log_.slice(
+        pr.next_index, log_.last_index(), config_.max_append_entries, config_.max_append_bytes);
     std::uint64_t bytes = 0;
     for (const LogEntry& entry : entries) bytes += entry_size_bytes(entry);
     const Index last = entries.back().index;
@@ -1387,8 +1382,8 @@ void Node::send(Message message) {
 bool Node::has_ready() const {
   return needs_flush_ || !messages_.empty() || !messages_after_persist_.empty() ||
          hard_state() != last_hard_state_ || pending_install_.has_value() ||
-         unstable_from_ <= log_.last_index() ||
-         applied_handed_ < apply_limit() || !read_states_.empty() || !events_.empty();
+         unstable_from_ <= log_.last_index() || applied_handed_ < apply_limit() ||
+         !read_states_.empty() || !events_.empty();
 }
 
 Ready Node::ready() {
@@ -1407,8 +1402,8 @@ Ready Node::ready() {
   }
   const Index apply_to = apply_limit();
   if (applied_handed_ < apply_to) {
-    ready.committed_entries = log_.slice(applied_handed_.next(), apply_to,
-                                         config_.max_apply_batch, UINT64_MAX);
+    ready.committed_entries =
+        log_.slice(applied_handed_.next(), apply_to, config_.max_apply_batch, UINT64_MAX);
     applied_handed_ = ready.committed_entries.back().index;
   }
   ready.messages = std::move(messages_);

@@ -330,7 +330,7 @@ class Node {
   bool told_removed_ = false;
   Index catch_up_floor_;
   Term catch_up_floor_term_;  // the term of the leader that named it
-  bool opened_ = false;  // the constructor is done
+  bool opened_ = false;       // the constructor is done
   Prng prng_;
 
   Term term_;

@@ -7,9 +7,12 @@ namespace keel::core {
 
 const char* to_string(VoteResult result) {
   switch (result) {
-    case VoteResult::kPending: return "pending";
-    case VoteResult::kWon: return "won";
-    case VoteResult::kLost: return "lost";
+    case VoteResult::kPending:
+      return "pending";
+    case VoteResult::kWon:
+      return "won";
+    case VoteResult::kLost:
+      return "lost";
   }
   return "unknown";
 }

@@ -113,8 +113,9 @@ struct Ready {
   std::vector<Event> events;
 
   bool empty() const {
-    return !hard_state && !snapshot && entries.empty() && messages.empty() && messages_after_persist.empty() &&
-           committed_entries.empty() && read_states.empty() && events.empty();
+    return !hard_state && !snapshot && entries.empty() && messages.empty() &&
+           messages_after_persist.empty() && committed_entries.empty() && read_states.empty() &&
+           events.empty();
   }
   bool must_persist() const {
     return hard_state.has_value() || snapshot.has_value() || !entries.empty();

@@ -8,11 +8,16 @@ namespace keel {
 
 const char* to_string(EntryType type) {
   switch (type) {
-    case EntryType::kCommand: return "cmd";
-    case EntryType::kTermStart: return "term-start";
-    case EntryType::kBarrier: return "barrier";
-    case EntryType::kConfiguration: return "config";
-    case EntryType::kRestore: return "restore";
+    case EntryType::kCommand:
+      return "cmd";
+    case EntryType::kTermStart:
+      return "term-start";
+    case EntryType::kBarrier:
+      return "barrier";
+    case EntryType::kConfiguration:
+      return "config";
+    case EntryType::kRestore:
+      return "restore";
   }
   return "unknown";
 }
@@ -65,8 +70,8 @@ const Server* Configuration::find(ServerId id) const {
 std::vector<Server> Configuration::members() const {
   std::vector<Server> all = servers;
   for (const Server& server : outgoing) {
-    const bool known = std::any_of(all.begin(), all.end(),
-                                   [&](const Server& s) { return s.id == server.id; });
+    const bool known =
+        std::any_of(all.begin(), all.end(), [&](const Server& s) { return s.id == server.id; });
     if (!known) all.push_back(server);
   }
   return all;
@@ -74,10 +79,14 @@ std::vector<Server> Configuration::members() const {
 
 const char* to_string(ConfigurationChange::Kind kind) {
   switch (kind) {
-    case ConfigurationChange::Kind::kAddVoter: return "add-voter";
-    case ConfigurationChange::Kind::kAddLearner: return "add-learner";
-    case ConfigurationChange::Kind::kDemoteVoter: return "demote-voter";
-    case ConfigurationChange::Kind::kRemoveServer: return "remove-server";
+    case ConfigurationChange::Kind::kAddVoter:
+      return "add-voter";
+    case ConfigurationChange::Kind::kAddLearner:
+      return "add-learner";
+    case ConfigurationChange::Kind::kDemoteVoter:
+      return "demote-voter";
+    case ConfigurationChange::Kind::kRemoveServer:
+      return "remove-server";
   }
   return "unknown";
 }

@@ -64,7 +64,6 @@ std::shared_ptr<Executor> make_marked_executor(Env& env, const std::string& name
   return std::make_shared<MarkedExecutor>(env.make_executor(name));
 }
 
-
 std::shared_ptr<Env> make_marked_env(std::shared_ptr<Env> env) {
   return std::make_shared<MarkedEnv>(std::move(env));
 }

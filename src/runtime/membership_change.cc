@@ -52,8 +52,7 @@ void MembershipChange::begin(Request request) {
   if (existing == nullptr || node_.configuration().joint()) {
     // Not a member: a learner first. (In a joint configuration the core
     // refuses the change with the reason.)
-    ConfigurationChange learner{ConfigurationChange::Kind::kAddLearner, change.id,
-                                change.address};
+    ConfigurationChange learner{ConfigurationChange::Kind::kAddLearner, change.id, change.address};
     pending_->promote = change.id;
     propose({learner}, request.prev_index, /*then_promote=*/true);
   } else if (existing->suffrage == Suffrage::kVoter) {
@@ -71,11 +70,10 @@ void MembershipChange::begin(Request request) {
                                     std::to_string(state.latest_index.value) +
                                     " is still in progress"));
     } else if (!request.prev_index.is_zero() && request.prev_index != state.latest_index) {
-      resolve(Status::with_code(StatusCode::kConfigurationChangeInProgress,
-                                "the configuration changed since index " +
-                                    std::to_string(request.prev_index.value) +
-                                    " (it is now at index " +
-                                    std::to_string(state.latest_index.value) + ")"));
+      resolve(Status::with_code(
+          StatusCode::kConfigurationChangeInProgress,
+          "the configuration changed since index " + std::to_string(request.prev_index.value) +
+              " (it is now at index " + std::to_string(state.latest_index.value) + ")"));
     } else {
       pending_->phase = Phase::kCatchingUp;
       pending_->promote = change.id;
@@ -89,8 +87,7 @@ void MembershipChange::propose(const std::vector<ConfigurationChange>& changes, 
   const Index committed_before = node_.configuration_state().committed_index;
   Result<Index> appended = node_.propose_configuration_change(changes, prev_index);
   if (!appended.is_ok()) {
-    resolve(appended.status().code() == StatusCode::kNotLeader ? not_leader_()
-                                                               : appended.status());
+    resolve(appended.status().code() == StatusCode::kNotLeader ? not_leader_() : appended.status());
     return;
   }
   pending_->phase = Phase::kCommitting;

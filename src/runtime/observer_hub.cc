@@ -145,7 +145,8 @@ void ObserverHub::drain(const std::shared_ptr<Subscription>& subscription) {
         first = shared.failures++ == 0;
       }
       if (first) {
-        shared.logger->log(LogLevel::kWarn, "an observer callback threw (counted, delivery goes on)",
+        shared.logger->log(LogLevel::kWarn,
+                           "an observer callback threw (counted, delivery goes on)",
                            {{"server", shared.server.value}, {"error", error.what()}});
       }
     } catch (...) {
@@ -155,7 +156,8 @@ void ObserverHub::drain(const std::shared_ptr<Subscription>& subscription) {
         first = shared.failures++ == 0;
       }
       if (first) {
-        shared.logger->log(LogLevel::kWarn, "an observer callback threw (counted, delivery goes on)",
+        shared.logger->log(LogLevel::kWarn,
+                           "an observer callback threw (counted, delivery goes on)",
                            {{"server", shared.server.value}});
       }
     }

@@ -246,7 +246,6 @@ namespace runtime {
 
 namespace {
 
-
 // The newest snapshot that restores (or, without restoring, the newest
 // listed). A damaged one is skipped with a log line and the next older one
 // tried; if none restores, an error: starting from an empty FSM with a log
@@ -270,10 +269,9 @@ Result<std::optional<SnapshotMeta>> restore_newest(const RaftDependencies& deps)
     Status status = opened.status();
     if (status.is_ok()) status = deps.fsm->restore(opened->meta, *opened->reader);
     if (status.is_ok()) return std::optional<SnapshotMeta>(opened->meta);
-    deps.logger->log(LogLevel::kWarn, "skips a snapshot that does not restore",
-                     {{"server", deps.config.id.value},
-                      {"snapshot", meta.id},
-                      {"error", status.to_string()}});
+    deps.logger->log(
+        LogLevel::kWarn, "skips a snapshot that does not restore",
+        {{"server", deps.config.id.value}, {"snapshot", meta.id}, {"error", status.to_string()}});
     last_failure = status;
   }
   return Status::corruption(

@@ -311,8 +311,7 @@ void RaftServer::on_frame(std::string frame) {
     // Hostile or corrupt: dropped and counted (stats().frames_rejected); the
     // first one is also reported, later ones would only flood the log.
     if (frames_rejected_.fetch_add(1) == 0) {
-      log_line(LogLevel::kWarn,
-               "drops a frame it cannot decode: " + decoded.status().to_string());
+      log_line(LogLevel::kWarn, "drops a frame it cannot decode: " + decoded.status().to_string());
     }
     return;
   }
@@ -944,7 +943,8 @@ void RaftServer::on_snapshot_done(Result<SnapshotMeta> result) {
   const SnapshotMeta& meta = *result;
   ++snapshots_taken_;
   last_snapshot_duration_ = deps_.env->now() - snapshot_started_;
-  deps_.metrics->add("keel_snapshots_total", 1, {{"server", deps_.config.id.value}, {"kind", "taken"}});
+  deps_.metrics->add("keel_snapshots_total", 1,
+                     {{"server", deps_.config.id.value}, {"kind", "taken"}});
   deps_.metrics->observe("keel_snapshot_seconds", seconds(last_snapshot_duration_),
                          {{"server", deps_.config.id.value}, {"kind", "taken"}});
   deps_.metrics->observe("keel_snapshot_bytes", static_cast<double>(meta.size_bytes),
@@ -1325,9 +1325,11 @@ void RaftServer::observe_configuration(const ConfigurationState& state) {
     observation.index = state.committed_index;
     observation.peer = deps_.config.id;
     unpublished_observations_.push_back(observation);
-    log_line(LogLevel::kInfo, "was removed from the configuration at index " +
-             std::to_string(state.committed_index.value) +
-             (deps_.config.shutdown_on_remove ? "; it shuts down" : "; it stays, as a non-member"));
+    log_line(
+        LogLevel::kInfo,
+        "was removed from the configuration at index " +
+            std::to_string(state.committed_index.value) +
+            (deps_.config.shutdown_on_remove ? "; it shuts down" : "; it stays, as a non-member"));
     if (deps_.config.shutdown_on_remove) {
       // After this flush publishes the observation.
       post_to_loop([](RaftServer& s) {
@@ -1448,8 +1450,9 @@ void RaftServer::append_restore(const std::string& bytes, Term term, Promise<Ind
                      Proposal{term, false, std::nullopt, std::move(promise), at, Index{}, Index{}});
   arm_proposal_deadline(deadline);
   restoring_ = RestoreRun{term, first, last};
-  log_line(LogLevel::kInfo, "restores a snapshot of " + std::to_string(bytes.size()) + " bytes as log entries " +
-           std::to_string(first.value) + ".." + std::to_string(last.value));
+  log_line(LogLevel::kInfo, "restores a snapshot of " + std::to_string(bytes.size()) +
+                                " bytes as log entries " + std::to_string(first.value) + ".." +
+                                std::to_string(last.value));
   schedule_flush();
 }
 

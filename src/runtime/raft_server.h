@@ -312,8 +312,8 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     std::uint64_t number = 0;
   };
   std::optional<PendingTransfer> transfer_;
-  PeerContact peer_contact_;  // while leading: which followers answer
-  Index peer_contact_index_;  // the configuration entry peer_contact_ follows
+  PeerContact peer_contact_;           // while leading: which followers answer
+  Index peer_contact_index_;           // the configuration entry peer_contact_ follows
   std::set<ServerId> peers_reported_;  // the per-peer gauges last reported (report_gauges)
   std::uint64_t transfers_started_ = 0;
 

@@ -144,17 +144,15 @@ Result<LogStart> log_start(const LogStore& log_store, const std::optional<Snapsh
     if (last > base) {
       return Status::corruption("open: the log was cut through entry " + text(last) +
                                 " but the newest snapshot ends at entry " + text(base) +
-                                ": entries " + text(base.next()) + ".." + text(last) +
-                                " are lost");
+                                ": entries " + text(base.next()) + ".." + text(last) + " are lost");
     }
     start.reset = last < base;  // empty: it must continue right after the snapshot
     return start;
   }
   if (first > base.next()) {
-    return Status::corruption("open: the log starts at entry " + text(first) +
-                              " but the newest snapshot ends at entry " + text(base) +
-                              ": entries " + text(base.next()) + ".." + text(first.prev()) +
-                              " are lost");
+    return Status::corruption(
+        "open: the log starts at entry " + text(first) + " but the newest snapshot ends at entry " +
+        text(base) + ": entries " + text(base.next()) + ".." + text(first.prev()) + " are lost");
   }
   if (last < base || first > base) {
     // Ends before the snapshot (everything it holds is in the snapshot), or

@@ -39,12 +39,12 @@ Snapshotter::Snapshotter(std::shared_ptr<SnapshotStore> store, std::shared_ptr<E
     : store_(std::move(store)), executor_(std::move(executor)), on_done_(std::move(on_done)) {}
 
 void Snapshotter::persist(std::shared_ptr<FsmSnapshot> snapshot, SnapshotMeta meta) {
-  executor_->post([self = shared_from_this(), snapshot = std::move(snapshot),
-                   meta = std::move(meta)] {
-    Result<SnapshotMeta> result = self->write(*snapshot, meta);
-    snapshot->release();
-    self->on_done_(std::move(result));
-  });
+  executor_->post(
+      [self = shared_from_this(), snapshot = std::move(snapshot), meta = std::move(meta)] {
+        Result<SnapshotMeta> result = self->write(*snapshot, meta);
+        snapshot->release();
+        self->on_done_(std::move(result));
+      });
 }
 
 Result<SnapshotMeta> Snapshotter::write(FsmSnapshot& snapshot, const SnapshotMeta& meta) {

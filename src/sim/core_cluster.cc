@@ -269,9 +269,9 @@ void CoreCluster::restart(ServerId id) {
   m.applied.clear();
   core::CoreConfig config = m.config;
   config.random_seed = m.config.random_seed + 7919 * m.restarts++;
-  core::BootState boot{m.durable_hard_state, m.durable_log_base, m.durable_log_base_term,
-                       m.durable_log,        Index{0},
-                       m.founding ? configuration_ : Configuration{}};
+  core::BootState boot{
+      m.durable_hard_state, m.durable_log_base, m.durable_log_base_term,
+      m.durable_log,        Index{0},           m.founding ? configuration_ : Configuration{}};
   if (!m.snapshots.empty()) {
     const Snapshot& newest = m.snapshots.rbegin()->second;
     boot.configuration = newest.configuration;
@@ -282,13 +282,13 @@ void CoreCluster::restart(ServerId id) {
     m.applied = newest.state;
     // The log must hold the snapshot's last entry to be kept (a crash can
     // fall between receiving a snapshot and dropping the log it replaces).
-    const bool holds = newest.index == m.durable_log_base
-                           ? newest.term == m.durable_log_base_term
-                           : newest.index > m.durable_log_base &&
-                                 newest.index.value - m.durable_log_base.value <=
-                                     m.durable_log.size() &&
-                                 m.durable_log[newest.index.value - m.durable_log_base.value - 1]
-                                         .term == newest.term;
+    const bool holds =
+        newest.index == m.durable_log_base
+            ? newest.term == m.durable_log_base_term
+            : newest.index > m.durable_log_base &&
+                  newest.index.value - m.durable_log_base.value <= m.durable_log.size() &&
+                  m.durable_log[newest.index.value - m.durable_log_base.value - 1].term ==
+                      newest.term;
     if (!holds) {
       m.durable_log.clear();
       m.durable_log_base = newest.index;
@@ -325,7 +325,8 @@ Status CoreCluster::compact(ServerId id, Index through) {
   const auto drop = static_cast<std::size_t>(through.value - m.durable_log_base.value);
   KEEL_CHECK("compaction stays within the durable log", drop <= m.durable_log.size());
   m.durable_log_base_term = m.durable_log[drop - 1].term;
-  m.durable_log.erase(m.durable_log.begin(), m.durable_log.begin() + static_cast<std::ptrdiff_t>(drop));
+  m.durable_log.erase(m.durable_log.begin(),
+                      m.durable_log.begin() + static_cast<std::ptrdiff_t>(drop));
   m.durable_log_base = through;
   process(id);
   return status;

@@ -144,7 +144,7 @@ class CoreCluster {
     core::HardState durable_hard_state;
     Index durable_log_base;
     Term durable_log_base_term;
-    std::vector<LogEntry> durable_log;  // entries after durable_log_base
+    std::vector<LogEntry> durable_log;    // entries after durable_log_base
     std::map<Index, Snapshot> snapshots;  // durable, by index (tests are short: all kept)
     std::uint64_t installs = 0;
     bool manual_persist = false;

@@ -90,7 +90,6 @@ struct Client {
   std::function<void(bool)> on_done;             // probe writes only
 };
 
-
 // The answer to an operation, carried from the then() callback to the client.
 struct Answer {
   Status status;
@@ -167,8 +166,8 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
       } else if (draw < options.restore_fraction + options.snapshot_fraction) {
         action = Action::kSnapshot;
         target = cluster.ids()[client.admin_prng.uniform(0, cluster.ids().size())];
-      } else if (draw < options.restore_fraction + options.snapshot_fraction +
-                            options.transfer_fraction) {
+      } else if (draw <
+                 options.restore_fraction + options.snapshot_fraction + options.transfer_fraction) {
         action = Action::kTransfer;
       }
     }
@@ -320,7 +319,8 @@ struct KvWorkload::State : std::enable_shared_from_this<KvWorkload::State> {
       SnapshotMeta meta;
       meta.size_bytes = command.size();
       meta.crc32c = core::crc32c(command);
-      raft->restore(meta, std::make_unique<StringSnapshotReader>(std::move(command)), options.op_timeout)
+      raft->restore(meta, std::make_unique<StringSnapshotReader>(std::move(command)),
+                    options.op_timeout)
           .then([deliver](const Result<Index>& result) {
             deliver(Answer{result.status(), std::nullopt, {}});
           });

@@ -1116,9 +1116,8 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   // snapshot-crash: a persist or an install is cut short by a crash.
   void on_snapshot_write(ServerId id) {
     if (unit(prng) >= plan.snapshot_crash_probability) return;
-    after(between(prng, 0ms, 30ms), [id](State& self) {
-      self.crash_briefly(id, "while it writes a snapshot", 30ms);
-    });
+    after(between(prng, 0ms, 30ms),
+          [id](State& self) { self.crash_briefly(id, "while it writes a snapshot", 30ms); });
   }
 
   // Crashes `victim` and restarts it within `restart_within`.

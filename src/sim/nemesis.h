@@ -154,9 +154,9 @@ enum class Fault : std::uint8_t {
   kReadCrash,
   kHold,
   kDepose,
-  kDiskError,     // drawn apart, so that adding it moved no other draw
-  kMembership,    // drawn apart too, for the same reason
-  kSnapshotCrash, // drawn apart too
+  kDiskError,      // drawn apart, so that adding it moved no other draw
+  kMembership,     // drawn apart too, for the same reason
+  kSnapshotCrash,  // drawn apart too
 };
 
 const char* to_string(Fault fault);

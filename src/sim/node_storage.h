@@ -14,9 +14,9 @@
 // crash() keeps what was synced plus a random part of the rest, and
 // open() recovers the stores from what is left, as a restarted process
 // would. It can also fail a write or an fsync (inject_io_error): the server
-// stops (fail-stop) and comes back only through a crash and a restart. The stores sync before they return, so what a crash can lose is the
-// same as with memory storage; what changes is that every write, truncation
-// and recovery goes through the write-ahead log's real code.
+// stops (fail-stop) and comes back only through a crash and a restart. The stores sync before they
+// return, so what a crash can lose is the same as with memory storage; what changes is that every
+// write, truncation and recovery goes through the write-ahead log's real code.
 //
 // Thread safety: none; the simulator's one thread calls it.
 #pragma once

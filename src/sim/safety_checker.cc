@@ -28,7 +28,8 @@ void SafetyChecker::violation(const std::string& what) {
 
 void SafetyChecker::set_voters(std::set<ServerId> voters) {
   default_configuration_ = Configuration{};
-  for (ServerId id : voters) default_configuration_.servers.push_back(Server{id, "", Suffrage::kVoter});
+  for (ServerId id : voters)
+    default_configuration_.servers.push_back(Server{id, "", Suffrage::kVoter});
 }
 
 void SafetyChecker::set_configuration(ServerId id, Configuration latest, Duration now) {
@@ -423,8 +424,8 @@ void SafetyChecker::check_log_matching(ServerId a, const std::vector<LogEntry>& 
     if (at(x, i) != at(y, i)) {
       violation("log matching: " + server(a) + " and " + server(b) +
                 " both hold an entry at index " + std::to_string(top) + " of term " +
-                std::to_string(at(x, top).term.value) + " but differ below it: " +
-                describe(at(x, i)) + " versus " + describe(at(y, i)));
+                std::to_string(at(x, top).term.value) +
+                " but differ below it: " + describe(at(x, i)) + " versus " + describe(at(y, i)));
       return;
     }
   }
@@ -574,9 +575,8 @@ void SafetyChecker::check_lease_promise(ServerId voter, ServerId candidate, Term
   }
 }
 
-std::set<ServerId> SafetyChecker::voters_acknowledging(ServerId id, Term term,
-                                                      Duration sent_after,
-                                                      Duration lease_past) const {
+std::set<ServerId> SafetyChecker::voters_acknowledging(ServerId id, Term term, Duration sent_after,
+                                                       Duration lease_past) const {
   std::set<ServerId> out{id};
   for (const auto& [voter, promises] : promises_) {
     if (voter == id) continue;

@@ -133,11 +133,11 @@ class SafetyChecker {
   // What a read saw of the cluster when it was invoked.
   struct ReadCall {
     Duration time{0};
-    Term target_term;         // the term the server it goes to published then
-    bool target_led = false;  // ... and whether it led then
-    Index floor;              // highest_commit() then
+    Term target_term;             // the term the server it goes to published then
+    bool target_led = false;      // ... and whether it led then
+    Index floor;                  // highest_commit() then
     Configuration configuration;  // the target's latest configuration then
-    Term newest_leader_term;  // the newest leader known then
+    Term newest_leader_term;      // the newest leader known then
     ServerId newest_leader;
   };
   ReadCall read_call(ServerId target, Duration now) const;
@@ -245,7 +245,7 @@ class SafetyChecker {
   // `id`'s, of `term` or later, sent at `sent_after` or later and giving a
   // lease past `lease_past`.
   std::set<ServerId> voters_acknowledging(ServerId id, Term term, Duration sent_after,
-                                         Duration lease_past) const;
+                                          Duration lease_past) const;
   const Configuration& configuration_of(ServerId id) const;
   void check_lease_promise(ServerId voter, ServerId candidate, Term term, Duration now,
                            const core::Message& m);

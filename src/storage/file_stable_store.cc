@@ -16,8 +16,8 @@
 #include <string>
 
 #include "core/byte_io.h"
-#include "keel/file_stores.h"
 #include "core/crc32c.h"
+#include "keel/file_stores.h"
 #include "storage/fs.h"
 
 namespace keel {

@@ -156,7 +156,8 @@ void encode_entries_record(std::span<const LogEntry> entries, std::uint64_t payl
   header.kind = RecordKind::kEntries;
   header.flags = batch_end ? kFlagBatchEnd : 0;
   header.payload_bytes = static_cast<std::uint32_t>(payload_bytes);
-  header.payload_crc = core::crc32c_extend(0, out.data() + start + kRecordHeaderBytes, payload_bytes);
+  header.payload_crc =
+      core::crc32c_extend(0, out.data() + start + kRecordHeaderBytes, payload_bytes);
   header.first_index = entries.front().index.value;
   header.entry_count = static_cast<std::uint32_t>(entries.size());
   header.batch_offset_back = static_cast<std::uint32_t>(place.offset - place.batch_start);
@@ -236,8 +237,7 @@ Result<std::vector<LogEntry>> decode_entries(const RecordHeader& header, std::st
     entry.term = Term(reader.varint("term"));
     if (reader.ok() && entry.term > kMaxTerm) reader.fail("term above kMaxTerm");
     const std::uint8_t type = reader.u8("type");
-    if (type > static_cast<std::uint8_t>(EntryType::kRestore))
-      reader.fail("unknown entry type");
+    if (type > static_cast<std::uint8_t>(EntryType::kRestore)) reader.fail("unknown entry type");
     entry.type = static_cast<EntryType>(type);
     entry.data = std::string(reader.length_prefixed("data", payload.size(), "record payload"));
     entries.push_back(std::move(entry));

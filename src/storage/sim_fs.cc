@@ -385,8 +385,7 @@ class SimFile final : public File {
       // A pwrite that fails midway has written some of its bytes.
       if (disk_->fidelity.failed_write_is_partial && !bytes.empty()) {
         const std::uint64_t written = disk_->prng.uniform(0, bytes.size());
-        if (written > 0 &&
-            disk_->check_space(**inode, offset + written, "write", path_).is_ok()) {
+        if (written > 0 && disk_->check_space(**inode, offset + written, "write", path_).is_ok()) {
           write_pending(**inode, offset, bytes.substr(0, written));
         }
       }

@@ -61,7 +61,8 @@ Result<SnapshotMeta> decode_snapshot_meta(std::string_view bytes, const std::str
   for (std::size_t i = kCrcBytes; i > 0; --i) {
     stored = (stored << 8) | static_cast<unsigned char>(bytes[body.size() + i - 1]);
   }
-  if (stored != core::crc32c(body)) return Status::corruption(path + ": metadata checksum mismatch");
+  if (stored != core::crc32c(body))
+    return Status::corruption(path + ": metadata checksum mismatch");
   const std::string context = "snapshot metadata " + path;
   core::ByteReader reader(body, context.c_str());
   const std::uint8_t version = reader.u8("version");

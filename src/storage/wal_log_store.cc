@@ -115,8 +115,7 @@ class Wal final : public WalLogStore {
                            std::optional<std::uint64_t> open_batch, bool last) const;
   Status settle_last_segment(std::uint32_t sequence, const SegmentScan& scan, std::uint64_t cut_at);
   Status check_log_start(const std::vector<std::uint32_t>& sequences, std::size_t tail) const;
-  Status remove_segments_before_hole(const std::vector<std::uint32_t>& sequences,
-                                     std::size_t tail);
+  Status remove_segments_before_hole(const std::vector<std::uint32_t>& sequences, std::size_t tail);
 
   // Writing.
   Status check_append(std::span<const LogEntry> entries) const;

@@ -35,12 +35,18 @@ std::uint32_t crc(std::string_view bytes) { return core::crc32c(bytes); }
 
 const char* to_string(HandshakeCode code) {
   switch (code) {
-    case HandshakeCode::kAccepted: return "accepted";
-    case HandshakeCode::kWrongCluster: return "wrong cluster id";
-    case HandshakeCode::kUnsupportedVersion: return "unsupported protocol version";
-    case HandshakeCode::kWrongDestination: return "addressed to another server";
-    case HandshakeCode::kMalformed: return "malformed hello";
-    case HandshakeCode::kUnknownSender: return "unknown sender";
+    case HandshakeCode::kAccepted:
+      return "accepted";
+    case HandshakeCode::kWrongCluster:
+      return "wrong cluster id";
+    case HandshakeCode::kUnsupportedVersion:
+      return "unsupported protocol version";
+    case HandshakeCode::kWrongDestination:
+      return "addressed to another server";
+    case HandshakeCode::kMalformed:
+      return "malformed hello";
+    case HandshakeCode::kUnknownSender:
+      return "unknown sender";
   }
   return "unknown handshake code";
 }
@@ -140,7 +146,8 @@ ParsedFrame parse_frame(std::string_view input, std::size_t max_payload_bytes) {
   }
   parsed.needed = kFrameHeaderBytes + static_cast<std::size_t>(length);
   if (input.size() < parsed.needed) return parsed;
-  const std::string_view payload = input.substr(kFrameHeaderBytes, static_cast<std::size_t>(length));
+  const std::string_view payload =
+      input.substr(kFrameHeaderBytes, static_cast<std::size_t>(length));
   std::uint32_t sum = core::crc32c_extend(0, input.data(), 8);
   sum = core::crc32c_extend(sum, payload.data(), payload.size());
   if (sum != get(input, 8, 4)) return fail("checksum mismatch");

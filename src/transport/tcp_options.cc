@@ -7,10 +7,13 @@
 namespace keel {
 
 Status validate(const TcpTransportOptions& o) {
-  auto bad = [](const std::string& why) { return Status::invalid_argument("tcp transport: " + why); };
+  auto bad = [](const std::string& why) {
+    return Status::invalid_argument("tcp transport: " + why);
+  };
   if (o.id == kNoServer) return bad("id must name this server (non-zero)");
   if (o.cluster_id == 0) return bad("cluster_id must be non-zero");
-  if (o.listen_address.empty()) return bad("listen_address is required (host:port, port 0 picks one)");
+  if (o.listen_address.empty())
+    return bad("listen_address is required (host:port, port 0 picks one)");
   if (o.listen_address.rfind(':') == std::string::npos) {
     return bad("listen_address '" + o.listen_address + "' has no port (host:port)");
   }
@@ -31,11 +34,13 @@ Status validate(const TcpTransportOptions& o) {
   const std::chrono::milliseconds zero{0};
   if (o.connect_timeout <= zero) return bad("connect_timeout must be positive");
   if (o.write_timeout <= zero) return bad("write_timeout must be positive");
-  if (o.idle_timeout < std::chrono::milliseconds(30)) return bad("idle_timeout must be at least 30ms");
+  if (o.idle_timeout < std::chrono::milliseconds(30))
+    return bad("idle_timeout must be at least 30ms");
   if (o.backoff_initial <= zero) return bad("backoff_initial must be positive");
   if (o.backoff_max < o.backoff_initial) return bad("backoff_max must be at least backoff_initial");
   if (o.tls) {
-    if (o.tls->certificate_file.empty() || o.tls->private_key_file.empty() || o.tls->ca_file.empty()) {
+    if (o.tls->certificate_file.empty() || o.tls->private_key_file.empty() ||
+        o.tls->ca_file.empty()) {
       return bad("tls needs certificate_file, private_key_file and ca_file");
     }
   }

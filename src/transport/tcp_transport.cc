@@ -18,10 +18,8 @@
 // send() does not wake it at all: it writes the frame itself, without
 // blocking, and hands over to the I/O thread only what the socket would not
 // take at once.
-#include <asio.hpp>
-#include <asio/ssl.hpp>
+#include "keel/tcp_transport.h"
 
-#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -35,8 +33,11 @@
 #include <utility>
 #include <vector>
 
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <openssl/x509v3.h>
+
 #include "core/prng.h"
-#include "keel/tcp_transport.h"
 #include "transport/receiver_gate.h"
 #include "transport/tcp_frame.h"
 
@@ -64,7 +65,8 @@ Result<HostPort> split_address(const std::string& address) {
     return Status::invalid_argument("address '" + address + "' has no port (host:port)");
   }
   std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) return Status::invalid_argument("address '" + address + "' has no host");
   return HostPort{host, address.substr(colon + 1)};
 }
@@ -77,8 +79,8 @@ std::string endpoint_text(const tcp::socket& socket) {
 }
 
 struct LaneCounters {
-  std::atomic<std::uint64_t> frames_sent{0}, bytes_sent{0}, frames_received{0},
-      bytes_received{0}, frames_dropped{0};
+  std::atomic<std::uint64_t> frames_sent{0}, bytes_sent{0}, frames_received{0}, bytes_received{0},
+      frames_dropped{0};
   TcpLaneStats snapshot() const {
     return {frames_sent.load(), bytes_sent.load(), frames_received.load(), bytes_received.load(),
             frames_dropped.load()};
@@ -181,7 +183,7 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   const ServerId peer_;
   const Lane lane_;
 
-  std::mutex mutex_;  // guards the fields up to the blank line
+  std::mutex mutex_;     // guards the fields up to the blank line
   std::string address_;  // the peer's address as last given to send()
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;
@@ -202,8 +204,8 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   Clock::time_point phase_started_{};
   bool writing_ = false;
   std::atomic<Clock::rep> last_write_{0};  // direct writes update it too
-  std::vector<std::string> payloads_;  // the batch being written
-  std::string partial_in_flight_;      // partial_, while it is written
+  std::vector<std::string> payloads_;      // the batch being written
+  std::string partial_in_flight_;          // partial_, while it is written
   std::string headers_;
   std::vector<asio::const_buffer> buffers_;
   std::string hello_;
@@ -278,21 +280,30 @@ class TcpTransportImpl final : public TcpTransport,
   Status init() {
     if (options_.tls) {
       asio::error_code ec;
-      tls_context_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                                   asio::ssl::context::no_tlsv1_1,
+      tls_context_.set_options(asio::ssl::context::default_workarounds |
+                                   asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                                   asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
                                ec);
       const TcpTlsOptions& tls = *options_.tls;
       tls_context_.use_certificate_chain_file(tls.certificate_file, ec);
-      if (ec) return Status::invalid_argument("tcp transport: tls certificate_file '" + tls.certificate_file + "': " + ec.message());
+      if (ec)
+        return Status::invalid_argument("tcp transport: tls certificate_file '" +
+                                        tls.certificate_file + "': " + ec.message());
       tls_context_.use_private_key_file(tls.private_key_file, asio::ssl::context::pem, ec);
-      if (ec) return Status::invalid_argument("tcp transport: tls private_key_file '" + tls.private_key_file + "': " + ec.message());
+      if (ec)
+        return Status::invalid_argument("tcp transport: tls private_key_file '" +
+                                        tls.private_key_file + "': " + ec.message());
       tls_context_.load_verify_file(tls.ca_file, ec);
-      if (ec) return Status::invalid_argument("tcp transport: tls ca_file '" + tls.ca_file + "': " + ec.message());
-      tls_context_.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+      if (ec)
+        return Status::invalid_argument("tcp transport: tls ca_file '" + tls.ca_file +
+                                        "': " + ec.message());
+      tls_context_.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert,
+                                   ec);
     }
     Result<HostPort> listen = split_address(options_.listen_address);
-    if (!listen.is_ok()) return Status::invalid_argument("tcp transport: listen_address: " + listen.status().message());
+    if (!listen.is_ok())
+      return Status::invalid_argument("tcp transport: listen_address: " +
+                                      listen.status().message());
     asio::error_code ec;
     tcp::resolver resolver(io_);
     auto endpoints = resolver.resolve(listen->host, listen->port, tcp::resolver::passive, ec);
@@ -306,8 +317,8 @@ class TcpTransportImpl final : public TcpTransport,
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return Status::unavailable("tcp transport: cannot listen on " + options_.listen_address + ": " +
-                                 ec.message());
+      return Status::unavailable("tcp transport: cannot listen on " + options_.listen_address +
+                                 ": " + ec.message());
     }
     const tcp::endpoint bound = acceptor_.local_endpoint(ec);
     listen_address_ = (bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
@@ -316,8 +327,8 @@ class TcpTransportImpl final : public TcpTransport,
     if (!options_.outgoing_address.empty()) {
       outgoing_ = asio::ip::make_address(options_.outgoing_address, ec);
       if (ec) {
-        return Status::invalid_argument("tcp transport: outgoing_address '" + options_.outgoing_address +
-                                        "' is not an IP address");
+        return Status::invalid_argument("tcp transport: outgoing_address '" +
+                                        options_.outgoing_address + "' is not an IP address");
       }
     }
     accept();
@@ -411,7 +422,8 @@ class TcpTransportImpl final : public TcpTransport,
   void log_once_per_second(const std::string& line) {
     const auto now = Clock::now().time_since_epoch().count();
     auto last = last_rate_limited_log_.load();
-    if (last != 0 && now - last < std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count()) {
+    if (last != 0 &&
+        now - last < std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count()) {
       return;
     }
     if (last_rate_limited_log_.compare_exchange_strong(last, now)) log(line);
@@ -493,7 +505,8 @@ class TcpTransportImpl final : public TcpTransport,
   }
 
   std::chrono::milliseconds watchdog_period() const {
-    auto period = std::min({options_.connect_timeout, options_.write_timeout, options_.idle_timeout / 3}) / 4;
+    auto period =
+        std::min({options_.connect_timeout, options_.write_timeout, options_.idle_timeout / 3}) / 4;
     return std::clamp(period, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
   }
   // The counters' growth since the last report, per lane and direction.
@@ -512,8 +525,7 @@ class TcpTransportImpl final : public TcpTransport,
       };
       report("keel_transport_frames_total", "sent", now.frames_sent, told.frames_sent);
       report("keel_transport_bytes_total", "sent", now.bytes_sent, told.bytes_sent);
-      report("keel_transport_frames_total", "received", now.frames_received,
-             told.frames_received);
+      report("keel_transport_frames_total", "received", now.frames_received, told.frames_received);
       report("keel_transport_bytes_total", "received", now.bytes_received, told.bytes_received);
       report("keel_transport_frames_total", "dropped", now.frames_dropped, told.frames_dropped);
     }
@@ -547,7 +559,7 @@ class TcpTransportImpl final : public TcpTransport,
   std::string listen_address_;
   std::thread thread_;
   std::shared_ptr<transport::ReceiverGate> gate_;
-  const std::shared_ptr<Logger> logger_;  // options_.logger, or stderr
+  const std::shared_ptr<Logger> logger_;        // options_.logger, or stderr
   const std::shared_ptr<MetricsSink> metrics_;  // options_.metrics, or none
   LaneCounters lanes_[2];
   TcpLaneStats reported_[2];  // what the metrics sink was told (I/O thread only)
@@ -615,7 +627,8 @@ bool Outbound::try_direct_write(const std::string& frame) {
   last_write_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   if (done < total) {
     // The socket took part: the rest must follow before any other frame.
-    partial_ = (done < header.size() ? header.substr(done) + frame : frame.substr(done - header.size()));
+    partial_ =
+        (done < header.size() ? header.substr(done) + frame : frame.substr(done - header.size()));
     direct_ok_ = false;
     io_will_look_ = true;
     asio::post(owner_.io(), [self = shared_from_this()] { self->pump(); });
@@ -662,7 +675,8 @@ void Outbound::start_connect() {
                                               tcp::resolver::results_type results) {
         if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
         if (ec || results.empty()) {
-          self->fail("cannot resolve its address: " + (ec ? ec.message() : std::string("no result")));
+          self->fail("cannot resolve its address: " +
+                     (ec ? ec.message() : std::string("no result")));
           return;
         }
         self->endpoints_.clear();
@@ -677,13 +691,15 @@ void Outbound::start_connect() {
       });
 }
 
-void Outbound::connect_to(std::size_t next, std::uint64_t generation, const std::string& last_error) {
+void Outbound::connect_to(std::size_t next, std::uint64_t generation,
+                          const std::string& last_error) {
   if (next >= endpoints_.size()) {
     fail("cannot connect: " + last_error);
     return;
   }
   // A fresh socket per address tried.
-  stream_ = std::make_unique<Stream>(owner_.io(), owner_.tls_context(), owner_.options().tls.has_value());
+  stream_ =
+      std::make_unique<Stream>(owner_.io(), owner_.tls_context(), owner_.options().tls.has_value());
   const tcp::endpoint endpoint = endpoints_[next];
   asio::error_code open_ec;
   tcp::socket& socket = stream_->socket();
@@ -693,39 +709,40 @@ void Outbound::connect_to(std::size_t next, std::uint64_t generation, const std:
     connect_to(next + 1, generation, open_ec.message());
     return;
   }
-  socket.async_connect(endpoint, [self = shared_from_this(), generation, next](const asio::error_code& connect_ec) {
-          if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
-          if (connect_ec) {
-            self->connect_to(next + 1, generation, connect_ec.message());
-            return;
-          }
-          asio::error_code ignored;
-          self->stream_->socket().set_option(tcp::no_delay(true), ignored);
-          if (!self->stream_->tls()) {
-            self->send_hello();
-            return;
-          }
-          auto& tls = self->stream_->tls_stream();
-          if (self->owner_.options().tls->verify_peer_names) {
-            tls.set_verify_callback(asio::ssl::host_name_verification(self->dialled_host_));
-          }
-          tls.async_handshake(asio::ssl::stream_base::client,
-                              [self, generation](const asio::error_code& tls_ec) {
-                                if (generation != self->generation_) return;
-                                if (tls_ec) {
-                                  self->fail("TLS handshake failed: " + tls_ec.message());
-                                  return;
-                                }
-                                self->send_hello();
-                              });
-        });
+  socket.async_connect(
+      endpoint, [self = shared_from_this(), generation, next](const asio::error_code& connect_ec) {
+        if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
+        if (connect_ec) {
+          self->connect_to(next + 1, generation, connect_ec.message());
+          return;
+        }
+        asio::error_code ignored;
+        self->stream_->socket().set_option(tcp::no_delay(true), ignored);
+        if (!self->stream_->tls()) {
+          self->send_hello();
+          return;
+        }
+        auto& tls = self->stream_->tls_stream();
+        if (self->owner_.options().tls->verify_peer_names) {
+          tls.set_verify_callback(asio::ssl::host_name_verification(self->dialled_host_));
+        }
+        tls.async_handshake(asio::ssl::stream_base::client,
+                            [self, generation](const asio::error_code& tls_ec) {
+                              if (generation != self->generation_) return;
+                              if (tls_ec) {
+                                self->fail("TLS handshake failed: " + tls_ec.message());
+                                return;
+                              }
+                              self->send_hello();
+                            });
+      });
 }
 
 void Outbound::send_hello() {
   const std::uint64_t generation = generation_;
-  hello_ = transport::encode_hello({transport::kTcpProtocolVersion, lane_,
-                                    owner_.options().cluster_id, owner_.options().id.value,
-                                    peer_.value});
+  hello_ =
+      transport::encode_hello({transport::kTcpProtocolVersion, lane_, owner_.options().cluster_id,
+                               owner_.options().id.value, peer_.value});
   stream_->write(asio::buffer(hello_), [self = shared_from_this(), generation](
                                            const asio::error_code& ec, std::size_t) {
     if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
@@ -734,14 +751,15 @@ void Outbound::send_hello() {
       return;
     }
     self->stream_->read_exactly(
-        asio::buffer(self->answer_), [self, generation](const asio::error_code& read_ec, std::size_t) {
+        asio::buffer(self->answer_),
+        [self, generation](const asio::error_code& read_ec, std::size_t) {
           if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
           if (read_ec) {
             self->fail("closed the connection during the handshake: " + read_ec.message());
             return;
           }
-          Result<HandshakeCode> code =
-              transport::decode_answer(std::string_view(self->answer_.data(), self->answer_.size()));
+          Result<HandshakeCode> code = transport::decode_answer(
+              std::string_view(self->answer_.data(), self->answer_.size()));
           if (!code.is_ok()) {
             self->fail("answered the hello with garbage: " + code.status().message());
             return;
@@ -829,29 +847,33 @@ void Outbound::write_batch() {
   writing_ = true;
   write_progress_ = Clock::now();
   const std::uint64_t generation = generation_;
-  const std::size_t payload_bytes = bytes - partial_in_flight_.size() - payloads_.size() * transport::kFrameHeaderBytes;
-  stream_->write(buffers_, progress_condition(), [self = shared_from_this(), generation, frames, bytes, payload_bytes](
-                               const asio::error_code& ec, std::size_t) {
-    if (generation != self->generation_) return;
-    self->writing_ = false;
-    {
-      std::lock_guard lock(self->mutex_);
-      self->queued_bytes_ -= payload_bytes;
-    }
-    self->payloads_.clear();
-    self->partial_in_flight_.clear();
-    if (ec) {
-      self->owner_.lane(self->lane_).frames_dropped.fetch_add(frames, std::memory_order_relaxed);
-      self->fail("write failed: " + ec.message());
-      return;
-    }
-    LaneCounters& counters = self->owner_.lane(self->lane_);
-    counters.frames_sent.fetch_add(frames, std::memory_order_relaxed);
-    counters.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
-    self->owner_.writes_.fetch_add(1, std::memory_order_relaxed);
-    self->last_write_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-    self->write_batch();
-  });
+  const std::size_t payload_bytes =
+      bytes - partial_in_flight_.size() - payloads_.size() * transport::kFrameHeaderBytes;
+  stream_->write(buffers_, progress_condition(),
+                 [self = shared_from_this(), generation, frames, bytes, payload_bytes](
+                     const asio::error_code& ec, std::size_t) {
+                   if (generation != self->generation_) return;
+                   self->writing_ = false;
+                   {
+                     std::lock_guard lock(self->mutex_);
+                     self->queued_bytes_ -= payload_bytes;
+                   }
+                   self->payloads_.clear();
+                   self->partial_in_flight_.clear();
+                   if (ec) {
+                     self->owner_.lane(self->lane_)
+                         .frames_dropped.fetch_add(frames, std::memory_order_relaxed);
+                     self->fail("write failed: " + ec.message());
+                     return;
+                   }
+                   LaneCounters& counters = self->owner_.lane(self->lane_);
+                   counters.frames_sent.fetch_add(frames, std::memory_order_relaxed);
+                   counters.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+                   self->owner_.writes_.fetch_add(1, std::memory_order_relaxed);
+                   self->last_write_.store(Clock::now().time_since_epoch().count(),
+                                           std::memory_order_relaxed);
+                   self->write_batch();
+                 });
 }
 
 void Outbound::write_keepalive() {
@@ -873,8 +895,8 @@ void Outbound::write_keepalive() {
                      self->fail("keepalive failed: " + ec.message());
                      return;
                    }
-                   self->owner_.lane(self->lane_).bytes_sent.fetch_add(self->keepalive_.size(),
-                                                                       std::memory_order_relaxed);
+                   self->owner_.lane(self->lane_)
+                       .bytes_sent.fetch_add(self->keepalive_.size(), std::memory_order_relaxed);
                    self->last_write_.store(Clock::now().time_since_epoch().count(),
                                            std::memory_order_relaxed);
                    self->write_batch();  // frames queued meanwhile wait for no wake-up
@@ -888,7 +910,8 @@ void Outbound::watchdog(Clock::time_point now) {
   } else if (phase_ == Phase::kReady && writing_ && now - write_progress_ > o.write_timeout) {
     fail("write made no progress within write_timeout");
   } else if (phase_ == Phase::kReady && !writing_ &&
-             now - Clock::time_point(Clock::duration(last_write_.load(std::memory_order_relaxed))) >=
+             now - Clock::time_point(
+                       Clock::duration(last_write_.load(std::memory_order_relaxed))) >=
                  o.idle_timeout / 3) {
     write_keepalive();
   }
@@ -923,7 +946,8 @@ void Outbound::fail(const std::string& why) {
   owner_.lane(lane_).frames_dropped.fetch_add(dropped, std::memory_order_relaxed);
   phase_ = Phase::kBackoff;
   const auto cap = backoff_.count();
-  const auto delay = std::chrono::milliseconds(cap / 2 + static_cast<long>(prng_.uniform(0, cap / 2 + 1)));
+  const auto delay =
+      std::chrono::milliseconds(cap / 2 + static_cast<long>(prng_.uniform(0, cap / 2 + 1)));
   backoff_ = std::min(backoff_ * 2, owner_.options().backoff_max);
   backoff_timer_.expires_after(delay);
   backoff_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
@@ -974,30 +998,30 @@ void Inbound::begin() {
     read_hello();
     return;
   }
-  stream_->tls_stream().async_handshake(
-      asio::ssl::stream_base::server, [self = shared_from_this()](const asio::error_code& ec) {
-        if (self->closed_) return;
-        if (ec) {
-          self->owner_.connections_refused_.fetch_add(1);
-          self->shut("TLS handshake failed: " + ec.message());
-          return;
-        }
-        self->read_hello();
-      });
+  stream_->tls_stream().async_handshake(asio::ssl::stream_base::server,
+                                        [self = shared_from_this()](const asio::error_code& ec) {
+                                          if (self->closed_) return;
+                                          if (ec) {
+                                            self->owner_.connections_refused_.fetch_add(1);
+                                            self->shut("TLS handshake failed: " + ec.message());
+                                            return;
+                                          }
+                                          self->read_hello();
+                                        });
 }
 
 void Inbound::read_hello() {
-  stream_->read_exactly(asio::buffer(hello_bytes_), [self = shared_from_this()](
-                                                        const asio::error_code& ec, std::size_t) {
-    if (self->closed_) return;
-    if (ec) {
-      self->owner_.connections_refused_.fetch_add(1);
-      self->owner_.rejected_bad_handshake_.fetch_add(1);
-      self->shut("closed before a complete hello: " + ec.message());
-      return;
-    }
-    self->on_hello();
-  });
+  stream_->read_exactly(asio::buffer(hello_bytes_),
+                        [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                          if (self->closed_) return;
+                          if (ec) {
+                            self->owner_.connections_refused_.fetch_add(1);
+                            self->owner_.rejected_bad_handshake_.fetch_add(1);
+                            self->shut("closed before a complete hello: " + ec.message());
+                            return;
+                          }
+                          self->on_hello();
+                        });
 }
 
 void Inbound::on_hello() {
@@ -1017,12 +1041,13 @@ void Inbound::on_hello() {
   }
   if (hello_.cluster_id != o.cluster_id) {
     refuse(HandshakeCode::kWrongCluster, "cluster id " + std::to_string(hello_.cluster_id) +
-                                             " (this cluster is " + std::to_string(o.cluster_id) + ")");
+                                             " (this cluster is " + std::to_string(o.cluster_id) +
+                                             ")");
     return;
   }
   if (hello_.to != o.id.value) {
-    refuse(HandshakeCode::kWrongDestination,
-           "a hello for server " + std::to_string(hello_.to) + " (this is " + std::to_string(o.id.value) + ")");
+    refuse(HandshakeCode::kWrongDestination, "a hello for server " + std::to_string(hello_.to) +
+                                                 " (this is " + std::to_string(o.id.value) + ")");
     return;
   }
   if (hello_.from == 0) {
@@ -1032,9 +1057,9 @@ void Inbound::on_hello() {
   if (stream_->tls() && o.tls->verify_peer_names) {
     X509* certificate = SSL_get1_peer_certificate(stream_->tls_stream().native_handle());
     const std::string name = "keel-" + std::to_string(hello_.from);
-    const bool matches =
-        certificate != nullptr && X509_check_host(certificate, name.data(), name.size(),
-                                                    X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT, nullptr) == 1;
+    const bool matches = certificate != nullptr &&
+                         X509_check_host(certificate, name.data(), name.size(),
+                                         X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT, nullptr) == 1;
     if (certificate != nullptr) X509_free(certificate);
     if (!matches) {
       refuse(HandshakeCode::kUnknownSender,
@@ -1043,17 +1068,18 @@ void Inbound::on_hello() {
     }
   }
   answer_ = transport::encode_answer(HandshakeCode::kAccepted);
-  stream_->write(asio::buffer(answer_), [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
-    if (self->closed_) return;
-    if (ec) {
-      self->shut("closed during the handshake: " + ec.message());
-      return;
-    }
-    self->handshaken_ = true;
-    self->owner_.connections_accepted_.fetch_add(1);
-    self->buffer_.resize(self->owner_.options().read_buffer_bytes);
-    self->read_frames();
-  });
+  stream_->write(asio::buffer(answer_),
+                 [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                   if (self->closed_) return;
+                   if (ec) {
+                     self->shut("closed during the handshake: " + ec.message());
+                     return;
+                   }
+                   self->handshaken_ = true;
+                   self->owner_.connections_accepted_.fetch_add(1);
+                   self->buffer_.resize(self->owner_.options().read_buffer_bytes);
+                   self->read_frames();
+                 });
 }
 
 void Inbound::refuse(HandshakeCode code, const std::string& why) {
@@ -1068,9 +1094,10 @@ void Inbound::refuse(HandshakeCode code, const std::string& why) {
   // does. Nothing it sent reaches the receiver.
   answer_ = transport::encode_answer(code);
   closed_ = true;  // counted once; the watchdog leaves it alone
-  stream_->write(asio::buffer(answer_), [self = shared_from_this()](const asio::error_code&, std::size_t) {
-    self->stream_->close();
-  });
+  stream_->write(asio::buffer(answer_),
+                 [self = shared_from_this()](const asio::error_code&, std::size_t) {
+                   self->stream_->close();
+                 });
 }
 
 void Inbound::read_frames() {
@@ -1082,7 +1109,8 @@ void Inbound::read_frames() {
                            // Gone in the middle of a frame: what it began is dropped.
                            self->owner_.rejected_malformed_.fetch_add(1);
                            self->shut("closed the connection inside a frame (" +
-                                      std::to_string(self->end_ - self->begin_) + " bytes of it received)");
+                                      std::to_string(self->end_ - self->begin_) +
+                                      " bytes of it received)");
                            return;
                          }
                          // The dialler closed or the network failed between frames:
@@ -1167,9 +1195,10 @@ void Inbound::shut(const std::string& why) {
   closed_ = true;
   if (!why.empty()) {
     owner_.log_inbound("closes the connection from " + peer_text_ +
-             (handshaken_ ? " (server " + std::to_string(hello_.from) + ", " + lane_name(hello_.lane) + " lane)"
-                          : std::string()) +
-               ": " + why);
+                       (handshaken_ ? " (server " + std::to_string(hello_.from) + ", " +
+                                          lane_name(hello_.lane) + " lane)"
+                                    : std::string()) +
+                       ": " + why);
   }
   stream_->close();
 }

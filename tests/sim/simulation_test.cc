@@ -212,7 +212,8 @@ TEST(SimCluster, a_failed_disk_write_stops_the_server_until_it_is_restarted) {
   for (int i = 0; i < 5; ++i) {
     cluster.raft(leader)
         ->apply("w" + std::to_string(i), 1s)
-        .then([&](const Result<ApplyResult>& result) { ++(result.is_ok() ? acknowledged : failed); });
+        .then(
+            [&](const Result<ApplyResult>& result) { ++(result.is_ok() ? acknowledged : failed); });
   }
   ASSERT_TRUE(cluster.run_until([&] { return acknowledged + failed == 5; }, 3s));
   EXPECT_EQ(acknowledged, 0) << "a leader whose write failed acknowledged it";

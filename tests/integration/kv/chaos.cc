@@ -43,13 +43,14 @@
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "kv/client.h"
 #include "kv_harness.h"
@@ -212,9 +213,7 @@ class Client {
 
  private:
   std::string key(std::size_t k) const { return "k" + std::to_string(k); }
-  std::string endpoint() {
-    return cluster_.http_address(1 + random_() % cluster_.size());
-  }
+  std::string endpoint() { return cluster_.http_address(1 + random_() % cluster_.size()); }
 
   void one_operation() {
     const std::size_t k = random_() % options_.keys;
@@ -267,8 +266,8 @@ class Client {
       if (r.status == 200) {
         line["value"] = r.raw_body;
         std::uint64_t version = 0;
-        std::from_chars(r.version_header.data(),
-                        r.version_header.data() + r.version_header.size(), version);
+        std::from_chars(r.version_header.data(), r.version_header.data() + r.version_header.size(),
+                        version);
         line["version"] = version;
         if (consistency != "stale") seen_[key] = {r.raw_body, version};
       } else if (consistency != "stale") {
@@ -411,8 +410,8 @@ class Nemesis {
   // still flow. Raft messages then go one way only: `to` -> `from`.
   void block_messages(std::size_t from, std::size_t to) {
     const std::string port = cluster_.raft_address(to).substr(cluster_.ip(to).size() + 1);
-    iptables({"-A", "INPUT", "-s", cluster_.ip(from), "-d", cluster_.ip(to), "-p", "tcp",
-              "--dport", port, "-j", "DROP"});
+    iptables({"-A", "INPUT", "-s", cluster_.ip(from), "-d", cluster_.ip(to), "-p", "tcp", "--dport",
+              port, "-j", "DROP"});
   }
 
   // kind 0: isolate the leader; 1: random halves; 2: one way.
@@ -442,8 +441,7 @@ class Nemesis {
       }
     } else {
       const std::size_t victim = leader_or_random();
-      event("partition: one way, server " + std::to_string(victim) +
-            " hears nobody but is heard");
+      event("partition: one way, server " + std::to_string(victim) + " hears nobody but is heard");
       for (std::size_t i = 1; i <= n; ++i) {
         if (i != victim) block_messages(i, victim);
       }
@@ -460,9 +458,9 @@ class Nemesis {
       for (std::size_t b = 1; b <= cluster_.size(); ++b) {
         if (a == b) continue;
         iptables({"-A", "INPUT", "-s", cluster_.ip(a), "-d", cluster_.ip(b), "-m", "statistic",
-                  "--mode", "random", "--probability", "0." + std::to_string(percent / 10) +
-                                                          std::to_string(percent % 10),
-                  "-j", "DROP"});
+                  "--mode", "random", "--probability",
+                  "0." + std::to_string(percent / 10) + std::to_string(percent % 10), "-j",
+                  "DROP"});
       }
     }
     rest(stop, milliseconds(3000 + random_() % 3000));
@@ -547,8 +545,8 @@ int run(const Options& options) {
   cluster_options.distinct_ips = true;
   cluster_options.extra_args = {"--request-timeout-ms=2000", "--snapshot-threshold=2000",
                                 "--trailing-log-entries=500", "--log-level=info"};
-  cluster_options.extra_args.insert(cluster_options.extra_args.end(),
-                                    options.server_args.begin(), options.server_args.end());
+  cluster_options.extra_args.insert(cluster_options.extra_args.end(), options.server_args.begin(),
+                                    options.server_args.end());
   KvCluster cluster(options.out, cluster_options);
   cluster.start_all();
   if (!cluster.wait_for_ready_leader(seconds(30))) {
@@ -619,9 +617,8 @@ int run(const Options& options) {
     return 1;
   }
   if (nemesis.failures() != 0 || nemesis.events() == 0) {
-    say("FAILED: the nemesis could not inject its faults (" +
-        std::to_string(nemesis.failures()) + " failed commands, " +
-        std::to_string(nemesis.events()) + " events)");
+    say("FAILED: the nemesis could not inject its faults (" + std::to_string(nemesis.failures()) +
+        " failed commands, " + std::to_string(nemesis.events()) + " events)");
     return 1;
   }
   if (unexpected != 0) {
@@ -629,8 +626,8 @@ int run(const Options& options) {
     return 1;
   }
   std::string verdict;
-  Exit e = run_command({KEEL_SIM_BIN, "check-history", history_path}, &verdict,
-                       milliseconds(60'000));
+  Exit e =
+      run_command({KEEL_SIM_BIN, "check-history", history_path}, &verdict, milliseconds(60'000));
   std::cout << verdict;
   std::ofstream(options.out + "/verdict.txt") << verdict;
   if (options.expect_violation) {
@@ -665,8 +662,8 @@ int main(int argc, char** argv) {
     std::uint64_t n = 0;
     if (flag == "--scenario") {
       options.scenario = value;
-      static const std::set<std::string> known = {"kill-leader", "pause-leader", "partition",
-                                                  "drop",        "restart-all",  "mixed",
+      static const std::set<std::string> known = {"kill-leader",   "pause-leader", "partition",
+                                                  "drop",          "restart-all",  "mixed",
                                                   "isolate-leader"};
       if (known.count(options.scenario) == 0) return usage("unknown scenario " + options.scenario);
     } else if (flag == "--out") {

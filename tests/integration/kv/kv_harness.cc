@@ -12,17 +12,18 @@
 
 #include <condition_variable>
 #include <cstdlib>
-#include <deque>
-#include <mutex>
 #include <cstring>
+#include <deque>
 #include <fstream>
-#include <httplib.h>
-#include <nlohmann/json.hpp>
+#include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 namespace keel::kv::testing {
 
@@ -179,12 +180,11 @@ void Process::kill_and_reap() {
   pid_ = -1;
 }
 
-Exit run_command(const std::vector<std::string>& argv, std::string* output,
-                 milliseconds timeout) {
+Exit run_command(const std::vector<std::string>& argv, std::string* output, milliseconds timeout) {
   static std::atomic<int> counter{0};
-  const std::filesystem::path log = std::filesystem::temp_directory_path() /
-                                    ("keel-kv-cmd-" + std::to_string(getpid()) + "-" +
-                                     std::to_string(counter++) + ".log");
+  const std::filesystem::path log =
+      std::filesystem::temp_directory_path() /
+      ("keel-kv-cmd-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".log");
   Process p = Process::spawn(argv, log.string());
   std::optional<Exit> e = p.wait_for(timeout);
   if (!e) {
@@ -215,7 +215,8 @@ HttpReply http(const std::string& address, const std::string& method, const std:
   HttpReply reply;
   if (!res) {
     const auto error = res.error();
-    reply.connected = error != httplib::Error::Connection && error != httplib::Error::ConnectionTimeout;
+    reply.connected =
+        error != httplib::Error::Connection && error != httplib::Error::ConnectionTimeout;
     reply.error = httplib::to_string(error);
     return reply;
   }
@@ -317,18 +318,18 @@ std::vector<std::string> KvCluster::args(std::size_t i) const {
     members += (j > 1 ? "," : "") + std::to_string(j) + "=" + raft_address(j);
     http_members += (j > 1 ? "," : "") + std::to_string(j) + "=" + http_address(j);
   }
-  std::vector<std::string> argv = {keel_kv_binary(),
-                                   "serve",
-                                   "--id=" + std::to_string(i),
-                                   "--cluster-id=" + std::to_string(options_.cluster_id),
-                                   "--data-dir=" + data_dir(i).string(),
-                                   "--raft-addr=" + raft_address(i),
-                                   "--http-addr=" + http_address(i),
-                                   "--members=" + members,
-                                   "--http-members=" + http_members,
-                                   "--heartbeat-ms=" + std::to_string(options_.heartbeat_ms),
-                                   "--election-timeout-ms=" +
-                                       std::to_string(options_.election_timeout_ms)};
+  std::vector<std::string> argv = {
+      keel_kv_binary(),
+      "serve",
+      "--id=" + std::to_string(i),
+      "--cluster-id=" + std::to_string(options_.cluster_id),
+      "--data-dir=" + data_dir(i).string(),
+      "--raft-addr=" + raft_address(i),
+      "--http-addr=" + http_address(i),
+      "--members=" + members,
+      "--http-members=" + http_members,
+      "--heartbeat-ms=" + std::to_string(options_.heartbeat_ms),
+      "--election-timeout-ms=" + std::to_string(options_.election_timeout_ms)};
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   return argv;
 }
@@ -392,7 +393,8 @@ std::optional<std::size_t> KvCluster::ready_leader() {
     HttpReply r = http(http_address(i), "GET", "/v1/status", "", milliseconds(1000));
     if (!r.answered || r.status != 200) continue;
     auto status = nlohmann::json::parse(r.body, nullptr, false);
-    if (status.is_object() && status.value("state", "") == "leader" && status.value("ready", false)) {
+    if (status.is_object() && status.value("state", "") == "leader" &&
+        status.value("ready", false)) {
       return i;
     }
   }

@@ -1150,8 +1150,8 @@ TEST(KvServer, an_add_that_times_out_halfway_is_reported_as_unknown) {
     if (server.value("id", 0u) == 9u) learner = server.value("suffrage", "") == "learner";
   }
   EXPECT_TRUE(learner) << members.body;
-  const CommandResult remove = run({keel_kv_binary(), "members", "remove", "9",
-                                    "--endpoints=" + cluster.endpoints()});
+  const CommandResult remove =
+      run({keel_kv_binary(), "members", "remove", "9", "--endpoints=" + cluster.endpoints()});
   EXPECT_EQ(remove.exit.code, 0) << remove.output;
 }
 

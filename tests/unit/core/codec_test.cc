@@ -168,10 +168,9 @@ TEST(CodecTest, heartbeat_encodes_as_documented_in_formats_md) {
 }
 
 TEST(CodecTest, hard_state_round_trips) {
-  for (const HardState& state :
-       {HardState{}, HardState{Term(3), ServerId(2), Index(99)},
-        HardState{kMaxTerm, ServerId(kMax64), Index(kMax64)},
-        HardState{Term(3), ServerId(2), Index(4), Index(12), Term(3)}}) {
+  for (const HardState& state : {HardState{}, HardState{Term(3), ServerId(2), Index(99)},
+                                 HardState{kMaxTerm, ServerId(kMax64), Index(kMax64)},
+                                 HardState{Term(3), ServerId(2), Index(4), Index(12), Term(3)}}) {
     Result<HardState> decoded = decode_hard_state(encode_hard_state(state));
     ASSERT_TRUE(decoded.is_ok()) << decoded.status();
     EXPECT_EQ(*decoded, state);
@@ -422,13 +421,14 @@ TEST(CodecTest, crc_fields_above_32_bits_are_refused) {
 }
 
 TEST(CodecTest, empty_chunk_or_configuration_announced_is_refused) {
-  constexpr std::uint64_t kChunkBit = 1ULL << 20;              // docs/formats.md
+  constexpr std::uint64_t kChunkBit = 1ULL << 20;  // docs/formats.md
   constexpr std::uint64_t kSnapshotConfigurationBit = 1ULL << 21;
-  ByteWriter chunk = frame_header(kChunkBit, static_cast<std::uint8_t>(MessageType::kSnapshotChunk));
+  ByteWriter chunk =
+      frame_header(kChunkBit, static_cast<std::uint8_t>(MessageType::kSnapshotChunk));
   chunk.varint(0);
   expect_corruption(decode(chunk.take()).status(), "snapshot chunk present but empty");
-  ByteWriter configuration = frame_header(
-      kSnapshotConfigurationBit, static_cast<std::uint8_t>(MessageType::kSnapshotRequest));
+  ByteWriter configuration = frame_header(kSnapshotConfigurationBit,
+                                          static_cast<std::uint8_t>(MessageType::kSnapshotRequest));
   configuration.varint(0);
   expect_corruption(decode(configuration.take()).status(),
                     "snapshot configuration present but empty");

@@ -88,8 +88,8 @@ TEST(MembershipCanary, StaleEpochAcceptedMovesANewLifeByAnOldAnswer) {
   elect_and_settle(cluster, S(1));
   ASSERT_TRUE(cluster.propose(S(1), "a").is_ok());
   ASSERT_TRUE(cluster.stabilize());
-  Message old_ack = append_ack(3, 1, cluster.node(S(1)).term().value,
-                               cluster.node(S(1)).last_index().value);
+  Message old_ack =
+      append_ack(3, 1, cluster.node(S(1)).term().value, cluster.node(S(1)).last_index().value);
   old_ack.epoch = cluster.node(S(1)).progress(S(3))->epoch;
   ASSERT_TRUE(cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 3)}).is_ok());
   ASSERT_TRUE(cluster.stabilize());

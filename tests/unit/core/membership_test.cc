@@ -4,10 +4,11 @@
 // rule that a leader commits an entry of its term before any change (the
 // 2015 bug), removing the leader, removed servers that cannot disrupt, and
 // responses from an earlier life of a re-added server.
+#include "core/membership.h"
+
 #include <gtest/gtest.h>
 
 #include "core/codec.h"
-#include "core/membership.h"
 #include "single_server_change_schedule.h"
 #include "test_util.h"
 
@@ -73,9 +74,8 @@ TEST(ApplyChanges, AddsPromotesDemotesAndRemoves) {
 }
 
 TEST(ApplyChanges, WhatIsAlreadyTrueChangesNothing) {
-  for (const ConfigurationChange& c :
-       {change(Kind::kAddVoter, 2), change(Kind::kRemoveServer, 7),
-        ConfigurationChange{Kind::kAddVoter, S(1), ""}}) {
+  for (const ConfigurationChange& c : {change(Kind::kAddVoter, 2), change(Kind::kRemoveServer, 7),
+                                       ConfigurationChange{Kind::kAddVoter, S(1), ""}}) {
     Result<Configuration> next = apply_changes(voters(3), {c});
     ASSERT_TRUE(next.is_ok()) << to_string(c.kind);
     EXPECT_EQ(*next, voters(3)) << to_string(c.kind);
@@ -120,8 +120,7 @@ TEST(Transition, OneVoterAtATimeIsDirectMoreIsJoint) {
 
 TEST(ConfigurationCodec, JointRoundTripsAndPlainKeepsTheFirstFormat) {
   const Configuration plain = voters(3);
-  EXPECT_EQ(static_cast<std::uint8_t>(encode_configuration(plain)[0]),
-            kConfigurationFormatVersion);
+  EXPECT_EQ(static_cast<std::uint8_t>(encode_configuration(plain)[0]), kConfigurationFormatVersion);
   const Configuration joint{{voter(1), voter(4)}, {voter(1), voter(2), voter(3)}};
   const std::string bytes = encode_configuration(joint);
   EXPECT_EQ(static_cast<std::uint8_t>(bytes[0]), kJointConfigurationFormatVersion);
@@ -250,15 +249,13 @@ TEST(Membership, OneChangeAtATimeAndACompareAndSetOnTheIndex) {
   cluster.add_server(S(4));
   cluster.add_server(S(5));
   const Index first = cluster.node(S(1)).configuration_state().latest_index;
-  Result<Index> added =
-      cluster.change_configuration(S(1), {change(Kind::kAddLearner, 4)}, first);
+  Result<Index> added = cluster.change_configuration(S(1), {change(Kind::kAddLearner, 4)}, first);
   ASSERT_TRUE(added.is_ok());
   Result<Index> second = cluster.change_configuration(S(1), {change(Kind::kAddLearner, 5)});
   ASSERT_FALSE(second.is_ok());
   EXPECT_EQ(second.status().code(), StatusCode::kConfigurationChangeInProgress);
   ASSERT_TRUE(cluster.stabilize());
-  Result<Index> promoted =
-      cluster.change_configuration(S(1), {change(Kind::kAddVoter, 4)}, *added);
+  Result<Index> promoted = cluster.change_configuration(S(1), {change(Kind::kAddVoter, 4)}, *added);
   ASSERT_TRUE(promoted.is_ok()) << promoted.status().to_string();
   ASSERT_TRUE(cluster.stabilize());
   // Whoever still believes the configuration is the one at `added` is told.
@@ -439,8 +436,7 @@ TEST(Membership, ANodeCampaignsOnItsLatestConfigurationEvenUnapplied) {
   Node node(config, std::move(boot));
   EXPECT_EQ(node.configuration(), voters(4));
   node.campaign();
-  const std::vector<Message> requests =
-      only(all_messages(node.ready()), MessageType::kVoteRequest);
+  const std::vector<Message> requests = only(all_messages(node.ready()), MessageType::kVoteRequest);
   std::vector<ServerId> asked;
   for (const Message& m : requests) asked.push_back(m.to);
   EXPECT_EQ(asked, (std::vector<ServerId>{S(1), S(3), S(4)}));
@@ -518,8 +514,8 @@ TEST(Membership, AServerAddedBackCatchesUpPastItsOwnRemovalWithoutLeaving) {
   // the entry that adds it back still to come: it must not take itself for
   // removed on the way.
   bool passed_removal = false;
-  for (int round = 0; round < 200 && cluster.node(S(3)).last_index() <
-                                         cluster.node(S(1)).last_index(); ++round) {
+  for (int round = 0;
+       round < 200 && cluster.node(S(3)).last_index() < cluster.node(S(1)).last_index(); ++round) {
     cluster.tick(S(1));
     for (int step = 0; step < 50 && !cluster.in_flight().empty(); ++step) {
       bool one = false;  // a frame at a time: each answer before the next append
@@ -556,9 +552,9 @@ TEST(Membership, ALeaderRemovingItselfHandsOverEvenIfNoVoterHasItsWholeLog) {
   const Term term = cluster.node(S(1)).term();
   Result<Index> removed = cluster.change_configuration(S(1), {change(Kind::kRemoveServer, 1)});
   ASSERT_TRUE(removed.is_ok());
-  cluster.deliver();  // the change reaches 2 and 3...
+  cluster.deliver();                                   // the change reaches 2 and 3...
   ASSERT_TRUE(cluster.propose(S(1), "late").is_ok());  // ...and a proposal follows it
-  cluster.drop(of_type(MessageType::kAppendRequest));    // which they never get
+  cluster.drop(of_type(MessageType::kAppendRequest));  // which they never get
   cluster.stabilize();
   EXPECT_FALSE(cluster.node(S(1)).is_leader());
   ASSERT_TRUE(cluster.leader().has_value()) << "TimeoutNow went out anyway";

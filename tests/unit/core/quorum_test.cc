@@ -2,9 +2,9 @@
 // commits, elections and "a majority agrees".
 #include "core/quorum.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
+
+#include <gtest/gtest.h>
 
 namespace keel::core {
 namespace {
@@ -29,7 +29,8 @@ TEST(Quorum, MajoritySizes) {
   EXPECT_EQ(MajorityConfig(ids({1, 2, 3})).quorum(), 2u);
   EXPECT_EQ(MajorityConfig(ids({1, 2, 3, 4})).quorum(), 3u);
   EXPECT_EQ(MajorityConfig(ids({1, 2, 3, 4, 5})).quorum(), 3u);
-  EXPECT_EQ(MajorityConfig(ids({3, 1, 3, 2})).voters(), ids({1, 2, 3})) << "sorted, duplicates dropped";
+  EXPECT_EQ(MajorityConfig(ids({3, 1, 3, 2})).voters(), ids({1, 2, 3}))
+      << "sorted, duplicates dropped";
   EXPECT_EQ(MajorityConfig().quorum(), 0u);
 }
 
@@ -38,11 +39,13 @@ TEST(Quorum, CommittedIsWhatAMajorityReached) {
   const MajorityConfig three(ids({1, 2, 3}));
   EXPECT_EQ(three.committed(from({{1, 10}, {2, 7}, {3, 4}}), scratch), 7u);
   EXPECT_EQ(three.committed(from({{1, 10}}), scratch), 0u) << "one of three is no majority";
-  EXPECT_EQ(three.committed(from({{1, 10}, {2, 10}, {9, 99}}), scratch), 10u) << "non-voters do not count";
+  EXPECT_EQ(three.committed(from({{1, 10}, {2, 10}, {9, 99}}), scratch), 10u)
+      << "non-voters do not count";
   const MajorityConfig four(ids({1, 2, 3, 4}));
   EXPECT_EQ(four.committed(from({{1, 10}, {2, 9}, {3, 8}, {4, 1}}), scratch), 8u);
   EXPECT_EQ(MajorityConfig(ids({5})).committed(from({{5, 3}}), scratch), 3u);
-  EXPECT_EQ(MajorityConfig().committed(from({}), scratch), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(MajorityConfig().committed(from({}), scratch),
+            std::numeric_limits<std::uint64_t>::max());
 }
 
 TEST(Quorum, VotesWinLoseOrWait) {
@@ -74,10 +77,14 @@ TEST(Quorum, JointNeedsBothMajorities) {
   EXPECT_EQ(joint.committed(from({{3, 9}, {4, 9}, {5, 9}}), scratch), 0u);
   EXPECT_EQ(joint.vote_result({{ServerId{4}, true}, {ServerId{5}, true}}), VoteResult::kPending)
       << "a majority of one half is not enough";
-  EXPECT_EQ(joint.vote_result({{ServerId{1}, true}, {ServerId{2}, true}, {ServerId{4}, true}, {ServerId{5}, true}}),
-            VoteResult::kWon);
-  EXPECT_EQ(joint.vote_result({{ServerId{1}, false}, {ServerId{2}, false}, {ServerId{4}, true}, {ServerId{5}, true}}),
-            VoteResult::kLost)
+  EXPECT_EQ(
+      joint.vote_result(
+          {{ServerId{1}, true}, {ServerId{2}, true}, {ServerId{4}, true}, {ServerId{5}, true}}),
+      VoteResult::kWon);
+  EXPECT_EQ(
+      joint.vote_result(
+          {{ServerId{1}, false}, {ServerId{2}, false}, {ServerId{4}, true}, {ServerId{5}, true}}),
+      VoteResult::kLost)
       << "losing either half loses";
   EXPECT_FALSE(joint.agrees([](ServerId id) { return id.value >= 3; }));
   EXPECT_TRUE(joint.agrees([](ServerId id) { return id.value != 5; }));

@@ -236,13 +236,14 @@ TEST(LeaseRead, AConfigurationChangeVoidsTheLeaseUntilTheNewQuorumAnswers) {
   // the old voters' answers would bind nobody who can elect.
   cluster.add_server(S(4));
   cluster.add_server(S(5));
-  ASSERT_TRUE(cluster
-                  .change_configuration(
-                      S(1), {ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, S(2), ""},
-                             ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, S(3), ""},
-                             ConfigurationChange{ConfigurationChange::Kind::kAddVoter, S(4), "n4"},
-                             ConfigurationChange{ConfigurationChange::Kind::kAddVoter, S(5), "n5"}})
-                  .is_ok());
+  ASSERT_TRUE(
+      cluster
+          .change_configuration(
+              S(1), {ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, S(2), ""},
+                     ConfigurationChange{ConfigurationChange::Kind::kRemoveServer, S(3), ""},
+                     ConfigurationChange{ConfigurationChange::Kind::kAddVoter, S(4), "n4"},
+                     ConfigurationChange{ConfigurationChange::Kind::kAddVoter, S(5), "n5"}})
+          .is_ok());
   EXPECT_EQ(leader.lease_read_index().status().code(), StatusCode::kUnavailable);
   ASSERT_TRUE(cluster.stabilize());
   cluster.tick(S(1));

@@ -358,8 +358,8 @@ TEST(LogReplication, ARunIsAppendedAtConsecutiveIndicesAllOrNone) {
   Node leader = make_node(1, 3, config);
   make_leader(leader);
   const Index before = leader.last_index();
-  Result<Index> first = leader.propose_run(EntryType::kRestore, {std::string(80, 'a'),
-                                                                 std::string(80, 'b'), "c"});
+  Result<Index> first =
+      leader.propose_run(EntryType::kRestore, {std::string(80, 'a'), std::string(80, 'b'), "c"});
   ASSERT_TRUE(first.is_ok()) << first.status();
   EXPECT_EQ(*first, before.next());
   EXPECT_EQ(leader.last_index(), before + 3);

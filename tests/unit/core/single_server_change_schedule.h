@@ -23,9 +23,9 @@
 // Thread safety: test code; one thread.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <optional>
+
+#include <gtest/gtest.h>
 
 #include "test_util.h"
 

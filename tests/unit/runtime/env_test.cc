@@ -11,12 +11,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mutex>
 
 #include <gtest/gtest.h>
 
@@ -275,7 +274,7 @@ TEST(ThreadEnv, StoppingOneExecutorOfASharedThreadLeavesTheOtherRunning) {
   });
   ASSERT_TRUE(blocker_started.future().wait_for(kGenerousWait));
   guest->post([&] { guest_ran = true; });  // queued behind the blocked host task
-  guest->stop();                            // drops it; the host task is not the guest's
+  guest->stop();                           // drops it; the host task is not the guest's
   release.resolve(true);
   Promise<bool> host_alive;
   host->post([&] { host_alive.resolve(true); });

@@ -84,10 +84,9 @@ TEST(LogWriterOrder, TheHardStateIsStoredBeforeTheEntriesOfTheSameWrite) {
   auto log = std::make_shared<MemoryLogStore>();
   auto stable = std::make_shared<MemoryStableStore>();
   std::vector<Status> results;
-  auto writer = std::make_shared<LogWriter>(log, stable, env->make_executor("writer"), 4096,
-                                            [&](WriteCompletion done) {
-                                              results.push_back(done.status);
-                                            });
+  auto writer =
+      std::make_shared<LogWriter>(log, stable, env->make_executor("writer"), 4096,
+                                  [&](WriteCompletion done) { results.push_back(done.status); });
   log->fail_appends();
   writer->submit(WriteJob{core::HardState{Term{4}, ServerId{2}, Index{}}, {entry(1, 4)}, {}});
   env->run_until_idle();
@@ -114,10 +113,9 @@ TEST(LogWriterOrder, TheStoredCommitNeverCoversTheEntriesOfTheSameWrite) {
   for (std::uint64_t i = 1; i <= 10; ++i) stale.push_back(entry(i, i <= 4 ? 1 : 2));
   ASSERT_TRUE(log->append(stale).is_ok());
   std::vector<Status> results;
-  auto writer = std::make_shared<LogWriter>(log, stable, env->make_executor("writer"), 4096,
-                                            [&](WriteCompletion done) {
-                                              results.push_back(done.status);
-                                            });
+  auto writer =
+      std::make_shared<LogWriter>(log, stable, env->make_executor("writer"), 4096,
+                                  [&](WriteCompletion done) { results.push_back(done.status); });
   log->fail_appends();  // the crash between the two writes
   std::vector<LogEntry> replacing;
   for (std::uint64_t i = 5; i <= 10; ++i) replacing.push_back(entry(i, 3));

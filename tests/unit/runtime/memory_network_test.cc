@@ -59,7 +59,8 @@ using Frames = std::vector<std::string>;
 // other caller.
 class MarkingExecutor final : public Executor {
  public:
-  MarkingExecutor(std::shared_ptr<Executor> inner, bool& flag) : inner_(std::move(inner)), flag_(flag) {}
+  MarkingExecutor(std::shared_ptr<Executor> inner, bool& flag)
+      : inner_(std::move(inner)), flag_(flag) {}
   void post(Task task) override { inner_->post(wrap(std::move(task))); }
   void post_after(Duration delay, Task task) override {
     inner_->post_after(delay, wrap(std::move(task)));

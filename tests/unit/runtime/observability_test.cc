@@ -19,7 +19,9 @@ TEST(Logger, TheStderrLoggerWritesOneLineWithQuotedValuesAndDropsLowerLevels) {
   logger->log(LogLevel::kWarn, "skips a snapshot",
               {{"server", std::uint64_t{3}}, {"error", "Corruption: bad \"crc\""}, {"empty", ""}});
   const std::string out = ::testing::internal::GetCapturedStderr();
-  EXPECT_EQ(out, "keel warn skips a snapshot server=3 error=\"Corruption: bad \\\"crc\\\"\" empty=\"\"\n");
+  EXPECT_EQ(
+      out,
+      "keel warn skips a snapshot server=3 error=\"Corruption: bad \\\"crc\\\"\" empty=\"\"\n");
 }
 
 TEST(Logger, AServersLinesGoToItsLoggerWithItsId) {
@@ -112,9 +114,8 @@ TEST(Metrics, AServerThatStepsDownReportsNoLagForItsFormerFollowers) {
   const ServerId leader = cluster.wait_for_leader();
   ASSERT_FALSE(leader.is_zero());
   const ServerId follower = cluster.any_follower(leader);
-  const std::string series = "keel_replication_lag_entries{server=" +
-                             std::to_string(leader.value) + ",peer=" +
-                             std::to_string(follower.value) + "}";
+  const std::string series = "keel_replication_lag_entries{server=" + std::to_string(leader.value) +
+                             ",peer=" + std::to_string(follower.value) + "}";
   ASSERT_TRUE(eventually([&] { return metrics->gauge(series).has_value(); }));
   // Cut off, the leader appends what cannot reach anyone: its followers lag.
   cluster.network().isolate(leader);

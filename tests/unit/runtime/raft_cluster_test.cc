@@ -356,8 +356,12 @@ TEST(RaftOpen, RefusesALogWithAnOlderConfigurationEntryThatDoesNotDecode) {
   ASSERT_TRUE(log->append(more).is_ok());
   Config config;
   config.id = ServerId{1};
-  RaftDependencies deps{config, std::make_shared<KvFsm>(), log, stable,
-                        std::make_shared<MemorySnapshotStore>(), network.transport(ServerId{1}),
+  RaftDependencies deps{config,
+                        std::make_shared<KvFsm>(),
+                        log,
+                        stable,
+                        std::make_shared<MemorySnapshotStore>(),
+                        network.transport(ServerId{1}),
                         env};
   Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
   ASSERT_FALSE(raft.is_ok());

@@ -41,11 +41,12 @@ void apply_all(Raft& leader, std::uint64_t first, std::uint64_t count,
   }
 }
 
-
 struct Backup {
   SnapshotMeta meta;
   std::string bytes;
-  std::unique_ptr<SnapshotReader> reader() const { return std::make_unique<StringSnapshotReader>(bytes); }
+  std::unique_ptr<SnapshotReader> reader() const {
+    return std::make_unique<StringSnapshotReader>(bytes);
+  }
 };
 
 Backup take_backup(Raft& raft) {
@@ -263,7 +264,8 @@ TEST(Restore, BytesTheFsmRefusesStopTheServerAndLeaveNoSnapshotBehind) {
   SnapshotMeta meta;
   meta.size_bytes = junk.size();
   meta.crc32c = core::crc32c(junk);
-  Result<Index> result = raft->restore(meta, std::make_unique<StringSnapshotReader>(junk), 10s).get();
+  Result<Index> result =
+      raft->restore(meta, std::make_unique<StringSnapshotReader>(junk), 10s).get();
   EXPECT_EQ(result.status().code(), StatusCode::kOutcomeUnknown) << result.status();
   ASSERT_TRUE(eventually([&] { return raft->state() == RaftState::kShutdown; }));
   const RaftStats stats = raft->stats();

@@ -235,8 +235,8 @@ TEST(Snapshots, ADamagedNewestSnapshotIsSkippedForTheOlderOne) {
   auto raft = Raft::open(deps).value();
   EXPECT_EQ(fsm->restores(), 1u);
   EXPECT_EQ(raft->stats().last_snapshot.index, Index{22});  // the older one
-  EXPECT_TRUE(logger->logged("warn skips a snapshot that does not restore server=1 snapshot=" +
-                             newest))
+  EXPECT_TRUE(
+      logger->logged("warn skips a snapshot that does not restore server=1 snapshot=" + newest))
       << "the skip is logged through RaftDependencies::logger";
   ASSERT_TRUE(raft->read(Consistency::kLinearizable, 10s).get().is_ok());
   EXPECT_EQ(fsm->applied(), 40u);

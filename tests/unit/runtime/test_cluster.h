@@ -12,8 +12,8 @@
 #include <mutex>
 #include <optional>
 #include <span>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -87,8 +87,10 @@ class KvFsm final : public Fsm {
     while (!rest.empty()) {
       const std::size_t end = rest.find('\n');
       const std::size_t space = rest.find(' ');
-      if (end == std::string_view::npos || space > end) return Status::corruption("KvFsm: bad line");
-      values_[std::string(rest.substr(0, space))] = std::string(rest.substr(space + 1, end - space - 1));
+      if (end == std::string_view::npos || space > end)
+        return Status::corruption("KvFsm: bad line");
+      values_[std::string(rest.substr(0, space))] =
+          std::string(rest.substr(space + 1, end - space - 1));
       rest.remove_prefix(end + 1);
     }
     ++restores_;
@@ -152,7 +154,8 @@ class RecordingMetrics final : public MetricsSink {
   using MetricsSink::add;
   using MetricsSink::observe;
   using MetricsSink::set;
-  void add(std::string_view name, std::uint64_t delta, std::span<const MetricLabel> labels) override {
+  void add(std::string_view name, std::uint64_t delta,
+           std::span<const MetricLabel> labels) override {
     std::lock_guard lock(mutex_);
     counters_[series(name, labels)] += delta;
   }
@@ -277,8 +280,8 @@ class TestCluster {
     if (gate_closed) m.fsm->close_gate();
     std::shared_ptr<Transport> transport = network_.transport(id);
     if (wrap_transport) transport = wrap_transport(id, std::move(transport));
-    RaftDependencies deps{config(id), m.fsm,  m.log, m.stable, m.snapshots, std::move(transport),
-                          env_};
+    RaftDependencies deps{config(id),           m.fsm, m.log, m.stable, m.snapshots,
+                          std::move(transport), env_};
     deps.metrics = metrics_;
     Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
     if (!raft.is_ok()) return raft.status();

@@ -1,13 +1,13 @@
 // Config::thread_policy: which components share the raft loop's thread, and
 // that sharing it changes none of the order they rely on.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "test_cluster.h"
 

@@ -73,8 +73,7 @@ class DurableCluster {
       ADD_FAILURE() << log.status() << " / " << stable.status() << " / " << snapshots.status();
       std::abort();
     }
-    return Stores{std::move(log).value(), std::move(stable).value(),
-                  std::move(snapshots).value()};
+    return Stores{std::move(log).value(), std::move(stable).value(), std::move(snapshots).value()};
   }
 
   // Starts a server from what its directory holds, with a fresh FSM.
@@ -88,8 +87,9 @@ class DurableCluster {
     config.election_timeout = 200ms;
     config.lease_timeout = 100ms;
     if (tune_) tune_(config);
-    RaftDependencies deps{config,           member.fsm, stores.log, stores.stable, stores.snapshots,
-                          network_.transport(id), env_};
+    RaftDependencies deps{config,        member.fsm,       stores.log,
+                          stores.stable, stores.snapshots, network_.transport(id),
+                          env_};
     Result<std::unique_ptr<Raft>> raft = Raft::open(std::move(deps));
     if (!raft.is_ok()) return raft.status();
     member.raft = std::move(raft).value();

@@ -2,10 +2,10 @@
 // transport on 127.0.0.1: election, replication, losing the leader, a
 // restarted server catching up through a snapshot, and heartbeats that a
 // stream of large appends does not hold back.
-#include <gtest/gtest.h>
-
 #include <deque>
 #include <map>
+
+#include <gtest/gtest.h>
 
 #include "../runtime/test_cluster.h"
 #include "keel/raft.h"
@@ -143,7 +143,8 @@ class TcpCluster {
     std::deque<Future<ApplyResult>> inflight;
     const std::string value(value_bytes, 'v');
     for (int i = 0; i < count; ++i) {
-      inflight.push_back(raft(leader).apply("set " + prefix + std::to_string(i) + " " + value, kApplyTimeout));
+      inflight.push_back(
+          raft(leader).apply("set " + prefix + std::to_string(i) + " " + value, kApplyTimeout));
       while (inflight.size() >= window) {
         if (!succeeded(inflight.front().get())) return false;
         inflight.pop_front();
@@ -251,7 +252,9 @@ TEST_P(TcpClusterTest, ElectsReplicatesLosesTheLeaderAndCatchesUpARestartedServe
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, TcpClusterTest, ::testing::Values(3, 5),
-                         [](const auto& test_param) { return std::to_string(test_param.param) + "Servers"; });
+                         [](const auto& test_param) {
+                           return std::to_string(test_param.param) + "Servers";
+                         });
 
 TEST(TcpClusterHeartbeats, LargeAppendsAndASnapshotTransferDoNotCauseElections) {
   TcpCluster cluster(3);
@@ -288,8 +291,9 @@ TEST(TcpClusterHeartbeats, LargeAppendsAndASnapshotTransferDoNotCauseElections) 
 
   // Snapshots are taken in the background: wait until the leader's log no
   // longer holds what the stopped follower lacks.
-  ASSERT_TRUE(eventually([&] { return cluster.raft(leader).stats().first_index > last_of_behind.next(); }))
-      << cluster.describe();
+  ASSERT_TRUE(eventually([&] {
+    return cluster.raft(leader).stats().first_index > last_of_behind.next();
+  })) << cluster.describe();
 
   // Back, it installs the whole state (as large as the stream) in chunks on
   // the replication lane while the leader goes on writing.
@@ -313,7 +317,8 @@ TEST(TcpClusterHeartbeats, LargeAppendsAndASnapshotTransferDoNotCauseElections) 
     EXPECT_EQ(writer, leader);
   }
   const TcpTransportStats stats = cluster.transport(leader).stats();
-  EXPECT_GT(stats.replication.bytes_sent, 2ULL * kEntries * (256 << 10));  // a follower and the install
+  EXPECT_GT(stats.replication.bytes_sent,
+            2ULL * kEntries * (256 << 10));  // a follower and the install
   EXPECT_GT(stats.control.frames_sent, 0u);
 }
 
@@ -343,7 +348,8 @@ TEST(TcpClusterHostility, StrangersAndGarbageLeaveTheClusterUnaffected) {
     EXPECT_TRUE(noise.closed_by_peer());
   }
   for (ServerId id : cluster.ids()) {
-    ASSERT_TRUE(eventually([&] { return cluster.transport(id).stats().rejected_wrong_cluster >= 1; }));
+    ASSERT_TRUE(
+        eventually([&] { return cluster.transport(id).stats().rejected_wrong_cluster >= 1; }));
   }
   ASSERT_TRUE(cluster.apply(leader, 100, "after")) << cluster.describe();
   for (ServerId id : cluster.ids()) {

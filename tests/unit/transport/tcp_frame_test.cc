@@ -2,9 +2,9 @@
 // round trips, and every rejection a hostile or broken peer can provoke.
 #include "transport/tcp_frame.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace keel::transport {
 namespace {
@@ -58,7 +58,8 @@ std::string frame(FrameKind kind, const std::string& payload) {
 }
 
 TEST(TcpFrame, FramesParseOneAfterAnotherAndAskForWhatIsMissing) {
-  const std::string stream = frame(FrameKind::kMessage, "hello") + frame(FrameKind::kKeepalive, "") +
+  const std::string stream = frame(FrameKind::kMessage, "hello") +
+                             frame(FrameKind::kKeepalive, "") +
                              frame(FrameKind::kMessage, std::string(1000, 'x'));
   std::string_view rest = stream;
   ParsedFrame a = parse_frame(rest, 4096);

@@ -9,8 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <map>
 #include <memory>
@@ -19,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "tcp_test_util.h"
 
@@ -74,7 +74,8 @@ class Process {
         buffer_.erase(0, newline + 1);
         return line;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return {};
       pollfd p{stdout_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -84,7 +85,9 @@ class Process {
       buffer_.append(chunk, static_cast<std::size_t>(n));
     }
   }
-  std::string ask(const std::string& line) { return write_line(line) ? read_line() : std::string(); }
+  std::string ask(const std::string& line) {
+    return write_line(line) ? read_line() : std::string();
+  }
 
  private:
   pid_t pid_ = -1;
@@ -110,9 +113,9 @@ class ProcessCluster {
 
   void spawn(std::size_t id, const std::string& listen) {
     const std::string dir = (dir_.path() / ("server-" + std::to_string(id))).string();
-    processes_[id] = std::make_unique<Process>(std::vector<std::string>{
-        KEEL_TCP_TEST_SERVER, "--id", std::to_string(id), "--listen", listen, "--data-dir", dir,
-        "--cluster-id", "77"});
+    processes_[id] = std::make_unique<Process>(
+        std::vector<std::string>{KEEL_TCP_TEST_SERVER, "--id", std::to_string(id), "--listen",
+                                 listen, "--data-dir", dir, "--cluster-id", "77"});
   }
   void kill(std::size_t id) { processes_.at(id)->kill(); }
   // Starts a killed server again on its port and data directory.
@@ -169,16 +172,23 @@ TEST_P(TcpProcesses, SurviveSigkillOfTheLeaderAndARestartCatchesUp) {
   const std::size_t first = cluster.wait_for_leader();
   ASSERT_NE(first, 0u);
   for (int i = 0; i < 150; ++i) {
-    ASSERT_EQ(cluster.process(first).ask("apply k" + std::to_string(i) + " v" + std::to_string(i)).rfind("ok ", 0), 0u);
+    ASSERT_EQ(cluster.process(first)
+                  .ask("apply k" + std::to_string(i) + " v" + std::to_string(i))
+                  .rfind("ok ", 0),
+              0u);
   }
-  for (std::size_t id = 1; id <= size; ++id) EXPECT_TRUE(cluster.has_value(id, "k149", "v149")) << id;
+  for (std::size_t id = 1; id <= size; ++id)
+    EXPECT_TRUE(cluster.has_value(id, "k149", "v149")) << id;
 
   cluster.kill(first);
   const std::size_t second = cluster.wait_for_leader({first});
   ASSERT_NE(second, 0u);
   ASSERT_NE(second, first);
   for (int i = 150; i < 300; ++i) {
-    ASSERT_EQ(cluster.process(second).ask("apply k" + std::to_string(i) + " v" + std::to_string(i)).rfind("ok ", 0), 0u);
+    ASSERT_EQ(cluster.process(second)
+                  .ask("apply k" + std::to_string(i) + " v" + std::to_string(i))
+                  .rfind("ok ", 0),
+              0u);
   }
 
   // Back on its port and its data: it recovers what it had and catches up
@@ -189,7 +199,9 @@ TEST_P(TcpProcesses, SurviveSigkillOfTheLeaderAndARestartCatchesUp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, TcpProcesses, ::testing::Values(3, 5),
-                         [](const auto& test_param) { return std::to_string(test_param.param) + "Processes"; });
+                         [](const auto& test_param) {
+                           return std::to_string(test_param.param) + "Processes";
+                         });
 
 }  // namespace
 }  // namespace keel

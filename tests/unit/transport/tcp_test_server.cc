@@ -57,13 +57,14 @@ int main(int argc, char** argv) {
   answer("listening " + (*transport)->listen_address());
 
   std::string line;
-  if (!std::getline(std::cin, line) || line.rfind("members ", 0) != 0) return fail("expected 'members ...'");
+  if (!std::getline(std::cin, line) || line.rfind("members ", 0) != 0)
+    return fail("expected 'members ...'");
   Configuration configuration;
   std::stringstream members(line.substr(8));
   for (std::string member; std::getline(members, member, ',');) {
     const auto eq = member.find('=');
-    configuration.servers.push_back(
-        Server{ServerId{std::stoull(member.substr(0, eq))}, member.substr(eq + 1), Suffrage::kVoter});
+    configuration.servers.push_back(Server{ServerId{std::stoull(member.substr(0, eq))},
+                                           member.substr(eq + 1), Suffrage::kVoter});
   }
 
   auto log = WalLogStore::open(dir + "/wal");
@@ -87,7 +88,8 @@ int main(int argc, char** argv) {
   config.snapshot_threshold_entries = 100;
   config.trailing_log_entries = 10;
   auto fsm = std::make_shared<testing::KvFsm>();
-  auto raft = Raft::open(RaftDependencies{config, fsm, *log, *stable, *snapshots, *transport, make_thread_env()});
+  auto raft = Raft::open(
+      RaftDependencies{config, fsm, *log, *stable, *snapshots, *transport, make_thread_env()});
   if (!raft.is_ok()) return fail(raft.status().to_string());
 
   while (std::getline(std::cin, line)) {

@@ -82,7 +82,8 @@ class RawClient {
     return true;
   }
   // Reads until `count` bytes arrived, the peer closed, or the bound passed.
-  std::string receive(std::size_t count, std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+  std::string receive(std::size_t count,
+                      std::chrono::milliseconds bound = std::chrono::seconds(10)) {
     std::string out;
     const auto deadline = std::chrono::steady_clock::now() + bound;
     while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
@@ -128,11 +129,11 @@ class TestPki {
   // A certificate for `name` naming 127.0.0.1 and the DNS name `dns`.
   bool issue(const std::string& name, const std::string& dns) {
     std::ofstream(file(name + ".ext")) << "subjectAltName=IP:127.0.0.1,DNS:" << dns << "\n";
-    return run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + dns + " -keyout " + file(name + ".key") +
-               " -out " + file(name + ".csr")) &&
-           run("openssl x509 -req -days 2 -in " + file(name + ".csr") + " -CA " + ca_file() + " -CAkey " +
-               file(ca_ + ".key") + " -CAcreateserial -extfile " + file(name + ".ext") + " -out " +
-               file(name + ".crt"));
+    return run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + dns + " -keyout " +
+               file(name + ".key") + " -out " + file(name + ".csr")) &&
+           run("openssl x509 -req -days 2 -in " + file(name + ".csr") + " -CA " + ca_file() +
+               " -CAkey " + file(ca_ + ".key") + " -CAcreateserial -extfile " +
+               file(name + ".ext") + " -out " + file(name + ".crt"));
   }
   std::string file(const std::string& name) const { return (dir_ / name).string(); }
 

@@ -3,12 +3,12 @@
 // clients, idle timeouts and mutual TLS with certificates made at test time.
 #include "keel/tcp_transport.h"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "../runtime/test_cluster.h"
 #include "tcp_test_util.h"
@@ -38,7 +38,9 @@ struct Endpoint {
     return frames.size();
   }
   bool logged(const std::string& needle) const { return logger->logged(needle); }
-  Server server(ServerId id) const { return Server{id, transport->listen_address(), Suffrage::kVoter}; }
+  Server server(ServerId id) const {
+    return Server{id, transport->listen_address(), Suffrage::kVoter};
+  }
 };
 
 TcpTransportOptions options_for(ServerId id, std::uint64_t cluster = kCluster) {
@@ -136,7 +138,8 @@ TEST(TcpTransport, FramesQueuedDuringAWriteGoOutTogether) {
   ASSERT_TRUE(eventually([&] { return b->received() == kFrames; }, 30s));
   const TcpTransportStats stats = a->transport->stats();
   EXPECT_EQ(stats.replication.frames_sent, kFrames);
-  EXPECT_EQ(stats.replication.bytes_sent, kFrames * (payload.size() + transport::kFrameHeaderBytes));
+  EXPECT_EQ(stats.replication.bytes_sent,
+            kFrames * (payload.size() + transport::kFrameHeaderBytes));
   // Sends outpace one write per frame: writes gather what queued meanwhile.
   EXPECT_LT(stats.writes, kFrames / 2) << "writes " << stats.writes;
 }
@@ -244,7 +247,8 @@ class FakePeer {
         got += static_cast<std::size_t>(n);
       }
       const std::string answer = transport::encode_answer(transport::HandshakeCode::kAccepted);
-      if (::write(connection_, answer.data(), answer.size()) != static_cast<ssize_t>(answer.size())) return;
+      if (::write(connection_, answer.data(), answer.size()) != static_cast<ssize_t>(answer.size()))
+        return;
       if (close_after_handshake) {
         ::close(connection_);
         connection_ = -1;
@@ -275,7 +279,8 @@ TEST(TcpTransport, AWriteThatStallsFailsAfterWriteTimeout) {
   // Far more than the kernel's socket buffers hold: the write stalls.
   const std::string chunk(1 << 20, 'w');
   for (int i = 0; i < 48; ++i) a->transport->send(unread.server(), Lane::kReplication, chunk);
-  ASSERT_TRUE(eventually([&] { return a->logged("write made no progress within write_timeout"); }, 20s));
+  ASSERT_TRUE(
+      eventually([&] { return a->logged("write made no progress within write_timeout"); }, 20s));
   // The stalled batch is lost with the connection, and counted.
   EXPECT_TRUE(eventually([&] { return a->transport->stats().replication.frames_dropped > 0; }));
 }
@@ -313,7 +318,8 @@ TEST(TcpTransport, PeerOfAnotherClusterIsRefusedAndDeliversNothing) {
   ASSERT_TRUE(b && stranger);
   stranger->transport->send(b->server(ServerId{2}), Lane::kControl, "from another cluster");
   ASSERT_TRUE(eventually([&] { return b->transport->stats().rejected_wrong_cluster >= 1; }));
-  ASSERT_TRUE(eventually([&] { return stranger->logged("refused the connection: wrong cluster id"); }));
+  ASSERT_TRUE(
+      eventually([&] { return stranger->logged("refused the connection: wrong cluster id"); }));
   EXPECT_TRUE(b->logged("cluster id 7 (this cluster is 42)"));
   EXPECT_EQ(b->received(), 0u);
   EXPECT_EQ(b->transport->stats().connections_accepted, 0u);
@@ -331,7 +337,8 @@ TEST(TcpTransport, HelloForAnotherServerIsRefused) {
 }
 
 // Opens a raw connection to `e` and completes a valid handshake as server 1.
-std::unique_ptr<RawClient> handshaken_client(const Endpoint& e, std::uint16_t version = transport::kTcpProtocolVersion) {
+std::unique_ptr<RawClient> handshaken_client(
+    const Endpoint& e, std::uint16_t version = transport::kTcpProtocolVersion) {
   auto client = std::make_unique<RawClient>(e.transport->listen_address());
   if (!client->connected()) return nullptr;
   client->send(transport::encode_hello({version, Lane::kReplication, kCluster, 1, 2}));
@@ -361,7 +368,8 @@ TEST(TcpTransport, HostileInputClosesThatConnectionOnlyAndNothingIsDelivered) {
   {  // Another protocol version: answered with the reason, then closed.
     auto client = handshaken_client(*b, transport::kTcpProtocolVersion + 1);
     ASSERT_TRUE(client);
-    Result<transport::HandshakeCode> answer = transport::decode_answer(client->receive(transport::kAnswerBytes));
+    Result<transport::HandshakeCode> answer =
+        transport::decode_answer(client->receive(transport::kAnswerBytes));
     ASSERT_TRUE(answer.is_ok());
     EXPECT_EQ(*answer, transport::HandshakeCode::kUnsupportedVersion);
     EXPECT_TRUE(client->closed_by_peer());
@@ -371,7 +379,8 @@ TEST(TcpTransport, HostileInputClosesThatConnectionOnlyAndNothingIsDelivered) {
   bad_checksum.back() ^= 1;
   std::string unknown_kind = frame_bytes(transport::FrameKind::kMessage, "kind");
   unknown_kind[4] = 9;
-  const std::string oversized = transport::encode_frame_header(transport::FrameKind::kMessage, std::string(70000, 'o'));
+  const std::string oversized =
+      transport::encode_frame_header(transport::FrameKind::kMessage, std::string(70000, 'o'));
   struct Case {
     const char* name;
     std::string bytes;
@@ -396,7 +405,8 @@ TEST(TcpTransport, HostileInputClosesThatConnectionOnlyAndNothingIsDelivered) {
   // The last client's hang-up is seen by the server's I/O thread in its own time.
   EXPECT_TRUE(eventually([&] {
     const TcpTransportStats s = b->transport->stats();
-    return s.rejected_malformed_frame >= 3 && s.rejected_oversized_frame >= 1 && s.rejected_bad_handshake >= 3;
+    return s.rejected_malformed_frame >= 3 && s.rejected_oversized_frame >= 1 &&
+           s.rejected_bad_handshake >= 3;
   })) << "bad checksum, unknown kind and a hang-up inside a frame; an oversized length; "
          "HTTP, random bytes and another version";
   EXPECT_EQ(b->received(), 0u) << "nothing from a hostile connection reaches the receiver";
@@ -438,7 +448,8 @@ TEST(TcpTransport, SilentConnectionsTimeOutWhileKeepalivesHoldIdleOnesOpen) {
   // timeouts one more frame arrives without a new connection.
   ASSERT_TRUE(eventually([&] { return b->received() == 1; }));
   const auto until = std::chrono::steady_clock::now() + 1s;
-  while (std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);  // ~7 idle timeouts
+  while (std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(50ms);  // ~7 idle timeouts
   a->transport->send(b->server(ServerId{2}), Lane::kControl, "two");
   ASSERT_TRUE(eventually([&] { return b->received() == 2; }));
   EXPECT_EQ(a->transport->stats().connections_made, 1u);
@@ -475,10 +486,12 @@ TEST(TcpTransport, NothingIsDeliveredAfterStopAndStartResumes) {
   b->transport->stop();
   for (int i = 0; i < 50; ++i) a->transport->send(b->server(ServerId{2}), Lane::kControl, "x");
   Endpoint* e = b.get();
-  ASSERT_TRUE(b->transport->start([e](std::string frame) {
-    std::lock_guard lock(e->mutex);
-    e->frames.push_back("restarted:" + frame);
-  }).is_ok());
+  ASSERT_TRUE(b->transport
+                  ->start([e](std::string frame) {
+                    std::lock_guard lock(e->mutex);
+                    e->frames.push_back("restarted:" + frame);
+                  })
+                  .is_ok());
   ASSERT_TRUE(eventually([&] {
     a->transport->send(b->server(ServerId{2}), Lane::kControl, "2");
     std::lock_guard lock(e->mutex);
@@ -486,7 +499,8 @@ TEST(TcpTransport, NothingIsDeliveredAfterStopAndStartResumes) {
   }));
   std::lock_guard lock(e->mutex);
   for (std::size_t i = 1; i < e->frames.size(); ++i) {
-    EXPECT_EQ(e->frames[i].rfind("restarted:", 0), 0u) << "no frame reached the receiver while stopped";
+    EXPECT_EQ(e->frames[i].rfind("restarted:", 0), 0u)
+        << "no frame reached the receiver while stopped";
   }
 }
 
@@ -495,7 +509,8 @@ TEST(TcpTransport, BadOptionsAreRefusedWithTheFieldNamed) {
     Result<std::shared_ptr<TcpTransport>> made = make_tcp_transport(std::move(o));
     EXPECT_FALSE(made.is_ok()) << needle;
     if (!made.is_ok()) {
-      EXPECT_NE(made.status().message().find(needle), std::string::npos) << made.status().to_string();
+      EXPECT_NE(made.status().message().find(needle), std::string::npos)
+          << made.status().to_string();
     }
   };
   TcpTransportOptions o = options_for(ServerId{1});
@@ -568,7 +583,8 @@ TEST_F(TcpTls, PeersWithCertificatesOfTheClusterCaTalk) {
   auto a = open_endpoint(tls_options(ServerId{1}, "server1", cluster_ca_, true));
   auto b = open_endpoint(tls_options(ServerId{2}, "server2", cluster_ca_, true));
   ASSERT_TRUE(a && b);
-  for (int i = 0; i < 100; ++i) a->transport->send(b->server(ServerId{2}), Lane::kReplication, std::string(1000, 'z'));
+  for (int i = 0; i < 100; ++i)
+    a->transport->send(b->server(ServerId{2}), Lane::kReplication, std::string(1000, 'z'));
   ASSERT_TRUE(eventually([&] { return b->received() == 100; }));
   EXPECT_EQ(b->frames[99], std::string(1000, 'z'));
 }
