@@ -12,6 +12,9 @@ PACKAGES=(
   libasio-dev libssl-dev openssl
   # keel-kv (apps/kv): HTTP, JSON, flags; its chaos tests: packet filters
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev iptables iproute2
+  # the API reference (make docs), the benchmark chart (make bench-report),
+  # the cluster page's browser test
+  doxygen gnuplot-nox chromium chromium-driver pkg-config
 )
 
 missing=()
