@@ -29,7 +29,7 @@ define configure
 endef
 
 .PHONY: all deps configure build test run run-clean demo clean format format-check tidy test-clang test-asan test-tsan \
-        test-canary sim-long fuzz
+        test-canary sim-long fuzz docs docs-check
 
 all: build
 
@@ -131,6 +131,18 @@ format:
 # Fails, naming each file and line, when `make format` would change anything.
 format-check:
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format-check: $(words $(SOURCES)) files formatted"
+
+# The API reference: Doxygen (docs/Doxyfile) over include/keel/ and the
+# guides in docs/, into build/docs/html/index.html. Any warning fails it.
+docs: deps
+	@mkdir -p build/docs
+	doxygen docs/Doxyfile
+	@echo "docs: build/docs/html/index.html"
+
+# Every C++ block in docs/*.md and README.md is a copy of a file the build
+# compiles (tests/docs/check_snippets.sh; ctest runs it as docs_snippets).
+docs-check:
+	@bash tests/docs/check_snippets.sh
 
 # The sed drops clang-tidy's "N warnings generated." lines (system headers).
 tidy: configure

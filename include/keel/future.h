@@ -153,8 +153,8 @@ class Future {
   // Runs `callback(result)` exactly once, when resolved, on the resolving
   // thread (see the threading note above). Callbacks registered before
   // resolution run in registration order. Returns a future of what the
-  // callback returns: a U or a Result<U> gives a Future<U>, nothing gives a
-  // Future<Done>.
+  // callback returns: a U or a `Result<U>` gives a `Future<U>`, nothing gives a
+  // `Future<Done>`.
   template <typename F>
   auto then(F callback) const {
     using R = std::invoke_result_t<F&, const Result<T>&>;
