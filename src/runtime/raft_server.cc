@@ -679,9 +679,30 @@ void RaftServer::track_read(ReadKind kind, Promise<Index> promise, Duration dead
     return;
   }
   const std::uint64_t id = next_read_id_++;
-  reads_.emplace(id, PendingRead{kind, std::move(promise), false, Duration{0}, std::nullopt});
-  post_timer(deadline - deps_.env->now(), [id](RaftServer& s) { s.expire_read(id); });
+  const ReadDeadlines::iterator at = read_deadlines_.emplace(deadline, id);
+  reads_.emplace(id, PendingRead{kind, std::move(promise), false, Duration{0}, std::nullopt, at});
+  arm_read_deadline(deadline);
   start_read(id);
+}
+
+void RaftServer::arm_read_deadline(Duration deadline) {
+  if (deadline >= armed_read_deadline_) return;  // an earlier timer will look again
+  armed_read_deadline_ = deadline;
+  post_timer(deadline - deps_.env->now(), [](RaftServer& s) { s.expire_due_reads(); });
+}
+
+void RaftServer::expire_due_reads() {
+  armed_read_deadline_ = Duration::max();
+  const Duration now = deps_.env->now();
+  while (!read_deadlines_.empty() && read_deadlines_.begin()->first <= now) {
+    expire_read(reads_.find(read_deadlines_.begin()->second));
+  }
+  if (!read_deadlines_.empty()) arm_read_deadline(read_deadlines_.begin()->first);
+}
+
+void RaftServer::erase_read(std::map<std::uint64_t, PendingRead>::iterator it) {
+  read_deadlines_.erase(it->second.deadline);
+  reads_.erase(it);
 }
 
 void RaftServer::start_read(std::uint64_t id) {
@@ -690,7 +711,7 @@ void RaftServer::start_read(std::uint64_t id) {
   PendingRead& read = it->second;
   if (read.kind != ReadKind::kLinearizable && !node_.is_leader()) {
     read.promise.resolve(not_leader_status());
-    reads_.erase(it);
+    erase_read(it);
     return;
   }
   if (read.kind == ReadKind::kLease) {
@@ -698,7 +719,7 @@ void RaftServer::start_read(std::uint64_t id) {
     Result<Index> index = node_.lease_read_index();
     if (!index.is_ok()) {
       read.promise.resolve(index.status());
-      reads_.erase(it);
+      erase_read(it);
       return;
     }
     wait_for_apply(id, *index);
@@ -713,7 +734,7 @@ void RaftServer::start_read(std::uint64_t id) {
     parked_reads_.push_back(id);  // no leader yet, or its term-start entry is not committed
   } else {
     read.promise.resolve(status);
-    reads_.erase(it);
+    erase_read(it);
   }
 }
 
@@ -756,7 +777,7 @@ void RaftServer::handle_read_states(const std::vector<core::ReadState>& states) 
     }
     if (it->second.kind == ReadKind::kVerifyLeader) {
       it->second.promise.resolve(state.index);
-      reads_.erase(it);
+      erase_read(it);
     } else {
       wait_for_apply(state.request_id, state.index);
     }
@@ -768,7 +789,7 @@ void RaftServer::wait_for_apply(std::uint64_t id, Index index) {
   if (it == reads_.end()) return;
   if (applied_ >= index) {
     it->second.promise.resolve(applied_);
-    reads_.erase(it);
+    erase_read(it);
     return;
   }
   it->second.wait_index = index;
@@ -780,15 +801,14 @@ void RaftServer::resolve_apply_waiters() {
     auto it = reads_.find(apply_waiters_.begin()->second);
     if (it != reads_.end()) {
       it->second.promise.resolve(applied_);
-      reads_.erase(it);
+      erase_read(it);
     }
     apply_waiters_.erase(apply_waiters_.begin());
   }
 }
 
-void RaftServer::expire_read(std::uint64_t id) {
-  auto it = reads_.find(id);
-  if (it == reads_.end()) return;
+void RaftServer::expire_read(std::map<std::uint64_t, PendingRead>::iterator it) {
+  const std::uint64_t id = it->first;
   const bool confirmed = it->second.wait_index.has_value();
   it->second.promise.resolve(
       Status::timeout(confirmed ? "deadline passed before the FSM caught up"
@@ -803,7 +823,7 @@ void RaftServer::expire_read(std::uint64_t id) {
       }
     }
   }
-  reads_.erase(it);
+  erase_read(it);
 }
 
 // --- snapshots ----------------------------------------------------------------------
@@ -1598,6 +1618,7 @@ void RaftServer::shutdown_on_loop() {
   proposal_deadlines_.clear();
   for (auto& [id, read] : reads_) read.promise.resolve(Status::shutdown());
   reads_.clear();
+  read_deadlines_.clear();
   for (auto& waiter : snapshot_waiters_) waiter.resolve(Status::shutdown());
   snapshot_waiters_.clear();
   if (restore_reading_) restore_reading_->resolve(Status::shutdown());  // nothing appended

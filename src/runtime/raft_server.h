@@ -79,6 +79,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
  private:
   // Proposals' deadlines, earliest first, with the index each belongs to.
   using Deadlines = std::multimap<Duration, Index>;
+  // Reads' deadlines, earliest first, with each read's id. One timer is set
+  // for the earliest (as for proposals), not one per read: a read resolved
+  // early leaves nothing behind in the loop's timers.
+  using ReadDeadlines = std::multimap<Duration, std::uint64_t>;
   struct Proposal {
     Term term;
     bool handed_to_applier = false;  // committed; the applier resolves it
@@ -107,6 +111,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
     bool in_core = false;  // handed to the core, waiting for its ReadState
     Duration issued_at{0};
     std::optional<Index> wait_index;
+    ReadDeadlines::iterator deadline;
   };
   struct Published {
     RaftStats stats;
@@ -211,7 +216,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void wait_for_apply(std::uint64_t id, Index index);
   void reissue_forwarded_reads(bool leader_changed);
   void resolve_apply_waiters();
-  void expire_read(std::uint64_t id);
+  void expire_read(std::map<std::uint64_t, PendingRead>::iterator it);
+  void arm_read_deadline(Duration deadline);
+  void expire_due_reads();
+  void erase_read(std::map<std::uint64_t, PendingRead>::iterator it);
   Status not_leader_status() const;
   LeaderInfo leader_info(ServerId id) const;
   void publish();
@@ -267,7 +275,9 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   Deadlines proposal_deadlines_;
   Duration armed_proposal_deadline_ = Duration::max();  // the timer set, if any
   std::map<std::uint64_t, PendingRead> reads_;
-  std::vector<std::uint64_t> parked_reads_;  // waiting for a leader or its term-start commit
+  ReadDeadlines read_deadlines_;
+  Duration armed_read_deadline_ = Duration::max();  // the timer set, if any
+  std::vector<std::uint64_t> parked_reads_;         // waiting for a leader or its term-start commit
   std::multimap<Index, std::uint64_t> apply_waiters_;  // read ids by index to reach
   std::uint64_t next_read_id_;  // random start: unique across runs (see first_read_id)
   std::size_t writes_outstanding_ = 0;
