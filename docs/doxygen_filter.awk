@@ -8,7 +8,25 @@
 # block before a declaration of a namespace, class, struct or enum scope
 # becomes ///, and a trailing // after a member becomes ///<. Comments inside
 # function bodies, `// --- section ---` rulers, NOLINT notes and the
-# `}  // namespace` closers stay plain comments.
+# `}  // namespace` closers stay plain comments. A code sample in a comment
+# (lines indented by three spaces or more after a blank comment line) is
+# indented further, so that Doxygen's Markdown shows it as code.
+
+# The text of a // comment (without the slashes) as documentation text.
+function doc_text(text) {
+  if (text ~ /^ *$/) {
+    after_blank = 1
+    in_sample = 0
+    return text
+  }
+  if (text ~ /^    */ && (after_blank || in_sample)) {
+    in_sample = 1
+  } else {
+    in_sample = 0
+  }
+  after_blank = 0
+  return in_sample ? "    " text : text
+}
 
 function is_scope_opening(statement) {
   return statement ~ /(^|[^A-Za-z0-9_])(namespace|class|struct|enum|union)([^A-Za-z0-9_]|$)/ &&
@@ -31,7 +49,7 @@ BEGIN { depth = 0; in_header = 1; statement = "" }
         sub(/^ *(—|--|-) */, " ", rest)
         print "/// @file " words[1] rest
       } else {
-        print "///" text
+        print "///" doc_text(text)
       }
       next
     }
@@ -73,13 +91,14 @@ BEGIN { depth = 0; in_header = 1; statement = "" }
   if (code !~ /^[ \t]*$/) statement = statement " "
 
   at_scope_level = in_scope(depth)
+  if (comment == "" || code !~ /^[ \t]*$/) after_blank = in_sample = 0
   if (comment == "" || !at_scope_level || comment ~ /^\/\/\// || comment ~ /^\/\/ *NOLINT/ ||
       comment ~ /^\/\/ *---/) {
     print line
     next
   }
   if (code ~ /^[ \t]*$/) {
-    print code "///" substr(comment, 3)
+    print code "///" doc_text(substr(comment, 3))
   } else if (code ~ /^[ \t]*}/) {
     print line
   } else {
