@@ -40,6 +40,7 @@
 #include <keel/file_stores.h>
 #include <keel/log_store.h>
 
+#include "storage/file_stores_fs.h"
 #include "storage/fs.h"
 
 namespace {
@@ -255,9 +256,7 @@ class NoSyncFileSystem final : public keel::storage::FileSystem {
 };
 
 bool write_recovery_fixture(const std::string& dir, std::uint64_t batch_size) {
-  keel::WalOptions options;
-  options.file_system = std::make_shared<NoSyncFileSystem>();
-  auto wal = keel::WalLogStore::open(dir, options);
+  auto wal = keel::storage::open_wal_log_store(dir, {}, std::make_shared<NoSyncFileSystem>());
   if (!wal.is_ok()) return false;
   std::vector<LogEntry> batch = make_batch(batch_size);
   for (std::uint64_t next = 1; next <= kRecoveryEntries; next += batch.size()) {

@@ -17,8 +17,10 @@
 //    dropped whole; damage anywhere else makes open() fail with Corruption
 //    naming the file and the offset. Nothing is skipped silently.
 //
-// All file access goes through storage::FileSystem (src/storage/fs.h): the
-// real disk unless an option provides another (the simulator's).
+// These stores use the real disk. keel's own tests and its simulator
+// (keel::sim) open the same stores on a simulated disk that loses and tears
+// unsynced writes on a crash; that door is internal (src/storage), so this
+// header names no type an application could not use.
 //
 // Thread safety: every store may be used from any thread; calls are
 // serialised by a mutex. One directory must be opened by one store at a time.
@@ -35,10 +37,6 @@
 
 namespace keel {
 
-namespace storage {
-class FileSystem;
-}
-
 struct WalOptions {
   // Segment files are preallocated to this size, so that an append does not
   // grow the file (and make fdatasync write the inode) every time. A new
@@ -54,8 +52,6 @@ struct WalOptions {
   std::uint64_t read_cache_bytes = 8ULL << 20;
   // Recovery reads segments this many bytes at a time.
   std::uint64_t recovery_read_chunk_bytes = 1ULL << 20;
-  // Null: the real disk.
-  std::shared_ptr<storage::FileSystem> file_system;
 
   Status validate() const;
 };
@@ -72,7 +68,6 @@ class WalLogStore : public LogStore {
 struct FileStableStoreOptions {
   // The largest state file read back: all keys and values together.
   std::uint64_t max_file_bytes = 1ULL << 20;
-  std::shared_ptr<storage::FileSystem> file_system;  // null: the real disk
 };
 
 // Keeps every key in one file, rewritten whole by set(): write a temporary
@@ -87,7 +82,6 @@ class FileStableStore : public StableStore {
 struct FileSnapshotStoreOptions {
   // Bytes buffered by a sink before it writes them to the file.
   std::uint64_t write_buffer_bytes = 1ULL << 20;
-  std::shared_ptr<storage::FileSystem> file_system;  // null: the real disk
 };
 
 // One directory per snapshot (its bytes and its metadata), written under a

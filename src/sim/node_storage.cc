@@ -2,6 +2,7 @@
 
 #include "core/prng.h"
 #include "keel/file_stores.h"
+#include "storage/file_stores_fs.h"
 #include "storage/sim_fs.h"
 
 namespace keel::sim {
@@ -52,17 +53,13 @@ class DiskNodeStorage final : public NodeStorage {
     WalOptions wal;
     wal.segment_size_bytes = 64ULL << 10;  // several segments per run
     wal.read_cache_bytes = 256ULL << 10;
-    wal.file_system = disk_;
-    Result<std::shared_ptr<WalLogStore>> log = WalLogStore::open("/wal", wal);
+    Result<std::shared_ptr<WalLogStore>> log = storage::open_wal_log_store("/wal", wal, disk_);
     if (!log.is_ok()) return log.status();
-    FileStableStoreOptions stable;
-    stable.file_system = disk_;
-    Result<std::shared_ptr<FileStableStore>> hard_state = FileStableStore::open("/stable", stable);
+    Result<std::shared_ptr<FileStableStore>> hard_state =
+        storage::open_file_stable_store("/stable", {}, disk_);
     if (!hard_state.is_ok()) return hard_state.status();
-    FileSnapshotStoreOptions snapshots;
-    snapshots.file_system = disk_;
     Result<std::shared_ptr<FileSnapshotStore>> snapshot_store =
-        FileSnapshotStore::open("/snapshots", snapshots);
+        storage::open_file_snapshot_store("/snapshots", {}, disk_);
     if (!snapshot_store.is_ok()) return snapshot_store.status();
     return NodeStores{std::move(log).value(), std::move(hard_state).value(),
                       std::move(snapshot_store).value()};

@@ -33,8 +33,10 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
 #include "core/crc32c.h"
 #include "keel/file_stores.h"
+#include "storage/file_stores_fs.h"
 #include "storage/fs.h"
 #include "storage/snapshot_meta.h"
 
@@ -412,18 +414,26 @@ Status FileSnapshots::remove(const std::string& id) {
 }  // namespace
 }  // namespace storage
 
-Result<std::shared_ptr<FileSnapshotStore>> FileSnapshotStore::open(
-    const std::string& dir, FileSnapshotStoreOptions options) {
-  auto shared = std::make_shared<storage::Shared>();
+Result<std::shared_ptr<FileSnapshotStore>> storage::open_file_snapshot_store(
+    const std::string& dir, FileSnapshotStoreOptions options,
+    std::shared_ptr<FileSystem> file_system) {
+  KEEL_CHECK("open_file_snapshot_store is given a file system", file_system != nullptr);
+  auto shared = std::make_shared<Shared>();
   shared->dir = dir;
-  shared->fs = options.file_system ? options.file_system : storage::make_posix_file_system();
+  shared->fs = std::move(file_system);
   shared->options = std::move(options);
-  Status made = storage::create_dirs_durably(*shared->fs, dir);
+  Status made = create_dirs_durably(*shared->fs, dir);
   if (!made.is_ok()) return made;
-  auto store = std::make_shared<storage::FileSnapshots>(std::move(shared));
+  auto store = std::make_shared<FileSnapshots>(std::move(shared));
   Status loaded = store->load();
   if (!loaded.is_ok()) return loaded;
   return std::shared_ptr<FileSnapshotStore>(std::move(store));
+}
+
+Result<std::shared_ptr<FileSnapshotStore>> FileSnapshotStore::open(
+    const std::string& dir, FileSnapshotStoreOptions options) {
+  return storage::open_file_snapshot_store(dir, std::move(options),
+                                           storage::make_posix_file_system());
 }
 
 }  // namespace keel

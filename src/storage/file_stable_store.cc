@@ -16,8 +16,10 @@
 #include <string>
 
 #include "core/byte_io.h"
+#include "core/check.h"
 #include "core/crc32c.h"
 #include "keel/file_stores.h"
+#include "storage/file_stores_fs.h"
 #include "storage/fs.h"
 
 namespace keel {
@@ -181,16 +183,22 @@ Result<std::string> FileStable::get(const std::string& key) const {
 }  // namespace
 }  // namespace storage
 
-Result<std::shared_ptr<FileStableStore>> FileStableStore::open(const std::string& dir,
-                                                               FileStableStoreOptions options) {
-  std::shared_ptr<storage::FileSystem> fs =
-      options.file_system ? options.file_system : storage::make_posix_file_system();
-  Status made = storage::create_dirs_durably(*fs, dir);
+Result<std::shared_ptr<FileStableStore>> storage::open_file_stable_store(
+    const std::string& dir, FileStableStoreOptions options,
+    std::shared_ptr<FileSystem> file_system) {
+  KEEL_CHECK("open_file_stable_store is given a file system", file_system != nullptr);
+  Status made = create_dirs_durably(*file_system, dir);
   if (!made.is_ok()) return made;
-  auto store = std::make_shared<storage::FileStable>(dir, std::move(options), std::move(fs));
+  auto store = std::make_shared<FileStable>(dir, std::move(options), std::move(file_system));
   Status loaded = store->load();
   if (!loaded.is_ok()) return loaded;
   return std::shared_ptr<FileStableStore>(std::move(store));
+}
+
+Result<std::shared_ptr<FileStableStore>> FileStableStore::open(const std::string& dir,
+                                                               FileStableStoreOptions options) {
+  return storage::open_file_stable_store(dir, std::move(options),
+                                         storage::make_posix_file_system());
 }
 
 }  // namespace keel

@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
 #include "keel/file_stores.h"
+#include "storage/file_stores_fs.h"
 #include "storage/fs.h"
 #include "storage/record_cache.h"
 #include "storage/segment.h"
@@ -600,17 +602,21 @@ Status WalOptions::validate() const {
   return Status::ok();
 }
 
-Result<std::shared_ptr<WalLogStore>> WalLogStore::open(const std::string& dir, WalOptions options) {
+Result<std::shared_ptr<WalLogStore>> storage::open_wal_log_store(
+    const std::string& dir, WalOptions options, std::shared_ptr<FileSystem> file_system) {
+  KEEL_CHECK("open_wal_log_store is given a file system", file_system != nullptr);
   Status valid = options.validate();
   if (!valid.is_ok()) return valid;
-  std::shared_ptr<storage::FileSystem> fs =
-      options.file_system ? options.file_system : storage::make_posix_file_system();
-  Status made = storage::create_dirs_durably(*fs, dir);
+  Status made = create_dirs_durably(*file_system, dir);
   if (!made.is_ok()) return made;
-  auto wal = std::make_shared<storage::Wal>(dir, std::move(options), std::move(fs));
+  auto wal = std::make_shared<Wal>(dir, std::move(options), std::move(file_system));
   Status recovered = wal->recover();
   if (!recovered.is_ok()) return recovered;
   return std::shared_ptr<WalLogStore>(std::move(wal));
+}
+
+Result<std::shared_ptr<WalLogStore>> WalLogStore::open(const std::string& dir, WalOptions options) {
+  return storage::open_wal_log_store(dir, std::move(options), storage::make_posix_file_system());
 }
 
 }  // namespace keel

@@ -15,6 +15,7 @@
 #include "core/codec.h"
 #include "keel/file_stores.h"
 #include "runtime/log_writer.h"
+#include "storage/file_stores_fs.h"
 #include "storage/sim_fs.h"
 #include "storage_test_util.h"
 #include "test_cluster.h"
@@ -59,16 +60,12 @@ class DurableCluster {
     const std::string dir = root_ + "/node-" + std::to_string(id.value);
     WalOptions wal_options;
     wal_options.segment_size_bytes = 64 << 10;  // several segments in a short test
-    FileStableStoreOptions stable_options;
-    FileSnapshotStoreOptions snapshot_options;
-    if (disks_.count(id) != 0) {
-      wal_options.file_system = disks_.at(id);
-      stable_options.file_system = disks_.at(id);
-      snapshot_options.file_system = disks_.at(id);
-    }
-    auto log = WalLogStore::open(dir + "/wal", wal_options);
-    auto stable = FileStableStore::open(dir + "/stable", stable_options);
-    auto snapshots = FileSnapshotStore::open(dir + "/snapshots", snapshot_options);
+    // A server given a simulated disk keeps its stores there, the others on the real disk.
+    std::shared_ptr<storage::FileSystem> fs =
+        disks_.count(id) != 0 ? disks_.at(id) : storage::make_posix_file_system();
+    auto log = storage::open_wal_log_store(dir + "/wal", wal_options, fs);
+    auto stable = storage::open_file_stable_store(dir + "/stable", {}, fs);
+    auto snapshots = storage::open_file_snapshot_store(dir + "/snapshots", {}, fs);
     if (!log.is_ok() || !stable.is_ok() || !snapshots.is_ok()) {
       ADD_FAILURE() << log.status() << " / " << stable.status() << " / " << snapshots.status();
       std::abort();

@@ -79,8 +79,7 @@ class SnapshotStores : public ::testing::TestWithParam<int> {
           [this]() -> std::shared_ptr<SnapshotStore> {
             FileSnapshotStoreOptions options;
             options.write_buffer_bytes = 1000;
-            options.file_system = fs_;
-            auto store = FileSnapshotStore::open(kDir, options);
+            auto store = open_file_snapshot_store(kDir, options, fs_);
             EXPECT_TRUE(store.is_ok()) << store.status();
             return store.is_ok() ? std::move(store).value() : nullptr;
           },
@@ -174,9 +173,7 @@ INSTANTIATE_TEST_SUITE_P(MemoryAndFile, SnapshotStores, ::testing::Values(0, 1),
                          });
 
 std::shared_ptr<FileSnapshotStore> open_file_store(const std::shared_ptr<SimFileSystem>& fs) {
-  FileSnapshotStoreOptions options;
-  options.file_system = fs;
-  auto store = FileSnapshotStore::open(kDir, options);
+  auto store = open_file_snapshot_store(kDir, {}, fs);
   EXPECT_TRUE(store.is_ok()) << store.status();
   return store.is_ok() ? std::move(store).value() : nullptr;
 }

@@ -13,9 +13,7 @@ using testing::TempDir;
 constexpr char kDir[] = "/node/stable";
 
 std::shared_ptr<FileStableStore> open_stable(const std::shared_ptr<SimFileSystem>& fs) {
-  FileStableStoreOptions options;
-  options.file_system = fs;
-  Result<std::shared_ptr<FileStableStore>> store = FileStableStore::open(kDir, options);
+  Result<std::shared_ptr<FileStableStore>> store = open_file_stable_store(kDir, {}, fs);
   EXPECT_TRUE(store.is_ok()) << store.status();
   return store.is_ok() ? std::move(store).value() : nullptr;
 }
@@ -99,9 +97,7 @@ TEST(FileStableStore, ADamagedFileIsCorruptionNeverAnEmptyStore) {
   auto fs = std::make_shared<SimFileSystem>(1);
   ASSERT_TRUE(open_stable(fs)->set("vote", "3").is_ok());
   ASSERT_TRUE(fs->corrupt(std::string(kDir) + "/stable", 3, 0x20).is_ok());
-  FileStableStoreOptions options;
-  options.file_system = fs;
-  Result<std::shared_ptr<FileStableStore>> store = FileStableStore::open(kDir, options);
+  Result<std::shared_ptr<FileStableStore>> store = open_file_stable_store(kDir, {}, fs);
   ASSERT_FALSE(store.is_ok());
   EXPECT_EQ(store.status().code(), StatusCode::kCorruption);
   EXPECT_NE(store.status().message().find("/node/stable/stable"), std::string::npos);

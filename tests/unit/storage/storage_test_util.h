@@ -13,6 +13,7 @@
 
 #include "keel/file_stores.h"
 #include "keel/log_store.h"
+#include "storage/file_stores_fs.h"
 #include "storage/sim_fs.h"
 
 namespace keel::storage::testing {
@@ -55,16 +56,17 @@ class TempDir {
   std::string path_;
 };
 
-inline WalOptions sim_wal_options(const std::shared_ptr<SimFileSystem>& fs,
-                                  std::uint64_t segment_size_bytes = 64 << 10) {
+// Small segments, so that tests see several.
+inline WalOptions small_wal_options(std::uint64_t segment_size_bytes = 64 << 10) {
   WalOptions options;
-  options.file_system = fs;
   options.segment_size_bytes = segment_size_bytes;
   return options;
 }
 
-inline std::shared_ptr<WalLogStore> open_wal(const std::string& dir, WalOptions options) {
-  Result<std::shared_ptr<WalLogStore>> wal = WalLogStore::open(dir, std::move(options));
+inline std::shared_ptr<WalLogStore> open_wal(const std::string& dir, WalOptions options,
+                                             std::shared_ptr<FileSystem> fs) {
+  Result<std::shared_ptr<WalLogStore>> wal =
+      open_wal_log_store(dir, std::move(options), std::move(fs));
   EXPECT_TRUE(wal.is_ok()) << wal.status();
   return wal.is_ok() ? std::move(wal).value() : nullptr;
 }

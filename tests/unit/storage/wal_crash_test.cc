@@ -13,7 +13,7 @@ namespace {
 using testing::entries;
 using testing::open_wal;
 using testing::read_all;
-using testing::sim_wal_options;
+using testing::small_wal_options;
 
 constexpr char kDir[] = "/wal";
 
@@ -58,9 +58,7 @@ struct TornAppend {
     SimFsFidelity fidelity;
     fidelity.failed_sync_drops_writes = false;
     auto fs = std::make_shared<SimFileSystem>(3, fidelity);
-    WalOptions with_fs = options;
-    with_fs.file_system = fs;
-    auto wal = open_wal(kDir, with_fs);
+    auto wal = open_wal(kDir, options, fs);
     for (const auto& batch : acknowledged) EXPECT_TRUE(wal->append(batch).is_ok());
     fs->fail_next(FsOperation::kSync, std::string(kDir) + "/wal-", syncs_before_the_batch);
     EXPECT_EQ(wal->append(unsynced).code(), StatusCode::kIoError);
@@ -81,9 +79,7 @@ struct TornAppend {
       std::uint64_t ignored = 0;
       auto fs = run(path, ignored);
       fs->crash_keeping_unsynced_bytes(path, kept);
-      WalOptions with_fs = options;
-      with_fs.file_system = fs;
-      auto wal = open_wal(kDir, with_fs);
+      auto wal = open_wal(kDir, options, fs);
       ASSERT_TRUE(wal) << "kept " << kept;
       // Only a write that reached the disk whole may show; a torn one never.
       ASSERT_EQ(read_all(*wal), kept < total ? before : after)
@@ -92,7 +88,7 @@ struct TornAppend {
       const Index next = wal->last_index().next();
       ASSERT_TRUE(wal->append(entries(next.value, next.value, 9)).is_ok()) << "kept " << kept;
       wal.reset();
-      wal = open_wal(kDir, with_fs);
+      wal = open_wal(kDir, options, fs);
       ASSERT_EQ(wal->last_index(), next) << "kept " << kept;
     }
   }
@@ -154,7 +150,7 @@ TEST(WalCrash, AFailureAtAnyStepOfRolloverOrCompactionLosesNothingAcknowledged) 
       SCOPED_TRACE("step " + std::to_string(static_cast<int>(step)) + " seed " +
                    std::to_string(seed));
       auto fs = std::make_shared<SimFileSystem>(seed);
-      auto wal = open_wal(kDir, sim_wal_options(fs, 512));
+      auto wal = open_wal(kDir, small_wal_options(512), fs);
       std::vector<LogEntry> log;
       std::vector<std::vector<LogEntry>> allowed;  // what recovery may show
       for (std::uint64_t i = 1; i <= 60 && allowed.empty(); ++i) {
@@ -176,7 +172,7 @@ TEST(WalCrash, AFailureAtAnyStepOfRolloverOrCompactionLosesNothingAcknowledged) 
       ASSERT_FALSE(allowed.empty()) << "the armed fault never fired";
       wal.reset();
       fs->crash_and_tear();
-      wal = open_wal(kDir, sim_wal_options(fs, 512));
+      wal = open_wal(kDir, small_wal_options(512), fs);
       ASSERT_TRUE(wal);
       const std::vector<LogEntry> recovered = read_all(*wal);
       ASSERT_TRUE(recovered == allowed[0] || recovered == allowed[1])
@@ -193,9 +189,9 @@ TEST(WalCrash, RandomHistoriesAndRandomTearsKeepExactlyTheAcknowledgedLog) {
   for (std::uint64_t seed = 1; seed <= 60; ++seed) {
     core::Prng prng(seed);
     auto fs = std::make_shared<SimFileSystem>(seed);
-    WalOptions options = sim_wal_options(fs, 1024);
+    WalOptions options = small_wal_options(1024);
     options.max_record_bytes = 1 + prng.uniform(50, 400);
-    auto wal = open_wal(kDir, options);
+    auto wal = open_wal(kDir, options, fs);
     MemoryLogStore model;
     std::uint64_t term = 1;
     const std::uint64_t steps = prng.uniform(1, 60);
@@ -224,7 +220,7 @@ TEST(WalCrash, RandomHistoriesAndRandomTearsKeepExactlyTheAcknowledgedLog) {
     ASSERT_EQ(wal->append(failed_batch).code(), StatusCode::kIoError);
     wal.reset();
     fs->crash_and_tear();
-    wal = open_wal(kDir, options);
+    wal = open_wal(kDir, options, fs);
     ASSERT_TRUE(wal) << "seed " << seed;
     const std::vector<LogEntry> recovered = read_all(*wal);
     if (recovered != acknowledged) {

@@ -12,7 +12,7 @@ using testing::entries;
 using testing::entry;
 using testing::open_wal;
 using testing::read_all;
-using testing::sim_wal_options;
+using testing::small_wal_options;
 
 constexpr char kDir[] = "/wal";
 
@@ -26,9 +26,9 @@ constexpr std::uint64_t kSmallRecordBytes = kRecordHeaderBytes + 1 + 1 + 1 + 16;
 class Wal : public ::testing::Test {
  protected:
   std::shared_ptr<WalLogStore> open(WalOptions options) {
-    return open_wal(kDir, std::move(options));
+    return open_wal(kDir, std::move(options), fs);
   }
-  std::shared_ptr<WalLogStore> open() { return open(sim_wal_options(fs)); }
+  std::shared_ptr<WalLogStore> open() { return open(small_wal_options()); }
   void append_singles(LogStore& log, std::uint64_t first, std::uint64_t last,
                       std::uint64_t term = 1) {
     for (std::uint64_t i = first; i <= last; ++i) {
@@ -68,7 +68,7 @@ TEST_F(Wal, AppendedEntriesReadBackAfterReopen) {
 }
 
 TEST_F(Wal, OneAppendIsOneWriteAndOneFdatasyncWhateverTheBatchSize) {
-  auto wal = open(sim_wal_options(fs, 16 << 20));
+  auto wal = open(small_wal_options(16 << 20));
   std::uint64_t next = 1;
   for (std::uint64_t batch : {1, 16, 256}) {
     const SimFsCounters before = fs->counters();
@@ -113,7 +113,7 @@ TEST_F(Wal, AppendsThatWouldLeaveAGapAreRefusedWithoutStoppingTheStore) {
 }
 
 TEST_F(Wal, TruncatePrefixRemovesEntriesAndWholeSegments) {
-  auto wal = open(sim_wal_options(fs, 1024));
+  auto wal = open(small_wal_options(1024));
   append_singles(*wal, 1, 100);
   const std::size_t segments_before = wal->segment_count();
   ASSERT_GT(segments_before, 5u);
@@ -126,14 +126,14 @@ TEST_F(Wal, TruncatePrefixRemovesEntriesAndWholeSegments) {
   EXPECT_EQ(read_all(*wal), entries(61, 100));
   wal.reset();
   fs->crash();
-  wal = open(sim_wal_options(fs, 1024));
+  wal = open(small_wal_options(1024));
   EXPECT_EQ(wal->first_index(), Index(61));
   EXPECT_EQ(wal->last_index(), Index(100));
   EXPECT_EQ(read_all(*wal), entries(61, 100));
 }
 
 TEST_F(Wal, TruncateSuffixThenPrefixThenReopenGivesExactlyTheExpectedLog) {
-  auto wal = open(sim_wal_options(fs, 1024));
+  auto wal = open(small_wal_options(1024));
   append_singles(*wal, 1, 40, 1);
   ASSERT_TRUE(wal->append(entries(25, 30, 2)).is_ok());  // replaces 25..40
   ASSERT_TRUE(wal->truncate_prefix(Index(27)).is_ok());
@@ -144,7 +144,7 @@ TEST_F(Wal, TruncateSuffixThenPrefixThenReopenGivesExactlyTheExpectedLog) {
   EXPECT_EQ(read_all(*wal), expected);
   wal.reset();
   fs->crash();
-  wal = open(sim_wal_options(fs, 1024));
+  wal = open(small_wal_options(1024));
   EXPECT_EQ(wal->first_index(), Index(28));
   EXPECT_EQ(wal->last_index(), Index(35));
   EXPECT_EQ(read_all(*wal), expected);
@@ -196,7 +196,7 @@ TEST_F(Wal, ResetDropsEveryEntryAndTheLogContinuesAfterTheNewBase) {
 }
 
 TEST_F(Wal, ResetRemovesTheSegmentsItMadeDead) {
-  WalOptions options = sim_wal_options(fs);
+  WalOptions options = small_wal_options();
   options.segment_size_bytes = 4 * kSmallRecordBytes + kSegmentHeaderBytes;
   auto wal = open(options);
   append_singles(*wal, 1, 20);
@@ -254,7 +254,7 @@ TEST_F(Wal, AFailedWriteMakesEveryLaterWriteFail) {
 }
 
 TEST_F(Wal, AFullDiskFailsWithNoSpaceAndLosesNothingAcknowledged) {
-  auto wal = open(sim_wal_options(fs, 4096));
+  auto wal = open(small_wal_options(4096));
   std::uint64_t acknowledged = 0;
   fs->set_capacity_bytes(fs->used_bytes() + 1000);  // not enough for a second segment
   Status status;
@@ -270,7 +270,7 @@ TEST_F(Wal, AFullDiskFailsWithNoSpaceAndLosesNothingAcknowledged) {
             StatusCode::kIoError);
   wal.reset();
   fs->crash();
-  wal = open(sim_wal_options(fs, 4096));
+  wal = open(small_wal_options(4096));
   EXPECT_EQ(wal->last_index(), Index(acknowledged));
   EXPECT_EQ(read_all(*wal), entries(1, acknowledged, 1, 100));
 }
@@ -284,7 +284,7 @@ TEST_F(Wal, ABitFlipInTheMiddleOfASegmentFailsOpenNamingTheFileAndOffset) {
     }
     const std::uint64_t record_10 = kSegmentHeaderBytes + 9 * kSmallRecordBytes;
     ASSERT_TRUE(fs->corrupt(segment_path(1), record_10 + delta, 0x04).is_ok());
-    Result<std::shared_ptr<WalLogStore>> wal = WalLogStore::open(kDir, sim_wal_options(fs));
+    Result<std::shared_ptr<WalLogStore>> wal = open_wal_log_store(kDir, small_wal_options(), fs);
     ASSERT_FALSE(wal.is_ok());
     EXPECT_EQ(wal.status().code(), StatusCode::kCorruption);
     EXPECT_NE(wal.status().message().find(segment_path(1)), std::string::npos) << wal.status();
@@ -295,7 +295,7 @@ TEST_F(Wal, ABitFlipInTheMiddleOfASegmentFailsOpenNamingTheFileAndOffset) {
 
 TEST_F(Wal, ABitFlipInTheLastRecordOfAnOlderSegmentFailsOpen) {
   {
-    auto wal = open(sim_wal_options(fs, 1024));
+    auto wal = open(small_wal_options(1024));
     append_singles(*wal, 1, 60);
     ASSERT_GE(wal->segment_count(), 3u);
   }
@@ -305,7 +305,7 @@ TEST_F(Wal, ABitFlipInTheLastRecordOfAnOlderSegmentFailsOpen) {
   const std::uint64_t last_record_of_1 =
       kSegmentHeaderBytes + (records_per_segment - 1) * kSmallRecordBytes;
   ASSERT_TRUE(fs->corrupt(segment_path(1), last_record_of_1 + 40, 0x80).is_ok());
-  Result<std::shared_ptr<WalLogStore>> wal = WalLogStore::open(kDir, sim_wal_options(fs, 1024));
+  Result<std::shared_ptr<WalLogStore>> wal = open_wal_log_store(kDir, small_wal_options(1024), fs);
   ASSERT_FALSE(wal.is_ok());
   EXPECT_EQ(wal.status().code(), StatusCode::kCorruption);
   EXPECT_NE(wal.status().message().find(segment_path(1)), std::string::npos) << wal.status();
@@ -330,11 +330,11 @@ TEST_F(Wal, DamageToTheLastBatchIsTreatedAsATornWrite) {
 
 TEST_F(Wal, AMissingSegmentFailsOpen) {
   {
-    auto wal = open(sim_wal_options(fs, 1024));
+    auto wal = open(small_wal_options(1024));
     append_singles(*wal, 1, 60);
   }
   ASSERT_TRUE(fs->remove(segment_path(2)).is_ok());
-  Result<std::shared_ptr<WalLogStore>> wal = WalLogStore::open(kDir, sim_wal_options(fs, 1024));
+  Result<std::shared_ptr<WalLogStore>> wal = open_wal_log_store(kDir, small_wal_options(1024), fs);
   ASSERT_FALSE(wal.is_ok());
   EXPECT_EQ(wal.status().code(), StatusCode::kCorruption);
   EXPECT_NE(wal.status().message().find("missing"), std::string::npos) << wal.status();
@@ -346,7 +346,7 @@ TEST_F(Wal, AMissingSegmentFailsOpen) {
 class WalAfterCompaction : public Wal {
  protected:
   void SetUp() override {
-    auto wal = open(sim_wal_options(fs, 1024));
+    auto wal = open(small_wal_options(1024));
     append_singles(*wal, 1, 100);
     segment_1_ = file_bytes(segment_path(1));
     ASSERT_TRUE(wal->truncate_prefix(Index(45)).is_ok());
@@ -370,7 +370,7 @@ class WalAfterCompaction : public Wal {
     ASSERT_TRUE(fs->sync_dir(kDir).is_ok());
   }
   Result<std::shared_ptr<WalLogStore>> reopen() {
-    return WalLogStore::open(kDir, sim_wal_options(fs, 1024));
+    return open_wal_log_store(kDir, small_wal_options(1024), fs);
   }
   static void expect_lost(const Status& status, const std::string& entries_lost) {
     EXPECT_EQ(status.code(), StatusCode::kCorruption) << status;
@@ -416,11 +416,11 @@ TEST_F(WalAfterCompaction, AHoleBelowTheMarkerIsToleratedAndTheDeadSegmentRemove
 
 TEST_F(Wal, AMissingFirstSegmentOfALogNeverCompactedFailsOpen) {
   {
-    auto wal = open(sim_wal_options(fs, 1024));
+    auto wal = open(small_wal_options(1024));
     append_singles(*wal, 1, 60);
   }
   ASSERT_TRUE(fs->remove(segment_path(1)).is_ok());
-  Result<std::shared_ptr<WalLogStore>> wal = WalLogStore::open(kDir, sim_wal_options(fs, 1024));
+  Result<std::shared_ptr<WalLogStore>> wal = open_wal_log_store(kDir, small_wal_options(1024), fs);
   ASSERT_FALSE(wal.is_ok());
   EXPECT_EQ(wal.status().code(), StatusCode::kCorruption);
   EXPECT_NE(wal.status().message().find("no prefix was ever removed"), std::string::npos)
@@ -437,7 +437,7 @@ TEST_F(Wal, ALeftoverTemporarySegmentIsRemovedOnOpen) {
 }
 
 TEST_F(Wal, SegmentsRollOverAndAnOversizedBatchGetsASegmentOfItsOwn) {
-  auto wal = open(sim_wal_options(fs, 1024));
+  auto wal = open(small_wal_options(1024));
   append_singles(*wal, 1, 30);
   const std::size_t segments = wal->segment_count();
   EXPECT_GT(segments, 1u);
@@ -445,7 +445,7 @@ TEST_F(Wal, SegmentsRollOverAndAnOversizedBatchGetsASegmentOfItsOwn) {
   EXPECT_EQ(wal->segment_count(), segments + 1);
   ASSERT_TRUE(wal->append(entries(36, 36)).is_ok());
   wal.reset();
-  wal = open(sim_wal_options(fs, 1024));
+  wal = open(small_wal_options(1024));
   auto expected = entries(1, 30);
   auto big = entries(31, 35, 1, 2000);
   expected.insert(expected.end(), big.begin(), big.end());
@@ -454,7 +454,7 @@ TEST_F(Wal, SegmentsRollOverAndAnOversizedBatchGetsASegmentOfItsOwn) {
 }
 
 TEST_F(Wal, ABatchLargerThanARecordIsSplitIntoRecordsAndReadsBack) {
-  WalOptions options = sim_wal_options(fs);
+  WalOptions options = small_wal_options();
   options.max_record_bytes = 250;
   options.read_cache_bytes = 0;  // every read goes to disk
   auto wal = open(options);
@@ -487,10 +487,10 @@ TEST_F(Wal, ReadsOutsideTheLogAreNotFound) {
 }
 
 TEST_F(Wal, OptionsOutOfBoundsAreRefused) {
-  WalOptions options = sim_wal_options(fs);
+  WalOptions options = small_wal_options();
   options.segment_size_bytes = 16;
   EXPECT_EQ(WalLogStore::open(kDir, options).status().code(), StatusCode::kInvalidArgument);
-  options = sim_wal_options(fs);
+  options = small_wal_options();
   options.max_record_bytes = 0;
   EXPECT_EQ(WalLogStore::open(kDir, options).status().code(), StatusCode::kInvalidArgument);
 }

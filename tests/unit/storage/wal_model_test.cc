@@ -19,11 +19,10 @@ constexpr char kDir[] = "/wal";
 class Model {
  public:
   Model(std::uint64_t seed) : prng_(seed), fs_(std::make_shared<SimFileSystem>(seed)) {
-    options_.file_system = fs_;
     options_.segment_size_bytes = 128 + prng_.uniform(0, 4096);
     options_.max_record_bytes = 1 + prng_.uniform(0, 600);
     options_.read_cache_bytes = prng_.uniform(0, 4) == 0 ? 0 : prng_.uniform(100, 20000);
-    wal_ = open_wal(kDir, options_);
+    wal_ = open_wal(kDir, options_, fs_);
   }
 
   void step() {
@@ -93,7 +92,7 @@ class Model {
   void reopen() {
     wal_.reset();
     if (prng_.uniform(0, 2) == 0) fs_->crash_and_tear();  // everything acknowledged is synced
-    wal_ = open_wal(kDir, options_);
+    wal_ = open_wal(kDir, options_, fs_);
     ASSERT_TRUE(wal_);
     check_equal("after reopen");
   }
