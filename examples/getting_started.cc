@@ -60,13 +60,14 @@ int main() {
     auto log = std::make_shared<keel::MemoryLogStore>();
     auto stable = std::make_shared<keel::MemoryStableStore>();
     if (keel::Status s = keel::bootstrap_cluster(*log, *stable, cluster); !s) return fail(s);
-    keel::RaftDependencies deps{.fsm = counters.emplace_back(std::make_shared<Counter>()),
-                                .log_store = log,
-                                .stable_store = stable,
-                                .snapshot_store = std::make_shared<keel::MemorySnapshotStore>(),
-                                .transport = network.transport(server.id),
-                                .env = env};
-    deps.config.id = server.id;  // every other setting keeps its default
+    keel::RaftDependencies deps;  // every Config setting but the id keeps its default
+    deps.config.id = server.id;
+    deps.fsm = counters.emplace_back(std::make_shared<Counter>());
+    deps.log_store = log;
+    deps.stable_store = stable;
+    deps.snapshot_store = std::make_shared<keel::MemorySnapshotStore>();
+    deps.transport = network.transport(server.id);
+    deps.env = env;
     deps.observers.push_back([leader_ready](const keel::Observation& o) {
       if (o.kind == keel::Observation::Kind::kLeaderReady) leader_ready.resolve(o.leader.id);
     });
