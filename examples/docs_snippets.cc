@@ -178,16 +178,18 @@ bool run() {
   auto log_store = std::make_shared<keel::MemoryLogStore>();
   auto stable_store = std::make_shared<keel::MemoryStableStore>();
   const keel::ServerId id{1};
-  keel::Status bootstrapped =
-      keel::bootstrap_cluster(*log_store, *stable_store, {{keel::Server{id, "server-1"}}});
+  keel::Configuration configuration;
+  configuration.servers = {keel::Server{id, "server-1", keel::Suffrage::kVoter}};
+  keel::Status bootstrapped = keel::bootstrap_cluster(*log_store, *stable_store, configuration);
   if (!bootstrapped.is_ok()) return fail(bootstrapped.to_string());
   auto fsm = std::make_shared<KeyValueFsm>();
-  keel::RaftDependencies deps{.fsm = fsm,
-                              .log_store = log_store,
-                              .stable_store = stable_store,
-                              .snapshot_store = std::make_shared<keel::MemorySnapshotStore>(),
-                              .transport = network.transport(id),
-                              .env = env};
+  keel::RaftDependencies deps;
+  deps.fsm = fsm;
+  deps.log_store = log_store;
+  deps.stable_store = stable_store;
+  deps.snapshot_store = std::make_shared<keel::MemorySnapshotStore>();
+  deps.transport = network.transport(id);
+  deps.env = env;
   deps.config.id = id;
   keel::Result<std::unique_ptr<keel::Raft>> opened = keel::Raft::open(std::move(deps));
   if (!opened.is_ok()) return fail(opened.status().to_string());

@@ -120,12 +120,13 @@ class Walkthrough {
   bool open(keel::ServerId id, keel::InMemoryNetwork& network) {
     Server& server = servers_[id];
     server.fsm = std::make_shared<Counter>();
-    keel::RaftDependencies deps{.fsm = server.fsm,
-                                .log_store = server.log_store,
-                                .stable_store = server.stable_store,
-                                .snapshot_store = server.snapshot_store,
-                                .transport = network.transport(id),
-                                .env = env_};
+    keel::RaftDependencies deps;
+    deps.fsm = server.fsm;
+    deps.log_store = server.log_store;
+    deps.stable_store = server.stable_store;
+    deps.snapshot_store = server.snapshot_store;
+    deps.transport = network.transport(id);
+    deps.env = env_;
     deps.config.id = id;
     deps.observers.push_back([this](const keel::Observation& o) { leaders_.observe(o); });
     keel::Result<std::unique_ptr<keel::Raft>> opened = keel::Raft::open(std::move(deps));
@@ -145,11 +146,12 @@ class Walkthrough {
       std::shared_ptr<keel::MemoryLogStore> log_store = server.log_store;
       std::shared_ptr<keel::MemoryStableStore> stable_store = server.stable_store;
       // doc-snippet: bootstrap
-      keel::Configuration founders{{
-          keel::Server{keel::ServerId{1}, "10.0.0.1:7000"},
-          keel::Server{keel::ServerId{2}, "10.0.0.2:7000"},
-          keel::Server{keel::ServerId{3}, "10.0.0.3:7000"},
-      }};
+      keel::Configuration founders;
+      founders.servers = {
+          keel::Server{keel::ServerId{1}, "10.0.0.1:7000", keel::Suffrage::kVoter},
+          keel::Server{keel::ServerId{2}, "10.0.0.2:7000", keel::Suffrage::kVoter},
+          keel::Server{keel::ServerId{3}, "10.0.0.3:7000", keel::Suffrage::kVoter},
+      };
       keel::Result<bool> existing = keel::has_existing_state(*log_store, *stable_store);
       if (!existing.is_ok()) return fail(existing.status().to_string());
       if (!*existing) {  // a new server: never bootstrap one that holds state
@@ -303,7 +305,8 @@ class Walkthrough {
     std::shared_ptr<keel::MemoryLogStore> log_store = server.log_store;
     std::shared_ptr<keel::MemoryStableStore> stable_store = server.stable_store;
     // doc-snippet: recover
-    keel::Configuration survivors{{keel::Server{survivor, address_of(survivor)}}};
+    keel::Configuration survivors;
+    survivors.servers = {keel::Server{survivor, address_of(survivor), keel::Suffrage::kVoter}};
     keel::Status status = keel::recover_cluster(*log_store, *stable_store, survivors);
     // end-doc-snippet: recover
     if (!ok(status, "recover_cluster")) return false;
