@@ -142,11 +142,12 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format-check: $(words $(SOURCES)) files formatted"
 
-# The API reference: Doxygen (docs/Doxyfile) over include/keel/ and the
-# guides in docs/, into build/docs/html/index.html. Any warning fails it.
-docs: deps
+# The API reference: Doxygen (docs/Doxyfile) over include/keel/, the
+# keel/version.h that configuring writes, and the guides in docs/, into
+# build/docs/html/index.html. Any warning fails it.
+docs: configure
 	@mkdir -p build/docs
-	doxygen docs/Doxyfile
+	(cat docs/Doxyfile; echo "INPUT += build/generated/include/keel/version.h") | doxygen -
 	@echo "docs: build/docs/html/index.html"
 
 # Every C++ block in docs/*.md and README.md is a copy of a file the build

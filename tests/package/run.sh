@@ -12,7 +12,8 @@
 #                 compiled by hand with `pkg-config --cflags --libs keel`
 #                 (and keel-sim).
 #   subproject    the project in subdirectory/ builds keel from source with
-#                 add_subdirectory, then again with FetchContent.
+#                 add_subdirectory, then again with FetchContent; keel must
+#                 build only the static library the project links.
 #
 # Every consumer runs and must exit 0: it opens a one-server cluster,
 # applies a command and checks its state machine saw it (consumer/).
@@ -142,8 +143,11 @@ case $mode in
       "$cmake" -S "$source/tests/package/subdirectory" -B "$work/consumer" "${configure_args[@]}" \
         "-DKEEL_SOURCE_DIR=$source" "-DKEEL_VIA=$via" >"$work/configure-$via.log" ||
         { cat "$work/configure-$via.log"; fail "configuring the $via consumer"; }
-      "$cmake" --build "$work/consumer" -j "$jobs" --target keel-consumer >"$work/build-$via.log" ||
+      # The whole project: keel adds only the library it links to it.
+      "$cmake" --build "$work/consumer" -j "$jobs" >"$work/build-$via.log" ||
         { tail -50 "$work/build-$via.log"; fail "building the $via consumer"; }
+      extra=$(find "$work/consumer" -name 'libkeel.so*' -o -name 'libkeel_sim.a' -o -name 'keel-sim')
+      [[ -z $extra ]] || fail "keel as a subproject built more than the project links: $extra"
       run_consumer "$work/consumer/keel-consumer" "$version"
     done
     ;;
