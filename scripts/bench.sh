@@ -5,9 +5,11 @@
 #                            writes bench/results/cluster.jsonl, one JSON
 #                            object per run, then reports
 #   scripts/bench.sh report  from bench/results/cluster.jsonl: the tables
-#                            (bench/results/cluster.md, medians of the runs)
-#                            and the chart (bench/results/cluster.png,
-#                            gnuplot) (make bench-report)
+#                            (bench/results/cluster.md, medians of the runs,
+#                            also copied into BENCHMARKS.md between its
+#                            bench-report markers) and the chart
+#                            (bench/results/cluster.png, gnuplot)
+#                            (make bench-report)
 #
 # Environment: KEEL_BENCH_BIN (build/bin/keel-bench), BENCH_RUNS (runs of
 # each configuration, 3), BENCH_DURATION (measured seconds per run, 8),
@@ -158,6 +160,15 @@ plot "$data" using (strcol(1) eq "memory" ? \$2 : 1/0):4 with linespoints lw 2 l
 unset multiplot
 GNUPLOT
   rm -f "$data"
+  # BENCHMARKS.md shows the published tables between two markers: replace
+  # them (only for the published results in bench/results).
+  if [[ $OUT == bench/results && -f BENCHMARKS.md ]] && grep -q '^<!-- bench-report:begin -->$' BENCHMARKS.md; then
+    awk -v table="$table" '
+      /^<!-- bench-report:begin -->$/ { print; while ((getline line < table) > 0) print line; skip = 1; next }
+      /^<!-- bench-report:end -->$/ { skip = 0 }
+      !skip { print }' BENCHMARKS.md > BENCHMARKS.md.tmp && mv BENCHMARKS.md.tmp BENCHMARKS.md
+    echo "bench: BENCHMARKS.md's tables updated"
+  fi
   echo "bench: $table and $OUT/cluster.png"
 }
 
