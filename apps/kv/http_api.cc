@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "kv/cluster_page.h"
 #include "kv/server_impl.h"
 
 namespace keel::kv {
@@ -291,7 +292,25 @@ void KvServer::Impl::handle_status(httplib::Response& res) {
              {"keys", fsm_->key_count()},
              {"removed", s.removed},
              {"failure", s.failure.is_ok() ? json(nullptr) : json(s.failure.to_string())},
-             {"configuration", configuration_json()}});
+             {"configuration", configuration_json()},
+             {"replication", replication_json(s)}});
+}
+
+// How far behind each other member is, as this leader sees it: its last
+// index minus the member's match index. keel's public API offers that only
+// through the metrics sink (keel_replication_lag_entries, set once a
+// heartbeat interval), so it is read back from there. Empty on a follower.
+json KvServer::Impl::replication_json(const RaftStats& s) const {
+  json out = json::array();
+  if (s.state != RaftState::kLeader) return out;
+  for (const Server& server : raft_->configuration().latest.members()) {
+    if (server.id == ServerId{options_.id}) continue;
+    const std::optional<double> lag = metrics_->gauge(
+        "keel_replication_lag_entries", {{"server", options_.id}, {"peer", server.id.value}});
+    out.push_back({{"id", server.id.value},
+                   {"lag_entries", lag ? json(static_cast<std::uint64_t>(*lag)) : json(nullptr)}});
+  }
+  return out;
 }
 
 void KvServer::Impl::handle_members_get(httplib::Response& res) {
@@ -450,9 +469,23 @@ void KvServer::Impl::install_routes() {
                         {{"route", route.c_str()}});
     };
   };
+  // The cluster page (cluster_page.h) asks every member for its status and
+  // sends each button's request to the member it acts on: another origin
+  // (host and port) than the page's. These routes' answers may be read by
+  // any origin's scripts; keys and values stay unreadable to them. (Any
+  // page can already send such a POST without a preflight, whatever the
+  // answer says: keel-kv has no authentication, docs/kv.md.)
+  auto readable_anywhere = [](auto handler) {
+    return [handler](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Access-Control-Allow-Origin", "*");
+      handler(req, res);
+    };
+  };
   using I = Impl;
   http_.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& res) {
     if (!stopping_) return httplib::Server::HandlerResponse::Unhandled;
+    // Says nothing but that: the page may read it and show why.
+    res.set_header("Access-Control-Allow-Origin", "*");
     send_error(res, 503, "shutting_down", "this server is shutting down");
     return httplib::Server::HandlerResponse::Handled;
   });
@@ -460,14 +493,21 @@ void KvServer::Impl::install_routes() {
   http_.Delete(R"(/v1/kv/(.+))", timed("delete", &I::handle_delete));
   http_.Get(R"(/v1/kv/(.+))", timed("get", &I::handle_get));
   http_.Get("/v1/kv", timed("list", &I::handle_list));
+  http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Content-Security-Policy", std::string(cluster_page_security_policy()));
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(std::string(cluster_page_html()), "text/html; charset=utf-8");
+  });
   http_.Get("/v1/status",
-            [this](const httplib::Request&, httplib::Response& res) { handle_status(res); });
+            readable_anywhere(
+                [this](const httplib::Request&, httplib::Response& res) { handle_status(res); }));
   http_.Get("/v1/cluster/members",
             [this](const httplib::Request&, httplib::Response& res) { handle_members_get(res); });
   http_.Post("/v1/cluster/members", timed("members", &I::handle_members_post));
   http_.Delete(R"(/v1/cluster/members/(\d+))", timed("members", &I::handle_members_delete));
-  http_.Post("/v1/cluster/transfer-leadership", timed("transfer", &I::handle_transfer));
-  http_.Post("/v1/snapshot", timed("snapshot", &I::handle_snapshot));
+  http_.Post("/v1/cluster/transfer-leadership",
+             readable_anywhere(timed("transfer", &I::handle_transfer)));
+  http_.Post("/v1/snapshot", readable_anywhere(timed("snapshot", &I::handle_snapshot)));
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_->render(), "text/plain; version=0.0.4");
   });

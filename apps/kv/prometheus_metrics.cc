@@ -105,6 +105,16 @@ void PrometheusMetrics::observe(std::string_view name, double value,
   ++s.count;
 }
 
+std::optional<double> PrometheusMetrics::gauge(std::string_view name,
+                                               std::initializer_list<MetricLabel> labels) const {
+  std::lock_guard lock(mutex_);
+  auto f = families_.find(name);
+  if (f == families_.end() || f->second.type != Type::kGauge) return std::nullopt;
+  auto s = f->second.series.find(label_key(std::span(labels.begin(), labels.size())));
+  if (s == f->second.series.end()) return std::nullopt;
+  return s->second.value;
+}
+
 std::string PrometheusMetrics::render() const {
   std::lock_guard lock(mutex_);
   std::string out;

@@ -9,8 +9,10 @@
 // Thread safety: every method may be called from any thread (one mutex).
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,11 @@ class PrometheusMetrics final : public MetricsSink {
 
   // Every series, families sorted by name ("# TYPE" line first).
   std::string render() const;
+
+  // A gauge's last value; nullopt if it was never set with these labels.
+  // (keel-kv's status reads keel's per-peer replication lag back.)
+  std::optional<double> gauge(std::string_view name,
+                              std::initializer_list<MetricLabel> labels) const;
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };

@@ -88,6 +88,7 @@ class KvServer::Impl {
   void answer_change_failure(const httplib::Request& req, httplib::Response& res, const Status& s,
                              std::uint64_t id, bool adding);
   nlohmann::json configuration_json() const;
+  nlohmann::json replication_json(const RaftStats& s) const;
 
   const ServeOptions options_;
   std::shared_ptr<Logger> logger_;

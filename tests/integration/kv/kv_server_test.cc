@@ -21,10 +21,12 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -1053,6 +1055,70 @@ TEST(KvServer, metrics_and_status_report_the_raft_and_the_requests) {
   EXPECT_EQ(servers[0]["id"], 1);
   EXPECT_EQ(servers[0]["raft_address"], cluster.raft_address(1));
   EXPECT_EQ(servers[0]["suffrage"], "voter");
+}
+
+// The cluster page (GET /) and what it reads: the page itself, with a
+// policy that lets it load nothing from elsewhere; /v1/status with the
+// leader's view of each member's lag; and the routes the page calls on
+// other members readable from any origin, while keys stay unreadable to
+// other origins' scripts. (The page in a browser: cluster_page_test.cc.)
+TEST(KvServer, serves_the_cluster_page_and_lets_it_read_every_members_status) {
+  TempDir dir("kv-page-http");
+  KvCluster cluster(dir.path(), KvClusterOptions{});
+  cluster.start_all();
+  const std::optional<std::size_t> leader = cluster.wait_for_ready_leader(kLeaderBound);
+  ASSERT_TRUE(leader.has_value());
+  const std::size_t follower = *leader == 1 ? 2 : 1;
+  const std::string L = cluster.http_address(*leader);
+  const std::string F = cluster.http_address(follower);
+
+  HttpReply page = http(F, "GET", "/");
+  ASSERT_EQ(page.status, 200) << describe(page);
+  EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.header("Content-Security-Policy").find("default-src 'none'"), std::string::npos)
+      << page.header("Content-Security-Policy");
+  EXPECT_NE(page.body.find("<title>keel-kv cluster</title>"), std::string::npos);
+  for (const char* external : {"src=", "href=", "@import", "url("}) {
+    EXPECT_EQ(page.body.find(external), std::string::npos) << external << " in the page";
+  }
+
+  // The leader reports every other member's lag once its first heartbeat
+  // interval has passed; a follower reports none.
+  json status;
+  EXPECT_TRUE(eventually(
+      [&] {
+        status = parse(http(L, "GET", "/v1/status").body);
+        if (!status.is_object() || !status["replication"].is_array()) return false;
+        std::set<std::uint64_t> ids;
+        for (const json& r : status["replication"]) {
+          if (r["lag_entries"].is_number_unsigned()) ids.insert(r["id"].get<std::uint64_t>());
+        }
+        return ids.size() == 2 && !ids.count(*leader);
+      },
+      kLeaderBound))
+      << status.dump();
+  const json follower_status = parse(http(F, "GET", "/v1/status").body);
+  ASSERT_TRUE(follower_status.is_object());
+  EXPECT_EQ(follower_status["replication"], json::array());
+
+  for (const auto& [address, method, target] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {F, "GET", "/v1/status"}, {F, "POST", "/v1/snapshot"}}) {
+    HttpReply r = http(address, method, target);
+    EXPECT_EQ(r.status, 200) << method << " " << target << ": " << describe(r);
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*") << method << " " << target;
+  }
+  // A transfer sent to a follower: the redirect to the leader is readable
+  // too, so that a browser follows it.
+  HttpReply redirect = http(F, "POST", "/v1/cluster/transfer-leadership", "{}");
+  EXPECT_EQ(redirect.status, 307) << describe(redirect);
+  EXPECT_EQ(redirect.header("Access-Control-Allow-Origin"), "*");
+  HttpReply put = http(L, "PUT", "/v1/kv/secret", "value");
+  ASSERT_EQ(put.status, 200) << describe(put);
+  EXPECT_EQ(put.header("Access-Control-Allow-Origin"), "");
+  HttpReply get = http(L, "GET", "/v1/kv/secret");
+  ASSERT_EQ(get.status, 200) << describe(get);
+  EXPECT_EQ(get.header("Access-Control-Allow-Origin"), "");
 }
 
 // ---------------------------------------------------------------------------
