@@ -29,7 +29,7 @@ define configure
 endef
 
 .PHONY: all deps configure build test run run-clean demo clean format format-check tidy test-clang test-asan test-tsan \
-        test-canary sim-long fuzz bench bench-report docs docs-check
+        test-canary sim-long fuzz bench bench-report install test-package docs docs-check
 
 all: build
 
@@ -121,6 +121,16 @@ sim-long: build
 	@echo "keel-sim from seed $(SIM_START) (each failure prints its replay command)"
 	set -o pipefail; build/bin/keel-sim --seeds $(SIM_START).. $(if $(SIM_NODES),--nodes $(SIM_NODES)) \
 	  $(if $(SIM_COUNT),--count $(SIM_COUNT)) --out sim-reports $(SIM_ARGS) | grep -v ' ok$$'
+
+# Installs keel (headers, libkeel.a and libkeel.so, the CMake package, keel.pc
+# and the sim component) under PREFIX; `make test-package` builds and runs
+# small consumer projects against an install of its own (ctest label package).
+PREFIX ?= /usr/local
+install: build
+	cmake --install build --prefix $(PREFIX)
+
+test-package: build
+	ctest --test-dir build -L package --output-on-failure
 
 # The cluster benchmark's standard set (BENCHMARKS.md, "Cluster"), about 8
 # minutes on 2 cores: 3 processes, memory and WAL logs, 1 to 128 clients,
