@@ -106,6 +106,7 @@ Kill the leader, see another take over, and read what was written:
   $k status --endpoints $endpoints
   $k get greeting --endpoints $endpoints
 Or over HTTP: curl -s 127.0.0.1:$((base + 1000 + leader))/v1/status
+The cluster page, in a browser: http://127.0.0.1:$((base + 1000 + follower))/
 
 Ctrl-C stops all three (the data stays in $data/; make run-clean starts fresh).
 TEXT
