@@ -13,7 +13,6 @@
 #    file must be named in its folder's CMakeLists.txt (so it is built);
 #  - every block opens with a language (```text for pseudo-code and output,
 #    ```sh for commands), so that nobody takes a sketch for compiled code.
-#    Files in LANGUAGE_EXEMPT (owned elsewhere) are not held to this one.
 #
 # Exit 0 if all hold, 1 naming each block that does not. ctest runs it as
 # docs_snippets; `make docs-check` too.
@@ -21,7 +20,6 @@ set -euo pipefail
 
 repo=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$repo"
-LANGUAGE_EXEMPT=(docs/kv.md)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -93,8 +91,6 @@ extract() {
 }
 
 for doc in README.md docs/*.md; do
-  exempt=0
-  for e in "${LANGUAGE_EXEMPT[@]}"; do [[ $doc == "$e" ]] && exempt=1; done
   while IFS=$'\t' read -r n line lang marker; do
     where="$doc:$line"
     if [[ $lang == UNCLOSED ]]; then
@@ -102,7 +98,7 @@ for doc in README.md docs/*.md; do
       continue
     fi
     if [[ -z $lang ]]; then
-      ((exempt)) || fail "$where: a code block without a language (\`\`\`text for pseudo-code or output, \`\`\`sh, \`\`\`cpp)"
+      fail "$where: a code block without a language (\`\`\`text for pseudo-code or output, \`\`\`sh, \`\`\`cpp)"
       continue
     fi
     case $lang in
