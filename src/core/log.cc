@@ -28,7 +28,7 @@ LogEntry RaftLog::at(Index index) const {
   return entries_[offset(index)].at(index);
 }
 
-void RaftLog::append(LogEntry entry) {
+void RaftLog::append(const LogEntry& entry) {
   KEEL_CHECK("log indices are contiguous", entry.index == last_index().next());
   KEEL_CHECK("log terms never decrease", entry.term >= last_term());
   KEEL_CHECK("terms stay within kMaxTerm", entry.term <= kMaxTerm);

@@ -44,7 +44,7 @@ class RaftLog {
 
   // Appends at last_index() + 1. The entry's index must be that position and
   // its term must not be below the last term.
-  void append(LogEntry entry);
+  void append(const LogEntry& entry);
   // Removes every entry at index >= `index` (a conflicting suffix, §5.3).
   // Requires index > base index.
   void truncate_from(Index index);

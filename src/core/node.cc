@@ -259,7 +259,7 @@ void Node::step_by_type(const Message& m) {
   }
 }
 
-Result<Index> Node::propose(EntryType type, std::string data) {
+Result<Index> Node::propose(EntryType type, Payload data) {
   LeaderRole* leader = proposing_leader();
   if (leader == nullptr) return refusal_to_propose();
   if (type == EntryType::kConfiguration) {
@@ -267,7 +267,7 @@ Result<Index> Node::propose(EntryType type, std::string data) {
   }
   LogEntry entry{term_, log_.last_index().next(), type, std::move(data)};
   if (Status room = check_uncommitted_room(*leader, entry); !room.is_ok()) return room;
-  const Index index = append_own(*leader, std::move(entry));
+  const Index index = append_own(*leader, entry);
   check_invariants();
   return index;
 }
@@ -291,21 +291,21 @@ Status Node::check_uncommitted_room(const LeaderRole& leader, const LogEntry& en
   return Status::ok();
 }
 
-Index Node::append_own(LeaderRole& leader, LogEntry entry) {
+Index Node::append_own(LeaderRole& leader, const LogEntry& entry) {
   leader.uncommitted_bytes += entry_size_bytes(entry);
   const Index index = entry.index;
-  log_.append(std::move(entry));
+  log_.append(entry);
   needs_flush_ = true;
   return index;
 }
 
-Result<Index> Node::propose_run(EntryType type, std::vector<std::string> data) {
+Result<Index> Node::propose_run(EntryType type, const std::vector<std::string>& data) {
   LeaderRole* leader = proposing_leader();
   if (leader == nullptr) return refusal_to_propose();
   if (data.empty()) return Status::invalid_argument("propose_run: no entries");
   const Index first = log_.last_index().next();
-  for (std::string& bytes : data) {
-    append_own(*leader, LogEntry{term_, log_.last_index().next(), type, std::move(bytes)});
+  for (const std::string& bytes : data) {
+    append_own(*leader, LogEntry{term_, log_.last_index().next(), type, bytes});
   }
   check_invariants();
   return first;
@@ -347,7 +347,7 @@ Result<Index> Node::propose_configuration_change(const std::vector<Configuration
                                     decodable.status().message());
   }
   if (Status room = check_uncommitted_room(*leader, entry); !room.is_ok()) return room;
-  const Index index = append_own(*leader, std::move(entry));
+  const Index index = append_own(*leader, entry);
   append_configuration(index, std::move(entry_configuration));
   check_invariants();
   return index;
@@ -631,7 +631,7 @@ void Node::become_leader() {
   auto& state = std::get<LeaderRole>(role_);
   state.term_start_index = entry.index;
   state.uncommitted_bytes = entry_size_bytes(entry);
-  log_.append(std::move(entry));
+  log_.append(entry);
   needs_flush_ = true;
   maybe_commit();  // a single-voter cluster commits once its own write is durable
 }

@@ -103,7 +103,7 @@ class Node {
   // Appends an entry as leader; returns its index, or NotLeader (with the
   // known leader), LeadershipTransferInProgress or ResourceExhausted.
   // Configuration entries go through propose_configuration_change.
-  Result<Index> propose(EntryType type, std::string data);
+  Result<Index> propose(EntryType type, Payload data);
   // Appends the configuration entry that `changes` lead to (thesis ch. 4):
   // the new configuration when at most one voter comes or goes, else the
   // joint one, which this leader leaves for the new one by itself once it
@@ -122,7 +122,7 @@ class Node {
   // indices, all or none, and returns the first index: a run nothing may be
   // interleaved with (Raft::restore's pieces). Not held to
   // max_uncommitted_bytes (the caller bounds the run); counted in it.
-  Result<Index> propose_run(EntryType type, std::vector<std::string> data);
+  Result<Index> propose_run(EntryType type, const std::vector<std::string>& data);
   // Starts a ReadIndex read (thesis §6.4). On a leader the read index is its
   // commit index, released as a ReadState once a quorum confirms leadership;
   // refused (Unavailable) until an entry of the leader's term has committed,
@@ -299,7 +299,7 @@ class Node {
   // not yet committed past max_uncommitted_bytes; append_own appends it
   // (without asking) and counts it.
   Status check_uncommitted_room(const LeaderRole& leader, const LogEntry& entry) const;
-  Index append_own(LeaderRole& leader, LogEntry entry);
+  Index append_own(LeaderRole& leader, const LogEntry& entry);
   // A follower's progress as this leader starts it, probing from `next`.
   Progress new_progress(Index next) const;
   // This node is the configuration's only voter.

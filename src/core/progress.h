@@ -43,7 +43,7 @@ class Inflights {
  private:
   struct Sent {
     Index last_index;
-    std::uint64_t bytes;
+    std::uint64_t bytes = 0;
   };
   std::size_t max_count_;
   std::uint64_t max_bytes_;
