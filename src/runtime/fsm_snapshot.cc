@@ -7,7 +7,7 @@
 namespace keel {
 
 Status CopiedSnapshot::persist(SnapshotWriter& out) {
-  constexpr std::size_t kPiece = 64 * 1024;
+  constexpr std::size_t kPiece = std::size_t{64} * 1024;
   for (std::size_t offset = 0; offset < bytes_.size(); offset += kPiece) {
     const std::size_t size = std::min(kPiece, bytes_.size() - offset);
     Status status = out.write(std::string_view(bytes_).substr(offset, size));

@@ -226,7 +226,7 @@ Status recover_cluster(LogStore& log_store, StableStore& stable_store,
                "keel: recover_cluster: forcing a configuration of %zu server(s) at log entry %llu, "
                "term %llu. This is unsafe: entries the lost servers held may be gone for good, "
                "and it must be done on one surviving server only.\n",
-               configuration.servers.size(), static_cast<unsigned long long>(last.value + 1),
+               configuration.servers.size(), static_cast<unsigned long long>(last.next().value),
                static_cast<unsigned long long>(term.value));
   const core::HardState raised{term, kNoServer, hard_state->commit};
   Status stored = stable_store.set(runtime::kHardStateKey, core::encode_hard_state(raised));

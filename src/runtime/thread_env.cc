@@ -50,6 +50,9 @@ constexpr std::size_t kThreadNameMaxChars = 15;
 struct TimerKey {
   Clock::time_point due;
   std::uint64_t sequence;  // posting order breaks ties between equal due times
+  // clang-tidy 14 takes the literal 0 a defaulted <=> compares with for a
+  // null pointer (fixed in later releases).
+  // NOLINTNEXTLINE(modernize-use-nullptr)
   auto operator<=>(const TimerKey&) const = default;
 };
 

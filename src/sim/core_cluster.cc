@@ -56,7 +56,7 @@ void CoreCluster::wipe(ServerId id) {
 }
 
 Result<Index> CoreCluster::change_configuration(ServerId id,
-                                                std::vector<ConfigurationChange> changes,
+                                                const std::vector<ConfigurationChange>& changes,
                                                 Index prev_index) {
   Result<Index> result = node(id).propose_configuration_change(changes, prev_index);
   process(id);
@@ -89,7 +89,7 @@ const core::Node& CoreCluster::node(ServerId id) const {
 
 bool CoreCluster::is_up(ServerId id) const { return member(id).node != nullptr; }
 
-Result<Index> CoreCluster::propose(ServerId id, std::string data, EntryType type) {
+Result<Index> CoreCluster::propose(ServerId id, Payload data, EntryType type) {
   Result<Index> result = node(id).propose(type, std::move(data));
   process(id);
   return result;

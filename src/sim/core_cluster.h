@@ -53,12 +53,12 @@ class CoreCluster {
   bool is_up(ServerId id) const;
 
   // --- client calls (each followed by process(id)) ---------------------------
-  Result<Index> propose(ServerId id, std::string data, EntryType type = EntryType::kCommand);
+  Result<Index> propose(ServerId id, Payload data, EntryType type = EntryType::kCommand);
   Status read_index(ServerId id, std::uint64_t request_id);
   void campaign(ServerId id);
   Status transfer_leadership(ServerId from, ServerId to);
   // Node::propose_configuration_change on `id`.
-  Result<Index> change_configuration(ServerId id, std::vector<ConfigurationChange> changes,
+  Result<Index> change_configuration(ServerId id, const std::vector<ConfigurationChange>& changes,
                                      Index prev_index = Index{});
   void tick(ServerId id, std::size_t times = 1);
   void tick_all(std::size_t times = 1);

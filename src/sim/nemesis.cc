@@ -835,7 +835,7 @@ struct Nemesis::State : std::enable_shared_from_this<Nemesis::State> {
   Duration timeout() const { return 20 * cluster.config(cluster.ids().front()).election_timeout; }
 
   // Starts one call; `then` runs (on the nemesis' executor) if it succeeds.
-  void call(const std::string& what, Future<Index> future,
+  void call(const std::string& what, const Future<Index>& future,
             std::function<void(State&)> then = nullptr) {
     ++membership_calls;
     log("membership: " + what);

@@ -26,7 +26,7 @@ void SafetyChecker::violation(const std::string& what) {
   if (report_) report_(what);
 }
 
-void SafetyChecker::set_voters(std::set<ServerId> voters) {
+void SafetyChecker::set_voters(const std::set<ServerId>& voters) {
   default_configuration_ = Configuration{};
   for (ServerId id : voters)
     default_configuration_.servers.push_back(Server{id, "", Suffrage::kVoter});
@@ -253,10 +253,11 @@ void SafetyChecker::on_observation(ServerId id, const Observation& observation) 
     case Observation::Kind::kLeaderReady:
       record_leader(id, observation.term, "a leader-ready observation");
       break;
+    // Nothing to check in the rest: restores are checked as the FSM sees
+    // them (on_restore); the others are about membership and other servers.
     case Observation::Kind::kSnapshotTaken:
     case Observation::Kind::kSnapshotInstalled:
     case Observation::Kind::kRestored:
-      break;  // restores are checked as the FSM sees them (on_restore)
     case Observation::Kind::kPeerContactLost:
     case Observation::Kind::kPeerContactResumed:
     case Observation::Kind::kVoteRequested:
@@ -265,7 +266,7 @@ void SafetyChecker::on_observation(ServerId id, const Observation& observation) 
     case Observation::Kind::kPeerDemoted:
     case Observation::Kind::kPeerRemoved:
     case Observation::Kind::kRemoved:
-      break;  // about membership and other servers: nothing to check here
+      break;
   }
 }
 

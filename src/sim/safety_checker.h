@@ -143,7 +143,7 @@ class SafetyChecker {
   ReadCall read_call(ServerId target, Duration now) const;
   // The voters (the others are learners) of servers that published no
   // configuration of their own (set_configuration).
-  void set_voters(std::set<ServerId> voters);
+  void set_voters(const std::set<ServerId>& voters);
   // The latest configuration server `id` published (at `now`): its
   // quorums, and whom it may answer.
   void set_configuration(ServerId id, Configuration latest, Duration now);

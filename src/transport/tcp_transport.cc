@@ -672,7 +672,7 @@ void Outbound::start_connect() {
   resolver_->async_resolve(
       target->host, target->port,
       [self = shared_from_this(), generation](const asio::error_code& ec,
-                                              tcp::resolver::results_type results) {
+                                              const tcp::resolver::results_type& results) {
         if (generation != self->generation_ || self->phase_ != Phase::kConnecting) return;
         if (ec || results.empty()) {
           self->fail("cannot resolve its address: " +
