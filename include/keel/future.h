@@ -175,12 +175,12 @@ class Future {
     using R = std::invoke_result_t<F&, const Result<T>&>;
     using U = typename detail::ChainOf<R>::Value;
     Promise<U> chained;
-    on_resolved(
-        [executor, chained, callback = std::move(callback)](const Result<T>& result) mutable {
-          executor->post([chained, callback = std::move(callback), result]() mutable {
-            run_chained(callback, chained, result);
-          });
-        });
+    on_resolved([executor = std::move(executor), chained,
+                 callback = std::move(callback)](const Result<T>& result) mutable {
+      executor->post([chained, callback = std::move(callback), result]() mutable {
+        run_chained(callback, chained, result);
+      });
+    });
     return chained.future();
   }
 

@@ -28,6 +28,9 @@ struct StrongId {
   constexpr StrongId() = default;
   constexpr explicit StrongId(std::uint64_t v) : value(v) {}
 
+  // clang-tidy 14 takes the literal 0 a defaulted <=> compares with for a
+  // null pointer (fixed in later releases).
+  // NOLINTNEXTLINE(modernize-use-nullptr)
   constexpr auto operator<=>(const StrongId&) const = default;
 
   constexpr StrongId next() const { return StrongId(value + 1); }

@@ -137,7 +137,7 @@ Status RaftServer::start() {
     metrics->add("keel_applied_commands_total", commands, {{"server", server}});
     metrics->observe("keel_apply_seconds", seconds(took), {{"server", server}});
   };
-  applier_hooks.on_failed = [weak](Status failure) {
+  applier_hooks.on_failed = [weak](const Status& failure) {
     if (auto self = weak.lock()) {
       self->loop_->post([self, failure] {
         if (!self->stopped_) self->fail(failure);
@@ -200,8 +200,8 @@ Status RaftServer::start() {
   transfers_ = std::make_unique<SnapshotTransfers>(
       deps_.config.id, deps_.config, deps_.snapshot_store, transfer_executor_, std::move(hooks));
   Status started = deps_.transport->start(
-      [weak](std::string frame) {
-        if (auto self = weak.lock()) self->on_frame(std::move(frame));
+      [weak](const std::string& frame) {
+        if (auto self = weak.lock()) self->on_frame(frame);
       },
       loop_);
   if (!started.is_ok()) {
@@ -303,7 +303,7 @@ void RaftServer::catch_up_ticks() {
   ticks_done_ = due;
 }
 
-void RaftServer::on_frame(std::string frame) {
+void RaftServer::on_frame(const std::string& frame) {
   // On the loop (the transport delivers there: no thread hop per frame).
   if (stopped_ || failed_) return;
   Result<core::Message> decoded = core::decode(frame, decode_limits_);
@@ -605,8 +605,7 @@ void RaftServer::publish_observations() {
 
 // --- proposals ----------------------------------------------------------------------
 
-void RaftServer::propose(EntryType type, std::string data,
-                         std::optional<Promise<ApplyResult>> apply,
+void RaftServer::propose(EntryType type, Payload data, std::optional<Promise<ApplyResult>> apply,
                          std::optional<Promise<Index>> barrier, Duration deadline) {
   auto refuse = [&](const Status& status) {
     if (apply) apply->resolve(status);
@@ -1174,7 +1173,7 @@ Future<LeaderInfo> RaftServer::transfer_leadership(std::optional<ServerId> targe
   return promise.future();
 }
 
-void RaftServer::start_transfer(std::optional<ServerId> target, Promise<LeaderInfo> promise,
+void RaftServer::start_transfer(std::optional<ServerId> target, const Promise<LeaderInfo>& promise,
                                 Duration deadline) {
   if (!node_.is_leader()) {
     promise.resolve(not_leader_status());
@@ -1450,7 +1449,7 @@ void RaftServer::append_restore(const std::string& bytes, Term term, Promise<Ind
       make_restore_entries(bytes, first, deps_.config.max_snapshot_chunk_bytes,
                            configurations.latest, configurations.latest_index);
   const auto count = pieces.size();
-  Result<Index> appended = node_.propose_run(EntryType::kRestore, std::move(pieces));
+  Result<Index> appended = node_.propose_run(EntryType::kRestore, pieces);
   if (!appended.is_ok()) {
     promise.resolve(appended.status().code() == StatusCode::kNotLeader ? not_leader_status()
                                                                        : appended.status());
@@ -1648,7 +1647,7 @@ Future<ApplyResult> RaftServer::apply(std::string command, Duration timeout) {
   auto refuse = [promise] { promise.resolve(Status::shutdown()); };
   if (!post_to_loop(
           [command = std::move(command), promise, deadline](RaftServer& s) mutable {
-            s.propose(EntryType::kCommand, std::move(command), promise, std::nullopt, deadline);
+            s.propose(EntryType::kCommand, Payload(command), promise, std::nullopt, deadline);
           },
           refuse)) {
     refuse();
@@ -1677,8 +1676,7 @@ std::vector<Future<ApplyResult>> RaftServer::apply_batch(std::vector<std::string
       [commands = std::move(commands), promises, deadline](RaftServer& s) mutable {
         for (std::size_t i = 0; i < commands.size(); ++i) {
           if (promises[i].is_resolved()) continue;
-          s.propose(EntryType::kCommand, std::move(commands[i]), promises[i], std::nullopt,
-                    deadline);
+          s.propose(EntryType::kCommand, Payload(commands[i]), promises[i], std::nullopt, deadline);
         }
       },
       refuse);

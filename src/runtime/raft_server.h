@@ -141,7 +141,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void catch_up_ticks();
   // A received frame, on the loop (the transport delivers there): decoded,
   // checked and stepped.
-  void on_frame(std::string frame);
+  void on_frame(const std::string& frame);
   void schedule_flush();
   void flush();
   void handle_ready(core::Ready& ready);
@@ -176,7 +176,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void finish_restored();
   // Leadership transfers (on the loop): started, then judged after every
   // flush (check_transfer) and at their deadline.
-  void start_transfer(std::optional<ServerId> target, Promise<LeaderInfo> promise,
+  void start_transfer(std::optional<ServerId> target, const Promise<LeaderInfo>& promise,
                       Duration deadline);
   void check_transfer();
   void on_transfer_deadline(std::uint64_t number);
@@ -199,7 +199,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void observe_about(Observation::Kind kind, ServerId peer, Duration duration);
   void log_line(LogLevel level, const std::string& line) const;
 
-  void propose(EntryType type, std::string data, std::optional<Promise<ApplyResult>> apply,
+  void propose(EntryType type, Payload data, std::optional<Promise<ApplyResult>> apply,
                std::optional<Promise<Index>> barrier, Duration timeout);
   // Every proposal's deadline sits in proposal_deadlines_, and one timer is
   // armed for the earliest (not one timer per proposal: that costs a timer
