@@ -165,7 +165,11 @@ docs: configure
 docs-check:
 	@bash tests/docs/check_snippets.sh
 
-# The sed drops clang-tidy's "N warnings generated." lines (system headers).
+# clang-tidy over src/ with .clang-tidy, which makes every finding an error:
+# the target fails on any (pipefail keeps clang-tidy's exit status through the
+# sed). One process, so a finding in a header is reported once; about 4
+# minutes on 2 cores. The sed drops clang-tidy's "N warnings generated." lines
+# (system headers).
 tidy: configure
-	set -o pipefail; clang-tidy -p build --quiet $(shell find src -name '*.cc') 2>&1 \
+	set -o pipefail; clang-tidy -p build --quiet $(sort $(shell find src -name '*.cc')) 2>&1 \
 	  | sed '/warnings generated\.$$/d'
