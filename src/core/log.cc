@@ -7,9 +7,9 @@
 
 namespace keel::core {
 
-RaftLog::RaftLog(Index base_index, Term base_term, std::vector<LogEntry> entries)
+RaftLog::RaftLog(Index base_index, Term base_term, const std::vector<LogEntry>& entries)
     : base_index_(base_index), base_term_(base_term) {
-  for (LogEntry& entry : entries) append(std::move(entry));
+  for (const LogEntry& entry : entries) append(entry);
 }
 
 std::optional<Term> RaftLog::term_at(Index index) const {

@@ -23,7 +23,7 @@ class RaftLog {
  public:
   RaftLog() = default;
   // A log that continues after the given position (0/0 for an empty log).
-  RaftLog(Index base_index, Term base_term, std::vector<LogEntry> entries);
+  RaftLog(Index base_index, Term base_term, const std::vector<LogEntry>& entries);
 
   Index first_index() const { return base_index_.next(); }
   // The position just before the first entry: the last entry a snapshot

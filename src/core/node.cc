@@ -47,7 +47,7 @@ Node::Node(CoreConfig config, BootState boot)
       prng_(config.random_seed),
       term_(boot.hard_state.term),
       vote_(boot.hard_state.vote),
-      log_(boot.log_base_index, boot.log_base_term, std::move(boot.entries)),
+      log_(boot.log_base_index, boot.log_base_term, boot.entries),
       role_(FollowerRole{}) {
   KEEL_CHECK("config is valid", config_.validate().is_ok());
   for (Index i = log_.first_index(); i <= log_.last_index(); i = i.next()) {
