@@ -91,9 +91,8 @@ class Payload {
   Payload() noexcept = default;
   Payload(std::string_view bytes) { assign(bytes); }    // NOLINT(google-explicit-constructor)
   Payload(const std::string& bytes) { assign(bytes); }  // NOLINT(google-explicit-constructor)
-  Payload(const char* bytes) {
-    assign(std::string_view(bytes));
-  }  // NOLINT(google-explicit-constructor)
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Payload(const char* bytes) { assign(std::string_view(bytes)); }
   Payload(const Payload& other) noexcept : buffer_(other.buffer_) { retain(); }
   Payload(Payload&& other) noexcept : buffer_(std::exchange(other.buffer_, nullptr)) {}
   Payload& operator=(Payload other) noexcept {
@@ -106,9 +105,8 @@ class Payload {
   std::size_t size() const noexcept { return buffer_ ? buffer_->size : 0; }
   bool empty() const noexcept { return size() == 0; }
   std::string_view view() const noexcept { return {data(), size()}; }
-  operator std::string_view() const noexcept {
-    return view();
-  }  // NOLINT(google-explicit-constructor)
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  operator std::string_view() const noexcept { return view(); }
   std::string str() const { return std::string(view()); }
   const char* begin() const noexcept { return data(); }
   const char* end() const noexcept { return data() + size(); }
