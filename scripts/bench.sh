@@ -67,6 +67,11 @@ field() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# KEY of each run in $lines (the runs of one configuration), one a line;
+# col KEY: their median.
+values() { while read -r l; do field "$1" "$l"; done <<<"$lines"; }
+col() { values "$1" | median; }
+
 report() {
   local results="$OUT/cluster.jsonl" table="$OUT/cluster.md" data="$OUT/cluster.dat"
   [[ -s $results ]] || { echo "bench: no $results (run scripts/bench.sh run)" >&2; exit 2; }
@@ -103,11 +108,10 @@ report() {
       lines=$(grep '"kind": "write"' "$results" | grep "\"log\": \"$log\"" \
         | grep "\"clients\": $clients," || true)
       [[ -z $lines ]] && continue
-      col() { while read -r l; do field "$1" "$l"; done <<<"$lines" | median; }
       local ops lo hi
       ops=$(col ops_per_sec)
-      lo=$(while read -r l; do field ops_per_sec "$l"; done <<<"$lines" | sort -g | head -1)
-      hi=$(while read -r l; do field ops_per_sec "$l"; done <<<"$lines" | sort -g | tail -1)
+      lo=$(values ops_per_sec | sort -g | head -1)
+      hi=$(values ops_per_sec | sort -g | tail -1)
       printf '| %s | %s | %.0f (%.0f–%.0f) | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.0f | %.0f MB |\n' \
         "$log" "$clients" "$ops" "$lo" "$hi" "$(col p50)" "$(col p95)" "$(col p99)" "$(col p99_9)" \
         "$(col p99_99)" "$(col cluster_cpu_us_per_op)" "$(col cluster_disk_bytes_per_op)" \
@@ -127,7 +131,6 @@ report() {
     local lines
     lines=$(grep '"kind": "read"' "$results" | grep "\"read\": \"$1\", \"on\": \"$2\"" || true)
     [[ -z $lines ]] && continue
-    col() { while read -r l; do field "$1" "$l"; done <<<"$lines" | median; }
     printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %.1f |\n' "$1" "$2" "$(col ops_per_sec)" \
       "$(col p50)" "$(col p99)" "$(col p99_9)" "$(col cluster_cpu_us_per_op)" >> "$table"
   done
