@@ -14,9 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <deque>
-#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +27,7 @@
 
 #include "core/check.h"
 #include "core/prng.h"
+#include "runtime/executor_support.h"
 
 namespace keel {
 namespace {
@@ -47,14 +46,7 @@ struct ManualQueue {
   bool stopped = false;
 };
 
-struct TimerKey {
-  Duration due;
-  std::uint64_t sequence;  // posting order breaks ties between equal due times
-  // clang-tidy 14 takes the literal 0 a defaulted <=> compares with for a
-  // null pointer (fixed in later releases).
-  // NOLINTNEXTLINE(modernize-use-nullptr)
-  auto operator<=>(const TimerKey&) const = default;
-};
+using TimerKey = runtime::TimerKey<Duration>;
 
 struct Timer {
   std::shared_ptr<ManualQueue> queue;
@@ -67,20 +59,6 @@ struct DroppedTasks {
   std::vector<Task> tasks;
   std::vector<Timer> timers;
 };
-
-void run_task_or_abort(const std::string& executor_name, Task& task) {
-  try {
-    task();
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "keel: task on manual executor '%s' threw: %s\n", executor_name.c_str(),
-                 error.what());
-    std::abort();
-  } catch (...) {
-    std::fprintf(stderr, "keel: task on manual executor '%s' threw a non-std::exception\n",
-                 executor_name.c_str());
-    std::abort();
-  }
-}
 
 // The scheduler proper. Single-threaded by contract, yet every member takes
 // the mutex: a test thread that posts while the driver runs must not corrupt
@@ -167,7 +145,7 @@ class ManualScheduler {
     ++tasks_run_;
     const std::string name = queue->name;  // the task may stop and free the queue
     lock.unlock();
-    run_task_or_abort(name, task);
+    runtime::run_task_or_abort("manual executor", name, task);
     task = nullptr;  // destroyed unlocked: its captures may post or stop executors
     return true;
   }

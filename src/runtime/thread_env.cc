@@ -19,13 +19,10 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <cstdio>
 #include <deque>
-#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +35,7 @@
 #include <keel/env.h>
 
 #include "core/prng.h"
+#include "runtime/executor_support.h"
 
 namespace keel {
 namespace {
@@ -47,14 +45,7 @@ using Clock = std::chrono::steady_clock;
 // Linux limits thread names to 16 bytes including the terminating NUL.
 constexpr std::size_t kThreadNameMaxChars = 15;
 
-struct TimerKey {
-  Clock::time_point due;
-  std::uint64_t sequence;  // posting order breaks ties between equal due times
-  // clang-tidy 14 takes the literal 0 a defaulted <=> compares with for a
-  // null pointer (fixed in later releases).
-  // NOLINTNEXTLINE(modernize-use-nullptr)
-  auto operator<=>(const TimerKey&) const = default;
-};
+using TimerKey = runtime::TimerKey<Clock::time_point>;
 
 // One executor's share of a worker. Guarded by the worker's mutex.
 struct Lane {
@@ -86,29 +77,6 @@ struct Worker {
   std::thread::id thread_id;
 };
 
-// A task that throws is a bug in keel or in a user callback; carrying on would
-// leave whatever the task was updating half-done, so stop the process loudly.
-void run_task_or_abort(const std::string& executor_name, Task& task) {
-  try {
-    task();
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "keel: task on executor '%s' threw: %s\n", executor_name.c_str(),
-                 error.what());
-    std::abort();
-  } catch (...) {
-    std::fprintf(stderr, "keel: task on executor '%s' threw a non-std::exception\n",
-                 executor_name.c_str());
-    std::abort();
-  }
-}
-
-// `now + delay`, with a negative delay counting as zero and a huge one (a
-// "never" of Duration::max()) saturating instead of overflowing.
-Clock::time_point due_time(Clock::time_point now, Duration delay) {
-  const Duration headroom = Clock::time_point::max() - now;
-  return now + std::clamp(delay, Duration::zero(), headroom);
-}
-
 // Moves every timer due at `now` to the ready queue, in (due, sequence) order.
 void release_due_timers(Worker& worker, Clock::time_point now) {
   while (!worker.timers.empty() && worker.timers.begin()->first.due <= now) {
@@ -135,7 +103,7 @@ void run_loop(const std::shared_ptr<Worker>& worker) {
       }
       ++item.lane->running;
       lock.unlock();
-      run_task_or_abort(item.lane->name, item.task);
+      runtime::run_task_or_abort("executor", item.lane->name, item.task);
       // Destroy the task before relocking: its captures may post to, stop or
       // even destroy this executor, all of which take the mutex.
       item.task = nullptr;
@@ -197,7 +165,7 @@ class ThreadExecutor final : public Executor {
   }
 
   void post_after(Duration delay, Task task) override {
-    const Clock::time_point due = due_time(Clock::now(), delay);
+    const Clock::time_point due = runtime::steady_due_time(Clock::now(), delay);
     std::unique_lock lock(worker_->mutex);
     if (lane_->stopped) return;
     const TimerKey key{due, worker_->next_sequence++};
