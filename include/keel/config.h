@@ -22,12 +22,18 @@ namespace keel {
 // threads of the thread Env. Ordering is the same either way: each component
 // runs its own tasks in order, and hands work to the others by posting.
 enum class ThreadPolicy : std::uint8_t {
-  // The log writer shares the loop's thread when the log store does not
-  // block (LogStore::may_block), the applier when the FSM applies quickly
-  // (Fsm::applies_quickly): a commit then costs no thread wake-up between
-  // them. A blocking store or a slow FSM keeps its own thread.
+  // The loop runs on the transport's I/O thread when the transport has one
+  // (Transport::make_io_executor; TcpTransport does), so that a frame read
+  // from a socket is stepped, and answered, without waking another thread;
+  // not under an Env driven by its caller (ManualEnv), whose time is not
+  // the transport's. The log writer shares the loop's thread when the log
+  // store does not block (LogStore::may_block), the applier when the FSM
+  // applies quickly (Fsm::applies_quickly): a commit then costs no thread
+  // wake-up between them. A blocking store or a slow FSM keeps its own
+  // thread.
   kShareWhenSafe,
-  // Each component on a thread of its own.
+  // Each component on a thread of its own (the transport's I/O thread
+  // hands frames to the loop's).
   kThreadPerComponent,
 };
 

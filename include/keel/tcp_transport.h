@@ -20,16 +20,18 @@
 // is delivered before its handshake succeeded.
 //
 // Threads: one I/O thread per transport runs every socket (one io_context).
-// One is enough: the thread only moves bytes (no decoding, no disk), and a
-// Raft server's other threads (its loop, log writer and applier) need the
-// remaining cores. Frames are handed to the receiver as tasks on the
-// executor given to start() (the runtime's loop), one task per read.
+// Frames are handed to the receiver as tasks on the executor given to
+// start(), one task per read. make_io_executor() gives executors on the I/O
+// thread itself: the runtime runs its raft loop (and, when they never block,
+// its log writer and applier) there, so a frame read from a socket is
+// stepped, and its answer written, by the thread that read it, without
+// waking another (Config::thread_policy).
 //
 // Thread safety: every method may be called from any thread. send() never
 // blocks: a frame past a queue's bound is dropped and counted (Raft
-// retransmits). The last reference to a transport must not be dropped on
-// its own I/O thread (from a receiver started without an executor, or from
-// the logger): its destructor joins that thread.
+// retransmits). The last reference may be dropped on any thread, the I/O
+// thread included: the transport is then destroyed (its I/O thread joined)
+// on a thread started for that.
 #pragma once
 
 #include <chrono>

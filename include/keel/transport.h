@@ -14,6 +14,7 @@
 // the network. The receiver is called as tasks on the executor given to
 // start() (the runtime passes its raft loop, so that a frame costs no thread
 // hop before it is stepped), or from the transport's own thread(s) if none.
+// make_io_executor() may be called from any thread.
 #pragma once
 
 #include <chrono>
@@ -50,6 +51,18 @@ class Transport {
   virtual void send(const Server& to, Lane lane, std::string frame) = 0;
   // Stops delivery; after it returns the receiver is not called again.
   virtual void stop() = 0;
+  // A new serial executor (keel/env.h) whose tasks run on the transport's
+  // own I/O thread, among its socket work; null when the transport has no
+  // such thread (the default). Frames delivered on it reach the receiver
+  // without waking another thread, and frames sent from it are written by
+  // the thread that owns the socket: the runtime runs its loop there
+  // (Config::thread_policy). Its tasks must never block, since they hold up
+  // every connection. Its timers run on the steady clock. It stays valid
+  // after the transport is gone: posts are then dropped.
+  virtual std::shared_ptr<Executor> make_io_executor(const std::string& name) {
+    (void)name;
+    return nullptr;
+  }
 };
 
 // A network inside one process, for tests and benchmarks: each server gets a

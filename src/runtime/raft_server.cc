@@ -60,11 +60,26 @@ Lane lane_of(const core::Message& message) {
 
 // --- opening -----------------------------------------------------------------------
 
+std::shared_ptr<Executor> RaftServer::loop_executor() {
+  // Config::thread_policy: the loop runs where the frames are read, so that
+  // stepping one (and writing the answer) wakes no other thread. Not under
+  // an Env driven by its caller: the transport's thread keeps real time.
+  if (deps_.config.thread_policy == ThreadPolicy::kShareWhenSafe &&
+      !deps_.env->driven_by_caller()) {
+    if (auto io = deps_.transport->make_io_executor("keel-loop")) {
+      loop_on_transport_ = true;
+      return io;
+    }
+  }
+  return deps_.env->make_executor("keel-loop");
+}
+
 std::shared_ptr<Executor> RaftServer::component_executor(const std::string& name,
                                                          bool never_blocks) {
   // Config::thread_policy: a component that never blocks shares the loop's
   // thread, so handing it work (and getting its results back) wakes nobody.
   if (never_blocks && deps_.config.thread_policy == ThreadPolicy::kShareWhenSafe) {
+    if (loop_on_transport_) return deps_.transport->make_io_executor(name);
     return deps_.env->make_executor_sharing(name, *loop_inner_);
   }
   return deps_.env->make_executor(name);
@@ -74,7 +89,7 @@ RaftServer::RaftServer(RaftDependencies deps, std::shared_ptr<RetainingSnapshotS
                        core::BootState boot, std::uint64_t seed,
                        std::optional<SnapshotMeta> restored, std::uint64_t entries_read)
     : deps_(std::move(deps)),
-      loop_inner_(deps_.env->make_executor("keel-loop")),
+      loop_inner_(loop_executor()),
       loop_(loop_inner_),
       writer_executor_(component_executor("keel-writer", !deps_.log_store->may_block())),
       applier_executor_(component_executor("keel-apply", deps_.fsm->applies_quickly())),

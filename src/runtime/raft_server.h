@@ -123,6 +123,9 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   RaftServer(RaftDependencies deps, std::shared_ptr<RetainingSnapshotStore> retention,
              core::BootState boot, std::uint64_t seed, std::optional<SnapshotMeta> restored,
              std::uint64_t entries_read);
+  // The loop's executor: on the transport's I/O thread when the thread
+  // policy allows and the transport offers one, else one the Env makes.
+  std::shared_ptr<Executor> loop_executor();
   // An executor for a component: sharing the loop's thread if it never
   // blocks and the thread policy allows (Config::thread_policy).
   std::shared_ptr<Executor> component_executor(const std::string& name, bool never_blocks);
@@ -228,7 +231,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
 
   // --- fixed at open ---------------------------------------------------------
   RaftDependencies deps_;
-  std::shared_ptr<Executor> loop_inner_;  // the loop's executor, as the Env made it
+  // loop_inner_ runs on the transport's I/O thread. Set by loop_executor()
+  // as loop_inner_ is made: declared before it.
+  bool loop_on_transport_ = false;
+  std::shared_ptr<Executor> loop_inner_;  // the loop's executor (loop_executor())
   std::shared_ptr<Executor> loop_;        // the same (threads marked at start())
   std::shared_ptr<Executor> writer_executor_;
   std::shared_ptr<Executor> applier_executor_;

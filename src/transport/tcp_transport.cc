@@ -1,5 +1,6 @@
 // TcpTransport (keel/tcp_transport.h): keel's frames over TCP on standalone
-// Asio, optionally inside TLS. The only file with Asio and OpenSSL headers.
+// Asio, optionally inside TLS. The only file with OpenSSL headers; the I/O
+// thread that runs the sockets is transport/io_thread.h's.
 //
 // Objects (all driven by the one I/O thread unless said otherwise):
 //   Outbound  one per (peer, lane): the queue send() fills (under its mutex,
@@ -38,6 +39,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/prng.h"
+#include "transport/io_thread.h"
 #include "transport/receiver_gate.h"
 #include "transport/tcp_frame.h"
 
@@ -258,19 +260,19 @@ class TcpTransportImpl final : public TcpTransport,
  public:
   explicit TcpTransportImpl(TcpTransportOptions options)
       : options_(std::move(options)),
+        io_thread_("keel-tcp-" + std::to_string(options_.id.value)),
+        io_(io_thread_.context()),
         tls_context_(asio::ssl::context::tls),
         acceptor_(io_),
         watchdog_timer_(io_),
         accept_retry_timer_(io_),
-        work_(asio::make_work_guard(io_)),
         gate_(std::make_shared<transport::ReceiverGate>()),
         logger_(options_.logger ? options_.logger : make_stderr_logger()),
         metrics_(options_.metrics ? options_.metrics : make_null_metrics()) {}
 
   ~TcpTransportImpl() override {
     gate_->close();
-    io_.stop();
-    if (thread_.joinable()) thread_.join();
+    io_thread_.stop();
     // Connections and their handlers go with io_ (declared first, destroyed last).
     std::lock_guard lock(mutex_);
     outbound_.clear();
@@ -333,7 +335,7 @@ class TcpTransportImpl final : public TcpTransport,
     }
     accept();
     arm_watchdog();
-    thread_ = std::thread([this] { io_.run(); });
+    io_thread_.start();
     return Status::ok();
   }
 
@@ -389,6 +391,11 @@ class TcpTransportImpl final : public TcpTransport,
       inbound_.clear();
     });
   }
+
+  std::shared_ptr<Executor> make_io_executor(const std::string& name) override {
+    return io_thread_.make_executor(name);
+  }
+  bool on_io_thread() const { return io_thread_.on_thread(); }
 
   std::string listen_address() const override { return listen_address_; }
 
@@ -549,15 +556,14 @@ class TcpTransportImpl final : public TcpTransport,
   }
 
   const TcpTransportOptions options_;
-  asio::io_context io_;  // before everything that uses it: destroyed after them
+  transport::IoThread io_thread_;  // before everything that uses it: destroyed after them
+  asio::io_context& io_;           // io_thread_'s
   asio::ssl::context tls_context_;
   tcp::acceptor acceptor_;
   asio::steady_timer watchdog_timer_;
   asio::steady_timer accept_retry_timer_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::optional<asio::ip::address> outgoing_;
   std::string listen_address_;
-  std::thread thread_;
   std::shared_ptr<transport::ReceiverGate> gate_;
   const std::shared_ptr<Logger> logger_;        // options_.logger, or stderr
   const std::shared_ptr<MetricsSink> metrics_;  // options_.metrics, or none
@@ -1203,12 +1209,24 @@ void Inbound::shut(const std::string& why) {
   stream_->close();
 }
 
+// The transport's deleter. The last reference may go on the I/O thread
+// itself (a runtime whose loop runs there drops it as it stops): the
+// destructor, which joins that thread, then runs on a thread of its own.
+void destroy_off_its_io_thread(TcpTransportImpl* doomed) {
+  if (doomed->on_io_thread()) {
+    std::thread([doomed] { delete doomed; }).detach();
+  } else {
+    delete doomed;
+  }
+}
+
 }  // namespace
 
 Result<std::shared_ptr<TcpTransport>> make_tcp_transport(TcpTransportOptions options) {
   Status valid = validate(options);
   if (!valid.is_ok()) return valid;
-  auto transport = std::make_shared<TcpTransportImpl>(std::move(options));
+  std::shared_ptr<TcpTransportImpl> transport(new TcpTransportImpl(std::move(options)),
+                                              destroy_off_its_io_thread);
   Status started = transport->init();
   if (!started.is_ok()) return started;
   return std::shared_ptr<TcpTransport>(std::move(transport));

@@ -4,6 +4,8 @@
 // stream of large appends does not hold back.
 #include <deque>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -357,6 +359,78 @@ TEST(TcpClusterHostility, StrangersAndGarbageLeaveTheClusterUnaffected) {
     EXPECT_EQ(cluster.raft(id).stats().frames_rejected, 0u) << "nothing hostile reached a runtime";
   }
   EXPECT_EQ(cluster.raft(leader).stats().term, term);
+}
+
+// A quick FSM that remembers the thread that applied last.
+class ThreadRecordingFsm final : public Fsm {
+ public:
+  std::string apply(const LogEntry& /*entry*/) override {
+    std::lock_guard lock(mutex_);
+    thread_ = std::this_thread::get_id();
+    return {};
+  }
+  bool applies_quickly() const override { return true; }
+  Result<std::unique_ptr<FsmSnapshot>> snapshot() override {
+    return std::unique_ptr<FsmSnapshot>(std::make_unique<CopiedSnapshot>(std::string()));
+  }
+  Status restore(const SnapshotMeta& /*meta*/, SnapshotReader& /*reader*/) override {
+    return Status::ok();
+  }
+  std::thread::id thread() const {
+    std::lock_guard lock(mutex_);
+    return thread_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::thread::id thread_;
+};
+
+// Config::thread_policy over TCP: with kShareWhenSafe the loop (and a quick
+// FSM's applier with it) runs on the transport's I/O thread, which reads
+// the frames; with kThreadPerComponent on threads of its own.
+TEST(TcpClusterThreads, TheLoopRunsOnTheTransportsIoThreadOnlyWhenThePolicySharesThreads) {
+  for (const ThreadPolicy policy :
+       {ThreadPolicy::kShareWhenSafe, ThreadPolicy::kThreadPerComponent}) {
+    SCOPED_TRACE(policy == ThreadPolicy::kShareWhenSafe ? "kShareWhenSafe" : "kThreadPerComponent");
+    TcpTransportOptions o;
+    o.id = ServerId{1};
+    o.cluster_id = kCluster;
+    o.listen_address = "127.0.0.1:0";
+    auto transport = make_tcp_transport(o).value();
+    const Configuration configuration{
+        {Server{o.id, transport->listen_address(), Suffrage::kVoter}}};
+    auto log = std::make_shared<MemoryLogStore>();
+    auto stable = std::make_shared<MemoryStableStore>();
+    ASSERT_TRUE(bootstrap_cluster(*log, *stable, configuration).is_ok());
+    auto fsm = std::make_shared<ThreadRecordingFsm>();
+    Config config;
+    config.id = o.id;
+    config.heartbeat_interval = 30ms;
+    config.election_timeout = 300ms;
+    config.lease_timeout = 150ms;
+    config.thread_policy = policy;
+    auto raft = Raft::open({config, fsm, log, stable, std::make_shared<MemorySnapshotStore>(),
+                            transport, make_thread_env()})
+                    .value();
+    ASSERT_TRUE(eventually([&] { return raft->stats().ready_term.value != 0; }));
+    ASSERT_TRUE(raft->apply("x", kApplyTimeout).get().is_ok());
+
+    // The I/O thread's id, from a task on it.
+    auto probe = transport->make_io_executor("probe");
+    ASSERT_NE(probe, nullptr);
+    Promise<std::thread::id> io_thread;
+    probe->post([io_thread] { (void)io_thread.resolve(std::this_thread::get_id()); });
+    Result<std::thread::id> io_id = io_thread.future().get();
+    ASSERT_TRUE(io_id.is_ok());
+    if (policy == ThreadPolicy::kShareWhenSafe) {
+      EXPECT_EQ(fsm->thread(), io_id.value());
+    } else {
+      EXPECT_NE(fsm->thread(), io_id.value());
+    }
+    probe->stop();
+    raft.reset();
+  }
 }
 
 }  // namespace

@@ -127,6 +127,62 @@ TEST(TcpTransport, ItsCountersReachTheMetricsSink) {
   }));
 }
 
+TEST(TcpTransport, AReceiverStartedOnAnIoExecutorRunsOnTheIoThreadThatReadsTheFrames) {
+  auto a = open_endpoint(options_for(ServerId{1}));
+  auto b = open_endpoint(options_for(ServerId{2}), /*start=*/false);
+  ASSERT_TRUE(a && b);
+  auto loop = b->transport->make_io_executor("loop");
+  ASSERT_NE(loop, nullptr);
+  std::mutex mutex;
+  std::vector<std::thread::id> threads;
+  ASSERT_TRUE(b->transport
+                  ->start(
+                      [&](std::string /*frame*/) {
+                        std::lock_guard lock(mutex);
+                        threads.push_back(std::this_thread::get_id());
+                      },
+                      loop)
+                  .is_ok());
+  constexpr std::size_t kFrames = 50;
+  for (std::size_t i = 0; i < kFrames; ++i) {
+    a->transport->send(b->server(ServerId{2}), i % 2 ? Lane::kControl : Lane::kReplication, "f");
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return threads.size() == kFrames;
+  }));
+  Promise<std::thread::id> io_thread;
+  loop->post([io_thread] { (void)io_thread.resolve(std::this_thread::get_id()); });
+  Result<std::thread::id> io_id = io_thread.future().get();
+  ASSERT_TRUE(io_id.is_ok());
+  std::lock_guard lock(mutex);
+  for (const std::thread::id& thread : threads) EXPECT_EQ(thread, io_id.value());
+  b->transport->stop();
+}
+
+TEST(TcpTransport, TheLastReferenceMayGoOnItsOwnIoThread) {
+  auto logger = std::make_shared<testing::RecordingLogger>();
+  std::weak_ptr<testing::RecordingLogger> logger_alive = logger;
+  TcpTransportOptions o = options_for(ServerId{1});
+  o.logger = std::move(logger);
+  std::shared_ptr<TcpTransport> transport = make_tcp_transport(std::move(o)).value();
+  auto executor = transport->make_io_executor("last");
+  Promise<bool> ran;
+  // The task holds the only reference and drops it, on the I/O thread:
+  // the destructor, which joins that thread, must run elsewhere.
+  executor->post([held = std::move(transport), ran]() mutable {
+    held.reset();
+    (void)ran.resolve(true);
+  });
+  ASSERT_TRUE(ran.future().wait_for(30s));
+  EXPECT_TRUE(eventually([&] { return logger_alive.expired(); }))
+      << "the transport (which holds its logger) was never destroyed";
+  std::atomic<int> after{0};
+  executor->post([&after] { after.fetch_add(1); });
+  executor->stop();
+  EXPECT_EQ(after.load(), 0);
+}
+
 TEST(TcpTransport, FramesQueuedDuringAWriteGoOutTogether) {
   auto a = open_endpoint(options_for(ServerId{1}));
   auto b = open_endpoint(options_for(ServerId{2}));
