@@ -917,7 +917,13 @@ void Node::handle_append_response(const Message& m) {
   }
   next = std::max(pr->match_index.next(), std::min(next, rejected));
   pr->next_index = next;
-  pr->probe_sent = false;
+  // A rejection that moves nothing back (the next probe would be the very
+  // append refused) taught nothing: the follower refuses entries it once
+  // acknowledged, so its log was lost (a wiped server under its old id).
+  // Sending it again at once would repeat the exchange as fast as the
+  // network turns it around, forever; the probe resumes at the next
+  // heartbeat's answer instead.
+  pr->probe_sent = next.prev() == rejected;
 }
 
 void Node::handle_heartbeat_response(const Message& m) {

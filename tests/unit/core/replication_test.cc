@@ -379,5 +379,37 @@ TEST(LogReplication, ARunIsAppendedAtConsecutiveIndicesAllOrNone) {
   EXPECT_EQ(follower.last_index(), Index{0});
 }
 
+// A follower that lost its log under its old id (a wiped disk, which an
+// operator must not bring back as the same server: docs/operations.md)
+// refuses entries it once acknowledged, and the leader cannot rewind below
+// what was acknowledged. Each refused probe used to be sent again at once,
+// as fast as the network turned it around, forever (keel-sim found it as a
+// livelock: seed 4056 of the swarm). Now a probe the answer taught nothing
+// waits for the next heartbeat's answer.
+TEST(LogReplication, AFollowerThatLostItsLogIsProbedOncePerHeartbeatNotInALoop) {
+  sim::CoreCluster cluster(cluster_options(3));
+  elect_and_settle(cluster, S(1));
+  ASSERT_TRUE(cluster.propose(S(1), "a").is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  ASSERT_EQ(cluster.node(S(1)).progress(S(3))->match_index, cluster.node(S(1)).last_index());
+  cluster.wipe(S(3));
+  ASSERT_TRUE(cluster.propose(S(1), "b").is_ok());
+  ASSERT_TRUE(cluster.stabilize());
+  for (int heartbeat = 1; heartbeat <= 3; ++heartbeat) {
+    cluster.tick(S(1));
+    std::size_t appends_to_3 = 0;
+    for (int round = 0; round < 20 && !cluster.in_flight().empty(); ++round) {
+      for (const Message& m : cluster.deliver()) {
+        if (m.type == MessageType::kAppendRequest && m.to == S(3)) ++appends_to_3;
+      }
+    }
+    EXPECT_TRUE(cluster.in_flight().empty()) << "heartbeat " << heartbeat << ": still probing";
+    // The heartbeat's answer resumes the probe: the re-sent last entry and
+    // one probe below it, each refused.
+    EXPECT_LE(appends_to_3, 2u) << "heartbeat " << heartbeat;
+  }
+  EXPECT_EQ(cluster.node(S(1)).commit_index(), cluster.node(S(1)).last_index());
+}
+
 }  // namespace
 }  // namespace keel::core
