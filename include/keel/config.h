@@ -68,6 +68,14 @@ struct Config {
   // this many heartbeat intervals (a lost frame then costs about that much,
   // not an election timeout). [1, 1000]
   std::uint32_t forwarded_read_retry_heartbeats = 2;
+  // When a leader's commit index moves and a follower has been sent no
+  // append that carries it, the leader tells that follower with an empty
+  // append (a commit notice), so it applies, and serves follower reads,
+  // without waiting for the next heartbeat. The leader waits this long
+  // first: under load the next append carries the commit meanwhile and no
+  // notice is needed (each one costs every follower a wake-up). 0 sends
+  // the notice at once. [0, heartbeat_interval]
+  std::chrono::microseconds commit_notice_delay{1000};
 
   // Which components share a thread (see ThreadPolicy).
   ThreadPolicy thread_policy = ThreadPolicy::kShareWhenSafe;

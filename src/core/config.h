@@ -68,6 +68,15 @@ struct CoreConfig {
   // 0 means ten election timeouts.
   std::uint64_t removed_notice_ticks = 0;
 
+  // A leader whose commit index moved while it had nothing new to send a
+  // follower tells it with an empty append (a commit notice), so that the
+  // follower applies, and serves follower reads, without waiting for the
+  // next append or heartbeat. True: at the next ready(). False: only when
+  // the shell calls Node::send_commit_notices() (the runtime first waits
+  // Config::commit_notice_delay, by when under load the next append has
+  // carried the commit and no notice is needed).
+  bool commit_notices_at_once = true;
+
   // Seeds the node's PRNG (election timeouts). Same seed, same behaviour.
   std::uint64_t random_seed = 1;
 

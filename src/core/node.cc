@@ -1271,7 +1271,7 @@ void Node::flush_replication() {
   if (leader == nullptr) return;
   for (auto& [peer, progress] : leader->progress) {
     send_appends(peer, progress);
-    send_commit_notice(peer, progress);
+    if (config_.commit_notices_at_once) send_commit_notice(peer, progress);
   }
   if (leader->reads.round_pending()) send_heartbeats();
 }
@@ -1320,16 +1320,37 @@ void Node::send_snapshot(ServerId peer, Progress& pr) {
                .snapshot_configuration_index = snapshot_config_index});
 }
 
+std::optional<Index> Node::commit_notice_owed(const Progress& pr) const {
+  // The follower may commit only up to its known match (the clamp).
+  const Index learnable = std::min(commit_, pr.match_index);
+  if (pr.commit_sent >= learnable || pr.state != ProgressState::kReplicate) return std::nullopt;
+  // Compacted: the next heartbeat carries the commit.
+  if (!log_.term_at(pr.match_index)) return std::nullopt;
+  return learnable;
+}
+
+bool Node::commit_notice_due() const {
+  const auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return false;
+  return std::any_of(leader->progress.begin(), leader->progress.end(), [this](const auto& entry) {
+    return commit_notice_owed(entry.second).has_value();
+  });
+}
+
+void Node::send_commit_notices() {
+  auto* leader = std::get_if<LeaderRole>(&role_);
+  if (leader == nullptr) return;
+  for (auto& [peer, progress] : leader->progress) send_commit_notice(peer, progress);
+}
+
 void Node::send_commit_notice(ServerId peer, Progress& pr) {
   // Nothing new to send, but the commit index moved: tell the follower, so it
   // can apply (and serve follower reads) without waiting for a heartbeat. The
-  // append starts at the follower's known match, so it cannot be rejected;
-  // and the follower may commit only up to that match (the clamp).
-  const Index learnable = std::min(commit_, pr.match_index);
-  if (pr.commit_sent >= learnable || pr.state != ProgressState::kReplicate) return;
+  // append starts at the follower's known match, so it cannot be rejected.
+  const std::optional<Index> learnable = commit_notice_owed(pr);
+  if (!learnable) return;
   const std::optional<Term> match_term = log_.term_at(pr.match_index);
-  if (!match_term) return;  // compacted: the next heartbeat carries the commit
-  pr.commit_sent = learnable;
+  pr.commit_sent = *learnable;
   send(Message{.type = MessageType::kAppendRequest,
                .to = peer,
                .term = term_,

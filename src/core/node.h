@@ -164,6 +164,13 @@ class Node {
   // Whether ready() may have something (it may still return an empty Ready).
   bool has_ready() const;
   Ready ready();
+  // Leader: whether a follower is owed a commit notice, i.e. the commit
+  // index it could learn moved past what it was last sent, and nothing
+  // carried it since (CoreConfig::commit_notices_at_once false).
+  bool commit_notice_due() const;
+  // Leader: sends every commit notice that is due; the next ready() holds
+  // them. Nothing otherwise.
+  void send_commit_notices();
 
   // --- acknowledgements -----------------------------------------------------
   // Entries up to `index`, whose entry has `term`, are durable. A stale
@@ -310,6 +317,8 @@ class Node {
   void flush_replication();
   void send_appends(ServerId peer, Progress& progress);
   void send_snapshot(ServerId peer, Progress& progress);
+  // The commit index `progress`'s follower is owed a notice of, if any.
+  std::optional<Index> commit_notice_owed(const Progress& progress) const;
   void send_commit_notice(ServerId peer, Progress& progress);
   void send_heartbeats();
   std::uint64_t open_read_round();

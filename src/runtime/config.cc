@@ -50,6 +50,12 @@ Status check_timing(const Config& c) {
     return out_of_range("forwarded_read_retry_heartbeats", "1", "1000",
                         std::to_string(c.forwarded_read_retry_heartbeats));
   }
+  if (c.commit_notice_delay < std::chrono::microseconds(0) ||
+      c.commit_notice_delay > c.heartbeat_interval) {
+    return out_of_range("commit_notice_delay", "0 us",
+                        "heartbeat_interval (" + millis(c.heartbeat_interval) + ")",
+                        std::to_string(c.commit_notice_delay.count()) + " us");
+  }
   if (c.observer_shutdown_wait < milliseconds(0) ||
       c.observer_shutdown_wait > milliseconds(60'000)) {
     return out_of_range("observer_shutdown_wait", "0 ms", "60000 ms",

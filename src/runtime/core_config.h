@@ -31,6 +31,8 @@ inline core::CoreConfig to_core_config(const Config& config, std::uint64_t seed)
   // Rounded down: a lease a fraction of a tick short is safe, a longer one not.
   core.lease_ticks = static_cast<std::uint32_t>(config.lease_timeout / config.heartbeat_interval);
   core.lease_drift_percent = config.clock_drift_percent;
+  // Deferred notices are sent by the runtime's timer (RaftServer).
+  core.commit_notices_at_once = config.commit_notice_delay == Duration::zero();
   core.random_seed = seed;
 #ifdef KEEL_CANARIES
   core.canary = config.canary;

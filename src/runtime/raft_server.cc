@@ -403,6 +403,17 @@ void RaftServer::flush() {
   publish();
   publish_observations();
   check_membership();
+  arm_commit_notice();
+}
+
+void RaftServer::arm_commit_notice() {
+  if (commit_notice_armed_ || stopped_ || !node_.commit_notice_due()) return;
+  commit_notice_armed_ = true;
+  post_timer(deps_.config.commit_notice_delay, [](RaftServer& s) {
+    s.commit_notice_armed_ = false;
+    s.node_.send_commit_notices();
+    s.flush();
+  });
 }
 
 void RaftServer::handle_ready(core::Ready& ready) {

@@ -147,6 +147,10 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   void on_frame(const std::string& frame);
   void schedule_flush();
   void flush();
+  // Leader: sends the commit notices the core holds back once
+  // Config::commit_notice_delay has passed, unless an append carried the
+  // commit meanwhile.
+  void arm_commit_notice();
   void handle_ready(core::Ready& ready);
   void send_message(const core::Message& message);
   void on_write_done(WriteCompletion completion);
@@ -267,6 +271,7 @@ class RaftServer : public std::enable_shared_from_this<RaftServer> {
   // configuration holds yet, at most kMaxLearnedAddresses.
   std::map<ServerId, std::string> learned_addresses_;
   bool flush_scheduled_ = false;
+  bool commit_notice_armed_ = false;  // arm_commit_notice()'s timer is pending
   bool stopped_ = false;
   bool failed_ = false;  // a write failed: refuse everything, shutdown follows
   Status failure_;       // why (stats().failure)

@@ -34,6 +34,7 @@ std::string describe(const Config& config) {
          " inflight=" + std::to_string(config.max_inflight_appends) +
          " apply_batch=" + std::to_string(config.max_apply_batch) +
          " write_batch=" + std::to_string(config.max_write_batch_entries) +
+         " commit_notice=" + std::to_string(config.commit_notice_delay.count()) + "us" +
          " snapshot_every=" + std::to_string(config.snapshot_threshold_entries) +
          " trailing=" + std::to_string(config.trailing_log_entries) +
          " chunk=" + std::to_string(config.max_snapshot_chunk_bytes) + "x" +
@@ -81,6 +82,10 @@ Config swarm_config(std::uint64_t seed, bool vary) {
   config.max_apply_batch = pick(prng, apply_batches);
   const std::size_t write_batches[] = {1, 8, 4096};
   config.max_write_batch_entries = pick(prng, write_batches);
+  // Commit notices at once, after the default delay, or as late as allowed:
+  // a late one leaves followers behind the leader's commit for longer.
+  const std::chrono::microseconds notice_delays[] = {0us, 1000us, config.heartbeat_interval};
+  config.commit_notice_delay = pick(prng, notice_delays);
   return config;
 }
 

@@ -112,6 +112,79 @@ TEST(Commit, FollowerCommitFollowsTheLeaderWithinVerifiedEntries) {
   EXPECT_EQ(follower.commit_index(), I(2));
 }
 
+// --- commit notices -----------------------------------------------------------------
+
+// Appends to each follower that carry no entries: commit notices.
+std::vector<Message> commit_notices(const std::vector<Message>& messages) {
+  std::vector<Message> notices;
+  for (const Message& m : messages) {
+    if (m.type == MessageType::kAppendRequest && m.entries.empty()) notices.push_back(m);
+  }
+  return notices;
+}
+
+// Proposes "x" on leader 1 and delivers its appends and their answers:
+// "x" commits on the leader, and nothing else is in flight.
+Index commit_x_on_the_leader(sim::CoreCluster& cluster) {
+  elect_and_settle(cluster, S(1));
+  const Index x = *cluster.propose(S(1), "x");
+  cluster.deliver(of_type(MessageType::kAppendRequest));
+  cluster.deliver(of_type(MessageType::kAppendResponse));
+  return x;
+}
+
+TEST(Commit, ACommitNoticeGoesAtOnceByDefault) {
+  sim::CoreCluster cluster(cluster_options(3));
+  const Index x = commit_x_on_the_leader(cluster);
+  ASSERT_EQ(cluster.node(S(1)).commit_index(), x);
+  EXPECT_EQ(commit_notices(cluster.in_flight()).size(), 2u);
+  EXPECT_FALSE(cluster.node(S(1)).commit_notice_due());
+}
+
+TEST(Commit, DeferredCommitNoticesWaitForTheShellAndGoOnlyWhereStillOwed) {
+  CoreConfig config = plain_config();
+  config.commit_notices_at_once = false;
+  sim::CoreCluster cluster(cluster_options(3, config));
+  const Index x = commit_x_on_the_leader(cluster);
+  ASSERT_EQ(cluster.node(S(1)).commit_index(), x);
+  EXPECT_TRUE(commit_notices(cluster.in_flight()).empty());
+  EXPECT_TRUE(cluster.node(S(1)).commit_notice_due());
+  for (ServerId follower : {S(2), S(3)}) EXPECT_LT(cluster.node(follower).commit_index(), x);
+
+  // An append carries the commit to both followers: nobody is owed a notice.
+  const Index y = *cluster.propose(S(1), "y");
+  EXPECT_FALSE(cluster.node(S(1)).commit_notice_due());
+  cluster.deliver(of_type(MessageType::kAppendRequest));
+  for (ServerId follower : {S(2), S(3)}) EXPECT_EQ(cluster.node(follower).commit_index(), x);
+  cluster.deliver(of_type(MessageType::kAppendResponse));
+  ASSERT_EQ(cluster.node(S(1)).commit_index(), y);
+
+  // Now the shell sends the notices it was holding back: one per follower,
+  // and they commit "y".
+  EXPECT_TRUE(cluster.node(S(1)).commit_notice_due());
+  cluster.node(S(1)).send_commit_notices();
+  cluster.process(S(1));
+  EXPECT_EQ(commit_notices(cluster.in_flight()).size(), 2u);
+  EXPECT_FALSE(cluster.node(S(1)).commit_notice_due());
+  cluster.deliver(of_type(MessageType::kAppendRequest));
+  for (ServerId follower : {S(2), S(3)}) EXPECT_EQ(cluster.node(follower).commit_index(), y);
+  // Sent once: asking again sends nothing.
+  cluster.node(S(1)).send_commit_notices();
+  cluster.process(S(1));
+  EXPECT_TRUE(commit_notices(cluster.in_flight()).empty());
+}
+
+TEST(Commit, OnlyALeaderOwesCommitNotices) {
+  CoreConfig config = plain_config();
+  config.commit_notices_at_once = false;
+  sim::CoreCluster cluster(cluster_options(3, config));
+  commit_x_on_the_leader(cluster);
+  EXPECT_FALSE(cluster.node(S(2)).commit_notice_due());
+  cluster.node(S(2)).send_commit_notices();
+  cluster.process(S(2));
+  EXPECT_TRUE(cluster.in_flight().empty());
+}
+
 // --- the leader's own write -------------------------------------------------------
 
 TEST(Commit, LeaderCommitsWithTwoFollowerAcksWhileItsOwnWriteIsPending) {

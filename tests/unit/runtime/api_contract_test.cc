@@ -211,6 +211,9 @@ TEST(ApiContract, EveryConfigFieldIsRangeCheckedAndTheErrorNamesIt) {
   refused("observer_shutdown_wait", [](Config& c) { c.observer_shutdown_wait = -1ms; });
   refused("forwarded_read_retry_heartbeats",
           [](Config& c) { c.forwarded_read_retry_heartbeats = 0; });
+  refused("commit_notice_delay", [](Config& c) { c.commit_notice_delay = -1us; });
+  refused("commit_notice_delay",
+          [](Config& c) { c.commit_notice_delay = c.heartbeat_interval + 1us; });
 }
 
 // --- deadlines -----------------------------------------------------------------
