@@ -15,12 +15,14 @@
 // them from your own threads (an observer callback is one of yours: it has a
 // thread of its own), never from inside a then() callback that runs on a
 // keel thread. then(callback) runs the callback on the thread that resolves
-// the future -- a keel thread (the raft loop or the applier), where a slow
-// callback holds up the Raft -- or at once on the calling thread if the
-// future is already resolved; keep such callbacks short and non-blocking, or
-// use then(executor, callback) to run them on an executor of your own. A
-// callback must not throw: an exception that escapes it ends the process
-// (keel cannot know what the callback left half done).
+// the future -- a keel thread (the raft loop or the applier; over TCP, by
+// default, the transport's I/O thread, see Config::thread_policy), where a
+// slow callback holds up the Raft and its connections -- or at once on the
+// calling thread if the future is already resolved; keep such callbacks
+// short and non-blocking, or use then(executor, callback) to run them on an
+// executor of your own. A callback must not throw: an exception that
+// escapes it ends the process (keel cannot know what the callback left half
+// done).
 #pragma once
 
 #include <chrono>

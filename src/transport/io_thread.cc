@@ -185,8 +185,11 @@ class IoExecutor final : public Executor {
 
 IoThread::IoThread(std::string name)
     : state_(std::make_shared<IoThreadState>()),
-      // One thread runs the context: Asio may then skip some locking.
-      io_(std::make_unique<asio::io_context>(1)),
+      // The default concurrency hint, not 1: with 1, Asio queues a post made
+      // on the I/O thread privately until the running handler returns, so a
+      // later post from another thread would run first, and an executor's
+      // tasks would not run in the order they were posted.
+      io_(std::make_unique<asio::io_context>()),
       name_(std::move(name)) {
   state_->io = io_.get();
   state_->timer = std::make_unique<asio::steady_timer>(*io_);

@@ -9,7 +9,7 @@
 // (keel/env.h): each runs its tasks one at a time in posting order, timers
 // in (due time, posting order), never inline within post(); each has its own
 // stop(). Tasks of all of them and the sockets' handlers share the thread in
-// the order they were queued.
+// the order they were queued, whichever thread queued them.
 //
 // Executors made here stay valid after the IoThread is gone: their posts are
 // then dropped, and stop() returns at once.

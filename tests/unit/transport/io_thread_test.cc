@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../runtime/destruction_flag.h"
 #include "keel/future.h"
 
 namespace keel::transport {
@@ -26,16 +27,7 @@ using namespace std::chrono_literals;
 
 constexpr std::chrono::seconds kGenerousWait{30};
 
-// Sets its flag when destroyed: tells a dropped task (destroyed, never run)
-// from one still queued.
-struct DestructionFlag {
-  explicit DestructionFlag(std::shared_ptr<std::atomic<bool>> destroyed_flag)
-      : destroyed(std::move(destroyed_flag)) {}
-  ~DestructionFlag() { destroyed->store(true); }
-  DestructionFlag(const DestructionFlag&) = delete;
-  DestructionFlag& operator=(const DestructionFlag&) = delete;
-  std::shared_ptr<std::atomic<bool>> destroyed;
-};
+using testing::DestructionFlag;
 
 // Resolves once every task posted to `executor` before it has run.
 bool drain(Executor& executor) {
@@ -65,6 +57,34 @@ TEST(IoThread, TasksOfItsExecutorsRunOnItsThreadInPostingOrder) {
   ASSERT_EQ(order.size(), static_cast<std::size_t>(kTasks));
   for (int i = 0; i < kTasks; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
   EXPECT_FALSE(io.on_thread());
+}
+
+// Posting order holds across threads: a task posted on the I/O thread runs
+// before one another thread posts after it, even while the handler that
+// posted the first is still running (the runtime relies on it: shutdown's
+// task, posted last, must find every task queued before it).
+TEST(IoThread, ATaskPostedOnTheThreadRunsBeforeOnePostedLaterFromAnother) {
+  IoThread io("keel-io-test");
+  io.start();
+  auto executor = io.make_executor("order");
+  std::vector<std::string> order;  // touched only on the I/O thread
+  Promise<bool> first_posted;
+  Promise<bool> second_posted;
+  std::thread other([&] {
+    ASSERT_TRUE(first_posted.future().wait_for(kGenerousWait));
+    executor->post([&order] { order.push_back("from another thread"); });
+    (void)second_posted.resolve(true);
+  });
+  executor->post([&] {
+    executor->post([&order] { order.push_back("from the I/O thread"); });
+    (void)first_posted.resolve(true);
+    // Both are queued before this handler returns.
+    ASSERT_TRUE(second_posted.future().wait_for(kGenerousWait));
+  });
+  other.join();
+  ASSERT_TRUE(drain(*executor));
+  const std::vector<std::string> expected{"from the I/O thread", "from another thread"};
+  EXPECT_EQ(order, expected);
 }
 
 TEST(IoThread, PostNeverRunsTheTaskInline) {
