@@ -22,6 +22,8 @@
 #include <keel/env.h>
 #include <keel/future.h>
 
+#include "destruction_flag.h"
+
 namespace keel {
 namespace {
 
@@ -31,16 +33,7 @@ using std::chrono::seconds;
 // How long a test waits for something that should take microseconds.
 constexpr seconds kGenerousWait{30};
 
-// Counts its own destruction, to tell a dropped task (destroyed, never run)
-// from one still queued.
-struct DestructionFlag {
-  explicit DestructionFlag(std::shared_ptr<std::atomic<bool>> destroyed_flag)
-      : destroyed(std::move(destroyed_flag)) {}
-  ~DestructionFlag() { destroyed->store(true); }
-  DestructionFlag(const DestructionFlag&) = delete;
-  DestructionFlag& operator=(const DestructionFlag&) = delete;
-  std::shared_ptr<std::atomic<bool>> destroyed;
-};
+using testing::DestructionFlag;
 
 // ---- ThreadEnv -------------------------------------------------------------
 
