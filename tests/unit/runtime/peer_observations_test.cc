@@ -86,6 +86,13 @@ TEST(PeerObservations, ALeaderReportsAFollowerItLostAndRegained) {
   ASSERT_FALSE(leader.is_zero());
   ASSERT_TRUE(cluster.raft(leader).subscribe(recorder.callback()).is_ok());
   const ServerId follower = cluster.any_follower(leader);
+  // The leader's term-start entry may have committed on the other
+  // follower's answer alone. Once this one applied it, its own answer (sent
+  // when the entry was durable, before it could apply) is on its way, and
+  // the cut below does not stop what was sent before it.
+  const Index term_start = cluster.raft(leader).stats().commit_index;
+  ASSERT_TRUE(
+      eventually([&] { return cluster.raft(follower).stats().applied_index >= term_start; }));
   cluster.network().cut(follower, leader);  // its answers are lost
   ASSERT_TRUE(
       eventually([&] { return !recorder.of(Observation::Kind::kPeerContactLost).empty(); }));
