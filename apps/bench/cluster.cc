@@ -63,6 +63,8 @@ std::unique_ptr<keel::Raft> open_server(const Options& options, const keel::Serv
   if (!keel::bootstrap_cluster(*log, *stable, configuration).is_ok()) return nullptr;
   keel::Config config;
   config.id = server.id;
+  // Over TCP, the loop runs on the transport's I/O thread (BENCHMARKS.md).
+  config.thread_policy = keel::ThreadPolicy::kShareWithTransport;
   keel::RaftDependencies deps{
       config, std::make_shared<NullFsm>(), log, stable, snapshots, transport, std::move(env)};
   deps.logger = bench_logger(options);

@@ -22,19 +22,24 @@ namespace keel {
 // threads of the thread Env. Ordering is the same either way: each component
 // runs its own tasks in order, and hands work to the others by posting.
 enum class ThreadPolicy : std::uint8_t {
-  // The loop runs on the transport's I/O thread when the transport has one
-  // (Transport::make_io_executor; TcpTransport does), so that a frame read
-  // from a socket is stepped, and answered, without waking another thread;
-  // not under an Env driven by its caller (ManualEnv), whose time is not
-  // the transport's. The log writer shares the loop's thread when the log
-  // store does not block (LogStore::may_block), the applier when the FSM
-  // applies quickly (Fsm::applies_quickly): a commit then costs no thread
-  // wake-up between them. A blocking store or a slow FSM keeps its own
-  // thread.
+  // The log writer shares the loop's thread when the log store does not
+  // block (LogStore::may_block), the applier when the FSM applies quickly
+  // (Fsm::applies_quickly): a commit then costs no thread wake-up between
+  // them. A blocking store or a slow FSM keeps its own thread.
   kShareWhenSafe,
   // Each component on a thread of its own (the transport's I/O thread
   // hands frames to the loop's).
   kThreadPerComponent,
+  // As kShareWhenSafe, and the loop (with the writer and applier that share
+  // it) runs on the transport's I/O thread when the transport has one
+  // (Transport::make_io_executor; TcpTransport does), so that a frame read
+  // from a socket is stepped, and answered, without waking another thread
+  // (BENCHMARKS.md, "Cluster"); not under an Env driven by its caller
+  // (ManualEnv), whose time is not the transport's. then() callbacks and a
+  // quick FSM then run on the I/O thread and hold up every connection.
+  // Not the default yet: the server may then be destroyed on the I/O
+  // thread, and with it the transport, on a thread started for that.
+  kShareWithTransport,
 };
 
 struct Config {

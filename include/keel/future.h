@@ -15,8 +15,8 @@
 // them from your own threads (an observer callback is one of yours: it has a
 // thread of its own), never from inside a then() callback that runs on a
 // keel thread. then(callback) runs the callback on the thread that resolves
-// the future -- a keel thread (the raft loop or the applier; over TCP, by
-// default, the transport's I/O thread, see Config::thread_policy), where a
+// the future -- a keel thread (the raft loop or the applier; over TCP with
+// ThreadPolicy::kShareWithTransport, the transport's I/O thread), where a
 // slow callback holds up the Raft and its connections -- or at once on the
 // calling thread if the future is already resolved; keep such callbacks
 // short and non-blocking, or use then(executor, callback) to run them on an

@@ -22,10 +22,10 @@
 // Threads: one I/O thread per transport runs every socket (one io_context).
 // Frames are handed to the receiver as tasks on the executor given to
 // start(), one task per read. make_io_executor() gives executors on the I/O
-// thread itself: the runtime runs its raft loop (and, when they never block,
-// its log writer and applier) there, so a frame read from a socket is
-// stepped, and its answer written, by the thread that read it, without
-// waking another (Config::thread_policy).
+// thread itself: with ThreadPolicy::kShareWithTransport the runtime runs its
+// raft loop (and, when they never block, its log writer and applier) there,
+// so a frame read from a socket is stepped, and its answer written, by the
+// thread that read it, without waking another (Config::thread_policy).
 //
 // Thread safety: every method may be called from any thread. send() never
 // blocks: a frame past a queue's bound is dropped and counted (Raft

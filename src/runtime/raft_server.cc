@@ -64,7 +64,7 @@ std::shared_ptr<Executor> RaftServer::loop_executor() {
   // Config::thread_policy: the loop runs where the frames are read, so that
   // stepping one (and writing the answer) wakes no other thread. Not under
   // an Env driven by its caller: the transport's thread keeps real time.
-  if (deps_.config.thread_policy == ThreadPolicy::kShareWhenSafe &&
+  if (deps_.config.thread_policy == ThreadPolicy::kShareWithTransport &&
       !deps_.env->driven_by_caller()) {
     if (auto io = deps_.transport->make_io_executor("keel-loop")) {
       loop_on_transport_ = true;
@@ -78,7 +78,7 @@ std::shared_ptr<Executor> RaftServer::component_executor(const std::string& name
                                                          bool never_blocks) {
   // Config::thread_policy: a component that never blocks shares the loop's
   // thread, so handing it work (and getting its results back) wakes nobody.
-  if (never_blocks && deps_.config.thread_policy == ThreadPolicy::kShareWhenSafe) {
+  if (never_blocks && deps_.config.thread_policy != ThreadPolicy::kThreadPerComponent) {
     if (loop_on_transport_) return deps_.transport->make_io_executor(name);
     return deps_.env->make_executor_sharing(name, *loop_inner_);
   }

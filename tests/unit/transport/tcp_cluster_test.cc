@@ -386,13 +386,14 @@ class ThreadRecordingFsm final : public Fsm {
   std::thread::id thread_;
 };
 
-// Config::thread_policy over TCP: with kShareWhenSafe the loop (and a quick
-// FSM's applier with it) runs on the transport's I/O thread, which reads
-// the frames; with kThreadPerComponent on threads of its own.
-TEST(TcpClusterThreads, TheLoopRunsOnTheTransportsIoThreadOnlyWhenThePolicySharesThreads) {
-  for (const ThreadPolicy policy :
-       {ThreadPolicy::kShareWhenSafe, ThreadPolicy::kThreadPerComponent}) {
-    SCOPED_TRACE(policy == ThreadPolicy::kShareWhenSafe ? "kShareWhenSafe" : "kThreadPerComponent");
+// Config::thread_policy over TCP: with kShareWithTransport the loop (and a
+// quick FSM's applier with it) runs on the transport's I/O thread, which
+// reads the frames; with kShareWhenSafe and kThreadPerComponent on threads
+// of the Env.
+TEST(TcpClusterThreads, TheLoopRunsOnTheTransportsIoThreadOnlyWhenThePolicySaysSo) {
+  for (const ThreadPolicy policy : {ThreadPolicy::kShareWithTransport, ThreadPolicy::kShareWhenSafe,
+                                    ThreadPolicy::kThreadPerComponent}) {
+    SCOPED_TRACE(static_cast<int>(policy));
     TcpTransportOptions o;
     o.id = ServerId{1};
     o.cluster_id = kCluster;
@@ -423,7 +424,7 @@ TEST(TcpClusterThreads, TheLoopRunsOnTheTransportsIoThreadOnlyWhenThePolicyShare
     probe->post([io_thread] { (void)io_thread.resolve(std::this_thread::get_id()); });
     Result<std::thread::id> io_id = io_thread.future().get();
     ASSERT_TRUE(io_id.is_ok());
-    if (policy == ThreadPolicy::kShareWhenSafe) {
+    if (policy == ThreadPolicy::kShareWithTransport) {
       EXPECT_EQ(fsm->thread(), io_id.value());
     } else {
       EXPECT_NE(fsm->thread(), io_id.value());
