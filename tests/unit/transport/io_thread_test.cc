@@ -92,8 +92,8 @@ TEST(IoThread, PostNeverRunsTheTaskInline) {
   io.start();
   auto executor = io.make_executor("inline");
   Promise<bool> checked;
+  bool ran = false;  // touched only on the I/O thread, and outlives the tasks
   executor->post([&] {
-    bool ran = false;
     executor->post([&ran] { ran = true; });
     // Still false: the nested task waits for this one to return.
     const bool inline_run = ran;
